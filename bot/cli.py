@@ -1,0 +1,270 @@
+"""The `trialbot` command: argument parsing and wiring only; the work is in study/ and bot/."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from telegram import Bot
+from telegram.error import TelegramError
+
+from bot.services import (
+    SANDBOX_USERNAME,
+    Services,
+    build_services,
+    prepare_database,
+)
+from bot.settings import load_settings
+from messages import render
+from study import audit
+from study.codes import deep_link
+from study.config import LANGUAGES
+from study.enrollment import EnrollmentRequest, Invitation, enroll, issue_code
+from study.errors import ConfigError, DomainError, TrialbotError
+from study.protocol import Arm
+from study.reports import participant_overview
+
+CLI_LANGUAGE = "en"
+
+
+class CommandFailed(TrialbotError):
+    """A command could not do what was asked; the message says why."""
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            render("error_bad_date", CLI_LANGUAGE, date=text)
+        ) from None
+
+
+def _yes_no(text: str) -> bool:
+    if text.lower() not in {"yes", "no"}:
+        raise argparse.ArgumentTypeError("expected yes or no")
+    return text.lower() == "yes"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trialbot",
+        description="Telegram study companion for NCT04127747. "
+        "Settings come from the environment and .env (see .env.example).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser(
+        "run", help="run the bot and its scheduler (no token: the local sandbox demo)"
+    )
+
+    enroll_cmd = commands.add_parser("enroll", help="enrol a participant and print an invite")
+    enroll_cmd.add_argument("--study-id", required=True, help="1-32 letters, digits or '-'")
+    enroll_cmd.add_argument("--site", required=True, help="a site code of study.toml")
+    enroll_cmd.add_argument("--arm", required=True, choices=[arm.value for arm in Arm])
+    enroll_cmd.add_argument(
+        "--randomized", required=True, type=_date, metavar="YYYY-MM-DD", help="day 1"
+    )
+    enroll_cmd.add_argument("--language", choices=LANGUAGES, help="default: the study's")
+    enroll_cmd.add_argument(
+        "--can-become-pregnant",
+        type=_yes_no,
+        default=False,
+        metavar="yes|no",
+        help="ask contraception confirmations (default: no)",
+    )
+    enroll_cmd.add_argument("--timezone", help="IANA zone; default: the site's")
+    enroll_cmd.add_argument(
+        "--preferred-hour", type=int, metavar="0-23", help="local hour for messages"
+    )
+    enroll_cmd.add_argument("--json", action="store_true", help="print one JSON object")
+
+    invite_cmd = commands.add_parser(
+        "invite", help="issue a fresh invite code (the previous one stops working)"
+    )
+    invite_cmd.add_argument("study_id")
+    invite_cmd.add_argument("--json", action="store_true", help="print one JSON object")
+
+    list_cmd = commands.add_parser("participants", help="list participants")
+    list_cmd.add_argument("--site", help="only this site")
+    list_cmd.add_argument("--json", action="store_true", help="print a JSON array")
+
+    db_cmd = commands.add_parser("db", help="database maintenance")
+    db_commands = db_cmd.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="apply every pending migration (back up first)")
+    db_commands.add_parser("current", help="print the schema revision of the database")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            from bot.runner import run
+
+            run(load_settings())
+        else:
+            asyncio.run(_dispatch(args))
+    except (ConfigError, CommandFailed) as exc:
+        sys.stderr.write(f"trialbot: {exc}\n")
+        sys.exit(1)
+    except DomainError as exc:
+        sys.stderr.write(f"trialbot: {render(exc.key, CLI_LANGUAGE, **exc.details)}\n")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+async def _dispatch(args: argparse.Namespace) -> None:
+    services = build_services(load_settings())
+    try:
+        if args.command == "db":
+            await _db(services, args.db_command)
+            return
+        await prepare_database(services.database, services.config, migrate=False)
+        if args.command == "enroll":
+            await _enroll(services, args)
+        elif args.command == "invite":
+            await _invite(services, args)
+        elif args.command == "participants":
+            await _participants(services, args)
+    finally:
+        await services.close()
+
+
+async def _db(services: Services, action: str) -> None:
+    from migrations import current_revision
+
+    if action == "upgrade":
+        await prepare_database(services.database, services.config, migrate=True)
+    _out(f"database schema revision: {await current_revision(services.database)}")
+
+
+async def bot_username(services: Services) -> str:
+    """The username getMe reports for the configured token (the demo's without a token)."""
+    settings = services.settings
+    if settings.token is None:
+        return SANDBOX_USERNAME
+    bot = Bot(settings.token, base_url=f"{settings.telegram_api_url}/bot")
+    try:
+        async with bot:
+            return bot.username
+    except TelegramError as exc:
+        raise CommandFailed(
+            f"could not ask the Bot API at {settings.telegram_api_url} for the bot's "
+            f"username ({type(exc).__name__}: {exc}); nothing was changed"
+        ) from None
+
+
+def _actor() -> str:
+    try:
+        return audit.cli_actor(getpass.getuser())
+    except (KeyError, OSError):
+        return audit.cli_actor("unknown")
+
+
+async def _enroll(services: Services, args: argparse.Namespace) -> None:
+    username = await bot_username(services)
+    now = services.clock.now()
+    request = EnrollmentRequest(
+        study_id=args.study_id,
+        site_code=args.site,
+        arm=args.arm,
+        randomized_on=args.randomized,
+        language=args.language,
+        can_become_pregnant=args.can_become_pregnant,
+        timezone=args.timezone,
+        preferred_hour=args.preferred_hour,
+    )
+    async with services.database.session() as session:
+        invitation = await enroll(session, request, config=services.config, now=now, actor=_actor())
+    _print_invitation(invitation, username, as_json=args.json, enrolled=True)
+
+
+async def _invite(services: Services, args: argparse.Namespace) -> None:
+    username = await bot_username(services)
+    async with services.database.session() as session:
+        invitation = await issue_code(
+            session,
+            args.study_id,
+            config=services.config,
+            now=services.clock.now(),
+            actor=_actor(),
+        )
+    _print_invitation(invitation, username, as_json=args.json, enrolled=False)
+
+
+def _print_invitation(
+    invitation: Invitation, username: str, *, as_json: bool, enrolled: bool
+) -> None:
+    participant = invitation.participant
+    link = deep_link(username, invitation.code)
+    if as_json:
+        _out_json(
+            {
+                "study_id": participant.study_id,
+                "site": participant.site_code,
+                "arm": participant.arm,
+                "randomized": participant.randomized_on.isoformat(),
+                "language": participant.language,
+                "code": invitation.code,
+                "link": link,
+                "expires_at": invitation.expires_at.isoformat(),
+            }
+        )
+        return
+    if enrolled:
+        _out(
+            f"Enrolled {participant.study_id}: site {participant.site_code}, "
+            f"{participant.arm} arm, randomised {participant.randomized_on.isoformat()}."
+        )
+    _out(f"Invitation link (works once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC):")
+    _out(f"  {link}")
+    _out("Give it to the participant only. A new one: trialbot invite " + participant.study_id)
+
+
+async def _participants(services: Services, args: argparse.Namespace) -> None:
+    async with services.database.session() as session:
+        rows = await participant_overview(session, site_code=args.site)
+    if args.json:
+        _out_json([row.as_dict() for row in rows])
+        return
+    columns = [
+        "study_id",
+        "site",
+        "arm",
+        "randomized",
+        "status",
+        "linked",
+        "language",
+        "next_visit",
+    ]
+    table = [
+        [str(row.as_dict()[name] if row.as_dict()[name] is not None else "-") for name in columns]
+        for row in rows
+    ]
+    _out_table(columns, table)
+    _out(f"{len(rows)} participant{'s' if len(rows) != 1 else ''}")
+
+
+def _out_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=False)]
+    for line in [header, *rows]:
+        _out(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        )
+
+
+def _out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+def _out_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, sort_keys=True) + "\n")

@@ -1,0 +1,90 @@
+"""The no-token demo: a local sandbox Telegram with the bot, a site team and a participant."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from zoneinfo import ZoneInfo
+
+from sandbox import SandboxServer
+from study import audit
+from study.enrollment import EnrollmentRequest, enroll, get_participant, issue_code
+from study.errors import DomainError
+from study.protocol import Arm
+
+from bot.runner import say
+from bot.services import SANDBOX_TOKEN, SANDBOX_USERNAME, Services
+
+DEMO_STUDY_ID = "DEMO-001"
+DEMO_USER_ID = 1001
+
+
+async def start_demo(stack: AsyncExitStack, services: Services) -> tuple[str, str]:
+    """Start the sandbox, fill it with the study's people, enrol the demo participant.
+
+    Returns the token and API address the bot must use.
+    """
+    settings = services.settings
+    sandbox = SandboxServer(
+        host=settings.trialbot_sandbox_host, port=settings.trialbot_sandbox_port
+    )
+    await stack.enter_async_context(sandbox)
+    sandbox.add_bot(SANDBOX_TOKEN, username=SANDBOX_USERNAME)
+    for code, site in services.config.sites.items():
+        members = [c.telegram_user_id for c in site.coordinators]
+        for user_id in members:
+            sandbox.add_user(user_id, first_name=f"{code} coordinator {user_id}")
+        sandbox.add_group(site.alert_chat_id, title=f"{code} study team", members=members)
+        if site.escalation_chat_id is not None:
+            sandbox.add_group(
+                site.escalation_chat_id, title=f"{code} escalation", members=members
+            )
+    sandbox.add_user(DEMO_USER_ID, first_name="Demo participant")
+
+    code = await _demo_invitation(services)
+    first_site = next(iter(services.config.sites.values()))
+    page = sandbox.url
+    say("")
+    say("trialbot is running against a local sandbox Telegram (no TELEGRAM_BOT_TOKEN set).")
+    if code is None:
+        say(f"  Chat as the demo participant:  {page}/?as={DEMO_USER_ID}&chat={DEMO_USER_ID}")
+    else:
+        say(
+            f"  Chat as the demo participant:  "
+            f"{page}/?as={DEMO_USER_ID}&chat={DEMO_USER_ID}&start={code}"
+        )
+    if first_site.coordinators:
+        coordinator = first_site.coordinators[0].telegram_user_id
+        say(f"  The site team's alert chat:    {page}/?as={coordinator}&chat={first_site.alert_chat_id}")
+    say("  Enrol more people with `trialbot enroll ...` in another terminal (same folder).")
+    say("  Press Ctrl-C to stop.")
+    say("")
+    return SANDBOX_TOKEN, sandbox.url
+
+
+async def _demo_invitation(services: Services) -> str | None:
+    """A fresh code for the demo participant, enrolled on first run; None once linked."""
+    now = services.clock.now()
+    site_code = next(iter(services.config.sites))
+    actor = audit.SYSTEM
+    async with services.database.session() as session:
+        try:
+            participant = await get_participant(session, DEMO_STUDY_ID)
+        except DomainError:
+            today = now.astimezone(ZoneInfo(services.config.site_timezone(site_code))).date()
+            request = EnrollmentRequest(
+                study_id=DEMO_STUDY_ID,
+                site_code=site_code,
+                arm=Arm.STANDARD,
+                randomized_on=today,
+                can_become_pregnant=True,
+            )
+            invitation = await enroll(
+                session, request, config=services.config, now=now, actor=actor
+            )
+            return invitation.code
+        if participant.telegram_chat_id is not None:
+            return None
+        invitation = await issue_code(
+            session, DEMO_STUDY_ID, config=services.config, now=now, actor=actor
+        )
+        return invitation.code

@@ -1,0 +1,217 @@
+"""Participants' own chat: linking with an invite code, help, language, and anything else."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from messages import label, render, render_bilingual
+from study.codes import looks_like_code
+from study.enrollment import Refusal, find_by_chat, link_chat, set_language
+from study.models import Participant
+
+from bot.context import reply, services_of
+from bot.identity import identify
+from bot.keyboards import language_keyboard
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Participant handlers; `everything_else` must stay after every other private handler."""
+    application.add_handler(CommandHandler("start", start, filters=PRIVATE))
+    application.add_handler(CommandHandler("help", show_help, filters=PRIVATE))
+    application.add_handler(CommandHandler("language", choose_language, filters=PRIVATE))
+    application.add_handler(CallbackQueryHandler(language_chosen, pattern=r"^lang:(zh|en)$"))
+
+
+def register_fallbacks(application: Application) -> None:  # type: ignore[type-arg]
+    """Last in line: anything else in a private chat, and buttons nobody handles any more."""
+    application.add_handler(MessageHandler(PRIVATE, everything_else))
+    application.add_handler(CallbackQueryHandler(stale_button))
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Link the chat with the invite code in the /start link, or greet whoever this is."""
+    services = services_of(context)
+    speaker = identify(update, services.config)
+    if not speaker.private or speaker.chat_id is None:
+        return
+    payload = context.args[0] if context.args else None
+    if payload is None or not looks_like_code(payload):
+        await _greet_without_code(update, services, speaker.chat_id, speaker.roles)
+        return
+
+    async with services.database.session() as session:
+        outcome = await link_chat(
+            session, code=payload, chat_id=speaker.chat_id, now=services.clock.now()
+        )
+    if isinstance(outcome, Refusal):
+        log.info("link refused: %s", outcome.key)
+        await reply(update, _refusal_text(services, outcome))
+        return
+    log.info("participant %s linked a chat", outcome.study_id)
+    await reply(update, _welcome(services, outcome), language_keyboard(outcome.language))
+
+
+async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Explain what the bot does and whom to call, in the participant's language."""
+    services = services_of(context)
+    participant = await _participant(update, services)
+    if participant is None:
+        await _not_a_participant(update, services)
+        return
+    await reply(update, render("help", participant.language, **_site_facts(services, participant)))
+
+
+async def choose_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Offer the languages as buttons."""
+    services = services_of(context)
+    participant = await _participant(update, services)
+    if participant is None:
+        await _not_a_participant(update, services)
+        return
+    await reply(
+        update,
+        render("language_choose", participant.language),
+        language_keyboard(participant.language),
+    )
+
+
+async def language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Store the language the participant pressed, and confirm in it."""
+    query = update.callback_query
+    services = services_of(context)
+    speaker = identify(update, services.config)
+    if query is None or query.data is None or not speaker.private or speaker.chat_id is None:
+        if query is not None:
+            await query.answer()
+        return
+    language = query.data.removeprefix("lang:")
+    async with services.database.session() as session:
+        participant = await find_by_chat(session, speaker.chat_id)
+        if participant is not None:
+            await set_language(session, participant, language, now=services.clock.now())
+    if participant is None:
+        await query.answer(label("button_inactive", services.config.study.language))
+        return
+    await query.answer()
+    await reply(update, render("language_set", language))
+
+
+async def everything_else(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Free text, stickers, photos, unknown commands: say the chat is not watched."""
+    services = services_of(context)
+    speaker = identify(update, services.config)
+    participant = await _participant(update, services)
+    if participant is None:
+        if speaker.is_coordinator and speaker.chat_id is not None:
+            await _greet_without_code(update, services, speaker.chat_id, speaker.roles)
+        else:
+            await _not_a_participant(update, services)
+        return
+    # The text itself is neither logged nor stored.
+    await reply(
+        update, render("free_text", participant.language, **_site_facts(services, participant))
+    )
+
+
+async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button whose purpose is gone (or forged data): say so, change nothing."""
+    query = update.callback_query
+    if query is None:
+        return
+    services = services_of(context)
+    language = services.config.study.language
+    chat = update.effective_chat
+    if chat is not None and chat.type == "private":
+        async with services.database.session() as session:
+            participant = await find_by_chat(session, chat.id)
+        if participant is not None:
+            language = participant.language
+    await query.answer(label("button_inactive", language))
+
+
+async def _greet_without_code(
+    update: Update, services: Services, chat_id: int, roles: dict[str, str]
+) -> None:
+    async with services.database.session() as session:
+        participant = await find_by_chat(session, chat_id)
+    if participant is not None:
+        await reply(
+            update, render("help", participant.language, **_site_facts(services, participant))
+        )
+    elif roles:
+        language = services.config.study.language
+        role = max(roles.values(), key=["coordinator", "investigator", "admin"].index)
+        await reply(
+            update,
+            render(
+                "coordinator_hello",
+                language,
+                role_name=label(f"role_{role}", language),
+                site_codes=sorted(roles),
+            ),
+        )
+    else:
+        await reply(update, render_bilingual("start_unknown"))
+
+
+async def _participant(update: Update, services: Services) -> Participant | None:
+    speaker = identify(update, services.config)
+    if not speaker.private or speaker.chat_id is None:
+        return None
+    async with services.database.session() as session:
+        return await find_by_chat(session, speaker.chat_id)
+
+
+async def _not_a_participant(update: Update, services: Services) -> None:
+    speaker = identify(update, services.config)
+    if speaker.is_coordinator and speaker.chat_id is not None:
+        await _greet_without_code(update, services, speaker.chat_id, speaker.roles)
+    else:
+        await reply(update, render_bilingual("start_unknown"))
+
+
+def _site_facts(services: Services, participant: Participant) -> dict[str, str]:
+    site = services.config.sites[participant.site_code]
+    return {"site_phone": site.phone, "emergency_number": site.emergency_number}
+
+
+def _welcome(services: Services, participant: Participant) -> str:
+    config = services.config
+    site = config.sites[participant.site_code]
+    protocol = config.protocol
+    return render(
+        "welcome",
+        participant.language,
+        study_name=config.study.name,
+        site_name=site.name,
+        reminder_days=list(protocol.visit_reminder_days),
+        checkin_interval_days=protocol.checkin_interval_days,
+        can_become_pregnant=participant.can_become_pregnant,
+        contraception_interval_weeks=max(1, protocol.contraception_interval_days // 7),
+        preferred_hour=participant.preferred_hour,
+        site_phone=site.phone,
+        emergency_number=site.emergency_number,
+    )
+
+
+def _refusal_text(services: Services, refusal: Refusal) -> str:
+    if refusal.key == "link_wait":
+        return render_bilingual("link_wait", minutes=refusal.minutes)
+    if refusal.key in {"link_already_linked", "chat_in_use"} and refusal.site_code:
+        return render_bilingual(refusal.key, site_phone=services.config.sites[refusal.site_code].phone)
+    return render_bilingual("link_invalid")

@@ -1,0 +1,119 @@
+"""One Jinja2 environment for every message, with Telegram-HTML escaping.
+
+Messages are `templates/<language>/<name>.j2`; short texts (button labels) are
+`templates/<language>/labels.toml`, looked up by key. Autoescape is always on and undefined
+names are errors, so a template can neither inject markup nor silently lose a value.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from babel.dates import format_date, format_time
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from study.config import LANGUAGES, Language
+
+BABEL_LOCALES: dict[str, str] = {"zh": "zh_CN", "en": "en_GB"}
+MAX_MESSAGE_CHARS = 4096
+MAX_CALLBACK_BYTES = 64
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline button: a label and either callback data or a URL."""
+
+    text: str
+    data: str | None = None
+    url: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.data is None) == (self.url is None):
+            raise ValueError("a button has exactly one of data or url")
+        if self.data is not None and not 1 <= len(self.data.encode()) <= MAX_CALLBACK_BYTES:
+            raise ValueError(f"callback data must be 1-{MAX_CALLBACK_BYTES} bytes")
+
+
+Keyboard = list[list[Button]]
+
+
+def _full_date(value: date, language: Language) -> str:
+    return format_date(value, "full", locale=BABEL_LOCALES[language])
+
+
+def _short_time(value: time | datetime, language: Language) -> str:
+    return format_time(value, "HH:mm", locale=BABEL_LOCALES[language])
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("messages", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    return env
+
+
+@cache
+def _labels(language: Language) -> dict[str, str]:
+    text = (
+        resources.files("messages")
+        .joinpath("templates", language, "labels.toml")
+        .read_text(encoding="utf-8")
+    )
+    return tomllib.loads(text)
+
+
+def _check_language(language: str) -> Language:
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}; expected one of {LANGUAGES}")
+    return language  # type: ignore[return-value]
+
+
+def render(name: str, language: str, /, **context: Any) -> str:
+    """The message `name` in `language`, as Telegram HTML, stripped of outer blank lines."""
+    lang = _check_language(language)
+    template = _environment().get_template(f"{lang}/{name}.j2")
+    text = template.render(
+        **context,
+        lang=lang,
+        full_date=lambda value: _full_date(value, lang),
+        short_time=lambda value: _short_time(value, lang),
+        label=lambda key, **kw: label(key, lang, **kw),
+    )
+    return text.strip()
+
+
+def render_bilingual(name: str, /, **context: Any) -> str:
+    """The message in every language, Chinese first: for people whose language is unknown."""
+    return "\n\n".join(render(name, language, **context) for language in LANGUAGES)
+
+
+def label(key: str, language: str, /, **context: Any) -> str:
+    """A short text (a button label) as plain text; `{name}` placeholders are filled in."""
+    lang = _check_language(language)
+    try:
+        text = _labels(lang)[key]
+    except KeyError:
+        raise KeyError(f"no label {key!r} in {lang}/labels.toml") from None
+    return text.format(**context) if context else text
+
+
+def button(key: str, language: str, data: str, /, **context: Any) -> Button:
+    """A callback button whose label is the label `key` in `language`."""
+    return Button(label(key, language, **context), data=data)
+
+
+def escape(value: object) -> Markup:
+    """Escape a value for Telegram HTML outside a template (rarely needed)."""
+    return Markup.escape(value)

@@ -1,0 +1,30 @@
+"""The project's exceptions: one root, domain errors carrying a message key."""
+
+from __future__ import annotations
+
+
+class TrialbotError(Exception):
+    """Root of every error trialbot raises on purpose."""
+
+
+class ConfigError(TrialbotError):
+    """A setting or study.toml value is wrong; `problems` are readable one-liners."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+    def __str__(self) -> str:
+        lines = [f"Configuration problem in {self.source}:"]
+        lines += [f"  - {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+class DomainError(TrialbotError):
+    """A use case refused a request; `key` names the message template that explains it."""
+
+    def __init__(self, key: str, **details: object) -> None:
+        self.key = key
+        self.details = details
+        super().__init__(key if not details else f"{key}: {details}")

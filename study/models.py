@@ -1,0 +1,317 @@
+"""The tables. Datetimes are aware UTC (`UTCDateTime`); visit dates are local calendar dates.
+
+Telegram ids are stored only where the bot must reach someone (a linked chat, a site's chat)
+or check who acted (a coordinator's user id). A participant is a study id, never a name.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from study.types import UTCDateTime
+
+
+class ParticipantStatus(StrEnum):
+    INVITED = "invited"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    UNREACHABLE = "unreachable"
+    WITHDRAWN = "withdrawn"
+    COMPLETED = "completed"
+
+
+class VisitStatus(StrEnum):
+    PLANNED = "planned"
+    CONFIRMED = "confirmed"
+    RESCHEDULE_REQUESTED = "reschedule_requested"
+    ATTENDED = "attended"
+    MISSED = "missed"
+
+
+class InfusionStatus(StrEnum):
+    PROPOSED = "proposed"
+    PLANNED = "planned"
+    GIVEN = "given"
+    CANCELLED = "cancelled"
+
+
+class CheckInKind(StrEnum):
+    SCHEDULED = "scheduled"
+    ON_DEMAND = "on_demand"
+    POST_INFUSION = "post_infusion"
+
+
+class PromptStatus(StrEnum):
+    OPEN = "open"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    STOPPED = "stopped"
+
+
+class Tier(StrEnum):
+    T1 = "T1"
+    T2 = "T2"
+    T3 = "T3"
+    T4 = "T4"
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+def _utc(*, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, index=index)
+
+
+def _utc_required(*, index: bool = False) -> Any:
+    return Field(sa_type=UTCDateTime, index=index, nullable=False)
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+
+
+def _json_or_none() -> Any:
+    return Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class Site(SQLModel, table=True):
+    """A hospital taking part; mirrored from study.toml at start-up."""
+
+    code: str = Field(primary_key=True, max_length=16)
+    name: str = Field(max_length=200)
+    timezone: str = Field(max_length=64)
+    phone: str = Field(max_length=40)
+    emergency_number: str = Field(default="120", max_length=10)
+    alert_chat_id: int = Field(sa_type=BigInteger)
+    escalation_chat_id: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class Coordinator(SQLModel, table=True):
+    """A member of a site team allowed to act in the bot; mirrored from study.toml."""
+
+    __table_args__ = (UniqueConstraint("telegram_user_id", "site_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_user_id: int = Field(sa_type=BigInteger, index=True)
+    site_code: str = Field(foreign_key="site.code", max_length=16)
+    role: str = Field(max_length=16)
+
+
+class Participant(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    study_id: str = Field(max_length=32, unique=True)
+    site_code: str = Field(foreign_key="site.code", max_length=16, index=True)
+    arm: str = Field(max_length=16)
+    randomized_on: date
+    language: str = Field(max_length=2)
+    timezone: str = Field(max_length=64)
+    preferred_hour: int
+    can_become_pregnant: bool = False
+    status: str = Field(default=ParticipantStatus.INVITED, max_length=16, index=True)
+    telegram_chat_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
+    linked_at: datetime | None = _utc()
+    created_at: datetime = _utc_required()
+    status_changed_at: datetime | None = _utc()
+
+
+class EnrollmentCode(SQLModel, table=True):
+    """An invite code, stored only as its SHA-256; single use, expiring, revocable."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _utc_required()
+    expires_at: datetime = _utc_required()
+    used_at: datetime | None = _utc()
+    revoked_at: datetime | None = _utc()
+
+
+class LinkFailure(SQLModel, table=True):
+    """A wrong code tried from a chat (hashed), to slow down guessing."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_hash: str = Field(max_length=64, index=True)
+    failed_at: datetime = _utc_required(index=True)
+
+
+class Visit(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("participant_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    number: int
+    month: int
+    target_date: date
+    window_start: date
+    window_end: date
+    appointment_date: date | None = None
+    appointment_time: time | None = None
+    status: str = Field(default=VisitStatus.PLANNED, max_length=24)
+    confirmed_at: datetime | None = _utc()
+    attended_on: date | None = None
+    updated_at: datetime | None = _utc()
+
+    @property
+    def visit_date(self) -> date:
+        """The day the participant is expected: the appointment if set, else the target."""
+        return self.appointment_date or self.target_date
+
+
+class Infusion(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    visit_id: int | None = Field(default=None, foreign_key="visit.id")
+    planned_date: date
+    planned_time: time | None = None
+    dose_mg: int
+    reason: str = Field(max_length=24)
+    status: str = Field(default=InfusionStatus.PLANNED, max_length=16)
+    given_on: date | None = None
+    criteria: list[str] | None = _json_or_none()
+    confirmed_by: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = _utc_required()
+    updated_at: datetime | None = _utc()
+
+
+class LabResult(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    visit_id: int = Field(foreign_key="visit.id", unique=True)
+    collected_on: date | None = None
+    cd19_percent: float | None = None
+    anti_dsdna_value: float | None = None
+    anti_dsdna_positive: bool | None = None
+    c3_value: float | None = None
+    c3_lower_limit: float | None = None
+    criteria_fired: list[str] = _json(list)
+    not_evaluable: list[str] = _json(list)
+    entered_by: int | None = Field(default=None, sa_type=BigInteger)
+    entered_at: datetime = _utc_required()
+
+
+class CheckIn(SQLModel, table=True):
+    """One questionnaire put to a participant; progress lives here, not in memory."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    kind: str = Field(max_length=16)
+    questionnaire_version: str = Field(max_length=16)
+    infusion_id: int | None = Field(default=None, foreign_key="infusion.id")
+    dedupe_key: str | None = Field(default=None, max_length=96, unique=True)
+    asked_at: datetime = _utc_required()
+    expires_at: datetime | None = _utc()
+    nudged_at: datetime | None = _utc()
+    current_question: str | None = Field(default=None, max_length=16)
+    answers: dict[str, Any] = _json(dict)
+    status: str = Field(default=PromptStatus.OPEN, max_length=16, index=True)
+    tier: str | None = Field(default=None, max_length=2)
+    evidence: list[Any] = _json(list)
+    completed_at: datetime | None = _utc()
+    message_id: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class ContraceptionCheck(SQLModel, table=True):
+    """Questions C1-C3 put to a participant who can become pregnant."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    questionnaire_version: str = Field(max_length=16)
+    visit_id: int | None = Field(default=None, foreign_key="visit.id")
+    dedupe_key: str | None = Field(default=None, max_length=96, unique=True)
+    asked_at: datetime = _utc_required()
+    expires_at: datetime | None = _utc()
+    current_question: str | None = Field(default=None, max_length=16)
+    answers: dict[str, Any] = _json(dict)
+    answered_at: datetime | None = _utc()
+    status: str = Field(default=PromptStatus.OPEN, max_length=16, index=True)
+    tier: str | None = Field(default=None, max_length=2)
+    message_id: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class Alert(SQLModel, table=True):
+    """Something the site team must see: a row first, then a card in their chat."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_code: str = Field(foreign_key="site.code", max_length=16, index=True)
+    participant_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
+    kind: str = Field(max_length=32)
+    tier: str = Field(max_length=2)
+    evidence: list[Any] = _json(list)
+    status: str = Field(default=AlertStatus.OPEN, max_length=16, index=True)
+    dedupe_key: str | None = Field(default=None, max_length=96, unique=True)
+    raised_at: datetime = _utc_required()
+    answered_at: datetime | None = _utc()
+    acknowledged_at: datetime | None = _utc()
+    acknowledged_by: int | None = Field(default=None, sa_type=BigInteger)
+    resolved_at: datetime | None = _utc()
+    resolved_by: int | None = Field(default=None, sa_type=BigInteger)
+    escalation_level: int = 0
+    next_escalation_at: datetime | None = _utc(index=True)
+    checkin_id: int | None = Field(default=None, foreign_key="checkin.id")
+    contraception_check_id: int | None = Field(default=None, foreign_key="contraceptioncheck.id")
+    visit_id: int | None = Field(default=None, foreign_key="visit.id")
+    card_chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    card_message_id: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A proactive message, written in the transaction that caused it, sent by the dispatcher.
+
+    `available_at` is when the dispatcher may next try it (the due time, later after a
+    failure); `lease_until` guards a row being sent, so a crashed sender's rows return.
+    """
+
+    __table_args__ = (Index("ix_outbox_claim", "status", "available_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger)
+    participant_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
+    alert_id: int | None = Field(default=None, foreign_key="alert.id")
+    template: str = Field(max_length=64)
+    template_version: str = Field(default="1", max_length=16)
+    language: str = Field(max_length=2)
+    context: dict[str, Any] = _json(dict)
+    priority: int = 5
+    dedupe_key: str = Field(sa_column=Column(String(128), unique=True, nullable=False))
+    event_key: str | None = Field(default=None, max_length=64, index=True)
+    due_at: datetime = _utc_required()
+    not_after: datetime | None = _utc()
+    available_at: datetime = _utc_required()
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    attempts: int = 0
+    lease_until: datetime | None = _utc()
+    last_error: str | None = Field(default=None, max_length=200)
+    telegram_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    sent_at: datetime | None = _utc()
+    created_at: datetime = _utc_required()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when, with the state before and after."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc_required(index=True)
+    actor: str = Field(max_length=64, index=True)
+    action: str = Field(max_length=64)
+    participant_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
+    entity: str = Field(max_length=32)
+    entity_id: str | None = Field(default=None, max_length=64)
+    before: dict[str, Any] | None = _json_or_none()
+    after: dict[str, Any] | None = _json_or_none()
