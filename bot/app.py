@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, Application, Defaults
+from telegram.ext import Application, Defaults
 
-from bot import participant
+from bot import alerts, participant, reminders
 from bot.context import attach
 from bot.errors import on_error
+from bot.sender import TelegramRateLimiter
 from bot.services import Services
 
 
-def build_application(
-    services: Services, *, token: str, api_url: str
-) -> Application:  # type: ignore[type-arg]
+def build_application(services: Services, *, token: str, api_url: str) -> Application:  # type: ignore[type-arg]
     """The bot, pointed at `api_url` (Telegram's, or the sandbox's), with every handler."""
     application = (
         Application.builder()
@@ -27,18 +26,25 @@ def build_application(
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         )
-        # Telegram's limits: 30 messages/s overall, 20/min per group. Retries of proactive
-        # messages belong to the outbox dispatcher, so the limiter itself never retries.
-        .rate_limiter(AIORateLimiter(max_retries=0))
+        # Telegram's limits: 30 messages/s overall, 1/s per chat, 20/min per group. Retries
+        # of proactive messages belong to the outbox dispatcher: the limiter never retries.
+        .rate_limiter(TelegramRateLimiter())
         .concurrent_updates(False)
         .build()
     )
     attach(application, services)
     # Order matters: specific handlers first, then the catch-alls of participant chats.
     participant.register(application)
+    reminders.register(application)
+    alerts.register(application)
     participant.register_fallbacks(application)
     application.add_error_handler(on_error)
     return application
 
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.MY_CHAT_MEMBER,
+]

@@ -7,10 +7,9 @@ from typing import cast
 from telegram import Update
 from telegram.ext import Application, ContextTypes
 
-from messages import Keyboard
-
 from bot.keyboards import inline_markup
 from bot.services import Services
+from messages import Keyboard
 
 SERVICES = "services"
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from zoneinfo import ZoneInfo
 
+from bot.runner import say
+from bot.services import SANDBOX_TOKEN, SANDBOX_USERNAME, Services
 from sandbox import SandboxServer
 from study import audit
 from study.enrollment import EnrollmentRequest, enroll, get_participant, issue_code
 from study.errors import DomainError
 from study.protocol import Arm
-
-from bot.runner import say
-from bot.services import SANDBOX_TOKEN, SANDBOX_USERNAME, Services
 
 DEMO_STUDY_ID = "DEMO-001"
 DEMO_USER_ID = 1001
@@ -35,26 +34,25 @@ async def start_demo(stack: AsyncExitStack, services: Services) -> tuple[str, st
             sandbox.add_user(user_id, first_name=f"{code} coordinator {user_id}")
         sandbox.add_group(site.alert_chat_id, title=f"{code} study team", members=members)
         if site.escalation_chat_id is not None:
-            sandbox.add_group(
-                site.escalation_chat_id, title=f"{code} escalation", members=members
-            )
+            sandbox.add_group(site.escalation_chat_id, title=f"{code} escalation", members=members)
     sandbox.add_user(DEMO_USER_ID, first_name="Demo participant")
 
-    code = await _demo_invitation(services)
+    invite = await _demo_invitation(services)
     first_site = next(iter(services.config.sites.values()))
     page = sandbox.url
     say("")
     say("trialbot is running against a local sandbox Telegram (no TELEGRAM_BOT_TOKEN set).")
-    if code is None:
+    if invite is None:
         say(f"  Chat as the demo participant:  {page}/?as={DEMO_USER_ID}&chat={DEMO_USER_ID}")
     else:
         say(
             f"  Chat as the demo participant:  "
-            f"{page}/?as={DEMO_USER_ID}&chat={DEMO_USER_ID}&start={code}"
+            f"{page}/?as={DEMO_USER_ID}&chat={DEMO_USER_ID}&start={invite}"
         )
     if first_site.coordinators:
         coordinator = first_site.coordinators[0].telegram_user_id
-        say(f"  The site team's alert chat:    {page}/?as={coordinator}&chat={first_site.alert_chat_id}")
+        team_chat = f"{page}/?as={coordinator}&chat={first_site.alert_chat_id}"
+        say(f"  The site team's alert chat:    {team_chat}")
     say("  Enrol more people with `trialbot enroll ...` in another terminal (same folder).")
     say("  Press Ctrl-C to stop.")
     say("")

@@ -8,10 +8,9 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.context import services_of
 from messages import render, render_bilingual
 from study.errors import DomainError
-
-from bot.context import services_of
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,9 @@ class Speaker:
 def identify(update: Update, config: StudyConfig) -> Speaker:
     user = update.effective_user
     chat = update.effective_chat
-    private = chat is not None and chat.type == "private" and user is not None and user.id == chat.id
+    private = (
+        chat is not None and chat.type == "private" and user is not None and user.id == chat.id
+    )
     return Speaker(
         user_id=user.id if user else None,
         chat_id=chat.id if chat else None,

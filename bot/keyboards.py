@@ -20,4 +20,6 @@ def inline_markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
 
 def language_keyboard(language: str) -> Keyboard:
     """The two languages, each labelled in its own words."""
-    return [[button("language_zh", language, "lang:zh"), button("language_en", language, "lang:en")]]
+    return [
+        [button("language_zh", language, "lang:zh"), button("language_en", language, "lang:en")]
+    ]

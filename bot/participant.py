@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from telegram import Update
 from telegram.ext import (
@@ -14,15 +15,14 @@ from telegram.ext import (
     filters,
 )
 
-from messages import label, render, render_bilingual
-from study.codes import looks_like_code
-from study.enrollment import Refusal, find_by_chat, link_chat, set_language
-from study.models import Participant
-
 from bot.context import reply, services_of
 from bot.identity import identify
 from bot.keyboards import language_keyboard
 from bot.services import Services
+from messages import label, render, render_bilingual
+from study.codes import looks_like_code
+from study.enrollment import Refusal, find_by_chat, link_chat, set_language
+from study.models import Participant
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,11 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
     async with services.database.session() as session:
         outcome = await link_chat(
-            session, code=payload, chat_id=speaker.chat_id, now=services.clock.now()
+            session,
+            code=payload,
+            chat_id=speaker.chat_id,
+            now=services.clock.now(),
+            replanner=services.replanner,
         )
     if isinstance(outcome, Refusal):
         log.info("link refused: %s", outcome.key)
@@ -134,7 +138,7 @@ async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if query is None:
         return
     services = services_of(context)
-    language = services.config.study.language
+    language: str = services.config.study.language
     chat = update.effective_chat
     if chat is not None and chat.type == "private":
         async with services.database.session() as session:
@@ -145,7 +149,7 @@ async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def _greet_without_code(
-    update: Update, services: Services, chat_id: int, roles: dict[str, str]
+    update: Update, services: Services, chat_id: int, roles: Mapping[str, str]
 ) -> None:
     async with services.database.session() as session:
         participant = await find_by_chat(session, chat_id)
@@ -213,5 +217,7 @@ def _refusal_text(services: Services, refusal: Refusal) -> str:
     if refusal.key == "link_wait":
         return render_bilingual("link_wait", minutes=refusal.minutes)
     if refusal.key in {"link_already_linked", "chat_in_use"} and refusal.site_code:
-        return render_bilingual(refusal.key, site_phone=services.config.sites[refusal.site_code].phone)
+        return render_bilingual(
+            refusal.key, site_phone=services.config.sites[refusal.site_code].phone
+        )
     return render_bilingual("link_invalid")

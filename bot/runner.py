@@ -13,8 +13,11 @@ from telegram.ext import Application
 
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.logs import configure_logging
+from bot.sender import PtbSender
 from bot.services import Services, build_services, prepare_database
 from bot.settings import Settings
+from scheduler.dispatcher import Dispatcher
+from scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +32,33 @@ async def running_bot(
     application = build_application(services, token=token, api_url=api_url)
     async with application:
         services.bot_username = application.bot.username
+        dispatcher = Dispatcher(
+            services.database,
+            PtbSender(application.bot),
+            services.clock,
+            services.config,
+            services.replanner,
+        )
+        scheduler = SchedulerService(
+            database=services.database,
+            dispatcher=dispatcher,
+            clock=services.clock,
+            config=services.config,
+        )
+        services.scheduler = scheduler
         await application.start()
         assert application.updater is not None
         await application.updater.start_polling(
             timeout=POLL_TIMEOUT_SECONDS, allowed_updates=ALLOWED_UPDATES
         )
+        await scheduler.start()
         try:
             yield application
         finally:
             await application.updater.stop()
+            await scheduler.shutdown()
             await application.stop()
+            services.scheduler = None
 
 
 def run(settings: Settings) -> None:

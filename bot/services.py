@@ -9,6 +9,8 @@ from typing import Any
 from bot.config import demo_study, load_study_file
 from bot.settings import Settings
 from migrations import current_revision, head_revision, upgrade
+from scheduler.planner import Planner
+from scheduler.service import SchedulerService
 from study.clock import Clock, SystemClock
 from study.config import StudyConfig
 from study.database import Database
@@ -29,7 +31,12 @@ class Services:
     config: StudyConfig
     database: Database
     clock: Clock = field(default_factory=SystemClock)
+    replanner: Planner = field(init=False)
+    scheduler: SchedulerService | None = None
     bot_username: str | None = None
+
+    def __post_init__(self) -> None:
+        self.replanner = Planner(self.config)
 
     @property
     def sandbox_mode(self) -> bool:

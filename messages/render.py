@@ -43,11 +43,15 @@ class Button:
 Keyboard = list[list[Button]]
 
 
-def _full_date(value: date, language: Language) -> str:
+def _full_date(value: date | str, language: Language) -> str:
+    if isinstance(value, str):
+        value = date.fromisoformat(value)
     return format_date(value, "full", locale=BABEL_LOCALES[language])
 
 
-def _short_time(value: time | datetime, language: Language) -> str:
+def _short_time(value: time | datetime | str, language: Language) -> str:
+    if isinstance(value, str):
+        value = time.fromisoformat(value)
     return format_time(value, "HH:mm", locale=BABEL_LOCALES[language])
 
 
@@ -77,7 +81,7 @@ def _labels(language: Language) -> dict[str, str]:
 def _check_language(language: str) -> Language:
     if language not in LANGUAGES:
         raise ValueError(f"unknown language {language!r}; expected one of {LANGUAGES}")
-    return language  # type: ignore[return-value]
+    return language
 
 
 def render(name: str, language: str, /, **context: Any) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study.errors import ConfigError
+from study.outbox import OUTBOX_TOUCHED
 
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -67,11 +68,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Database:
-    """The engine plus a session factory; `session()` is the unit of work (commit on exit)."""
+    """The engine plus a session factory; `session()` is the unit of work (commit on exit).
+
+    Whoever sends the outbox registers `on_outbox_commit`, so that a transaction that wrote
+    outbox rows wakes it as soon as the rows are visible.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+        self._outbox_listeners: list[Callable[[], None]] = []
+
+    def on_outbox_commit(self, listener: Callable[[], None]) -> None:
+        self._outbox_listeners.append(listener)
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -84,8 +93,12 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A transaction: committed when the block ends, rolled back on an exception."""
-        async with self._sessions() as session, session.begin():
-            yield session
+        async with self._sessions() as session:
+            async with session.begin():
+                yield session
+            if session.info.pop(OUTBOX_TOUCHED, False):
+                for listener in self._outbox_listeners:
+                    listener()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

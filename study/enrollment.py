@@ -25,6 +25,7 @@ from study.models import (
     ParticipantStatus,
     Visit,
 )
+from study.ports import Replanner
 from study.protocol import Arm, protocol_infusions, visit_calendar
 
 STUDY_ID = re.compile(r"^[A-Za-z0-9-]{1,32}$")
@@ -195,7 +196,7 @@ async def _issue(
 
 
 async def link_chat(
-    session: AsyncSession, *, code: str, chat_id: int, now: datetime
+    session: AsyncSession, *, code: str, chat_id: int, now: datetime, replanner: Replanner
 ) -> Participant | Refusal:
     """Link the chat to the participant whose valid code this is, or say why not.
 
@@ -254,6 +255,7 @@ async def link_chat(
         before=before,
         after=_participant_facts(participant),
     )
+    await replanner.replan(session, participant, now)
     return participant
 
 

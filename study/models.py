@@ -274,14 +274,17 @@ class Alert(SQLModel, table=True):
 class OutboxMessage(SQLModel, table=True):
     """A proactive message, written in the transaction that caused it, sent by the dispatcher.
 
-    `available_at` is when the dispatcher may next try it (the due time, later after a
-    failure); `lease_until` guards a row being sent, so a crashed sender's rows return.
+    It goes to a participant (`participant_id`: chat and language are read at send time) or
+    to a chat (`chat_id`, `language`: a site team). `available_at` is when the dispatcher may
+    next try it (the due time, later after a failure); `lease_until` guards a row being
+    sent, so a crashed sender's rows return. `event_key` groups the reminders of one event,
+    of which only the latest due is sent after an outage.
     """
 
     __table_args__ = (Index("ix_outbox_claim", "status", "available_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    chat_id: int = Field(sa_type=BigInteger)
+    chat_id: int | None = Field(default=None, sa_type=BigInteger)
     participant_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
     alert_id: int | None = Field(default=None, foreign_key="alert.id")
     template: str = Field(max_length=64)

@@ -16,13 +16,19 @@ async def sync_sites(session: AsyncSession, config: StudyConfig) -> None:
     """
     existing = {site.code: site for site in await session.exec(select(Site))}
     for code, site in config.sites.items():
-        row = existing.get(code) or Site(code=code, alert_chat_id=site.alert_chat_id)
-        row.name = site.name
-        row.timezone = config.site_timezone(code)
-        row.phone = site.phone
-        row.emergency_number = site.emergency_number
-        row.alert_chat_id = site.alert_chat_id
-        row.escalation_chat_id = site.escalation_chat_id
+        values = {
+            "name": site.name,
+            "timezone": config.site_timezone(code),
+            "phone": site.phone,
+            "emergency_number": site.emergency_number,
+            "alert_chat_id": site.alert_chat_id,
+            "escalation_chat_id": site.escalation_chat_id,
+        }
+        row = existing.get(code)
+        if row is None:
+            row = Site.model_validate({"code": code, **values})
+        else:
+            row.sqlmodel_update(values)
         session.add(row)
     await session.flush()
 
@@ -31,12 +37,12 @@ async def sync_sites(session: AsyncSession, config: StudyConfig) -> None:
         for code, site in config.sites.items()
         for coordinator in site.coordinators
     }
-    for row in await session.exec(select(Coordinator)):
-        key = (row.telegram_user_id, row.site_code)
+    for coordinator_row in await session.exec(select(Coordinator)):
+        key = (coordinator_row.telegram_user_id, coordinator_row.site_code)
         if key not in wanted:
-            await session.delete(row)
+            await session.delete(coordinator_row)
         else:
-            row.role = wanted.pop(key)
-            session.add(row)
+            coordinator_row.role = wanted.pop(key)
+            session.add(coordinator_row)
     for (user_id, code), role in wanted.items():
         session.add(Coordinator(telegram_user_id=user_id, site_code=code, role=role))

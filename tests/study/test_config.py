@@ -54,10 +54,10 @@ def test_protocol_overrides_apply() -> None:
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ('[protocol]\npreferred_hour = 25\n', "protocol.preferred_hour = 25: Input should be less"),
-        ('[protocol]\nvisit_window_dayz = 7\n', "protocol.visit_window_dayz = 7: unknown key"),
-        ('[protocol]\nvisit_window_days = 50\n', "never overlap"),
-        ('[protocol]\nquiet_hours = [21, 24]\n', "protocol.quiet_hours = [21, 24]: expected two"),
+        ("[protocol]\npreferred_hour = 25\n", "protocol.preferred_hour = 25: Input should be less"),
+        ("[protocol]\nvisit_window_dayz = 7\n", "protocol.visit_window_dayz = 7: unknown key"),
+        ("[protocol]\nvisit_window_days = 50\n", "never overlap"),
+        ("[protocol]\nquiet_hours = [21, 24]\n", "protocol.quiet_hours = [21, 24]: expected two"),
         ('[sites.B]\nname = "B"\nphone = "1234"\n', "sites.B.alert_chat_id: missing"),
         (
             '[sites.C]\nname = "C"\nphone = "123"\nalert_chat_id = 1\ntimezone = "Mars/Base"\n',
@@ -85,7 +85,7 @@ def test_broken_toml_says_where() -> None:
 
 
 def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="copy study.example.toml to study.toml"):
+    with pytest.raises(ConfigError, match=r"copy study\.example\.toml to study\.toml"):
         load_study_file(tmp_path / "study.toml")
 
 

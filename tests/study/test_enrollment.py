@@ -27,7 +27,9 @@ from study.models import (
     ParticipantStatus,
     Visit,
 )
+from scheduler.planner import Planner
 from tests.support.clock import FakeClock
+from tests.support.study import study_config
 
 ACTOR = "cli:test"
 
@@ -61,7 +63,11 @@ async def test_enrollment_plans_the_whole_calendar_in_one_transaction(
     assert [v.target_date for v in visits][-1] == date(2028, 3, 2)
     assert len(visits) == 9
     assert [i.planned_date for i in infusions] == [
-        date(2026, 3, 2), date(2026, 9, 2), date(2027, 3, 2), date(2027, 9, 2), date(2028, 3, 2)
+        date(2026, 3, 2),
+        date(2026, 9, 2),
+        date(2027, 3, 2),
+        date(2027, 9, 2),
+        date(2028, 3, 2),
     ]
     assert all(i.visit_id is not None for i in infusions)
     # Only the hash is stored; the code is 32 characters of Telegram's alphabet.
@@ -78,16 +84,26 @@ async def test_individualised_participant_has_only_the_day_1_infusion(
 ) -> None:
     async with database.session() as session:
         await enroll(
-            session, request(arm="individualized", language="en", preferred_hour=18,
-                             timezone="Europe/Berlin", can_become_pregnant=True),
-            config=config, now=clock.now(), actor=ACTOR,
+            session,
+            request(
+                arm="individualized",
+                language="en",
+                preferred_hour=18,
+                timezone="Europe/Berlin",
+                can_become_pregnant=True,
+            ),
+            config=config,
+            now=clock.now(),
+            actor=ACTOR,
         )
     async with database.session() as session:
         participant = (await session.exec(select(Participant))).one()
         infusions = list(await session.exec(select(Infusion)))
     assert [i.planned_date for i in infusions] == [date(2026, 3, 2)]
     assert (participant.language, participant.preferred_hour, participant.timezone) == (
-        "en", 18, "Europe/Berlin"
+        "en",
+        18,
+        "Europe/Berlin",
     )
     assert participant.can_become_pregnant
 
@@ -109,7 +125,10 @@ async def test_individualised_participant_has_only_the_day_1_infusion(
     ],
 )
 async def test_bad_requests_change_nothing(
-    database: Database, config: StudyConfig, clock: FakeClock, overrides: dict[str, object],
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    overrides: dict[str, object],
     key: str,
 ) -> None:
     with pytest.raises(DomainError) as caught:
@@ -127,21 +146,25 @@ async def test_duplicate_study_id_is_refused(
         await enroll(session, request(), config=config, now=clock.now(), actor=ACTOR)
     with pytest.raises(DomainError) as caught:
         async with database.session() as session:
-            await enroll(session, request(site_code="PUMCH"), config=config, now=clock.now(),
-                         actor=ACTOR)
+            await enroll(
+                session, request(site_code="PUMCH"), config=config, now=clock.now(), actor=ACTOR
+            )
     assert caught.value.key == "error_duplicate_study_id"
 
 
 async def _enrolled(database: Database, config: StudyConfig, clock: FakeClock, **kw: object) -> str:
     async with database.session() as session:
-        invitation = await enroll(session, request(**kw), config=config, now=clock.now(),
-                                  actor=ACTOR)
+        invitation = await enroll(
+            session, request(**kw), config=config, now=clock.now(), actor=ACTOR
+        )
     return invitation.code
 
 
 async def _link(database: Database, code: str, chat_id: int, clock: FakeClock) -> object:
     async with database.session() as session:
-        return await link_chat(session, code=code, chat_id=chat_id, now=clock.now())
+        return await link_chat(
+            session, code=code, chat_id=chat_id, now=clock.now(), replanner=Planner(study_config())
+        )
 
 
 async def test_a_code_links_once_and_the_same_chat_may_tap_it_again(
@@ -163,14 +186,16 @@ async def test_expired_and_replaced_codes_stop_working(
 ) -> None:
     first = await _enrolled(database, config, clock)
     async with database.session() as session:
-        second = (await issue_code(session, "ZJU2-001", config=config, now=clock.now(),
-                                   actor=ACTOR)).code
+        second = (
+            await issue_code(session, "ZJU2-001", config=config, now=clock.now(), actor=ACTOR)
+        ).code
     assert await _link(database, first, 5001, clock) == Refusal("link_invalid")
     clock.advance(timedelta(days=14))
     assert await _link(database, second, 5001, clock) == Refusal("link_invalid")
     async with database.session() as session:
-        third = (await issue_code(session, "ZJU2-001", config=config, now=clock.now(),
-                                  actor=ACTOR)).code
+        third = (
+            await issue_code(session, "ZJU2-001", config=config, now=clock.now(), actor=ACTOR)
+        ).code
     clock.advance(timedelta(days=13, hours=23))
     assert isinstance(await _link(database, third, 5001, clock), Participant)
 
@@ -181,8 +206,9 @@ async def test_a_linked_participant_cannot_be_taken_by_a_second_chat(
     code = await _enrolled(database, config, clock)
     assert isinstance(await _link(database, code, 5001, clock), Participant)
     async with database.session() as session:
-        fresh = (await issue_code(session, "ZJU2-001", config=config, now=clock.now(),
-                                  actor=ACTOR)).code
+        fresh = (
+            await issue_code(session, "ZJU2-001", config=config, now=clock.now(), actor=ACTOR)
+        ).code
     assert await _link(database, fresh, 5002, clock) == Refusal(
         "link_already_linked", site_code="ZJU2"
     )

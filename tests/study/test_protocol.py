@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 
 import pytest
@@ -60,7 +61,15 @@ def test_leap_day_clamps_and_returns() -> None:
     assert add_months(date(2023, 1, 31), 1) == date(2023, 2, 28)
     # Each visit is counted from day 1, so a clamp never carries over to later visits.
     assert [v.target_date.day for v in visit_calendar(date(2024, 8, 31), DEFAULT)] == [
-        31, 30, 28, 31, 31, 30, 28, 31, 31
+        31,
+        30,
+        28,
+        31,
+        31,
+        30,
+        28,
+        31,
+        31,
     ]
 
 
@@ -110,7 +119,7 @@ def test_calendar_properties(randomized: date, protocol: ProtocolConfig) -> None
     for visit in visits:
         assert visit.window_start <= visit.target_date <= visit.window_end
         assert visit.target_date == add_months(randomized, visit.month)
-    for earlier, later in zip(visits, visits[1:], strict=False):
+    for earlier, later in itertools.pairwise(visits):
         assert earlier.target_date < later.target_date
         assert earlier.window_end < later.window_start, "windows must never overlap"
         assert later.number == earlier.number + 1
@@ -125,7 +134,10 @@ def test_infusions_fall_on_visit_days(randomized: date, arm: Arm) -> None:
 
 RULE = RedoseRule()
 BASE = Labs(
-    cd19_percent=0.1, anti_dsdna_value=100, anti_dsdna_positive=True, c3_value=0.9,
+    cd19_percent=0.1,
+    anti_dsdna_value=100,
+    anti_dsdna_positive=True,
+    c3_value=0.9,
     c3_lower_limit=0.8,
 )
 
@@ -181,7 +193,10 @@ def test_c3_needs_low_and_more_than_halving(
 
 def test_missing_previous_labs_are_reported_never_guessed() -> None:
     current = Labs(
-        cd19_percent=0.2, anti_dsdna_value=400, anti_dsdna_positive=True, c3_value=0.3,
+        cd19_percent=0.2,
+        anti_dsdna_value=400,
+        anti_dsdna_positive=True,
+        c3_value=0.3,
         c3_lower_limit=0.8,
     )
     decision = evaluate_redose(current, None, RULE)
@@ -211,12 +226,22 @@ def test_thresholds_come_from_the_protocol() -> None:
 
 
 @given(
-    st.floats(0, 100), st.floats(0.01, 10_000), st.floats(0.01, 10_000), st.booleans(),
-    st.floats(0.01, 5), st.floats(0.01, 5), st.floats(0.01, 5),
+    st.floats(0, 100),
+    st.floats(0.01, 10_000),
+    st.floats(0.01, 10_000),
+    st.booleans(),
+    st.floats(0.01, 5),
+    st.floats(0.01, 5),
+    st.floats(0.01, 5),
 )
 def test_redose_rule_matches_its_definition(
-    cd19: float, dsdna_before: float, dsdna_now: float, positive: bool,
-    c3_before: float, c3_now: float, c3_lln: float,
+    cd19: float,
+    dsdna_before: float,
+    dsdna_now: float,
+    positive: bool,
+    c3_before: float,
+    c3_now: float,
+    c3_lln: float,
 ) -> None:
     previous = Labs(anti_dsdna_value=dsdna_before, c3_value=c3_before)
     current = Labs(cd19, dsdna_now, positive, c3_now, c3_lln)

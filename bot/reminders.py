@@ -1,0 +1,70 @@
+"""The buttons under a visit reminder: "I will come" and "I need another date"."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import BadRequest
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes
+
+from bot.context import reply, services_of
+from bot.identity import identify
+from messages import label, render
+from study.enrollment import find_by_chat
+from study.errors import DomainError
+from study.visits import confirm_visit, own_visit, request_reschedule
+
+log = logging.getLogger(__name__)
+
+VISIT_ANSWER = r"^v:(\d{1,12}):(ok|rs)$"
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    application.add_handler(CallbackQueryHandler(visit_answered, pattern=VISIT_ANSWER))
+
+
+async def visit_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Record the participant's answer to a visit reminder and thank them."""
+    query = update.callback_query
+    services = services_of(context)
+    speaker = identify(update, services.config)
+    if query is None or query.data is None or context.matches is None:
+        return
+    match = context.matches[0] if context.matches else None
+    if match is None or not speaker.private or speaker.chat_id is None:
+        await query.answer()
+        return
+    visit_id, answer = int(match.group(1)), match.group(2)
+    now = services.clock.now()
+    async with services.database.session() as session:
+        participant = await find_by_chat(session, speaker.chat_id)
+        if participant is None:
+            await query.answer(label("button_inactive", services.config.study.language))
+            return
+        try:
+            visit = await own_visit(session, participant, visit_id)
+        except DomainError:
+            await query.answer(label("button_inactive", participant.language))
+            return
+        if answer == "ok":
+            await confirm_visit(session, participant, visit, now=now)
+        else:
+            await request_reschedule(
+                session,
+                participant,
+                visit,
+                now=now,
+                config=services.config,
+                replanner=services.replanner,
+            )
+    await query.answer()
+    try:
+        await query.edit_message_reply_markup(reply_markup=None)
+    except BadRequest:
+        log.debug("the reminder's buttons were already gone")
+    phone = services.config.sites[participant.site_code].phone
+    template = "visit_confirmed" if answer == "ok" else "visit_reschedule_requested"
+    await reply(
+        update, render(template, participant.language, date=visit.visit_date, site_phone=phone)
+    )

@@ -1,0 +1,128 @@
+"""The dispatcher's `Sender` on PTB's Bot, and Telegram's per-chat rate limit."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+from telegram import Bot
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.ext import AIORateLimiter
+
+from bot.keyboards import inline_markup
+from messages import Keyboard
+from scheduler.sender import PermanentFailure, TransientFailure
+
+log = logging.getLogger(__name__)
+
+UNREACHABLE_BAD_REQUESTS = ("chat not found", "user not found", "peer_id_invalid")
+
+
+class PtbSender:
+    """Sends through PTB; Telegram's errors become transient or permanent failures."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
+        with _translated_errors():
+            message = await self.bot.send_message(
+                chat_id, text, reply_markup=inline_markup(keyboard)
+            )
+        return message.message_id
+
+    async def edit(
+        self, chat_id: int, message_id: int, text: str, keyboard: Keyboard | None
+    ) -> None:
+        try:
+            with _translated_errors():
+                await self.bot.edit_message_text(
+                    text,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    reply_markup=inline_markup(keyboard),
+                )
+        except PermanentFailure as failure:
+            if "message is not modified" not in failure.reason:
+                raise
+
+
+@contextlib.contextmanager
+def _translated_errors() -> Any:
+    try:
+        yield
+    except RetryAfter as exc:
+        raise TransientFailure("429 too many requests", _seconds(exc.retry_after)) from exc
+    except ChatMigrated as exc:
+        log.critical("a group became a supergroup; its new chat id is %s", exc.new_chat_id)
+        raise PermanentFailure("chat migrated", unreachable=True) from exc
+    except Forbidden as exc:
+        raise PermanentFailure(_reason(exc), unreachable=True) from exc
+    except BadRequest as exc:
+        text = exc.message.lower()
+        unreachable = any(phrase in text for phrase in UNREACHABLE_BAD_REQUESTS)
+        if not unreachable and "not modified" not in text:
+            log.error("Telegram refused a message: %s", exc.message)
+        raise PermanentFailure(_reason(exc), unreachable=unreachable) from exc
+    except NetworkError as exc:  # includes TimedOut and 5xx answers
+        raise TransientFailure(f"{type(exc).__name__}: {exc.message}"[:200]) from exc
+    except TelegramError as exc:
+        raise TransientFailure(f"{type(exc).__name__}: {exc.message}"[:200]) from exc
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _reason(exc: TelegramError) -> str:
+    return exc.message.lower()[:200]
+
+
+class TelegramRateLimiter(AIORateLimiter):
+    """PTB's limiter (30 messages/s overall, 20/min per group) plus 1/s per private chat."""
+
+    def __init__(self, per_chat_per_second: float = 1.0) -> None:
+        super().__init__(max_retries=0)
+        self._per_chat_rate = per_chat_per_second
+        self._chat_limiters: dict[int, AsyncLimiter] = {}
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        chat_id = data.get("chat_id")
+        with contextlib.suppress(TypeError, ValueError):
+            chat_id = int(chat_id)  # type: ignore[arg-type]
+        if not isinstance(chat_id, int) or chat_id < 0 or not endpoint.startswith("send"):
+            return await super().process_request(
+                callback, args, kwargs, endpoint, data, rate_limit_args
+            )
+        async with self._chat_limiter(chat_id):
+            return await super().process_request(
+                callback, args, kwargs, endpoint, data, rate_limit_args
+            )
+
+    def _chat_limiter(self, chat_id: int) -> AsyncLimiter:
+        if len(self._chat_limiters) > 1024:
+            for key, limiter in list(self._chat_limiters.items()):
+                if limiter.has_capacity(limiter.max_rate):
+                    del self._chat_limiters[key]
+        if chat_id not in self._chat_limiters:
+            self._chat_limiters[chat_id] = AsyncLimiter(self._per_chat_rate, 1)
+        return self._chat_limiters[chat_id]

@@ -1,0 +1,205 @@
+"""Turning an outbox row into the text and buttons to send, from the state as it is now.
+
+A row is composed at the moment it is sent, not when it was queued: the participant's chat
+and language are read then, and a reminder whose visit has moved or been cancelled is
+refused as stale here even if the planner missed it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from messages import Keyboard, button, label, render
+from messages.render import BABEL_LOCALES
+from scheduler.planner import REMINDER_TEMPLATE, UPCOMING
+from study.alerts import ALERT_CARD
+from study.config import StudyConfig
+from study.models import (
+    Alert,
+    AlertStatus,
+    Infusion,
+    InfusionStatus,
+    OutboxMessage,
+    Participant,
+    ParticipantStatus,
+    Visit,
+    VisitStatus,
+)
+
+
+class Stale(Exception):
+    """The message is no longer true or no longer wanted; it is expired, not sent."""
+
+
+@dataclass(frozen=True)
+class Composed:
+    chat_id: int
+    text: str
+    keyboard: Keyboard | None = None
+
+
+Composer = Callable[
+    [AsyncSession, OutboxMessage, str, StudyConfig], Awaitable[tuple[str, Keyboard | None]]
+]
+
+
+async def compose(session: AsyncSession, row: OutboxMessage, config: StudyConfig) -> Composed:
+    if row.participant_id is not None:
+        participant = await session.get(Participant, row.participant_id)
+        if participant is None or participant.telegram_chat_id is None:
+            raise Stale("participant not linked")
+        if participant.status != ParticipantStatus.ACTIVE:
+            raise Stale(f"participant {participant.status}")
+        chat_id, language = participant.telegram_chat_id, participant.language
+    elif row.chat_id is not None:
+        chat_id, language = row.chat_id, row.language
+    else:
+        raise Stale("no recipient")
+    composer = COMPOSERS.get(row.template, _plain)
+    text, keyboard = await composer(session, row, language, config)
+    return Composed(chat_id, text, keyboard)
+
+
+async def _plain(
+    session: AsyncSession, row: OutboxMessage, language: str, config: StudyConfig
+) -> tuple[str, Keyboard | None]:
+    return render(row.template, language, **row.context), None
+
+
+async def _reminder(
+    session: AsyncSession, row: OutboxMessage, language: str, config: StudyConfig
+) -> tuple[str, Keyboard | None]:
+    ctx = row.context
+    participant = await session.get(Participant, row.participant_id)
+    assert participant is not None
+    ask = False
+    if ctx.get("visit_id") is not None:
+        visit = await session.get(Visit, ctx["visit_id"])
+        if visit is None or visit.status not in UPCOMING:
+            raise Stale("visit no longer upcoming")
+        if (
+            visit.visit_date.isoformat() != ctx["date"]
+            or _time(visit.appointment_time) != ctx["time"]
+        ):
+            raise Stale("visit moved")
+        ask = visit.status == VisitStatus.PLANNED
+    if ctx.get("infusion_id") is not None:
+        infusion = await session.get(Infusion, ctx["infusion_id"])
+        if infusion is None or infusion.status != InfusionStatus.PLANNED:
+            raise Stale("infusion no longer planned")
+        if infusion.planned_date.isoformat() != ctx["date"]:
+            raise Stale("infusion moved")
+    site = config.sites[participant.site_code]
+    is_follow_up = ctx.get("month", 0) > 0
+    text = render(
+        "reminder",
+        language,
+        kind=ctx["kind"],
+        date=ctx["date"],
+        time=ctx["time"],
+        days_before=ctx["days_before"],
+        site_name=site.name,
+        address=site.address.get(language) if site.address else None,  # type: ignore[arg-type]
+        instructions=(
+            site.visit_instructions.get(language)  # type: ignore[arg-type]
+            if site.visit_instructions
+            else None
+        ),
+        window_start=ctx.get("window_start") if is_follow_up else None,
+        window_end=ctx.get("window_end") if is_follow_up else None,
+        ask=ask,
+        site_phone=site.phone,
+    )
+    keyboard = None
+    if ask:
+        visit_id = ctx["visit_id"]
+        keyboard = [
+            [
+                button("visit_will_come", language, f"v:{visit_id}:ok"),
+                button("visit_need_other_date", language, f"v:{visit_id}:rs"),
+            ]
+        ]
+    return text, keyboard
+
+
+async def _alert_card(
+    session: AsyncSession, row: OutboxMessage, language: str, config: StudyConfig
+) -> tuple[str, Keyboard | None]:
+    alert = await session.get(Alert, row.context["alert_id"])
+    if alert is None:
+        raise Stale("alert gone")
+    return await alert_card(session, alert, language, config)
+
+
+async def alert_card(
+    session: AsyncSession, alert: Alert, language: str, config: StudyConfig
+) -> tuple[str, Keyboard | None]:
+    """The card of an alert as it stands (also used to edit it after a button press)."""
+    participant = (
+        await session.get(Participant, alert.participant_id) if alert.participant_id else None
+    )
+    zone = config.site_timezone(alert.site_code)
+    context: dict[str, Any] = {
+        "tier": alert.tier,
+        "kind": alert.kind,
+        "study_id": participant.study_id if participant else "-",
+        "arm": participant.arm if participant else "standard",
+        "evidence": alert.evidence,
+        "next_visit": await next_visit_date(session, alert.participant_id),
+        "raised_at": local_stamp(alert.raised_at, zone, language),
+        "acknowledged_at": local_stamp(alert.acknowledged_at, zone, language),
+        "acknowledged_by": _who(alert.acknowledged_by, language),
+        "resolved_at": local_stamp(alert.resolved_at, zone, language),
+        "resolved_by": _who(alert.resolved_by, language),
+    }
+    text = render("alert_card", language, **context)
+    keyboard: Keyboard | None = None
+    if alert.status != AlertStatus.RESOLVED:
+        row = []
+        if alert.status == AlertStatus.OPEN:
+            row.append(button("alert_acknowledge", language, f"a:{alert.id}:ack"))
+        row.append(button("alert_resolve", language, f"a:{alert.id}:res"))
+        keyboard = [row]
+    return text, keyboard
+
+
+async def next_visit_date(session: AsyncSession, participant_id: int | None) -> date | None:
+    if participant_id is None:
+        return None
+    visit = (
+        await session.exec(
+            select(Visit)
+            .where(Visit.participant_id == participant_id, col(Visit.status).in_(UPCOMING))
+            .order_by(col(Visit.number))
+        )
+    ).first()
+    return visit.visit_date if visit else None
+
+
+def local_stamp(instant: datetime | None, zone: str, language: str) -> str | None:
+    if instant is None:
+        return None
+    local = instant.astimezone(ZoneInfo(zone))
+    return format_datetime(local, "yyyy-MM-dd HH:mm", locale=BABEL_LOCALES[language])
+
+
+def _who(user_id: int | None, language: str) -> str | None:
+    return None if user_id is None else label("coordinator_named", language, user_id=user_id)
+
+
+def _time(value: object) -> str | None:
+    return None if value is None else value.isoformat("minutes")  # type: ignore[attr-defined]
+
+
+COMPOSERS: dict[str, Composer] = {
+    REMINDER_TEMPLATE: _reminder,
+    ALERT_CARD: _alert_card,
+}

@@ -1,0 +1,44 @@
+"""What the dispatcher needs from a messenger; `bot.sender` implements it on PTB."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from messages import Keyboard
+
+
+class SendFailure(Exception):
+    """Sending did not happen (or may not have happened)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TransientFailure(SendFailure):
+    """Worth retrying: network trouble, a 5xx, a timeout, or 429 with its `retry_after`."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class PermanentFailure(SendFailure):
+    """Retrying cannot help. `unreachable` when the person blocked the bot, deleted their
+    account or the chat is gone; otherwise the message itself was refused."""
+
+    def __init__(self, reason: str, *, unreachable: bool) -> None:
+        super().__init__(reason)
+        self.unreachable = unreachable
+
+
+class Sender(Protocol):
+    async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
+        """Send a Telegram-HTML message; return Telegram's message id."""
+        ...
+
+    async def edit(
+        self, chat_id: int, message_id: int, text: str, keyboard: Keyboard | None
+    ) -> None:
+        """Replace a sent message's text and buttons (unchanged content is not an error)."""
+        ...

@@ -1,0 +1,132 @@
+"""APScheduler wiring: it only wakes the dispatcher and runs the periodic sweeps.
+
+Durable state lives in our tables, so the job store is in memory and rebuilt at every start
+with explicit ids (`replace_existing=True`). Misfires run late rather than being skipped
+(`misfire_grace_time=None`), and a backlog of runs collapses into one (`coalesce`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from scheduler.dispatcher import Dispatcher
+from scheduler.sweeps import run_all_sweeps
+from study.clock import Clock
+from study.config import StudyConfig
+from study.database import Database
+
+log = logging.getLogger(__name__)
+
+DISPATCH_JOB = "outbox-dispatch"
+POLL_JOB = "outbox-poll"
+SWEEP_JOB = "calendar-sweeps"
+
+
+class SchedulerService:
+    """Owns the AsyncIOScheduler; `wake()` makes the dispatcher run at once."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        config: StudyConfig,
+        poll_interval: timedelta = timedelta(seconds=30),
+        sweep_interval: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self.database = database
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.config = config
+        self.poll_interval = poll_interval
+        self.sweep_interval = sweep_interval
+        self.scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._dispatching: asyncio.Task[None] | None = None
+        self._again = False
+        self.idle = asyncio.Event()
+
+    async def start(self) -> None:
+        if self.database.is_sqlite:
+            released = await self.dispatcher.release_own_leases()
+            if released:
+                log.info("took up %d messages left in flight by the previous run", released)
+        self.database.on_outbox_commit(self.wake)
+        self.scheduler.add_job(
+            self._wake_job,
+            IntervalTrigger(seconds=self.poll_interval.total_seconds()),
+            id=POLL_JOB,
+            replace_existing=True,
+        )
+        self.scheduler.add_job(
+            self.sweep,
+            IntervalTrigger(seconds=self.sweep_interval.total_seconds()),
+            id=SWEEP_JOB,
+            replace_existing=True,
+            next_run_time=_wall_now(),
+        )
+        self.scheduler.start()
+        self.wake()
+
+    async def shutdown(self) -> None:
+        """Stop waking, and let a dispatch in progress finish its in-flight sends."""
+        self.scheduler.shutdown(wait=False)
+        if self._dispatching is not None:
+            await asyncio.shield(self._dispatching)
+
+    def wake(self) -> None:
+        """Dispatch now (or right after the run in progress)."""
+        if self._dispatching is not None and not self._dispatching.done():
+            self._again = True
+            return
+        self.idle.clear()
+        self._dispatching = asyncio.get_running_loop().create_task(self._dispatch())
+
+    async def _wake_job(self) -> None:
+        # A coroutine, so that APScheduler's asyncio executor runs it on the event loop.
+        self.wake()
+
+    async def sweep(self) -> None:
+        try:
+            await run_all_sweeps(self.database, self.clock, self.config)
+        except Exception:
+            log.exception("a calendar sweep failed; it runs again at the next interval")
+
+    async def _dispatch(self) -> None:
+        try:
+            while True:
+                self._again = False
+                report = await self.dispatcher.run_once()
+                if report.handled == 0 and not self._again:
+                    break
+            await self._schedule_next()
+        except Exception:
+            log.exception("dispatching failed; retrying at the next poll")
+        finally:
+            self.idle.set()
+
+    async def _schedule_next(self) -> None:
+        next_due = await self.dispatcher.next_due()
+        if next_due is None:
+            return
+        delay = (next_due - self.clock.now()).total_seconds()
+        if delay >= self.poll_interval.total_seconds():
+            return  # the poll will come first
+        run_at = _wall_now() + timedelta(seconds=max(0.0, delay))
+        self.scheduler.add_job(
+            self._wake_job, DateTrigger(run_date=run_at), id=DISPATCH_JOB, replace_existing=True
+        )
+
+
+def _wall_now() -> datetime:
+    # APScheduler's triggers run on the wall clock; the domain's clock may be a test's.
+    return datetime.now(UTC)

@@ -1,0 +1,134 @@
+"""Periodic checks of the calendar against the clock; each is idempotent by dedupe keys.
+
+- A visit not confirmed 48 h before it: a T3 task for the site.
+- A visit whose window closed without being recorded: a T3 notice for the site and a kind
+  message to the participant.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import time, timedelta
+
+from sqlmodel import col, select
+
+from scheduler.timing import local_date, local_instant
+from study.alerts import raise_alert
+from study.clock import Clock
+from study.config import StudyConfig
+from study.database import Database
+from study.models import Participant, ParticipantStatus, Tier, Visit, VisitStatus
+from study.outbox import Priority, enqueue
+
+log = logging.getLogger(__name__)
+
+FOLLOWED = (
+    ParticipantStatus.INVITED,
+    ParticipantStatus.ACTIVE,
+    ParticipantStatus.PAUSED,
+    ParticipantStatus.UNREACHABLE,
+)
+NOT_RECORDED = (VisitStatus.PLANNED, VisitStatus.CONFIRMED, VisitStatus.RESCHEDULE_REQUESTED)
+KIND_MESSAGE_LIFETIME = timedelta(days=3)
+
+
+async def check_unconfirmed_visits(database: Database, clock: Clock, config: StudyConfig) -> int:
+    """Raise a T3 task for each visit still unconfirmed 48 h before it. Returns how many."""
+    now = clock.now()
+    deadline = timedelta(hours=config.protocol.confirmation_deadline_hours)
+    raised = 0
+    async with database.session() as session:
+        rows = await session.exec(
+            select(Visit, Participant)
+            .join(Participant, col(Participant.id) == Visit.participant_id)
+            .where(
+                col(Visit.status) == VisitStatus.PLANNED,
+                col(Participant.status) == ParticipantStatus.ACTIVE,
+                col(Visit.window_end) >= (now - timedelta(days=1)).date(),
+            )
+        )
+        for visit, participant in rows:
+            starts = local_instant(
+                visit.visit_date,
+                visit.appointment_time or time(participant.preferred_hour),
+                participant.timezone,
+            )
+            if not starts - deadline <= now < starts:
+                continue
+            await raise_alert(
+                session,
+                config=config,
+                participant=participant,
+                kind="no_confirmation",
+                tier=Tier.T3,
+                evidence=[
+                    {
+                        "key": "no_confirmation",
+                        "visit_number": visit.number,
+                        "date": visit.visit_date.isoformat(),
+                    }
+                ],
+                now=now,
+                dedupe_key=f"noconfirm:{visit.id}:{visit.visit_date.isoformat()}",
+                visit_id=visit.id,
+            )
+            raised += 1
+    return raised
+
+
+async def check_visit_windows(database: Database, clock: Clock, config: StudyConfig) -> int:
+    """Notice each visit whose window has closed unrecorded. Returns how many were found."""
+    now = clock.now()
+    found = 0
+    async with database.session() as session:
+        rows = await session.exec(
+            select(Visit, Participant)
+            .join(Participant, col(Participant.id) == Visit.participant_id)
+            .where(
+                col(Visit.status).in_(NOT_RECORDED),
+                col(Participant.status).in_(FOLLOWED),
+                col(Visit.window_end) < now.date() + timedelta(days=1),
+            )
+        )
+        for visit, participant in rows:
+            last_day = max(visit.window_end, visit.visit_date)
+            if local_date(now, participant.timezone) <= last_day:
+                continue
+            found += 1
+            key = f"{visit.id}:{visit.visit_date.isoformat()}"
+            await raise_alert(
+                session,
+                config=config,
+                participant=participant,
+                kind="missed_visit",
+                tier=Tier.T3,
+                evidence=[
+                    {
+                        "key": "missed_visit",
+                        "visit_number": visit.number,
+                        "date": visit.visit_date.isoformat(),
+                        "window_end": last_day.isoformat(),
+                    }
+                ],
+                now=now,
+                dedupe_key=f"missed:{key}",
+                visit_id=visit.id,
+            )
+            if participant.status == ParticipantStatus.ACTIVE:
+                await enqueue(
+                    session,
+                    template="visit_missed_participant",
+                    dedupe_key=f"missedmsg:{key}",
+                    participant_id=participant.id,
+                    context={"date": visit.visit_date.isoformat()},
+                    due_at=now,
+                    not_after=now + KIND_MESSAGE_LIFETIME,
+                    priority=Priority.REMINDER,
+                    now=now,
+                )
+    return found
+
+
+async def run_all_sweeps(database: Database, clock: Clock, config: StudyConfig) -> None:
+    await check_unconfirmed_visits(database, clock, config)
+    await check_visit_windows(database, clock, config)

@@ -1,0 +1,151 @@
+"""Alerts, tasks and notices for a site team: a row first, then a card through the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from study import audit
+from study.config import StudyConfig
+from study.errors import DomainError
+from study.models import Alert, AlertStatus, Participant, Tier
+from study.outbox import Priority, enqueue
+
+ALERT_CARD = "alert_card"
+PRIORITY_OF_TIER = {
+    Tier.T1: Priority.URGENT,
+    Tier.T2: Priority.URGENT,
+    Tier.T3: Priority.ALERT,
+    Tier.T4: Priority.INFO,
+}
+
+
+def first_escalation_at(tier: str, raised_at: datetime, config: StudyConfig) -> datetime | None:
+    """When an unacknowledged alert of this tier is first re-sent or escalated."""
+    clock = config.protocol.escalation
+    if tier == Tier.T1:
+        return raised_at + timedelta(minutes=clock.t1_resend_minutes)
+    if tier == Tier.T2:
+        return raised_at + timedelta(minutes=clock.t2_escalate_minutes)
+    return None
+
+
+async def raise_alert(
+    session: AsyncSession,
+    *,
+    config: StudyConfig,
+    participant: Participant,
+    kind: str,
+    tier: Tier,
+    evidence: list[dict[str, Any]],
+    now: datetime,
+    dedupe_key: str | None = None,
+    answered_at: datetime | None = None,
+    visit_id: int | None = None,
+    checkin_id: int | None = None,
+    contraception_check_id: int | None = None,
+) -> Alert:
+    """Record an alert and queue its card for the site's alert chat (idempotent by key)."""
+    if dedupe_key is not None:
+        existing = (await session.exec(select(Alert).where(Alert.dedupe_key == dedupe_key))).first()
+        if existing is not None:
+            return existing
+    site_code = participant.site_code
+    alert = Alert(
+        site_code=site_code,
+        participant_id=participant.id,
+        kind=kind,
+        tier=tier,
+        evidence=evidence,
+        status=AlertStatus.OPEN,
+        dedupe_key=dedupe_key,
+        raised_at=now,
+        answered_at=answered_at,
+        next_escalation_at=first_escalation_at(tier, now, config),
+        visit_id=visit_id,
+        checkin_id=checkin_id,
+        contraception_check_id=contraception_check_id,
+    )
+    session.add(alert)
+    await session.flush()
+    audit.record(
+        session,
+        at=now,
+        actor=audit.SYSTEM,
+        action="raise_alert",
+        entity="alert",
+        entity_id=alert.id,
+        participant_id=participant.id,
+        after={"kind": kind, "tier": tier, "status": alert.status},
+    )
+    await enqueue(
+        session,
+        template=ALERT_CARD,
+        dedupe_key=f"alert:{alert.id}:card",
+        chat_id=config.sites[site_code].alert_chat_id,
+        language=config.site_language(site_code),
+        context={"alert_id": alert.id},
+        due_at=now,
+        priority=PRIORITY_OF_TIER[tier],
+        alert_id=alert.id,
+        now=now,
+    )
+    return alert
+
+
+async def acknowledge_alert(
+    session: AsyncSession, alert_id: int, *, user_id: int, sites: set[str], now: datetime
+) -> Alert:
+    """A coordinator of the alert's site takes it on. Others get DomainError `not_allowed`."""
+    alert = await _alert_for(session, alert_id, sites)
+    if alert.status == AlertStatus.OPEN:
+        alert.status = AlertStatus.ACKNOWLEDGED
+        alert.acknowledged_at = now
+        alert.acknowledged_by = user_id
+        alert.next_escalation_at = None
+        _audit_change(session, alert, user_id, now, "acknowledge_alert", AlertStatus.OPEN)
+    return alert
+
+
+async def resolve_alert(
+    session: AsyncSession, alert_id: int, *, user_id: int, sites: set[str], now: datetime
+) -> Alert:
+    """A coordinator of the alert's site closes it (acknowledging it too if nobody had)."""
+    alert = await _alert_for(session, alert_id, sites)
+    if alert.status != AlertStatus.RESOLVED:
+        before = alert.status
+        if alert.acknowledged_at is None:
+            alert.acknowledged_at = now
+            alert.acknowledged_by = user_id
+        alert.status = AlertStatus.RESOLVED
+        alert.resolved_at = now
+        alert.resolved_by = user_id
+        alert.next_escalation_at = None
+        _audit_change(session, alert, user_id, now, "resolve_alert", before)
+    return alert
+
+
+async def _alert_for(session: AsyncSession, alert_id: int, sites: set[str]) -> Alert:
+    alert = await session.get(Alert, alert_id, with_for_update=True)
+    if alert is None or alert.site_code not in sites:
+        raise DomainError("not_allowed")
+    return alert
+
+
+def _audit_change(
+    session: AsyncSession, alert: Alert, user_id: int, now: datetime, action: str, before: str
+) -> None:
+    audit.record(
+        session,
+        at=now,
+        actor=audit.telegram_actor(user_id),
+        action=action,
+        entity="alert",
+        entity_id=alert.id,
+        participant_id=alert.participant_id,
+        before={"status": before},
+        after={"status": alert.status},
+    )

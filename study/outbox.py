@@ -1,0 +1,105 @@
+"""Writing proactive messages to the outbox, in the caller's transaction.
+
+Nothing proactive is sent from a handler or a job: it is a row here first, committed with the
+state change that caused it, and the dispatcher (scheduler/) sends it. Rows are idempotent by
+`dedupe_key`: enqueueing the same key twice keeps the first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from study.models import OutboxMessage, OutboxStatus
+
+OUTBOX_TOUCHED = "outbox_touched"
+
+
+class Priority(IntEnum):
+    """Lower goes first."""
+
+    URGENT = 0  # T1/T2 alerts
+    ALERT = 2  # T3 alerts, site tasks and notices
+    PROMPT = 4  # check-ins, contraception questions
+    REMINDER = 5  # visit and infusion reminders
+    INFO = 8
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    template: str,
+    dedupe_key: str,
+    due_at: datetime,
+    now: datetime,
+    participant_id: int | None = None,
+    chat_id: int | None = None,
+    language: str | None = None,
+    context: dict[str, Any] | None = None,
+    not_after: datetime | None = None,
+    priority: int = Priority.INFO,
+    event_key: str | None = None,
+    alert_id: int | None = None,
+) -> OutboxMessage:
+    """Add a message unless one with this dedupe key exists; return the row either way.
+
+    A message to a participant names `participant_id`: their chat and language are read when
+    it is sent, so a re-linked chat or a new language is honoured. A message to a site's chat
+    names `chat_id` and `language`.
+    """
+    if (participant_id is None) == (chat_id is None):
+        raise ValueError("a message goes either to a participant or to a chat")
+    existing = (
+        await session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))
+    ).first()
+    if existing is not None:
+        return existing
+    row = OutboxMessage(
+        participant_id=participant_id,
+        chat_id=chat_id,
+        template=template,
+        language=language or "",
+        context=context or {},
+        priority=priority,
+        dedupe_key=dedupe_key,
+        event_key=event_key,
+        due_at=due_at,
+        available_at=due_at,
+        not_after=not_after,
+        alert_id=alert_id,
+        created_at=now,
+    )
+    session.add(row)
+    session.info[OUTBOX_TOUCHED] = True
+    return row
+
+
+async def cancel_pending(
+    session: AsyncSession,
+    *,
+    participant_id: int,
+    keep: set[str] | None = None,
+    prefixes: tuple[str, ...] = (),
+) -> int:
+    """Cancel a participant's unsent messages (those whose key starts with a prefix, if
+    given), except the dedupe keys in `keep`. Returns how many were cancelled."""
+    rows = await session.exec(
+        select(OutboxMessage).where(
+            OutboxMessage.participant_id == participant_id,
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+        )
+    )
+    cancelled = 0
+    for row in rows:
+        if keep is not None and row.dedupe_key in keep:
+            continue
+        if prefixes and not row.dedupe_key.startswith(prefixes):
+            continue
+        row.status = OutboxStatus.CANCELLED
+        session.add(row)
+        cancelled += 1
+    return cancelled
