@@ -44,4 +44,84 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "error_randomized_past": {"date": "2019-01-01"},
     "error_unknown_participant": {"study_id": "ZJU2-999"},
     "error_participant_closed": {"study_id": "ZJU2-001"},
+    "reminder": {
+        "kind": "visit_infusion",
+        "date": "2026-06-02",
+        "time": "09:30",
+        "days_before": 7,
+        "site_name": "Second Affiliated Hospital, Zhejiang University",
+        "address": "Outpatient building, 3rd floor & <Rheumatology>",
+        "instructions": "Please come fasting and bring your study booklet.",
+        "window_start": "2026-05-19",
+        "window_end": "2026-06-16",
+        "ask": True,
+        "site_phone": _SITE["site_phone"],
+    },
+    "alert_card": {
+        "tier": "T3",
+        "kind": "reschedule_request",
+        "study_id": "ZJU2-001",
+        "arm": "standard",
+        "evidence": [{"key": "reschedule_requested", "visit_number": 3, "date": "2026-06-02"}],
+        "next_visit": "2026-06-02",
+        "raised_at": "2026-06-01 09:00",
+        "acknowledged_at": "2026-06-01 09:05",
+        "acknowledged_by": "coordinator 111111",
+        "resolved_at": "2026-06-01 10:00",
+        "resolved_by": "coordinator 111111",
+    },
+    "visit_confirmed": {"date": "2026-06-02", "site_phone": _SITE["site_phone"]},
+    "visit_reschedule_requested": {"date": "2026-06-02", "site_phone": _SITE["site_phone"]},
+    "visit_missed_participant": {"date": "2026-06-02", "site_phone": _SITE["site_phone"]},
+}
+
+# Other branches of a template, each rendered and checked like the main example.
+VARIANTS: dict[str, list[dict[str, Any]]] = {
+    "reminder": [
+        {
+            **EXAMPLES["reminder"],
+            "kind": kind,
+            "days_before": days,
+            "time": None,
+            "address": None,
+            "instructions": None,
+            "window_start": None,
+            "window_end": None,
+            "ask": False,
+        }
+        for kind in ("visit", "visit_dose_decided_at_visit", "infusion")
+        for days in (0, 1, 2)
+    ],
+    "alert_card": [
+        {
+            **EXAMPLES["alert_card"],
+            "kind": kind,
+            "tier": tier,
+            "evidence": [evidence],
+            "next_visit": None,
+            "acknowledged_at": None,
+            "acknowledged_by": None,
+            "resolved_at": None,
+            "resolved_by": None,
+        }
+        for kind, tier, evidence in (
+            (
+                "no_confirmation",
+                "T3",
+                {"key": "no_confirmation", "visit_number": 2, "date": "2026-06-02"},
+            ),
+            (
+                "missed_visit",
+                "T3",
+                {
+                    "key": "missed_visit",
+                    "visit_number": 2,
+                    "date": "2026-06-02",
+                    "window_end": "2026-06-16",
+                },
+            ),
+            ("unreachable", "T3", {"key": "unreachable", "reason": "forbidden: bot was blocked"}),
+        )
+    ],
+    "welcome": [{**EXAMPLES["welcome"], "can_become_pregnant": False, "reminder_days": [1]}],
 }

@@ -46,12 +46,16 @@ Keyboard = list[list[Button]]
 def _full_date(value: date | str, language: Language) -> str:
     if isinstance(value, str):
         value = date.fromisoformat(value)
+    if not isinstance(value, date):
+        raise TypeError(f"full_date needs a date or an ISO date string, not {value!r}")
     return format_date(value, "full", locale=BABEL_LOCALES[language])
 
 
 def _short_time(value: time | datetime | str, language: Language) -> str:
     if isinstance(value, str):
         value = time.fromisoformat(value)
+    if not isinstance(value, time | datetime):
+        raise TypeError(f"short_time needs a time or an ISO time string, not {value!r}")
     return format_time(value, "HH:mm", locale=BABEL_LOCALES[language])
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scheduler.timing import event_deadline, reminder_instant
+from scheduler.timing import event_deadline, local_date, reminder_instant
 from study.config import StudyConfig
 from study.models import (
     Infusion,
@@ -110,9 +110,18 @@ class Planner:
             )
         )
         infusion_days = {infusion.planned_date: infusion for infusion in infusions}
+        linked_on = (
+            local_date(participant.linked_at, participant.timezone)
+            if participant.linked_at
+            else None
+        )
         reminders: list[PlannedReminder] = []
         for visit in visits:
             if visit.status not in UPCOMING:
+                continue
+            if visit.month == 0 and linked_on is not None and visit.visit_date <= linked_on:
+                # Linked at (or after) the day-1 visit itself: the person is already there.
+                infusion_days.pop(visit.visit_date, None)
                 continue
             infusion = infusion_days.pop(visit.visit_date, None)
             if infusion is not None:

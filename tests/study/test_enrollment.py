@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import col, select
 
+from scheduler.planner import Planner
 from study.codes import hash_code
 from study.config import StudyConfig
 from study.database import Database
@@ -27,7 +28,6 @@ from study.models import (
     ParticipantStatus,
     Visit,
 )
-from scheduler.planner import Planner
 from tests.support.clock import FakeClock
 from tests.support.study import study_config
 

@@ -1,0 +1,86 @@
+"""End-to-end fixtures: the sandbox Bot API server, and the real bot polling it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from telegram.ext import Application
+
+from bot.runner import running_bot
+from bot.services import Services
+from bot.settings import Settings
+from sandbox import SandboxServer
+from study.config import StudyConfig
+from study.database import Database
+from tests.support.clock import FakeClock
+from tests.support.study import STUDY_TOML
+
+TOKEN = "123456789:TEST-token-for-the-sandbox-0000000000"
+BOT_USERNAME = "trialbot_test_bot"
+
+
+@pytest.fixture
+async def sandbox(config: StudyConfig) -> AsyncIterator[SandboxServer]:
+    """A sandbox Telegram with the study's coordinators and site groups; at the end, proof
+    that Telegram's checks rejected nothing the bot sent."""
+    async with SandboxServer(host="127.0.0.1", port=0) as server:
+        server.add_bot(TOKEN, username=BOT_USERNAME)
+        for code, site in config.sites.items():
+            members = [c.telegram_user_id for c in site.coordinators]
+            for user_id in members:
+                server.add_user(user_id, f"{code} coordinator")
+            server.add_group(site.alert_chat_id, f"{code} team", members)
+            if site.escalation_chat_id is not None:
+                server.add_group(site.escalation_chat_id, f"{code} escalation", members)
+        yield server
+        rejected = server.rejections()
+        assert rejected == [], f"the sandbox's Telegram checks rejected: {rejected}"
+
+
+@pytest.fixture
+def study_file(tmp_path: Path) -> Path:
+    path = tmp_path / "study.toml"
+    path.write_text(STUDY_TOML, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def settings(sandbox: SandboxServer, database_url: str, study_file: Path) -> Settings:
+    return Settings(
+        _env_file=None,
+        telegram_bot_token=TOKEN,
+        telegram_api_url=sandbox.url,
+        database_url=database_url,
+        trialbot_study_file=study_file,
+    )
+
+
+@pytest.fixture
+def services(
+    settings: Settings, config: StudyConfig, database: Database, clock: FakeClock
+) -> Services:
+    return Services(settings=settings, config=config, database=database, clock=clock)
+
+
+@pytest.fixture
+async def bot(services: Services, sandbox: SandboxServer) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+    sandbox.set_time(services.clock.now().timestamp())
+    async with running_bot(services, token=TOKEN, api_url=sandbox.url) as application:
+        yield application
+
+
+async def advance_to(
+    moment: datetime, services: Services, sandbox: SandboxServer, clock: FakeClock
+) -> None:
+    """Move time to `moment`, run the calendar sweeps, and let the dispatcher send all that
+    is due; returns when it is idle."""
+    clock.set(moment)
+    sandbox.set_time(moment.timestamp())
+    scheduler = services.scheduler
+    assert scheduler is not None
+    await scheduler.sweep()
+    scheduler.wake()
+    await scheduler.idle.wait()
