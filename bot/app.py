@@ -13,7 +13,13 @@ from bot.sender import TelegramRateLimiter
 from bot.services import Services
 
 
-def build_application(services: Services, *, token: str, api_url: str) -> Application:  # type: ignore[type-arg]
+def build_application(
+    services: Services,
+    *,
+    token: str,
+    api_url: str,
+    rate_limiter: TelegramRateLimiter | None = None,
+) -> Application:  # type: ignore[type-arg]
     """The bot, pointed at `api_url` (Telegram's, or the sandbox's), with every handler."""
     application = (
         Application.builder()
@@ -28,7 +34,7 @@ def build_application(services: Services, *, token: str, api_url: str) -> Applic
         )
         # Telegram's limits: 30 messages/s overall, 1/s per chat, 20/min per group. Retries
         # of proactive messages belong to the outbox dispatcher: the limiter never retries.
-        .rate_limiter(TelegramRateLimiter())
+        .rate_limiter(rate_limiter or TelegramRateLimiter())
         .concurrent_updates(False)
         .build()
     )

@@ -13,7 +13,7 @@ from telegram.ext import Application
 
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.logs import configure_logging
-from bot.sender import PtbSender
+from bot.sender import PtbSender, TelegramRateLimiter
 from bot.services import Services, build_services, prepare_database
 from bot.settings import Settings
 from scheduler.dispatcher import Dispatcher
@@ -26,10 +26,16 @@ POLL_TIMEOUT_SECONDS = 10
 
 @asynccontextmanager
 async def running_bot(
-    services: Services, *, token: str, api_url: str
+    services: Services,
+    *,
+    token: str,
+    api_url: str,
+    rate_limiter: TelegramRateLimiter | None = None,
 ) -> AsyncIterator[Application]:  # type: ignore[type-arg]
     """The bot polling `api_url` until the block ends (then it finishes what it holds)."""
-    application = build_application(services, token=token, api_url=api_url)
+    application = build_application(
+        services, token=token, api_url=api_url, rate_limiter=rate_limiter
+    )
     async with application:
         services.bot_username = application.bot.username
         dispatcher = Dispatcher(

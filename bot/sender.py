@@ -90,11 +90,12 @@ def _reason(exc: TelegramError) -> str:
 
 
 class TelegramRateLimiter(AIORateLimiter):
-    """PTB's limiter (30 messages/s overall, 20/min per group) plus 1/s per private chat."""
+    """PTB's limiter (30 messages/s overall, 20/min per group) plus about 1/s per private
+    chat: a burst of `per_chat_burst` messages, then one a second, as Telegram tolerates."""
 
-    def __init__(self, per_chat_per_second: float = 1.0) -> None:
+    def __init__(self, per_chat_burst: int = 3) -> None:
         super().__init__(max_retries=0)
-        self._per_chat_rate = per_chat_per_second
+        self._per_chat_burst = per_chat_burst
         self._chat_limiters: dict[int, AsyncLimiter] = {}
 
     async def process_request(
@@ -124,5 +125,5 @@ class TelegramRateLimiter(AIORateLimiter):
                 if limiter.has_capacity(limiter.max_rate):
                     del self._chat_limiters[key]
         if chat_id not in self._chat_limiters:
-            self._chat_limiters[chat_id] = AsyncLimiter(self._per_chat_rate, 1)
+            self._chat_limiters[chat_id] = AsyncLimiter(self._per_chat_burst, self._per_chat_burst)
         return self._chat_limiters[chat_id]

@@ -44,6 +44,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "error_randomized_past": {"date": "2019-01-01"},
     "error_unknown_participant": {"study_id": "ZJU2-999"},
     "error_participant_closed": {"study_id": "ZJU2-001"},
+    "error_visit_closed": {"visit_number": 3},
+    "error_unknown_visit": {"visit_id": 42},
     "reminder": {
         "kind": "visit_infusion",
         "date": "2026-06-02",

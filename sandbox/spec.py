@@ -23,6 +23,29 @@ _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 _ARRAY = "Array of "
 
 
+# PTB's shared send/edit path passes these to every such method (with `Defaults`, filled
+# in); Telegram ignores them where a method has no such field, and so does the sandbox.
+# Any other unknown parameter is refused, to catch typos.
+SHARED_SEND_OPTIONS = frozenset(
+    {
+        "allow_paid_broadcast",
+        "business_connection_id",
+        "caption",
+        "caption_entities",
+        "direct_messages_topic_id",
+        "disable_notification",
+        "link_preview_options",
+        "message_effect_id",
+        "message_thread_id",
+        "parse_mode",
+        "protect_content",
+        "reply_markup",
+        "reply_parameters",
+        "suggested_post_parameters",
+    }
+)
+
+
 @dataclass(frozen=True)
 class FileUpload:
     """A file sent as a multipart part (the sandbox keeps only its name and size)."""
@@ -91,7 +114,7 @@ class ApiSpec:
         and arrays JSON-encoded in form fields); other values must already have that type.
         """
         for name in raw:
-            if name not in method.fields:
+            if name not in method.fields and name not in SHARED_SEND_OPTIONS:
                 raise bad_request(f"unknown parameter {name}")
         params: dict[str, object] = {}
         for field in method.fields.values():

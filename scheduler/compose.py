@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from messages import Keyboard, button, label, render
 from messages.render import BABEL_LOCALES
 from scheduler.planner import REMINDER_TEMPLATE, UPCOMING
+from scheduler.timing import local_date
 from study.alerts import ALERT_CARD
 from study.config import StudyConfig
 from study.models import (
@@ -47,11 +48,14 @@ class Composed:
 
 
 Composer = Callable[
-    [AsyncSession, OutboxMessage, str, StudyConfig], Awaitable[tuple[str, Keyboard | None]]
+    [AsyncSession, OutboxMessage, str, StudyConfig, datetime],
+    Awaitable[tuple[str, Keyboard | None]],
 ]
 
 
-async def compose(session: AsyncSession, row: OutboxMessage, config: StudyConfig) -> Composed:
+async def compose(
+    session: AsyncSession, row: OutboxMessage, config: StudyConfig, now: datetime
+) -> Composed:
     if row.participant_id is not None:
         participant = await session.get(Participant, row.participant_id)
         if participant is None or participant.telegram_chat_id is None:
@@ -64,18 +68,33 @@ async def compose(session: AsyncSession, row: OutboxMessage, config: StudyConfig
     else:
         raise Stale("no recipient")
     composer = COMPOSERS.get(row.template, _plain)
-    text, keyboard = await composer(session, row, language, config)
+    text, keyboard = await composer(session, row, language, config, now)
     return Composed(chat_id, text, keyboard)
 
 
 async def _plain(
-    session: AsyncSession, row: OutboxMessage, language: str, config: StudyConfig
+    session: AsyncSession,
+    row: OutboxMessage,
+    language: str,
+    config: StudyConfig,
+    now: datetime,
 ) -> tuple[str, Keyboard | None]:
-    return render(row.template, language, **row.context), None
+    context = dict(row.context)
+    if row.participant_id is not None:
+        participant = await session.get(Participant, row.participant_id)
+        assert participant is not None
+        site = config.sites[participant.site_code]
+        context.setdefault("site_phone", site.phone)
+        context.setdefault("emergency_number", site.emergency_number)
+    return render(row.template, language, **context), None
 
 
 async def _reminder(
-    session: AsyncSession, row: OutboxMessage, language: str, config: StudyConfig
+    session: AsyncSession,
+    row: OutboxMessage,
+    language: str,
+    config: StudyConfig,
+    now: datetime,
 ) -> tuple[str, Keyboard | None]:
     ctx = row.context
     participant = await session.get(Participant, row.participant_id)
@@ -99,13 +118,17 @@ async def _reminder(
             raise Stale("infusion moved")
     site = config.sites[participant.site_code]
     is_follow_up = ctx.get("month", 0) > 0
+    # Counted from today, not from the plan: a reminder sent late must still be true.
+    days_before = (date.fromisoformat(ctx["date"]) - local_date(now, participant.timezone)).days
+    if days_before < 0:
+        raise Stale("event already past")
     text = render(
         "reminder",
         language,
         kind=ctx["kind"],
         date=ctx["date"],
         time=ctx["time"],
-        days_before=ctx["days_before"],
+        days_before=days_before,
         site_name=site.name,
         address=site.address.get(language) if site.address else None,  # type: ignore[arg-type]
         instructions=(
@@ -131,7 +154,11 @@ async def _reminder(
 
 
 async def _alert_card(
-    session: AsyncSession, row: OutboxMessage, language: str, config: StudyConfig
+    session: AsyncSession,
+    row: OutboxMessage,
+    language: str,
+    config: StudyConfig,
+    now: datetime,
 ) -> tuple[str, Keyboard | None]:
     alert = await session.get(Alert, row.context["alert_id"])
     if alert is None:

@@ -208,7 +208,7 @@ class Dispatcher:
     async def _deliver(self, row: OutboxMessage, report: DispatchReport) -> None:
         try:
             async with self.database.session() as session:
-                composed = await compose(session, row, self.config)
+                composed = await compose(session, row, self.config, self.clock.now())
                 deferred_to = await self._quiet_hours_deferral(session, row)
         except Stale as stale:
             await self._finish(row, OutboxStatus.EXPIRED, error=str(stale))

@@ -110,6 +110,10 @@ class Planner:
             )
         )
         infusion_days = {infusion.planned_date: infusion for infusion in infusions}
+        # An infusion on a visit's day is part of that visit, whatever the visit's status.
+        on_visit_days = {
+            day: infusion_days.pop(day, None) for day in {v.visit_date for v in visits}
+        }
         linked_on = (
             local_date(participant.linked_at, participant.timezone)
             if participant.linked_at
@@ -120,10 +124,8 @@ class Planner:
             if visit.status not in UPCOMING:
                 continue
             if visit.month == 0 and linked_on is not None and visit.visit_date <= linked_on:
-                # Linked at (or after) the day-1 visit itself: the person is already there.
-                infusion_days.pop(visit.visit_date, None)
-                continue
-            infusion = infusion_days.pop(visit.visit_date, None)
+                continue  # linked at (or after) the day-1 visit itself: they are there
+            infusion = on_visit_days[visit.visit_date]
             if infusion is not None:
                 kind = "visit_infusion"
             elif participant.arm == Arm.INDIVIDUALIZED and visit.month > 0:

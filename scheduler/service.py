@@ -47,20 +47,23 @@ class SchedulerService:
         self.config = config
         self.poll_interval = poll_interval
         self.sweep_interval = sweep_interval
-        self.scheduler = AsyncIOScheduler(
-            timezone=UTC,
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-        )
+        self.scheduler: AsyncIOScheduler | None = None
         self._dispatching: asyncio.Task[None] | None = None
         self._again = False
+        self._stopped = True
         self.idle = asyncio.Event()
+        database.on_outbox_commit(self.wake)
 
     async def start(self) -> None:
         if self.database.is_sqlite:
             released = await self.dispatcher.release_own_leases()
             if released:
                 log.info("took up %d messages left in flight by the previous run", released)
-        self.database.on_outbox_commit(self.wake)
+        self._stopped = False
+        self.scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
         self.scheduler.add_job(
             self._wake_job,
             IntervalTrigger(seconds=self.poll_interval.total_seconds()),
@@ -79,16 +82,22 @@ class SchedulerService:
 
     async def shutdown(self) -> None:
         """Stop waking, and let a dispatch in progress finish its in-flight sends."""
-        self.scheduler.shutdown(wait=False)
-        if self._dispatching is not None:
-            await asyncio.shield(self._dispatching)
+        self._stopped = True
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.scheduler = None
+        running = self._dispatching
+        if running is not None:
+            await asyncio.shield(running)
 
     def wake(self) -> None:
         """Dispatch now (or right after the run in progress)."""
-        if self._dispatching is not None and not self._dispatching.done():
-            self._again = True
+        if self._stopped:
             return
         self.idle.clear()
+        if self._dispatching is not None:
+            self._again = True
+            return
         self._dispatching = asyncio.get_running_loop().create_task(self._dispatch())
 
     async def _wake_job(self) -> None:
@@ -106,12 +115,17 @@ class SchedulerService:
             while True:
                 self._again = False
                 report = await self.dispatcher.run_once()
-                if report.handled == 0 and not self._again:
+                if report.handled:
+                    continue
+                await self._schedule_next()
+                if not self._again:
                     break
-            await self._schedule_next()
         except Exception:
             log.exception("dispatching failed; retrying at the next poll")
         finally:
+            # No await between the last check of `_again` and here: a wake() from now on
+            # starts a new run.
+            self._dispatching = None
             self.idle.set()
 
     async def _schedule_next(self) -> None:
@@ -122,6 +136,8 @@ class SchedulerService:
         if delay >= self.poll_interval.total_seconds():
             return  # the poll will come first
         run_at = _wall_now() + timedelta(seconds=max(0.0, delay))
+        if self.scheduler is None:
+            return
         self.scheduler.add_job(
             self._wake_job, DateTrigger(run_date=run_at), id=DISPATCH_JOB, replace_existing=True
         )

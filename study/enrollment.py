@@ -24,6 +24,7 @@ from study.models import (
     Participant,
     ParticipantStatus,
     Visit,
+    VisitStatus,
 )
 from study.ports import Replanner
 from study.protocol import Arm, protocol_infusions, visit_calendar
@@ -99,8 +100,12 @@ async def enroll(
     await session.flush()
     assert participant.id is not None
 
+    # Enrolled on or after day 1: the randomisation visit and its infusion have happened
+    # (coordinators correct this if not); enrolled ahead of day 1, they are still planned.
+    day_one_done = request.randomized_on <= _site_today(config, request.site_code, now)
     visits = {}
     for planned in visit_calendar(request.randomized_on, protocol):
+        done = planned.month == 0 and day_one_done
         visit = Visit(
             participant_id=participant.id,
             number=planned.number,
@@ -108,12 +113,15 @@ async def enroll(
             target_date=planned.target_date,
             window_start=planned.window_start,
             window_end=planned.window_end,
+            status=VisitStatus.ATTENDED if done else VisitStatus.PLANNED,
+            attended_on=planned.target_date if done else None,
             updated_at=now,
         )
         session.add(visit)
         visits[planned.number] = visit
     await session.flush()
     for infusion in protocol_infusions(Arm(request.arm), request.randomized_on, protocol):
+        done = infusion.month == 0 and day_one_done
         session.add(
             Infusion(
                 participant_id=participant.id,
@@ -121,7 +129,8 @@ async def enroll(
                 planned_date=infusion.planned_date,
                 dose_mg=infusion.dose_mg,
                 reason="protocol",
-                status=InfusionStatus.PLANNED,
+                status=InfusionStatus.GIVEN if done else InfusionStatus.PLANNED,
+                given_on=infusion.planned_date if done else None,
                 created_at=now,
                 updated_at=now,
             )
@@ -341,7 +350,7 @@ def _validate(request: EnrollmentRequest, config: StudyConfig, now: datetime) ->
             raise DomainError("error_bad_timezone", timezone=request.timezone) from None
     if request.preferred_hour is not None and not 0 <= request.preferred_hour <= 23:
         raise DomainError("error_bad_hour", hour=request.preferred_hour)
-    today = now.astimezone(ZoneInfo(config.site_timezone(request.site_code))).date()
+    today = _site_today(config, request.site_code, now)
     if request.randomized_on > today + timedelta(days=MAX_DAYS_AHEAD):
         raise DomainError(
             "error_randomized_future", date=request.randomized_on.isoformat(), days=MAX_DAYS_AHEAD
@@ -349,6 +358,10 @@ def _validate(request: EnrollmentRequest, config: StudyConfig, now: datetime) ->
     last_visit = visit_calendar(request.randomized_on, config.protocol)[-1]
     if last_visit.window_end < today:
         raise DomainError("error_randomized_past", date=request.randomized_on.isoformat())
+
+
+def _site_today(config: StudyConfig, site_code: str, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(config.site_timezone(site_code))).date()
 
 
 def _participant_facts(participant: Participant) -> dict[str, object]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -90,3 +90,88 @@ async def request_reschedule(
         dedupe_key=f"reschedule:{visit.id}:{visit.visit_date.isoformat()}",
         visit_id=visit.id,
     )
+
+
+async def set_appointment(
+    session: AsyncSession,
+    visit_id: int,
+    *,
+    day: date,
+    at: time | None,
+    actor: str,
+    now: datetime,
+    replanner: Replanner,
+) -> Visit:
+    """Give a visit its appointment (a new date asks the participant to confirm again)."""
+    visit, participant = await _visit_and_participant(session, visit_id)
+    if visit.status in (VisitStatus.ATTENDED, VisitStatus.MISSED):
+        raise DomainError("error_visit_closed", visit_number=visit.number)
+    before = _visit_facts(visit)
+    if (visit.appointment_date, visit.appointment_time) != (day, at):
+        visit.status = VisitStatus.PLANNED
+        visit.confirmed_at = None
+    visit.appointment_date = day
+    visit.appointment_time = at
+    visit.updated_at = now
+    session.add(visit)
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="set_appointment",
+        entity="visit",
+        entity_id=visit.id,
+        participant_id=participant.id,
+        before=before,
+        after=_visit_facts(visit),
+    )
+    await replanner.replan(session, participant, now)
+    return visit
+
+
+async def mark_attended(
+    session: AsyncSession,
+    visit_id: int,
+    *,
+    on: date,
+    actor: str,
+    now: datetime,
+    replanner: Replanner,
+) -> Visit:
+    """Record that the participant came; the visit's remaining reminders are cancelled."""
+    visit, participant = await _visit_and_participant(session, visit_id)
+    before = _visit_facts(visit)
+    visit.status = VisitStatus.ATTENDED
+    visit.attended_on = on
+    visit.updated_at = now
+    session.add(visit)
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="mark_attended",
+        entity="visit",
+        entity_id=visit.id,
+        participant_id=participant.id,
+        before=before,
+        after=_visit_facts(visit),
+    )
+    await replanner.replan(session, participant, now)
+    return visit
+
+
+async def _visit_and_participant(session: AsyncSession, visit_id: int) -> tuple[Visit, Participant]:
+    visit = await session.get(Visit, visit_id, with_for_update=True)
+    participant = await session.get(Participant, visit.participant_id) if visit else None
+    if visit is None or participant is None:
+        raise DomainError("error_unknown_visit", visit_id=visit_id)
+    return visit, participant
+
+
+def _visit_facts(visit: Visit) -> dict[str, object]:
+    return {
+        "status": visit.status,
+        "appointment_date": visit.appointment_date.isoformat() if visit.appointment_date else None,
+        "appointment_time": visit.appointment_time.isoformat() if visit.appointment_time else None,
+        "attended_on": visit.attended_on.isoformat() if visit.attended_on else None,
+    }

@@ -10,6 +10,7 @@ import pytest
 from telegram.ext import Application
 
 from bot.runner import running_bot
+from bot.sender import TelegramRateLimiter
 from bot.services import Services
 from bot.settings import Settings
 from sandbox import SandboxServer
@@ -68,7 +69,11 @@ def services(
 @pytest.fixture
 async def bot(services: Services, sandbox: SandboxServer) -> AsyncIterator[Application]:  # type: ignore[type-arg]
     sandbox.set_time(services.clock.now().timestamp())
-    async with running_bot(services, token=TOKEN, api_url=sandbox.url) as application:
+    # Months of fake time pass in seconds here, so one chat may get many messages a second.
+    limiter = TelegramRateLimiter(per_chat_burst=1000)
+    async with running_bot(
+        services, token=TOKEN, api_url=sandbox.url, rate_limiter=limiter
+    ) as application:
         yield application
 
 

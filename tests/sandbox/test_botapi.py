@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import telegram
+import telegram.ext
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from sandbox import SandboxServer
@@ -190,6 +191,15 @@ async def test_keyboard_buttons_are_checked(bot: telegram.Bot, user: int) -> Non
 async def test_unknown_parameter_is_refused(bot: telegram.Bot, user: int) -> None:
     with pytest.raises(telegram.error.BadRequest, match=r"(?i)unknown parameter colour"):
         await bot.send_message(user, "x", api_kwargs={"colour": "red"})
+
+
+async def test_ptb_defaults_on_an_edit_are_ignored_like_telegram_does(
+    sb: SandboxServer, user: int
+) -> None:
+    defaults = telegram.ext.Defaults(parse_mode="HTML", disable_notification=True)
+    async with telegram.ext.ExtBot(TOKEN, base_url=f"{sb.url}/bot", defaults=defaults) as bot:
+        sent = await bot.send_message(user, "<b>x</b>", reply_markup=keyboard("a"))
+        assert await bot.edit_message_reply_markup(user, sent.message_id, reply_markup=None)
 
 
 async def test_editing_to_the_same_content_is_not_modified(bot: telegram.Bot, user: int) -> None:

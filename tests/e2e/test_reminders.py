@@ -1,0 +1,244 @@
+"""Two years of visit reminders through the real bot, the scheduler and the sandbox."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from babel.dates import format_date
+from sqlmodel import col, select
+
+from bot.services import Services
+from sandbox import SandboxServer
+from study.config import StudyConfig
+from study.database import Database
+from study.models import OutboxMessage, OutboxStatus, Visit
+from study.visits import mark_attended, set_appointment
+from tests.e2e.conftest import advance_to
+from tests.support.clock import FakeClock
+from tests.support.factories import enrolled
+from tests.support.study import ZJU2_ALERTS
+
+pytestmark = pytest.mark.usefixtures("bot")
+
+P = 5001
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+async def link(sandbox: SandboxServer, code: str, user_id: int = P) -> None:
+    sandbox.add_user(user_id, "P")
+    sent = await sandbox.send_text(user_id=user_id, text=f"/start {code}")
+    await sandbox.wait_for_message(user_id, after_message_id=sent.message_id)
+
+
+async def pending(database: Database, visit_number: int | None = None) -> list[OutboxMessage]:
+    async with database.session() as session:
+        rows = list(
+            await session.exec(
+                select(OutboxMessage)
+                .where(col(OutboxMessage.status) == OutboxStatus.PENDING)
+                .order_by(col(OutboxMessage.due_at))
+            )
+        )
+    return [
+        r for r in rows if visit_number is None or r.context.get("visit_number") == visit_number
+    ]
+
+
+async def visits(database: Database) -> list[Visit]:
+    async with database.session() as session:
+        return list(await session.exec(select(Visit).order_by(col(Visit.number))))
+
+
+def zh_date(day: date) -> str:
+    return format_date(day, "full", locale="zh_CN")
+
+
+@pytest.mark.parametrize("arm", ["standard", "individualized"])
+async def test_two_years_of_reminders(
+    arm: str,
+    sandbox: SandboxServer,
+    services: Services,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+) -> None:
+    _, code = await enrolled(database, config, clock, arm=arm, randomized_on=date(2026, 3, 2))
+    await link(sandbox, code)
+    seen = len(sandbox.bot_messages(P))
+    infusion_months = {6, 12, 18, 24} if arm == "standard" else set()
+    for visit in (await visits(database))[1:]:
+        for days_before in (7, 2, 0):
+            (row,) = [
+                r
+                for r in await pending(database, visit.number)
+                if r.context["days_before"] == days_before
+            ]
+            await advance_to(row.due_at, services, sandbox, clock)
+            new = sandbox.bot_messages(P)[seen:]
+            assert len(new) == 1, [m.text for m in new]
+            message = new[0]
+            seen += 1
+            sent_at = datetime.fromtimestamp(message.date, SHANGHAI)
+            assert (sent_at.date(), sent_at.hour) == (
+                visit.target_date - timedelta(days=days_before),
+                9,
+            )
+            assert message.text.startswith("来自您的研究团队的消息")
+            assert zh_date(visit.target_date) in message.text
+            assert ("这次随访时还会进行输液" in message.text) == (visit.month in infusion_months)
+            if arm == "individualized":
+                assert "研究医生会在随访时决定您是否需要输液" in message.text
+            if days_before == 7:
+                assert message.button_data() == [f"v:{visit.id}:ok", f"v:{visit.id}:rs"]
+                await sandbox.press(
+                    user_id=P, chat_id=P, message_id=message.message_id, data=f"v:{visit.id}:ok"
+                )
+                thanks = await sandbox.wait_for_message(P, after_message_id=message.message_id)
+                assert thanks.text.startswith("谢谢！")
+                seen += 1
+            else:
+                assert message.button_data() == []  # already confirmed
+        async with database.session() as session:
+            await mark_attended(
+                session,
+                visit.id or 0,
+                on=visit.target_date,
+                actor="test",
+                now=clock.now(),
+                replanner=services.replanner,
+            )
+    assert seen == 8 * 4 + 1  # 24 reminders, 8 thanks, the welcome
+    assert sandbox.bot_messages(ZJU2_ALERTS) == []  # confirmed and attended: no tasks
+    # Far past the end, nothing else arrives.
+    await advance_to(datetime(2028, 6, 1, 1, 0, tzinfo=SHANGHAI), services, sandbox, clock)
+    assert len(sandbox.bot_messages(P)) == seen
+
+
+async def test_a_moved_visit_never_gets_a_stale_reminder(
+    sandbox: SandboxServer,
+    services: Services,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+) -> None:
+    _, code = await enrolled(database, config, clock, randomized_on=date(2026, 3, 2))
+    await link(sandbox, code)
+    first = (await visits(database))[1]
+    week_before = next(r for r in await pending(database, 1) if r.context["days_before"] == 7)
+    await advance_to(week_before.due_at, services, sandbox, clock)
+    assert zh_date(first.target_date) in sandbox.bot_messages(P)[-1].text
+
+    moved_to = first.target_date + timedelta(days=3)
+    async with database.session() as session:
+        await set_appointment(
+            session,
+            first.id or 0,
+            day=moved_to,
+            at=None,
+            actor="test",
+            now=clock.now(),
+            replanner=services.replanner,
+        )
+    before = len(sandbox.bot_messages(P))
+    # Through the old visit day and the new one: only reminders naming the new date.
+    for row in await pending(database, 1):
+        await advance_to(row.due_at, services, sandbox, clock)
+    texts = [m.text for m in sandbox.bot_messages(P)[before:]]
+    assert len(texts) == 3
+    assert all(zh_date(moved_to) in t and zh_date(first.target_date) not in t for t in texts)
+
+
+async def test_a_participant_who_links_late_gets_only_the_latest_reminder(
+    sandbox: SandboxServer,
+    services: Services,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+) -> None:
+    # Enrolled and linked four days before visit 1 (2 June): its 7-day reminder has passed.
+    clock.set(datetime(2026, 5, 29, 10, 0, tzinfo=SHANGHAI))
+    _, code = await enrolled(database, config, clock, randomized_on=date(2026, 3, 2))
+    await link(sandbox, code)
+    await advance_to(clock.now(), services, sandbox, clock)
+    messages = sandbox.bot_messages(P)
+    assert len(messages) == 2  # the welcome, then one reminder
+    assert "4 天后是您的研究随访" in messages[1].text  # true today, not "in 7 days"
+    two_days = next(r for r in await pending(database, 1) if r.context["days_before"] == 2)
+    await advance_to(two_days.due_at, services, sandbox, clock)
+    assert "2 天后是您的研究随访" in sandbox.bot_messages(P)[-1].text
+
+
+async def test_reschedule_request_tasks_the_site_and_only_its_coordinators_can_act(
+    sandbox: SandboxServer,
+    services: Services,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+) -> None:
+    from tests.support.study import PUMCH_COORDINATOR, ZJU2_COORDINATOR
+
+    _, code = await enrolled(database, config, clock, randomized_on=date(2026, 3, 2))
+    await link(sandbox, code)
+    first = (await visits(database))[1]
+    week_before = next(r for r in await pending(database, 1) if r.context["days_before"] == 7)
+    await advance_to(week_before.due_at, services, sandbox, clock)
+    reminder = sandbox.bot_messages(P)[-1]
+    await sandbox.press(
+        user_id=P, chat_id=P, message_id=reminder.message_id, data=f"v:{first.id}:rs"
+    )
+    thanks = await sandbox.wait_for_message(P, after_message_id=reminder.message_id)
+    assert "研究团队会尽快联系您" in thanks.text
+    card = await sandbox.wait_for_message(ZJU2_ALERTS)
+    assert card.text.startswith("T3 复核 · ZJU2-001")
+    assert zh_date(first.target_date) in card.text
+    # The rest of this date's reminders are gone.
+    assert await pending(database, 1) == []
+
+    # A coordinator of another site is refused; nothing changes.
+    [chat] = [c for c in sandbox.chats() if c.chat_id == ZJU2_ALERTS]
+    chat.members.add(PUMCH_COORDINATOR)
+    ack = card.button_data()[0]
+    query = await sandbox.press(
+        user_id=PUMCH_COORDINATOR, chat_id=ZJU2_ALERTS, message_id=card.message_id, data=ack
+    )
+    answer = await sandbox.wait_for_callback_answer(query)
+    assert answer.text == "抱歉，您不能执行这个操作。"
+    assert sandbox.message(ZJU2_ALERTS, card.message_id).edits == []
+
+    query = await sandbox.press(
+        user_id=ZJU2_COORDINATOR, chat_id=ZJU2_ALERTS, message_id=card.message_id, data=ack
+    )
+    await sandbox.wait_for_edit(ZJU2_ALERTS, card.message_id)
+    edited = sandbox.message(ZJU2_ALERTS, card.message_id)
+    assert f"已确认：协调员 {ZJU2_COORDINATOR}" in edited.text
+    assert edited.button_data() == [card.button_data()[1]]  # only Resolve is left
+
+
+async def test_a_three_day_outage_sends_at_most_one_message_per_event(
+    sandbox: SandboxServer,
+    services: Services,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    bot: object,
+) -> None:
+    _, code = await enrolled(database, config, clock, randomized_on=date(2026, 3, 2))
+    await link(sandbox, code)
+    first = (await visits(database))[1]
+    rows = {r.context["days_before"]: r for r in await pending(database, 1)}
+    await advance_to(rows[7].due_at, services, sandbox, clock)
+    before = len(sandbox.bot_messages(P))
+    scheduler = services.scheduler
+    assert scheduler is not None
+    await scheduler.shutdown()  # the host goes down before the 2-day reminder...
+    clock.set(rows[0].due_at + timedelta(hours=1))  # ...and comes back on the visit morning
+    sandbox.set_time(clock.now().timestamp())
+    await scheduler.start()
+    scheduler.wake()
+    await scheduler.idle.wait()
+    new = sandbox.bot_messages(P)[before:]
+    assert len(new) == 1
+    assert "今天是您的研究随访" in new[0].text
+    assert zh_date(first.target_date) in new[0].text
