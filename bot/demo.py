@@ -35,9 +35,11 @@ async def start_demo(stack: AsyncExitStack, services: Services) -> tuple[str, st
         sandbox.add_group(site.alert_chat_id, title=f"{code} study team", members=members)
         if site.escalation_chat_id is not None:
             sandbox.add_group(site.escalation_chat_id, title=f"{code} escalation", members=members)
-    sandbox.add_user(DEMO_USER_ID, first_name="Demo participant")
-
+    participant = sandbox.add_user(DEMO_USER_ID, first_name="Demo participant")
     invite = await _demo_invitation(services)
+    # The sandbox forgets everything when it stops; a participant linked in an earlier run
+    # has of course already written to the bot.
+    participant.started = invite is None
     first_site = next(iter(services.config.sites.values()))
     page = sandbox.url
     say("")
