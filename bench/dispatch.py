@@ -1,0 +1,180 @@
+"""Throughput of the outbox dispatcher against a bare PTB `send_message` loop.
+
+Both send the same messages to the same sandbox chats in the same run, through the same kind
+of PTB bot (an `ExtBot` with the application's defaults and no rate limiter). The dispatcher
+does its whole job per message: claim the row (SQLite, `BEGIN IMMEDIATE`), check it is not
+superseded, compose the reminder from the database, check quiet hours, send through
+`PtbSender`, record it as sent. The bare loop only awaits `send_message`, one after the other,
+as a naive bot would, with the texts and keyboards the dispatcher produced.
+
+Run alone: `python -m bench.dispatch`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions
+from telegram.constants import ParseMode
+from telegram.ext import Defaults, ExtBot
+
+from bench.rows import Template, enqueue_copy, planned_reminders
+from bench.support import (
+    BOT_USERNAME,
+    TOKEN,
+    configure_logging,
+    daytime_zone,
+    enrol_and_link,
+    migrated_database,
+    progress,
+    report,
+    start_chats,
+    study_config,
+)
+from bot.sender import PtbSender
+from sandbox import SandboxServer
+from scheduler.dispatcher import Dispatcher
+from scheduler.planner import Planner
+from study.clock import SystemClock
+from study.database import Database
+
+CHAT_BASE = 5_000_000
+
+NOTES = {
+    "dispatch_ratio": "dispatch_msgs_per_s / bare_ptb_msgs_per_s; 1.0 would mean the "
+    "dispatcher costs nothing beyond the HTTP round trips",
+    "dispatch_msgs_per_s": "Dispatcher.drain() over due reminder rows (200 chats x 10, median "
+    "of 2 rounds): claim, compose from the database, quiet hours, PtbSender, mark sent; "
+    "SQLite file, default settings (batch 50, concurrency 8), bot without rate limiter",
+    "bare_ptb_msgs_per_s": "sequential `await bot.send_message(...)` of the same texts and "
+    "keyboards to the same chats, same bot class and defaults, same sandbox",
+}
+
+Send = tuple[int, str, InlineKeyboardMarkup | None]
+
+
+def bench_bot(url: str) -> ExtBot[None]:
+    """The application's bot without its rate limiter."""
+    return ExtBot(
+        TOKEN,
+        base_url=f"{url}/bot",
+        base_file_url=f"{url}/file/bot",
+        defaults=Defaults(
+            parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
+        ),
+    )
+
+
+async def queue_due_reminders(
+    database: Database, templates: list[list[Template]], per_chat: int, *, tag: str
+) -> int:
+    """`per_chat` reminder rows for each participant, all due a second ago, queued one
+    round of participants after the other (as reminders for one morning would be)."""
+    due = datetime.now(UTC) - timedelta(seconds=1)
+    queued = 0
+    async with database.session() as session:
+        for n in range(per_chat):
+            for mine in templates:
+                template = mine[n % len(mine)]
+                key = f"bench:{tag}:{template.participant_id}:{n}"
+                await enqueue_copy(session, template, key=key, due_at=due, now=due)
+                queued += 1
+    return queued
+
+
+def recorded_sends(sandbox: SandboxServer, since: int, bot: ExtBot[None]) -> list[Send]:
+    """The messages the sandbox accepted after call number `since`, ready to send again."""
+    sends = []
+    for call in sandbox.calls()[since:]:
+        if call.method != "sendMessage" or not call.ok:
+            continue
+        raw = call.params.get("reply_markup")
+        markup = InlineKeyboardMarkup.de_json(raw, bot) if raw else None
+        sends.append((int(call.params["chat_id"]), str(call.params["text"]), markup))
+    return sends
+
+
+async def bare_loop(bot: ExtBot[None], sends: list[Send]) -> float:
+    """Seconds to send them one after the other."""
+    started = time.perf_counter()
+    for chat_id, text, markup in sends:
+        await bot.send_message(chat_id, text, reply_markup=markup)
+    return time.perf_counter() - started
+
+
+async def dispatch_all(dispatcher: Dispatcher, expected: int) -> float:
+    """Seconds for the dispatcher to send every due row."""
+    started = time.perf_counter()
+    result = await dispatcher.drain()
+    elapsed = time.perf_counter() - started
+    if result.sent != expected:
+        raise RuntimeError(f"the dispatcher sent {result.sent} of {expected}: {result}")
+    return elapsed
+
+
+async def measure(chats: int = 200, per_chat: int = 10, rounds: int = 2) -> dict[str, float]:
+    config = study_config()
+    now = datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="trialbot-bench-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'dispatch.db'}"
+        async with SandboxServer() as sandbox, migrated_database(url, config) as database:
+            sandbox.add_bot(TOKEN, username=BOT_USERNAME)
+            progress(f"dispatch: enrolling and linking {chats} participants")
+            linked = await enrol_and_link(
+                database,
+                config,
+                now=now,
+                indices=range(chats),
+                chat_base=CHAT_BASE,
+                prefix="DSP",
+                timezone=daytime_zone(now),
+            )
+            start_chats(sandbox, (person.chat_id for person in linked))
+            templates = await planned_reminders(database, linked)
+            async with bench_bot(sandbox.url) as bot:
+                dispatcher = Dispatcher(
+                    database, PtbSender(bot), SystemClock(), config, Planner(config)
+                )
+                dispatch_rates, bare_rates = [], []
+                for number in range(rounds + 1):  # round 0 warms both up
+                    count = per_chat if number else 1
+                    expected = await queue_due_reminders(
+                        database, templates, count, tag=f"r{number}"
+                    )
+                    mark = len(sandbox.calls())
+                    dispatch_s = await dispatch_all(dispatcher, expected)
+                    sends = recorded_sends(sandbox, mark, bot)
+                    bare_s = await bare_loop(bot, sends)
+                    if not number:
+                        progress(f"dispatch: warmed up with {expected} messages each way")
+                        continue
+                    dispatch_rates.append(expected / dispatch_s)
+                    bare_rates.append(len(sends) / bare_s)
+                    progress(
+                        f"dispatch: round {number}/{rounds}: {expected} messages, "
+                        f"dispatcher {dispatch_s:.2f} s, bare PTB {bare_s:.2f} s"
+                    )
+            rejected = sandbox.rejections()
+            if rejected:
+                raise RuntimeError(f"the sandbox rejected {len(rejected)} calls: {rejected[:3]}")
+    dispatch_rate = statistics.median(dispatch_rates)
+    bare_rate = statistics.median(bare_rates)
+    return {
+        "dispatch_ratio": dispatch_rate / bare_rate,
+        "dispatch_msgs_per_s": dispatch_rate,
+        "bare_ptb_msgs_per_s": bare_rate,
+    }
+
+
+def main() -> None:
+    configure_logging()
+    report(asyncio.run(measure()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""What the benchmarks share: a migrated temporary database, participants enrolled and linked
+through the real use cases, sandbox chats, and how figures and progress are printed."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from migrations import upgrade
+from sandbox import SandboxServer
+from scheduler.planner import Planner
+from study.config import StudyConfig
+from study.database import Database
+from study.enrollment import EnrollmentRequest, enroll, link_chat
+from study.models import Participant
+from study.sites import sync_sites
+from tests.support.study import study_config
+
+__all__ = [
+    "BOT_USERNAME",
+    "TOKEN",
+    "Linked",
+    "configure_logging",
+    "daytime_zone",
+    "enrol_and_link",
+    "migrated_database",
+    "percentile",
+    "progress",
+    "report",
+    "start_chats",
+    "study_config",
+]
+
+TOKEN = "123456789:BENCH-token-for-the-sandbox-00000000"  # noqa: S105 (sandbox only)
+BOT_USERNAME = "trialbot_bench_bot"
+SITES = ("ZJU2", "PUMCH")
+ARMS = ("standard", "individualized")
+
+
+@dataclass(frozen=True)
+class Linked:
+    participant_id: int
+    chat_id: int
+
+
+def configure_logging() -> None:
+    """Warnings and errors to stderr. A 429 is counted as a figure (`lateness_429s`), so
+    PTB's limiter need not print its traceback."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
+
+
+def progress(message: str) -> None:
+    """A line for the person waiting (stderr; stdout carries only figures)."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def report(figures: Mapping[str, float | int]) -> None:
+    """Print each figure as `name: value`."""
+    for name, value in figures.items():
+        shown = str(value) if isinstance(value, int) else f"{value:.4g}"
+        print(f"{name}: {shown}", flush=True)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100), interpolated between the nearest ranks."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def daytime_zone(now: datetime) -> str:
+    """A fixed-offset zone where it is early afternoon now, so that quiet hours never defer
+    the messages a benchmark sends (the deferral check itself still runs)."""
+    offset = (13 - now.astimezone(UTC).hour) % 24
+    if offset > 14:
+        offset -= 24
+    if offset == 0:
+        return "Etc/GMT"
+    return f"Etc/GMT{-offset:+d}"  # POSIX sign: Etc/GMT-8 is UTC+8
+
+
+@asynccontextmanager
+async def migrated_database(url: str, config: StudyConfig) -> AsyncIterator[Database]:
+    """A database at the newest schema with the study's sites, disposed at the end."""
+    database = Database.from_url(url)
+    try:
+        await upgrade(database)
+        async with database.session() as session:
+            await sync_sites(session, config)
+        yield database
+    finally:
+        await database.dispose()
+
+
+def randomized_on(today: date, index: int) -> date:
+    """Randomisation dates 8-87 days ahead: every visit and infusion, hence every reminder of
+    the calendar, is still to come, and none is due during a benchmark."""
+    return today + timedelta(days=8 + index % 80)
+
+
+async def enrol_and_link(
+    database: Database,
+    config: StudyConfig,
+    *,
+    now: datetime,
+    indices: Iterable[int],
+    chat_base: int,
+    prefix: str,
+    timezone: str | None = None,
+) -> list[Linked]:
+    """Enrol participants as a coordinator does, then link each chat as its /start does
+    (each its own transaction, with the real planner)."""
+    planner = Planner(config)
+    linked = []
+    for index in indices:
+        request = EnrollmentRequest(
+            study_id=f"{prefix}-{index:05d}",
+            site_code=SITES[index % len(SITES)],
+            arm=ARMS[index % len(ARMS)],
+            randomized_on=randomized_on(now.date(), index),
+            language=("zh", "en")[index % 2],
+            can_become_pregnant=index % 3 == 0,
+            timezone=timezone,
+        )
+        async with database.session() as session:
+            invitation = await enroll(session, request, config=config, now=now, actor="bench")
+        chat_id = chat_base + index
+        async with database.session() as session:
+            participant = await link_chat(
+                session, code=invitation.code, chat_id=chat_id, now=now, replanner=planner
+            )
+        assert isinstance(participant, Participant), participant
+        assert participant.id is not None
+        linked.append(Linked(participant.id, chat_id))
+    return linked
+
+
+def start_chats(sandbox: SandboxServer, chat_ids: Iterable[int]) -> None:
+    """Sandbox users who have pressed Start (so the bot may write to them), without queueing
+    a /start update for the bot."""
+    for chat_id in chat_ids:
+        sandbox.add_user(chat_id, f"Participant {chat_id}").started = True
