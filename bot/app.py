@@ -6,7 +6,7 @@ from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import Application, Defaults
 
-from bot import alerts, participant, reminders
+from bot import alerts, checkin, participant, reminders
 from bot.context import attach
 from bot.errors import on_error
 from bot.sender import TelegramRateLimiter
@@ -41,6 +41,7 @@ def build_application(
     attach(application, services)
     # Order matters: specific handlers first, then the catch-alls of participant chats.
     participant.register(application)
+    checkin.register(application)
     reminders.register(application)
     alerts.register(application)
     participant.register_fallbacks(application)

@@ -75,7 +75,7 @@ async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     services = services_of(context)
     participant = await _participant(update, services)
     if participant is None:
-        await _not_a_participant(update, services)
+        await not_a_participant(update, services)
         return
     await reply(update, render("help", participant.language, **_site_facts(services, participant)))
 
@@ -85,7 +85,7 @@ async def choose_language(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     services = services_of(context)
     participant = await _participant(update, services)
     if participant is None:
-        await _not_a_participant(update, services)
+        await not_a_participant(update, services)
         return
     await reply(
         update,
@@ -124,7 +124,7 @@ async def everything_else(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         if speaker.is_coordinator and speaker.chat_id is not None:
             await _greet_without_code(update, services, speaker.chat_id, speaker.roles)
         else:
-            await _not_a_participant(update, services)
+            await not_a_participant(update, services)
         return
     # The text itself is neither logged nor stored.
     await reply(
@@ -181,7 +181,7 @@ async def _participant(update: Update, services: Services) -> Participant | None
         return await find_by_chat(session, speaker.chat_id)
 
 
-async def _not_a_participant(update: Update, services: Services) -> None:
+async def not_a_participant(update: Update, services: Services) -> None:
     speaker = identify(update, services.config)
     if speaker.is_coordinator and speaker.chat_id is not None:
         await _greet_without_code(update, services, speaker.chat_id, speaker.roles)

@@ -93,8 +93,8 @@ class TelegramRateLimiter(AIORateLimiter):
     """PTB's limiter (30 messages/s overall, 20/min per group) plus about 1/s per private
     chat: a burst of `per_chat_burst` messages, then one a second, as Telegram tolerates."""
 
-    def __init__(self, per_chat_burst: int = 3) -> None:
-        super().__init__(max_retries=0)
+    def __init__(self, per_chat_burst: int = 3, per_group_per_minute: int = 20) -> None:
+        super().__init__(group_max_rate=per_group_per_minute, max_retries=0)
         self._per_chat_burst = per_chat_burst
         self._chat_limiters: dict[int, AsyncLimiter] = {}
 

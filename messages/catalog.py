@@ -62,6 +62,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "alert_card": {
         "tier": "T3",
         "kind": "reschedule_request",
+        "note": None,
+        "answered_at": None,
+        "recent_tiers": [],
         "study_id": "ZJU2-001",
         "arm": "standard",
         "evidence": [{"key": "reschedule_requested", "visit_number": 3, "date": "2026-06-02"}],
@@ -75,6 +78,35 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "visit_confirmed": {"date": "2026-06-02", "site_phone": _SITE["site_phone"]},
     "visit_reschedule_requested": {"date": "2026-06-02", "site_phone": _SITE["site_phone"]},
     "visit_missed_participant": {"date": "2026-06-02", "site_phone": _SITE["site_phone"]},
+    "checkin_question": {
+        "code": "Q9",
+        "number": 9,
+        "total": 13,
+        "ticked": ["headache", "halluc_self_harm"],
+        "proactive": True,
+        "nudge": True,
+        **_SITE,
+    },
+    "checkin_answered": {"code": "Q6", "chosen": ["rash", "hair_loss"]},
+    "checkin_result": {"tier": "T1", "stopped": True, "next_checkin": None, **_SITE},
+    "checkin_stopped": dict(_SITE),
+    "digest": {
+        "site_code": "ZJU2",
+        "day": "2026-06-02",
+        "items": [
+            {"study_id": "ZJU2-001", "kind": "checkin", "raised_at": "2026-06-01 09:00"},
+            {"study_id": "ZJU2-007", "kind": "missed_visit", "raised_at": "2026-05-30 09:00"},
+        ],
+    },
+    "previsit_summary": {
+        "study_id": "ZJU2-001",
+        "visit_number": 3,
+        "date": "2026-06-02",
+        "arm": "individualized",
+        "tiers": ["T4", "none", "T3"],
+        "t4_findings": [{"question": "Q11", "answer": "some"}],
+        "open_alerts": 1,
+    },
 }
 
 # Other branches of a template, each rendered and checked like the main example.
@@ -126,4 +158,63 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
         )
     ],
     "welcome": [{**EXAMPLES["welcome"], "can_become_pregnant": False, "reminder_days": [1]}],
+    "checkin_result": [
+        {**EXAMPLES["checkin_result"], "tier": tier, "stopped": False, "next_checkin": day}
+        for tier in ("T2", "T3", "T4", None)
+        for day in ("2026-06-16", None)
+    ],
+    "checkin_question": [
+        {
+            **EXAMPLES["checkin_question"],
+            "code": code,
+            "ticked": [],
+            "proactive": False,
+            "nudge": False,
+        }
+        for code in ("Q1", "Q2", "Q12", "PI", "C1", "C2", "C3")
+    ],
 }
+
+VARIANTS["alert_card"] += [
+    {
+        **EXAMPLES["alert_card"],
+        "kind": "possible_pregnancy",
+        "tier": "T2",
+        "note": note,
+        "answered_at": "2026-06-01 21:14",
+        "recent_tiers": ["T4", "none"],
+        "evidence": [
+            {
+                "key": "finding",
+                "question": "C2",
+                "answer": "not_sure",
+                "tier": "T2",
+                "rule": "base",
+            },
+            {
+                "key": "finding",
+                "question": "Q6",
+                "answer": "hair_loss",
+                "tier": "T3",
+                "rule": "raised_much_worse",
+            },
+            {
+                "key": "finding",
+                "question": "Q11",
+                "answer": "some",
+                "tier": "T3",
+                "rule": "repeated_t4",
+            },
+            {
+                "key": "finding",
+                "question": "Q3",
+                "answer": "cough",
+                "tier": "T2",
+                "rule": "with_fever",
+            },
+            {"key": "missed_checkins", "since": "2026-05-01"},
+            {"key": "missed_contraception", "since": "2026-05-01"},
+        ],
+    }
+    for note in ("resent", "escalated", None)
+]

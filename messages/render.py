@@ -72,14 +72,28 @@ def _environment() -> Environment:
     return env
 
 
+def _catalog(language: Language, name: str) -> dict[str, Any]:
+    path = resources.files("messages").joinpath("templates", language, name)
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
 @cache
 def _labels(language: Language) -> dict[str, str]:
-    text = (
-        resources.files("messages")
-        .joinpath("templates", language, "labels.toml")
-        .read_text(encoding="utf-8")
-    )
-    return tomllib.loads(text)
+    return _catalog(language, "labels.toml")
+
+
+@cache
+def _questionnaire(language: Language) -> dict[str, dict[str, str]]:
+    return _catalog(language, "questionnaire.toml")
+
+
+def question_text(code: str, language: str, part: str = "text") -> str:
+    """A question's `text`, its short `title`, or the label of one of its answer codes."""
+    lang = _check_language(language)
+    try:
+        return _questionnaire(lang)[code][part]
+    except KeyError:
+        raise KeyError(f"no {code}.{part} in {lang}/questionnaire.toml") from None
 
 
 def _check_language(language: str) -> Language:
@@ -98,6 +112,7 @@ def render(name: str, language: str, /, **context: Any) -> str:
         full_date=lambda value: _full_date(value, lang),
         short_time=lambda value: _short_time(value, lang),
         label=lambda key, **kw: label(key, lang, **kw),
+        question_text=lambda code, part="text": question_text(code, lang, part),
     )
     return text.strip()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,18 +19,24 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from messages import Keyboard, button, label, render
 from messages.render import BABEL_LOCALES
+from scheduler.checkin_jobs import QUESTION_TEMPLATE
+from scheduler.checkin_messages import question_message
 from scheduler.planner import REMINDER_TEMPLATE, UPCOMING
 from scheduler.timing import local_date
 from study.alerts import ALERT_CARD
+from study.checkins import question_of
 from study.config import StudyConfig
 from study.models import (
     Alert,
     AlertStatus,
+    CheckIn,
+    CheckInKind,
     Infusion,
     InfusionStatus,
     OutboxMessage,
     Participant,
     ParticipantStatus,
+    PromptStatus,
     Visit,
     VisitStatus,
 )
@@ -163,11 +169,18 @@ async def _alert_card(
     alert = await session.get(Alert, row.context["alert_id"])
     if alert is None:
         raise Stale("alert gone")
-    return await alert_card(session, alert, language, config)
+    note = row.context.get("note")
+    if note is not None and alert.status != AlertStatus.OPEN:
+        raise Stale("acknowledged meanwhile: no re-send or escalation needed")
+    return await alert_card(session, alert, language, config, note)
 
 
 async def alert_card(
-    session: AsyncSession, alert: Alert, language: str, config: StudyConfig
+    session: AsyncSession,
+    alert: Alert,
+    language: str,
+    config: StudyConfig,
+    note: str | None = None,
 ) -> tuple[str, Keyboard | None]:
     """The card of an alert as it stands (also used to edit it after a button press)."""
     participant = (
@@ -177,9 +190,12 @@ async def alert_card(
     context: dict[str, Any] = {
         "tier": alert.tier,
         "kind": alert.kind,
+        "note": note,
         "study_id": participant.study_id if participant else "-",
         "arm": participant.arm if participant else "standard",
         "evidence": alert.evidence,
+        "answered_at": local_stamp(alert.answered_at, zone, language),
+        "recent_tiers": await recent_tiers(session, alert.participant_id, language),
         "next_visit": await next_visit_date(session, alert.participant_id),
         "raised_at": local_stamp(alert.raised_at, zone, language),
         "acknowledged_at": local_stamp(alert.acknowledged_at, zone, language),
@@ -196,6 +212,146 @@ async def alert_card(
         row.append(button("alert_resolve", language, f"a:{alert.id}:res"))
         keyboard = [row]
     return text, keyboard
+
+
+async def recent_tiers(
+    session: AsyncSession, participant_id: int | None, language: str, count: int = 3
+) -> list[str]:
+    """The tiers of the last few finished symptom check-ins, newest first."""
+    if participant_id is None:
+        return []
+    rows = await session.exec(
+        select(CheckIn.tier)
+        .where(
+            CheckIn.participant_id == participant_id,
+            CheckIn.kind == CheckInKind.SYMPTOMS,
+            col(CheckIn.status) != PromptStatus.OPEN,
+        )
+        .order_by(col(CheckIn.asked_at).desc())
+        .limit(count)
+    )
+    return [tier or label("tier_none", language) for tier in rows]
+
+
+async def _checkin_question(
+    session: AsyncSession,
+    row: OutboxMessage,
+    language: str,
+    config: StudyConfig,
+    now: datetime,
+) -> tuple[str, Keyboard | None]:
+    checkin = await session.get(CheckIn, row.context["checkin_id"])
+    if checkin is None or checkin.status != PromptStatus.OPEN:
+        raise Stale("check-in no longer open")
+    question = question_of(checkin, checkin.current_question)
+    participant = await session.get(Participant, checkin.participant_id)
+    assert question is not None and participant is not None
+    return question_message(
+        checkin,
+        question,
+        participant,
+        config,
+        proactive=bool(row.context.get("proactive")),
+        nudge=bool(row.context.get("nudge")),
+    )
+
+
+async def _digest(
+    session: AsyncSession,
+    row: OutboxMessage,
+    language: str,
+    config: StudyConfig,
+    now: datetime,
+) -> tuple[str, Keyboard | None]:
+    zone = config.site_timezone(row.context["site_code"])
+    alerts = await session.exec(
+        select(Alert, Participant)
+        .join(Participant, col(Participant.id) == Alert.participant_id)
+        .where(
+            col(Alert.id).in_(row.context["alert_ids"]),
+            col(Alert.status) != AlertStatus.RESOLVED,
+        )
+        .order_by(col(Alert.raised_at))
+    )
+    items = [
+        {
+            "study_id": participant.study_id,
+            "kind": alert.kind,
+            "raised_at": local_stamp(alert.raised_at, zone, language),
+        }
+        for alert, participant in alerts
+    ]
+    if not items:
+        raise Stale("every alert of the digest was resolved")
+    text = render(
+        "digest",
+        language,
+        site_code=row.context["site_code"],
+        day=row.context["day"],
+        items=items,
+    )
+    return text, None
+
+
+async def _previsit_summary(
+    session: AsyncSession,
+    row: OutboxMessage,
+    language: str,
+    config: StudyConfig,
+    now: datetime,
+) -> tuple[str, Keyboard | None]:
+    visit = await session.get(Visit, row.context["visit_id"])
+    if visit is None or visit.status not in UPCOMING:
+        raise Stale("visit no longer upcoming")
+    participant = await session.get(Participant, visit.participant_id)
+    assert participant is not None
+    previous = (
+        await session.exec(
+            select(Visit)
+            .where(Visit.participant_id == participant.id, Visit.number < visit.number)
+            .order_by(col(Visit.number).desc())
+        )
+    ).first()
+    since = (
+        datetime.combine(previous.visit_date, datetime.min.time(), tzinfo=UTC)
+        if previous
+        else participant.created_at
+    )
+    checkins = list(
+        await session.exec(
+            select(CheckIn)
+            .where(
+                CheckIn.participant_id == participant.id,
+                CheckIn.kind == CheckInKind.SYMPTOMS,
+                col(CheckIn.status) != PromptStatus.OPEN,
+                col(CheckIn.asked_at) >= since,
+            )
+            .order_by(col(CheckIn.asked_at))
+        )
+    )
+    open_alerts = len(
+        list(
+            await session.exec(
+                select(Alert.id).where(
+                    Alert.participant_id == participant.id,
+                    col(Alert.status) != AlertStatus.RESOLVED,
+                )
+            )
+        )
+    )
+    t4 = [f for c in checkins for f in c.evidence if f.get("tier") == "T4"]
+    text = render(
+        "previsit_summary",
+        language,
+        study_id=participant.study_id,
+        visit_number=visit.number,
+        date=visit.visit_date,
+        arm=participant.arm,
+        tiers=[c.tier or label("tier_none", language) for c in checkins],
+        t4_findings=t4,
+        open_alerts=open_alerts,
+    )
+    return text, None
 
 
 async def next_visit_date(session: AsyncSession, participant_id: int | None) -> date | None:
@@ -229,4 +385,7 @@ def _time(value: object) -> str | None:
 COMPOSERS: dict[str, Composer] = {
     REMINDER_TEMPLATE: _reminder,
     ALERT_CARD: _alert_card,
+    QUESTION_TEMPLATE: _checkin_question,
+    "digest": _digest,
+    "previsit_summary": _previsit_summary,
 }

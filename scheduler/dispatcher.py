@@ -32,7 +32,7 @@ from scheduler.timing import next_allowed_instant
 from study.clock import Clock
 from study.config import StudyConfig
 from study.database import Database
-from study.models import Alert, OutboxMessage, OutboxStatus, Participant
+from study.models import Alert, CheckIn, OutboxMessage, OutboxStatus, Participant
 from study.outbox import Priority
 from study.participants import mark_unreachable
 from study.ports import Replanner
@@ -328,6 +328,12 @@ class Dispatcher:
 
 async def after_sent(session: AsyncSession, row: OutboxMessage) -> None:
     """Remember where a message landed when later steps need to edit it."""
+    checkin_id = row.context.get("checkin_id")
+    if checkin_id is not None:
+        checkin = await session.get(CheckIn, checkin_id)
+        if checkin is not None:
+            checkin.message_id = row.telegram_message_id
+            session.add(checkin)
     if row.alert_id is not None and row.telegram_message_id is not None:
         alert = await session.get(Alert, row.alert_id)
         if alert is not None and alert.card_message_id is None:

@@ -15,6 +15,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from scheduler.alert_jobs import escalate_alerts, run_alert_sweeps
+from scheduler.checkin_jobs import run_checkin_sweeps
 from scheduler.dispatcher import Dispatcher
 from scheduler.sweeps import run_all_sweeps
 from study.clock import Clock
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 DISPATCH_JOB = "outbox-dispatch"
 POLL_JOB = "outbox-poll"
 SWEEP_JOB = "calendar-sweeps"
+ESCALATION_JOB = "alert-escalation"
 
 
 class SchedulerService:
@@ -40,6 +43,7 @@ class SchedulerService:
         config: StudyConfig,
         poll_interval: timedelta = timedelta(seconds=30),
         sweep_interval: timedelta = timedelta(minutes=5),
+        escalation_interval: timedelta = timedelta(minutes=1),
     ) -> None:
         self.database = database
         self.dispatcher = dispatcher
@@ -47,6 +51,7 @@ class SchedulerService:
         self.config = config
         self.poll_interval = poll_interval
         self.sweep_interval = sweep_interval
+        self.escalation_interval = escalation_interval
         self.scheduler: AsyncIOScheduler | None = None
         self._dispatching: asyncio.Task[None] | None = None
         self._again = False
@@ -77,6 +82,12 @@ class SchedulerService:
             replace_existing=True,
             next_run_time=_wall_now(),
         )
+        self.scheduler.add_job(
+            self.escalate,
+            IntervalTrigger(seconds=self.escalation_interval.total_seconds()),
+            id=ESCALATION_JOB,
+            replace_existing=True,
+        )
         self.scheduler.start()
         self.wake()
 
@@ -105,10 +116,23 @@ class SchedulerService:
         self.wake()
 
     async def sweep(self) -> None:
+        """Every periodic check: visits, check-ins, contraception, alerts and digests."""
+        for name, job in (
+            ("visits", run_all_sweeps),
+            ("check-ins", run_checkin_sweeps),
+            ("alerts", run_alert_sweeps),
+        ):
+            try:
+                await job(self.database, self.clock, self.config)
+            except Exception:
+                log.exception("the %s sweep failed; it runs again at the next interval", name)
+
+    async def escalate(self) -> None:
+        """Unacknowledged urgent alerts are re-sent and escalated on the minute."""
         try:
-            await run_all_sweeps(self.database, self.clock, self.config)
+            await escalate_alerts(self.database, self.clock, self.config)
         except Exception:
-            log.exception("a calendar sweep failed; it runs again at the next interval")
+            log.exception("alert escalation failed; it runs again in a minute")
 
     async def _dispatch(self) -> None:
         try:

@@ -46,7 +46,6 @@ async def raise_alert(
     answered_at: datetime | None = None,
     visit_id: int | None = None,
     checkin_id: int | None = None,
-    contraception_check_id: int | None = None,
 ) -> Alert:
     """Record an alert and queue its card for the site's alert chat (idempotent by key)."""
     if dedupe_key is not None:
@@ -67,7 +66,6 @@ async def raise_alert(
         next_escalation_at=first_escalation_at(tier, now, config),
         visit_id=visit_id,
         checkin_id=checkin_id,
-        contraception_check_id=contraception_check_id,
     )
     session.add(alert)
     await session.flush()

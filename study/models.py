@@ -41,9 +41,21 @@ class InfusionStatus(StrEnum):
 
 
 class CheckInKind(StrEnum):
-    SCHEDULED = "scheduled"
-    ON_DEMAND = "on_demand"
+    """Which questionnaire was put (CLINICAL.md)."""
+
+    SYMPTOMS = "symptoms"
     POST_INFUSION = "post_infusion"
+    CONTRACEPTION = "contraception"
+
+
+class CheckInTrigger(StrEnum):
+    """Why it was put."""
+
+    CADENCE = "cadence"
+    ON_DEMAND = "on_demand"
+    INFUSION_24H = "infusion_24h"
+    INFUSION_7D = "infusion_7d"
+    VISIT_REMINDER = "visit_reminder"
 
 
 class PromptStatus(StrEnum):
@@ -207,11 +219,13 @@ class LabResult(SQLModel, table=True):
 
 
 class CheckIn(SQLModel, table=True):
-    """One questionnaire put to a participant; progress lives here, not in memory."""
+    """One questionnaire put to a participant (symptoms, after an infusion, or
+    contraception C1-C3); progress lives here, not in memory, so a restart resumes it."""
 
     id: int | None = Field(default=None, primary_key=True)
     participant_id: int = Field(foreign_key="participant.id", index=True)
     kind: str = Field(max_length=16)
+    trigger: str = Field(max_length=16)
     questionnaire_version: str = Field(max_length=16)
     infusion_id: int | None = Field(default=None, foreign_key="infusion.id")
     dedupe_key: str | None = Field(default=None, max_length=96, unique=True)
@@ -223,25 +237,8 @@ class CheckIn(SQLModel, table=True):
     status: str = Field(default=PromptStatus.OPEN, max_length=16, index=True)
     tier: str | None = Field(default=None, max_length=2)
     evidence: list[Any] = _json(list)
-    completed_at: datetime | None = _utc()
-    message_id: int | None = Field(default=None, sa_type=BigInteger)
-
-
-class ContraceptionCheck(SQLModel, table=True):
-    """Questions C1-C3 put to a participant who can become pregnant."""
-
-    id: int | None = Field(default=None, primary_key=True)
-    participant_id: int = Field(foreign_key="participant.id", index=True)
-    questionnaire_version: str = Field(max_length=16)
-    visit_id: int | None = Field(default=None, foreign_key="visit.id")
-    dedupe_key: str | None = Field(default=None, max_length=96, unique=True)
-    asked_at: datetime = _utc_required()
-    expires_at: datetime | None = _utc()
-    current_question: str | None = Field(default=None, max_length=16)
-    answers: dict[str, Any] = _json(dict)
     answered_at: datetime | None = _utc()
-    status: str = Field(default=PromptStatus.OPEN, max_length=16, index=True)
-    tier: str | None = Field(default=None, max_length=2)
+    completed_at: datetime | None = _utc()
     message_id: int | None = Field(default=None, sa_type=BigInteger)
 
 
@@ -265,7 +262,6 @@ class Alert(SQLModel, table=True):
     escalation_level: int = 0
     next_escalation_at: datetime | None = _utc(index=True)
     checkin_id: int | None = Field(default=None, foreign_key="checkin.id")
-    contraception_check_id: int | None = Field(default=None, foreign_key="contraceptioncheck.id")
     visit_id: int | None = Field(default=None, foreign_key="visit.id")
     card_chat_id: int | None = Field(default=None, sa_type=BigInteger)
     card_message_id: int | None = Field(default=None, sa_type=BigInteger)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 14:49:38.277064
+Create Date: 2026-11-25 15:11:12.400099
 """
 
 from collections.abc import Sequence
@@ -162,40 +162,6 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "contraceptioncheck",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("participant_id", sa.Integer(), nullable=False),
-        sa.Column(
-            "questionnaire_version", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False
-        ),
-        sa.Column("visit_id", sa.Integer(), nullable=True),
-        sa.Column("dedupe_key", sqlmodel.sql.sqltypes.AutoString(length=96), nullable=True),
-        sa.Column("asked_at", study.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", study.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("current_question", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
-        sa.Column("answers", sa.JSON(), nullable=False),
-        sa.Column("answered_at", study.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("tier", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=True),
-        sa.Column("message_id", sa.BigInteger(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["participant_id"],
-            ["participant.id"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["visit_id"],
-            ["visit.id"],
-        ),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("dedupe_key"),
-    )
-    with op.batch_alter_table("contraceptioncheck", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_contraceptioncheck_participant_id"), ["participant_id"], unique=False
-        )
-        batch_op.create_index(batch_op.f("ix_contraceptioncheck_status"), ["status"], unique=False)
-
-    op.create_table(
         "infusion",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("participant_id", sa.Integer(), nullable=False),
@@ -261,6 +227,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("participant_id", sa.Integer(), nullable=False),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("trigger", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column(
             "questionnaire_version", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False
         ),
@@ -274,6 +241,7 @@ def upgrade() -> None:
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("tier", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=True),
         sa.Column("evidence", sa.JSON(), nullable=False),
+        sa.Column("answered_at", study.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("completed_at", study.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("message_id", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -312,17 +280,12 @@ def upgrade() -> None:
         sa.Column("escalation_level", sa.Integer(), nullable=False),
         sa.Column("next_escalation_at", study.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("checkin_id", sa.Integer(), nullable=True),
-        sa.Column("contraception_check_id", sa.Integer(), nullable=True),
         sa.Column("visit_id", sa.Integer(), nullable=True),
         sa.Column("card_chat_id", sa.BigInteger(), nullable=True),
         sa.Column("card_message_id", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(
             ["checkin_id"],
             ["checkin.id"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["contraception_check_id"],
-            ["contraceptioncheck.id"],
         ),
         sa.ForeignKeyConstraint(
             ["participant_id"],
@@ -421,11 +384,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_infusion_participant_id"))
 
     op.drop_table("infusion")
-    with op.batch_alter_table("contraceptioncheck", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_contraceptioncheck_status"))
-        batch_op.drop_index(batch_op.f("ix_contraceptioncheck_participant_id"))
-
-    op.drop_table("contraceptioncheck")
     with op.batch_alter_table("visit", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_visit_participant_id"))
 

@@ -70,7 +70,7 @@ def services(
 async def bot(services: Services, sandbox: SandboxServer) -> AsyncIterator[Application]:  # type: ignore[type-arg]
     sandbox.set_time(services.clock.now().timestamp())
     # Months of fake time pass in seconds here, so one chat may get many messages a second.
-    limiter = TelegramRateLimiter(per_chat_burst=1000)
+    limiter = TelegramRateLimiter(per_chat_burst=1000, per_group_per_minute=100_000)
     async with running_bot(
         services, token=TOKEN, api_url=sandbox.url, rate_limiter=limiter
     ) as application:

@@ -10,7 +10,7 @@ from babel.dates import format_date
 from sqlmodel import col, select
 
 from bot.services import Services
-from sandbox import SandboxServer
+from sandbox import SandboxMessage, SandboxServer
 from study.config import StudyConfig
 from study.database import Database
 from study.models import OutboxMessage, OutboxStatus, Visit
@@ -51,6 +51,18 @@ async def visits(database: Database) -> list[Visit]:
         return list(await session.exec(select(Visit).order_by(col(Visit.number))))
 
 
+CHECKIN_PROMPTS = ("请回答几个简短的问题", "您还有一份没有完成的问答")
+
+
+def reminders_in(sandbox: SandboxServer, chat_id: int = P) -> list[SandboxMessage]:
+    """The bot's messages in a chat but the check-in questions the cadence also sends."""
+    return [
+        m
+        for m in sandbox.bot_messages(chat_id)
+        if not any(prompt in m.text for prompt in CHECKIN_PROMPTS)
+    ]
+
+
 def zh_date(day: date) -> str:
     return format_date(day, "full", locale="zh_CN")
 
@@ -66,7 +78,7 @@ async def test_two_years_of_reminders(
 ) -> None:
     _, code = await enrolled(database, config, clock, arm=arm, randomized_on=date(2026, 3, 2))
     await link(sandbox, code)
-    seen = len(sandbox.bot_messages(P))
+    seen = len(reminders_in(sandbox))
     infusion_months = {6, 12, 18, 24} if arm == "standard" else set()
     for visit in (await visits(database))[1:]:
         for days_before in (7, 2, 0):
@@ -76,7 +88,7 @@ async def test_two_years_of_reminders(
                 if r.context["days_before"] == days_before
             ]
             await advance_to(row.due_at, services, sandbox, clock)
-            new = sandbox.bot_messages(P)[seen:]
+            new = reminders_in(sandbox)[seen:]
             assert len(new) == 1, [m.text for m in new]
             message = new[0]
             seen += 1
@@ -95,7 +107,11 @@ async def test_two_years_of_reminders(
                 await sandbox.press(
                     user_id=P, chat_id=P, message_id=message.message_id, data=f"v:{visit.id}:ok"
                 )
-                thanks = await sandbox.wait_for_message(P, after_message_id=message.message_id)
+                thanks = await sandbox.wait_for_message(
+                    P,
+                    after_message_id=message.message_id,
+                    predicate=lambda m: not any(p in m.text for p in CHECKIN_PROMPTS),
+                )
                 assert thanks.text.startswith("谢谢！")
                 seen += 1
             else:
@@ -110,10 +126,15 @@ async def test_two_years_of_reminders(
                 replanner=services.replanner,
             )
     assert seen == 8 * 4 + 1  # 24 reminders, 8 thanks, the welcome
-    assert sandbox.bot_messages(ZJU2_ALERTS) == []  # confirmed and attended: no tasks
+    # Confirmed and attended: no task or notice about visits; the team got a summary three
+    # days before each visit.
+    team = [m.text for m in sandbox.bot_messages(ZJU2_ALERTS)]
+    for about_visits in ("任务：随访尚未确认", "通知：可能错过随访", "任务：参与者请求改期"):
+        assert not any(about_visits in text for text in team)
+    assert sum(text.startswith("随访前汇总 · ZJU2-001") for text in team) == 8
     # Far past the end, nothing else arrives.
     await advance_to(datetime(2028, 6, 1, 1, 0, tzinfo=SHANGHAI), services, sandbox, clock)
-    assert len(sandbox.bot_messages(P)) == seen
+    assert len(reminders_in(sandbox)) == seen
 
 
 async def test_a_moved_visit_never_gets_a_stale_reminder(
@@ -128,7 +149,7 @@ async def test_a_moved_visit_never_gets_a_stale_reminder(
     first = (await visits(database))[1]
     week_before = next(r for r in await pending(database, 1) if r.context["days_before"] == 7)
     await advance_to(week_before.due_at, services, sandbox, clock)
-    assert zh_date(first.target_date) in sandbox.bot_messages(P)[-1].text
+    assert zh_date(first.target_date) in reminders_in(sandbox)[-1].text
 
     moved_to = first.target_date + timedelta(days=3)
     async with database.session() as session:
@@ -141,11 +162,11 @@ async def test_a_moved_visit_never_gets_a_stale_reminder(
             now=clock.now(),
             replanner=services.replanner,
         )
-    before = len(sandbox.bot_messages(P))
+    before = len(reminders_in(sandbox))
     # Through the old visit day and the new one: only reminders naming the new date.
     for row in await pending(database, 1):
         await advance_to(row.due_at, services, sandbox, clock)
-    texts = [m.text for m in sandbox.bot_messages(P)[before:]]
+    texts = [m.text for m in reminders_in(sandbox)[before:]]
     assert len(texts) == 3
     assert all(zh_date(moved_to) in t and zh_date(first.target_date) not in t for t in texts)
 
@@ -162,12 +183,12 @@ async def test_a_participant_who_links_late_gets_only_the_latest_reminder(
     _, code = await enrolled(database, config, clock, randomized_on=date(2026, 3, 2))
     await link(sandbox, code)
     await advance_to(clock.now(), services, sandbox, clock)
-    messages = sandbox.bot_messages(P)
+    messages = reminders_in(sandbox)
     assert len(messages) == 2  # the welcome, then one reminder
     assert "4 天后是您的研究随访" in messages[1].text  # true today, not "in 7 days"
     two_days = next(r for r in await pending(database, 1) if r.context["days_before"] == 2)
     await advance_to(two_days.due_at, services, sandbox, clock)
-    assert "2 天后是您的研究随访" in sandbox.bot_messages(P)[-1].text
+    assert "2 天后是您的研究随访" in reminders_in(sandbox)[-1].text
 
 
 async def test_reschedule_request_tasks_the_site_and_only_its_coordinators_can_act(
@@ -184,11 +205,15 @@ async def test_reschedule_request_tasks_the_site_and_only_its_coordinators_can_a
     first = (await visits(database))[1]
     week_before = next(r for r in await pending(database, 1) if r.context["days_before"] == 7)
     await advance_to(week_before.due_at, services, sandbox, clock)
-    reminder = sandbox.bot_messages(P)[-1]
+    reminder = reminders_in(sandbox)[-1]
     await sandbox.press(
         user_id=P, chat_id=P, message_id=reminder.message_id, data=f"v:{first.id}:rs"
     )
-    thanks = await sandbox.wait_for_message(P, after_message_id=reminder.message_id)
+    thanks = await sandbox.wait_for_message(
+        P,
+        after_message_id=reminder.message_id,
+        predicate=lambda m: "研究团队" in m.text and not any(p in m.text for p in CHECKIN_PROMPTS),
+    )
     assert "研究团队会尽快联系您" in thanks.text
     card = await sandbox.wait_for_message(ZJU2_ALERTS)
     assert card.text.startswith("T3 复核 · ZJU2-001")
@@ -229,7 +254,7 @@ async def test_a_three_day_outage_sends_at_most_one_message_per_event(
     first = (await visits(database))[1]
     rows = {r.context["days_before"]: r for r in await pending(database, 1)}
     await advance_to(rows[7].due_at, services, sandbox, clock)
-    before = len(sandbox.bot_messages(P))
+    before = len(reminders_in(sandbox))
     scheduler = services.scheduler
     assert scheduler is not None
     await scheduler.shutdown()  # the host goes down before the 2-day reminder...
@@ -238,7 +263,7 @@ async def test_a_three_day_outage_sends_at_most_one_message_per_event(
     await scheduler.start()
     scheduler.wake()
     await scheduler.idle.wait()
-    new = sandbox.bot_messages(P)[before:]
+    new = reminders_in(sandbox)[before:]
     assert len(new) == 1
     assert "今天是您的研究随访" in new[0].text
     assert zh_date(first.target_date) in new[0].text

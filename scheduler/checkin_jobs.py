@@ -1,0 +1,359 @@
+"""When to put check-ins and contraception questions, nudge them, and let them expire.
+
+- Symptom check-in every `checkin_interval_days` at the preferred local hour (from linking).
+- The question after an infusion, 24 h and 7 days after each infusion given.
+- Contraception C1-C3 for participants who can become pregnant, every
+  `contraception_interval_days` and with each visit's first reminder, until
+  `contraception_months_after_last_infusion` after their last infusion.
+- A nudge after `checkin_nudge_hours`; expiry (missed) after `checkin_expire_hours`, with
+  what was answered still triaged; two missed in a row -> a T3 notice for the site.
+Every step is idempotent by dedupe keys, so a sweep may run any number of times.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from scheduler.planner import UPCOMING
+from scheduler.timing import allowed_hour, local_date, local_instant
+from study.alerts import raise_alert
+from study.checkins import open_checkin, open_checkin_of, stop
+from study.clock import Clock
+from study.config import StudyConfig
+from study.database import Database
+from study.models import (
+    CheckIn,
+    CheckInKind,
+    CheckInTrigger,
+    Infusion,
+    InfusionStatus,
+    Participant,
+    ParticipantStatus,
+    PromptStatus,
+    Tier,
+    Visit,
+)
+from study.outbox import Priority, enqueue
+from study.protocol import add_months
+
+QUESTION_TEMPLATE = "checkin_question"
+MISSED_KIND: dict[str, str] = {
+    CheckInKind.SYMPTOMS: "missed_checkins",
+    CheckInKind.CONTRACEPTION: "missed_contraception",
+}
+
+
+async def run_checkin_sweeps(database: Database, clock: Clock, config: StudyConfig) -> None:
+    await expire_checkins(database, clock, config)
+    await put_due_checkins(database, clock, config)
+    await nudge_checkins(database, clock, config)
+
+
+async def put_due_checkins(database: Database, clock: Clock, config: StudyConfig) -> int:
+    """Open every check-in that is due now. Returns how many were opened."""
+    now = clock.now()
+    opened = 0
+    async with database.session() as session:
+        participants = list(
+            await session.exec(
+                select(Participant).where(
+                    col(Participant.status) == ParticipantStatus.ACTIVE,
+                    col(Participant.linked_at).is_not(None),
+                )
+            )
+        )
+    for participant in participants:
+        async with database.session() as session:
+            opened += await _due_for(session, participant, now, config)
+    return opened
+
+
+async def _due_for(
+    session: AsyncSession, participant: Participant, now: datetime, config: StudyConfig
+) -> int:
+    opened = 0
+    protocol = config.protocol
+    due = await cadence_due(session, participant, config)
+    if due <= now and await open_checkin_of(session, participant, CheckInKind.SYMPTOMS) is None:
+        await _put(
+            session,
+            participant,
+            CheckInKind.SYMPTOMS,
+            CheckInTrigger.CADENCE,
+            f"cadence:{participant.id}:{local_date(due, participant.timezone)}",
+            now,
+            config,
+        )
+        opened += 1
+    for infusion in await _recent_infusions(session, participant, now):
+        day = infusion.given_on or infusion.planned_date
+        for hours in protocol.post_infusion_checkin_hours:
+            trigger: str = (
+                CheckInTrigger.INFUSION_24H if hours <= 24 else CheckInTrigger.INFUSION_7D
+            )
+            asked = _at_preferred_hour(
+                participant, day + timedelta(days=max(1, hours // 24)), config
+            )
+            expires = asked + timedelta(hours=protocol.checkin_expire_hours)
+            if asked <= now < expires:
+                await _put(
+                    session,
+                    participant,
+                    CheckInKind.POST_INFUSION,
+                    trigger,
+                    f"infusion:{infusion.id}:{hours}h",
+                    now,
+                    config,
+                    infusion_id=infusion.id,
+                )
+                opened += 1
+    if participant.can_become_pregnant:
+        contraception_due = await _contraception_due(session, participant, now, config)
+        if contraception_due is not None:
+            trigger, key_day = contraception_due
+            await _put(
+                session,
+                participant,
+                CheckInKind.CONTRACEPTION,
+                trigger,
+                f"contraception:{participant.id}:{key_day}",
+                now,
+                config,
+            )
+            opened += 1
+    return opened
+
+
+async def _put(
+    session: AsyncSession,
+    participant: Participant,
+    kind: str,
+    trigger: str,
+    key: str,
+    now: datetime,
+    config: StudyConfig,
+    *,
+    infusion_id: int | None = None,
+) -> None:
+    checkin = await open_checkin(
+        session,
+        participant,
+        kind=kind,
+        trigger=trigger,
+        now=now,
+        config=config,
+        infusion_id=infusion_id,
+        dedupe_key=key,
+    )
+    await enqueue(
+        session,
+        template=QUESTION_TEMPLATE,
+        dedupe_key=f"checkin:{checkin.id}:ask",
+        participant_id=participant.id,
+        context={"checkin_id": checkin.id, "proactive": True},
+        due_at=now,
+        not_after=checkin.expires_at,
+        priority=Priority.PROMPT,
+        now=now,
+    )
+
+
+async def cadence_due(
+    session: AsyncSession, participant: Participant, config: StudyConfig
+) -> datetime:
+    last = (
+        await session.exec(
+            select(CheckIn.asked_at)
+            .where(
+                CheckIn.participant_id == participant.id,
+                CheckIn.kind == CheckInKind.SYMPTOMS,
+                CheckIn.trigger == CheckInTrigger.CADENCE,
+            )
+            .order_by(col(CheckIn.asked_at).desc())
+        )
+    ).first()
+    since = last or participant.linked_at
+    assert since is not None
+    day = local_date(since, participant.timezone) + timedelta(
+        days=config.protocol.checkin_interval_days
+    )
+    return _at_preferred_hour(participant, day, config)
+
+
+async def _recent_infusions(
+    session: AsyncSession, participant: Participant, now: datetime
+) -> list[Infusion]:
+    week_ago = local_date(now, participant.timezone) - timedelta(days=8)
+    return list(
+        await session.exec(
+            select(Infusion).where(
+                Infusion.participant_id == participant.id,
+                col(Infusion.status) == InfusionStatus.GIVEN,
+                col(Infusion.given_on) >= week_ago,
+            )
+        )
+    )
+
+
+async def _contraception_due(
+    session: AsyncSession, participant: Participant, now: datetime, config: StudyConfig
+) -> tuple[str, date] | None:
+    """The trigger and day of a contraception check due now, if one is."""
+    protocol = config.protocol
+    until = await _contraception_until(session, participant, config)
+    today = local_date(now, participant.timezone)
+    if until is None or today > until:
+        return None
+    last = (
+        await session.exec(
+            select(CheckIn.asked_at)
+            .where(
+                CheckIn.participant_id == participant.id,
+                CheckIn.kind == CheckInKind.CONTRACEPTION,
+            )
+            .order_by(col(CheckIn.asked_at).desc())
+        )
+    ).first()
+    since = last or participant.linked_at
+    assert since is not None
+    cadence_day = local_date(since, participant.timezone) + timedelta(
+        days=protocol.contraception_interval_days
+    )
+    candidates: list[tuple[str, date]] = [(CheckInTrigger.CADENCE, cadence_day)]
+    # With each visit's first reminder, unless one was asked in the week before.
+    first_reminder = max(protocol.visit_reminder_days, default=0)
+    visits = await session.exec(
+        select(Visit).where(Visit.participant_id == participant.id, col(Visit.status).in_(UPCOMING))
+    )
+    for visit in visits:
+        day = visit.visit_date - timedelta(days=first_reminder)
+        if day <= today < visit.visit_date:
+            candidates.append((CheckInTrigger.VISIT_REMINDER, day))
+    recent = last is not None and local_date(last, participant.timezone) > today - timedelta(7)
+    for trigger, day in sorted(candidates, key=lambda c: c[1], reverse=True):
+        if _at_preferred_hour(participant, day, config) > now:
+            continue
+        if trigger == CheckInTrigger.VISIT_REMINDER and recent:
+            continue
+        if last is not None and _at_preferred_hour(participant, day, config) <= last:
+            continue
+        return trigger, day
+    return None
+
+
+async def _contraception_until(
+    session: AsyncSession, participant: Participant, config: StudyConfig
+) -> date | None:
+    infusions = await session.exec(
+        select(Infusion).where(
+            Infusion.participant_id == participant.id,
+            col(Infusion.status).in_([InfusionStatus.GIVEN, InfusionStatus.PLANNED]),
+        )
+    )
+    last = max((i.given_on or i.planned_date for i in infusions), default=None)
+    if last is None:
+        return None
+    return add_months(last, config.protocol.contraception_months_after_last_infusion)
+
+
+def _at_preferred_hour(participant: Participant, day: date, config: StudyConfig) -> datetime:
+    hour = allowed_hour(participant.preferred_hour, config.protocol.quiet_hours)
+    return local_instant(day, time(hour), participant.timezone)
+
+
+async def nudge_checkins(database: Database, clock: Clock, config: StudyConfig) -> int:
+    """Ask again, once, about a check-in still unanswered after the nudge delay."""
+    now = clock.now()
+    cutoff = now - timedelta(hours=config.protocol.checkin_nudge_hours)
+    nudged = 0
+    async with database.session() as session:
+        waiting = await session.exec(
+            select(CheckIn).where(
+                col(CheckIn.status) == PromptStatus.OPEN,
+                col(CheckIn.nudged_at).is_(None),
+                col(CheckIn.asked_at) <= cutoff,
+                CheckIn.trigger != CheckInTrigger.ON_DEMAND,
+            )
+        )
+        for checkin in waiting:
+            checkin.nudged_at = now
+            session.add(checkin)
+            await enqueue(
+                session,
+                template=QUESTION_TEMPLATE,
+                dedupe_key=f"checkin:{checkin.id}:nudge",
+                participant_id=checkin.participant_id,
+                context={"checkin_id": checkin.id, "proactive": True, "nudge": True},
+                due_at=now,
+                not_after=checkin.expires_at,
+                priority=Priority.PROMPT,
+                now=now,
+            )
+            nudged += 1
+    return nudged
+
+
+async def expire_checkins(database: Database, clock: Clock, config: StudyConfig) -> int:
+    """Close check-ins past their time as missed; two missed in a row -> a T3 notice."""
+    now = clock.now()
+    expired = 0
+    async with database.session() as session:
+        due = list(
+            await session.exec(
+                select(CheckIn).where(
+                    col(CheckIn.status) == PromptStatus.OPEN,
+                    col(CheckIn.expires_at) <= now,
+                )
+            )
+        )
+    for item in due:
+        async with database.session() as session:
+            checkin = await session.get(CheckIn, item.id, with_for_update=True)
+            participant = await session.get(Participant, item.participant_id)
+            if checkin is None or participant is None or checkin.status != PromptStatus.OPEN:
+                continue
+            await stop(
+                session, checkin, participant, now=now, config=config, status=PromptStatus.EXPIRED
+            )
+            expired += 1
+            await _two_missed(session, checkin, participant, now, config)
+    return expired
+
+
+async def _two_missed(
+    session: AsyncSession,
+    checkin: CheckIn,
+    participant: Participant,
+    now: datetime,
+    config: StudyConfig,
+) -> None:
+    kind = MISSED_KIND.get(checkin.kind)
+    if kind is None or checkin.trigger == CheckInTrigger.ON_DEMAND:
+        return
+    last_two = list(
+        await session.exec(
+            select(CheckIn)
+            .where(
+                CheckIn.participant_id == participant.id,
+                CheckIn.kind == checkin.kind,
+                CheckIn.trigger != CheckInTrigger.ON_DEMAND,
+                col(CheckIn.status) != PromptStatus.OPEN,
+            )
+            .order_by(col(CheckIn.asked_at).desc())
+            .limit(2)
+        )
+    )
+    if len(last_two) == 2 and all(c.status == PromptStatus.EXPIRED for c in last_two):
+        await raise_alert(
+            session,
+            config=config,
+            participant=participant,
+            kind=kind,
+            tier=Tier.T3,
+            evidence=[{"key": kind, "since": last_two[1].asked_at.isoformat()}],
+            now=now,
+            dedupe_key=f"{kind}:{checkin.id}",
+        )
