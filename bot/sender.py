@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from telegram.error import (
     TelegramError,
 )
 from telegram.ext import AIORateLimiter
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.keyboards import inline_markup
 from messages import Keyboard
@@ -63,7 +65,7 @@ def _translated_errors() -> Any:
     try:
         yield
     except RetryAfter as exc:
-        raise TransientFailure("429 too many requests", _seconds(exc.retry_after)) from exc
+        raise TransientFailure("429 too many requests", _retry_after(exc)) from exc
     except ChatMigrated as exc:
         log.critical("a group became a supergroup; its new chat id is %s", exc.new_chat_id)
         raise PermanentFailure("chat migrated", unreachable=True) from exc
@@ -81,7 +83,11 @@ def _translated_errors() -> Any:
         raise TransientFailure(f"{type(exc).__name__}: {exc.message}"[:200]) from exc
 
 
-def _seconds(value: float | timedelta) -> float:
+def _retry_after(exc: RetryAfter) -> float:
+    # PTB 22 warns that `retry_after` will become a timedelta; both are handled here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
@@ -93,8 +99,13 @@ class TelegramRateLimiter(AIORateLimiter):
     """PTB's limiter (30 messages/s overall, 20/min per group) plus about 1/s per private
     chat: a burst of `per_chat_burst` messages, then one a second, as Telegram tolerates."""
 
-    def __init__(self, per_chat_burst: int = 3, per_group_per_minute: int = 20) -> None:
-        super().__init__(group_max_rate=per_group_per_minute, max_retries=0)
+    def __init__(
+        self, per_chat_burst: int = 3, per_group_per_minute: int = 20, per_second: int = 29
+    ) -> None:
+        # 29/s, a notch under Telegram's 30, so that clock jitter never earns a 429.
+        super().__init__(
+            overall_max_rate=per_second, group_max_rate=per_group_per_minute, max_retries=0
+        )
         self._per_chat_burst = per_chat_burst
         self._chat_limiters: dict[int, AsyncLimiter] = {}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scheduler.planner import UPCOMING
@@ -57,18 +57,54 @@ async def put_due_checkins(database: Database, clock: Clock, config: StudyConfig
     now = clock.now()
     opened = 0
     async with database.session() as session:
-        participants = list(
-            await session.exec(
-                select(Participant).where(
-                    col(Participant.status) == ParticipantStatus.ACTIVE,
-                    col(Participant.linked_at).is_not(None),
-                )
-            )
-        )
-    for participant in participants:
+        candidates = await _candidates(session, now, config)
+    for participant in candidates:
         async with database.session() as session:
             opened += await _due_for(session, participant, now, config)
     return opened
+
+
+async def _candidates(
+    session: AsyncSession, now: datetime, config: StudyConfig
+) -> list[Participant]:
+    """The participants who may have something due, found in SQL so that a sweep does not
+    open a transaction for each of thousands of participants."""
+    protocol = config.protocol
+    last_cadence = (
+        select(CheckIn.participant_id, func.max(CheckIn.asked_at).label("last"))
+        .where(CheckIn.kind == CheckInKind.SYMPTOMS, CheckIn.trigger == CheckInTrigger.CADENCE)
+        .group_by(col(CheckIn.participant_id))
+        .subquery()
+    )
+    cadence = (
+        select(Participant.id)
+        .outerjoin(last_cadence, last_cadence.c.participant_id == Participant.id)
+        .where(
+            func.coalesce(last_cadence.c.last, Participant.linked_at)
+            <= now - timedelta(days=protocol.checkin_interval_days - 1)
+        )
+    )
+    infused = select(Infusion.participant_id).where(
+        col(Infusion.status) == InfusionStatus.GIVEN,
+        col(Infusion.given_on) >= (now - timedelta(days=9)).date(),
+    )
+    pregnancy_possible = select(Participant.id).where(col(Participant.can_become_pregnant))
+    ids = {
+        participant_id
+        for query in (cadence, infused, pregnancy_possible)
+        for participant_id in await session.exec(query)
+    }
+    if not ids:
+        return []
+    return list(
+        await session.exec(
+            select(Participant).where(
+                col(Participant.id).in_(ids),
+                col(Participant.status) == ParticipantStatus.ACTIVE,
+                col(Participant.linked_at).is_not(None),
+            )
+        )
+    )
 
 
 async def _due_for(

@@ -51,6 +51,7 @@ class Composed:
     chat_id: int
     text: str
     keyboard: Keyboard | None = None
+    remember: bool = False  # where it lands matters later (alert cards, check-in questions)
 
 
 Composer = Callable[
@@ -75,7 +76,8 @@ async def compose(
         raise Stale("no recipient")
     composer = COMPOSERS.get(row.template, _plain)
     text, keyboard = await composer(session, row, language, config, now)
-    return Composed(chat_id, text, keyboard)
+    remember = row.alert_id is not None or "checkin_id" in row.context
+    return Composed(chat_id, text, keyboard, remember)
 
 
 async def _plain(

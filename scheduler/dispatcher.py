@@ -21,12 +21,13 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scheduler.compose import Stale, compose
+from scheduler.compose import Composed, Stale, compose
 from scheduler.sender import PermanentFailure, Sender, TransientFailure
 from scheduler.timing import next_allowed_instant
 from study.clock import Clock
@@ -49,6 +50,16 @@ class DispatchSettings:
     concurrency: int = 8
     backoff_base: timedelta = timedelta(seconds=5)
     backoff_cap: timedelta = timedelta(minutes=15)
+
+
+@dataclass
+class Claimed:
+    """A row this dispatcher holds: its lease (which is also its proof of ownership) and the
+    message composed for it."""
+
+    row_id: int
+    lease_until: datetime
+    message: Composed
 
 
 @dataclass
@@ -88,17 +99,17 @@ class Dispatcher:
         """Claim one batch of due rows and deliver them."""
         report = DispatchReport()
         claimed = await self._claim(report)
-        by_recipient: dict[tuple[int | None, int | None], list[OutboxMessage]] = defaultdict(list)
-        for row in claimed:
-            by_recipient[(row.participant_id, row.chat_id)].append(row)
+        by_chat: dict[int, list[Claimed]] = defaultdict(list)
+        for item in claimed:
+            by_chat[item.message.chat_id].append(item)
         limit = asyncio.Semaphore(self.settings.concurrency)
 
-        async def deliver_in_order(rows: list[OutboxMessage]) -> None:
+        async def deliver_in_order(items: list[Claimed]) -> None:
             async with limit:
-                for row in rows:  # one chat's messages go one after another, in order
-                    await self._deliver(row, report)
+                for item in items:  # one chat's messages go one after another, in order
+                    await self._deliver(item, report)
 
-        await asyncio.gather(*(deliver_in_order(rows) for rows in by_recipient.values()))
+        await asyncio.gather(*(deliver_in_order(items) for items in by_chat.values()))
         return report
 
     async def drain(self, max_rounds: int = 1000) -> DispatchReport:
@@ -143,13 +154,17 @@ class Dispatcher:
             )
         return int(result.rowcount or 0)
 
-    async def _claim(self, report: DispatchReport) -> list[OutboxMessage]:
+    async def _claim(self, report: DispatchReport) -> list[Claimed]:
+        """In one short transaction: expire what is stale, take a batch of due rows with a
+        lease, and compose each from the state as it is now."""
         now = self.clock.now()
+        claimed: list[Claimed] = []
         async with self.database.session() as session:
             expired = await session.exec(
                 update(OutboxMessage)
                 .where(
                     col(OutboxMessage.status) == OutboxStatus.PENDING,
+                    col(OutboxMessage.available_at) <= now,
                     col(OutboxMessage.not_after) < now,
                 )
                 .values(status=OutboxStatus.EXPIRED, last_error="past not_after")
@@ -174,64 +189,124 @@ class Dispatcher:
                     .with_for_update(skip_locked=True)
                 )
             )
-            claimed = []
+            superseded = await self._superseded(session, rows, now)
             for row in rows:
-                if row.event_key is not None and await self._superseded(session, row, now):
-                    row.status = OutboxStatus.EXPIRED
-                    row.last_error = "superseded by a later reminder"
-                    report.expired += 1
-                else:
+                message = await self._prepare(session, row, now, superseded)
+                if message is not None:
                     row.status = OutboxStatus.SENDING
                     row.lease_until = now + self.settings.lease
                     row.attempts += 1
-                    claimed.append(row)
+                    claimed.append(Claimed(row.id or 0, row.lease_until, message))
+                elif row.status == OutboxStatus.EXPIRED:
+                    report.expired += 1
+                else:
+                    report.deferred += 1
                 session.add(row)
         return claimed
 
-    async def _superseded(self, session: AsyncSession, row: OutboxMessage, now: datetime) -> bool:
-        """Another reminder of the same event is due later than this one (but already due),
-        or one at least as late was already sent: this one would be stale or a repeat."""
-        others = await session.exec(
-            select(OutboxMessage.due_at, OutboxMessage.status).where(
-                OutboxMessage.event_key == row.event_key,
-                OutboxMessage.id != row.id,
-                col(OutboxMessage.status).in_(LIVE),
+    async def _prepare(
+        self, session: AsyncSession, row: OutboxMessage, now: datetime, superseded: set[int]
+    ) -> Composed | None:
+        """The message to send for a due row, or None after expiring or deferring it."""
+        if row.id in superseded:
+            row.status = OutboxStatus.EXPIRED
+            row.last_error = "superseded by a later reminder"
+            return None
+        try:
+            composed = await compose(session, row, self.config, now)
+        except Stale as stale:
+            row.status = OutboxStatus.EXPIRED
+            row.last_error = str(stale)[:200]
+            row.lease_until = None
+            return None
+        deferred_to = await self._quiet_hours_deferral(session, row)
+        if deferred_to is not None:
+            if row.not_after is not None and deferred_to > row.not_after:
+                row.status = OutboxStatus.EXPIRED
+                row.last_error = "its time passed during quiet hours"
+            else:
+                row.status = OutboxStatus.PENDING
+                row.available_at = deferred_to
+                row.last_error = "quiet hours"
+            row.lease_until = None
+            return None
+        return composed
+
+    async def _superseded(
+        self, session: AsyncSession, rows: list[OutboxMessage], now: datetime
+    ) -> set[int]:
+        """The rows of which another reminder of the same event is due later (but already
+        due), or one at least as late was already sent: they would be stale or a repeat."""
+        events = {row.event_key for row in rows if row.event_key is not None}
+        if not events:
+            return set()
+        others = list(
+            await session.exec(
+                select(
+                    OutboxMessage.id,
+                    OutboxMessage.event_key,
+                    OutboxMessage.due_at,
+                    OutboxMessage.status,
+                ).where(
+                    col(OutboxMessage.event_key).in_(events),
+                    col(OutboxMessage.status).in_(LIVE),
+                )
             )
         )
-        for due_at, status in others:
-            if row.due_at < due_at <= now:
-                return True
-            if status == OutboxStatus.SENT and due_at >= row.due_at:
-                return True
-        return False
+        stale = set()
+        for row in rows:
+            for other_id, event, due_at, status in others:
+                if event != row.event_key or other_id == row.id:
+                    continue
+                if row.due_at < due_at <= now or (
+                    status == OutboxStatus.SENT and due_at >= row.due_at
+                ):
+                    stale.add(row.id or 0)
+        return stale
 
-    async def _deliver(self, row: OutboxMessage, report: DispatchReport) -> None:
-        try:
-            async with self.database.session() as session:
-                composed = await compose(session, row, self.config, self.clock.now())
-                deferred_to = await self._quiet_hours_deferral(session, row)
-        except Stale as stale:
-            await self._finish(row, OutboxStatus.EXPIRED, error=str(stale))
-            report.expired += 1
+    async def _deliver(self, item: Claimed, report: DispatchReport) -> None:
+        if not await self._still_ours(item):
+            report.reasons["taken over after its lease"] += 1
             return
-        if deferred_to is not None:
-            await self._retry_at(row, deferred_to, "quiet hours", count_attempt=False)
-            report.deferred += 1
-            return
+        message = item.message
         try:
-            message_id = await self.sender.send(composed.chat_id, composed.text, composed.keyboard)
+            message_id = await self.sender.send(message.chat_id, message.text, message.keyboard)
         except TransientFailure as failure:
-            await self._retry_at(row, self._backoff(row, failure.retry_after), failure.reason)
+            await self._retry_at(item, failure)
             report.retried += 1
             report.reasons[failure.reason] += 1
             return
         except PermanentFailure as failure:
-            await self._fail(row, failure)
+            await self._fail(item, failure)
             report.failed += 1
             report.reasons[failure.reason] += 1
             return
-        await self._finish(row, OutboxStatus.SENT, message_id=message_id)
+        await self._sent(item, message_id)
         report.sent += 1
+
+    async def _still_ours(self, item: Claimed) -> bool:
+        """Renew the lease when half of it is gone, and only if nobody took the row over:
+        a batch that waited too long must not send what another process has taken."""
+        now = self.clock.now()
+        if item.lease_until - now > self.settings.lease / 2:
+            return True
+        renewed = now + self.settings.lease
+        async with self.database.session() as session:
+            result = await session.exec(
+                update(OutboxMessage).where(*self._owned(item)).values(lease_until=renewed)
+            )
+        if not result.rowcount:
+            return False
+        item.lease_until = renewed
+        return True
+
+    @staticmethod
+    def _owned(item: Claimed) -> tuple[Any, ...]:
+        return (
+            col(OutboxMessage.id) == item.row_id,
+            col(OutboxMessage.status) == OutboxStatus.SENDING,
+            col(OutboxMessage.lease_until) == item.lease_until,
+        )
 
     async def _quiet_hours_deferral(
         self, session: AsyncSession, row: OutboxMessage
@@ -245,66 +320,61 @@ class Dispatcher:
         allowed = next_allowed_instant(now, participant.timezone, self.config.protocol.quiet_hours)
         return None if allowed <= now else allowed
 
-    def _backoff(self, row: OutboxMessage, retry_after: float | None) -> datetime:
+    def _backoff(self, attempts: int, retry_after: float | None) -> datetime:
         now = self.clock.now()
         if retry_after is not None:
             return now + timedelta(seconds=retry_after + self._rng.uniform(0, 1))
-        base = self.settings.backoff_base.total_seconds() * 2 ** max(0, row.attempts - 1)
+        base = self.settings.backoff_base.total_seconds() * 2 ** max(0, attempts - 1)
         delay = min(base, self.settings.backoff_cap.total_seconds())
         return now + timedelta(seconds=delay * self._rng.uniform(0.5, 1.0))
 
-    async def _retry_at(
-        self, row: OutboxMessage, when: datetime, reason: str, *, count_attempt: bool = True
-    ) -> None:
+    async def _retry_at(self, item: Claimed, failure: TransientFailure) -> None:
         async with self.database.session() as session:
-            fresh = await session.get(OutboxMessage, row.id)
-            if fresh is None or fresh.status != OutboxStatus.SENDING:
+            row = (await session.exec(select(OutboxMessage).where(*self._owned(item)))).first()
+            if row is None:
                 return
-            if fresh.not_after is not None and when > fresh.not_after:
-                fresh.status = OutboxStatus.EXPIRED
+            when = self._backoff(row.attempts, failure.retry_after)
+            if row.not_after is not None and when > row.not_after:
+                row.status = OutboxStatus.EXPIRED
             else:
-                fresh.status = OutboxStatus.PENDING
-                fresh.available_at = when
-            if not count_attempt:
-                fresh.attempts -= 1
-            fresh.lease_until = None
-            fresh.last_error = reason[:200]
-            session.add(fresh)
+                row.status = OutboxStatus.PENDING
+                row.available_at = when
+            row.lease_until = None
+            row.last_error = failure.reason[:200]
+            session.add(row)
 
-    async def _finish(
-        self,
-        row: OutboxMessage,
-        status: OutboxStatus,
-        *,
-        message_id: int | None = None,
-        error: str | None = None,
-    ) -> None:
+    async def _sent(self, item: Claimed, message_id: int) -> None:
         async with self.database.session() as session:
-            fresh = await session.get(OutboxMessage, row.id)
-            if fresh is None:
+            result = await session.exec(
+                update(OutboxMessage)
+                .where(*self._owned(item))
+                .values(
+                    status=OutboxStatus.SENT,
+                    lease_until=None,
+                    telegram_message_id=message_id,
+                    sent_at=self.clock.now(),
+                )
+            )
+            if not result.rowcount:
+                log.warning("a message was sent after another dispatcher took it over")
                 return
-            fresh.status = status
-            fresh.lease_until = None
-            if status == OutboxStatus.SENT:
-                fresh.telegram_message_id = message_id
-                fresh.sent_at = self.clock.now()
-                await after_sent(session, fresh)
-            if error is not None:
-                fresh.last_error = error[:200]
-            session.add(fresh)
+            if item.message.remember:
+                row = await session.get(OutboxMessage, item.row_id)
+                if row is not None:
+                    await after_sent(session, row)
 
-    async def _fail(self, row: OutboxMessage, failure: PermanentFailure) -> None:
+    async def _fail(self, item: Claimed, failure: PermanentFailure) -> None:
         now = self.clock.now()
         async with self.database.session() as session:
-            fresh = await session.get(OutboxMessage, row.id)
-            if fresh is None:
+            row = (await session.exec(select(OutboxMessage).where(*self._owned(item)))).first()
+            if row is None:
                 return
-            fresh.status = OutboxStatus.FAILED
-            fresh.lease_until = None
-            fresh.last_error = failure.reason[:200]
-            session.add(fresh)
-            if fresh.participant_id is not None and failure.unreachable:
-                participant = await session.get(Participant, fresh.participant_id)
+            row.status = OutboxStatus.FAILED
+            row.lease_until = None
+            row.last_error = failure.reason[:200]
+            session.add(row)
+            if row.participant_id is not None and failure.unreachable:
+                participant = await session.get(Participant, row.participant_id)
                 if participant is not None:
                     await mark_unreachable(
                         session,
@@ -314,7 +384,7 @@ class Dispatcher:
                         config=self.config,
                         replanner=self.replanner,
                     )
-        if fresh.participant_id is None:
+        if row.participant_id is None:
             # A site chat refused us (bot removed from the group?): nobody in Telegram
             # can be told, so this is for the operator's logs and health check.
             log.critical(

@@ -27,7 +27,7 @@ from study.models import (
     Visit,
     VisitStatus,
 )
-from study.outbox import OUTBOX_TOUCHED, Priority, enqueue
+from study.outbox import OUTBOX_TOUCHED, Priority, new_message
 from study.protocol import Arm
 
 REMINDER_PREFIX = "remind:"
@@ -58,27 +58,28 @@ class Planner:
             else []
         )
         keys = {reminder.dedupe_key for reminder in wanted}
-        pending = await session.exec(
-            select(OutboxMessage).where(
-                OutboxMessage.participant_id == participant.id,
-                col(OutboxMessage.dedupe_key).startswith(REMINDER_PREFIX),
-                col(OutboxMessage.status).in_([OutboxStatus.PENDING, OutboxStatus.CANCELLED]),
+        existing = {
+            row.dedupe_key: row
+            for row in await session.exec(
+                select(OutboxMessage).where(
+                    OutboxMessage.participant_id == participant.id,
+                    col(OutboxMessage.dedupe_key).startswith(REMINDER_PREFIX),
+                )
             )
-        )
-        for row in pending:
-            if row.dedupe_key not in keys and row.status == OutboxStatus.PENDING:
+        }
+        for key, row in existing.items():
+            if key not in keys and row.status == OutboxStatus.PENDING:
                 row.status = OutboxStatus.CANCELLED
                 session.add(row)
-            elif row.dedupe_key in keys and row.status == OutboxStatus.CANCELLED:
+            elif key in keys and row.status == OutboxStatus.CANCELLED:
                 # True again (a resumed participant, a date moved back): send it after all.
                 row.status = OutboxStatus.PENDING
                 row.available_at = row.due_at
                 row.attempts = 0
                 session.add(row)
                 session.info[OUTBOX_TOUCHED] = True
-        for reminder in wanted:
-            await enqueue(
-                session,
+        new = [
+            new_message(
                 template=REMINDER_TEMPLATE,
                 dedupe_key=reminder.dedupe_key,
                 event_key=reminder.event_key,
@@ -89,6 +90,12 @@ class Planner:
                 priority=Priority.REMINDER,
                 now=now,
             )
+            for reminder in wanted
+            if reminder.dedupe_key not in existing
+        ]
+        if new:
+            session.add_all(new)
+            session.info[OUTBOX_TOUCHED] = True
 
     async def reminders_for(
         self, session: AsyncSession, participant: Participant, now: datetime

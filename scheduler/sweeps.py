@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import time, timedelta
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from scheduler.timing import local_date, local_instant
 from study.alerts import raise_alert
@@ -44,7 +44,9 @@ async def check_unconfirmed_visits(database: Database, clock: Clock, config: Stu
             .where(
                 col(Visit.status) == VisitStatus.PLANNED,
                 col(Participant.status) == ParticipantStatus.ACTIVE,
-                col(Visit.window_end) >= (now - timedelta(days=1)).date(),
+                func.coalesce(Visit.appointment_date, Visit.target_date).between(
+                    (now - timedelta(days=1)).date(), (now + deadline + timedelta(days=2)).date()
+                ),
             )
         )
         for visit, participant in rows:

@@ -42,6 +42,11 @@ def async_url(url: str) -> str:
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An engine with SQLite set up for a long-running service (WAL, foreign keys)."""
     url = async_url(url)
+    if url.startswith("postgresql"):
+        # Room for the dispatcher's concurrent sends, handlers and sweeps at once.
+        kwargs.setdefault("pool_size", 12)
+        kwargs.setdefault("max_overflow", 12)
+        kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -51,14 +51,50 @@ async def enqueue(
     it is sent, so a re-linked chat or a new language is honoured. A message to a site's chat
     names `chat_id` and `language`.
     """
-    if (participant_id is None) == (chat_id is None):
-        raise ValueError("a message goes either to a participant or to a chat")
     existing = (
         await session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))
     ).first()
     if existing is not None:
         return existing
-    row = OutboxMessage(
+    row = new_message(
+        template=template,
+        dedupe_key=dedupe_key,
+        due_at=due_at,
+        now=now,
+        participant_id=participant_id,
+        chat_id=chat_id,
+        language=language,
+        context=context,
+        not_after=not_after,
+        priority=priority,
+        event_key=event_key,
+        alert_id=alert_id,
+    )
+    session.add(row)
+    session.info[OUTBOX_TOUCHED] = True
+    return row
+
+
+def new_message(
+    *,
+    template: str,
+    dedupe_key: str,
+    due_at: datetime,
+    now: datetime,
+    participant_id: int | None = None,
+    chat_id: int | None = None,
+    language: str | None = None,
+    context: dict[str, Any] | None = None,
+    not_after: datetime | None = None,
+    priority: int = Priority.INFO,
+    event_key: str | None = None,
+    alert_id: int | None = None,
+) -> OutboxMessage:
+    """An outbox row, not yet added: for callers that checked the dedupe keys themselves
+    (the planner adds a participant's reminders together). See `enqueue`."""
+    if (participant_id is None) == (chat_id is None):
+        raise ValueError("a message goes either to a participant or to a chat")
+    return OutboxMessage(
         participant_id=participant_id,
         chat_id=chat_id,
         template=template,
@@ -73,9 +109,6 @@ async def enqueue(
         alert_id=alert_id,
         created_at=now,
     )
-    session.add(row)
-    session.info[OUTBOX_TOUCHED] = True
-    return row
 
 
 async def cancel_pending(

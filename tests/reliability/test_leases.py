@@ -39,15 +39,6 @@ async def bot(sandbox: SandboxServer) -> AsyncIterator[ExtBot[Any]]:
         yield ptb_bot
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "scheduler/dispatcher.py _deliver/_finish never check that the claim is still "
-        "theirs: when a batch outlives its lease, another dispatcher rightly takes the rows "
-        "over and sends them, and the first one then sends the rows still queued in its "
-        "batch a second time"
-    ),
-)
 async def test_rows_waiting_behind_a_slow_send_are_not_sent_twice(
     database_url: str,
     database: Database,
