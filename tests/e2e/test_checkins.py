@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -26,7 +27,8 @@ from tests.support.study import (
 pytestmark = pytest.mark.usefixtures("bot")
 
 P = 5001
-NONE = {q.code: [] for q in CHECKIN}  # every question answered with its first button
+# Every question answered with its first button.
+NONE: dict[str, list[str]] = {q.code: [] for q in CHECKIN}
 
 
 async def linked(
@@ -34,7 +36,7 @@ async def linked(
     config: StudyConfig,
     clock: FakeClock,
     sandbox: SandboxServer,
-    **extra: object,
+    **extra: Any,
 ) -> None:
     sandbox.add_user(P, "P")
     _, code = await enrolled(database, config, clock, **extra)
