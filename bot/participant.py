@@ -23,6 +23,7 @@ from messages import label, render, render_bilingual
 from study.codes import looks_like_code
 from study.enrollment import Refusal, find_by_chat, link_chat, set_language
 from study.models import Participant
+from study.participants import forward_free_text
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +127,30 @@ async def everything_else(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         else:
             await not_a_participant(update, services)
         return
-    # The text itself is neither logged nor stored.
+    # The text itself is never logged; it is stored (to be passed on) only if the study
+    # turned forwarding on in study.toml.
+    message = update.effective_message
+    forwarded = bool(
+        services.config.study.forward_free_text and message is not None and message.text
+    )
+    if forwarded and message is not None and message.text:
+        async with services.database.session() as session:
+            await forward_free_text(
+                session,
+                participant,
+                message.text,
+                update_id=update.update_id,
+                now=services.clock.now(),
+                config=services.config,
+            )
     await reply(
-        update, render("free_text", participant.language, **_site_facts(services, participant))
+        update,
+        render(
+            "free_text",
+            participant.language,
+            forwarded=forwarded,
+            **_site_facts(services, participant),
+        ),
     )
 
 

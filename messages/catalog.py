@@ -29,7 +29,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "help": dict(_SITE),
     "language_choose": {},
     "language_set": {},
-    "free_text": dict(_SITE),
+    "free_text": {"forwarded": False, **_SITE},
+    "forwarded_text": {"study_id": "ZJU2-001", "text": "我<今天>头有点疼 & 想问问 <b>医生</b>"},
     "error": {},
     "coordinator_hello": {"role_name": "coordinator", "site_codes": ["ZJU2"]},
     "error_duplicate_study_id": {"study_id": "ZJU2-001"},
@@ -158,6 +159,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
         )
     ],
     "welcome": [{**EXAMPLES["welcome"], "can_become_pregnant": False, "reminder_days": [1]}],
+    "free_text": [{**EXAMPLES["free_text"], "forwarded": True}],
     "checkin_result": [
         {**EXAMPLES["checkin_result"], "tier": tier, "stopped": False, "next_checkin": day}
         for tier in ("T2", "T3", "T4", None)

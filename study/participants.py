@@ -10,6 +10,7 @@ from study import audit
 from study.alerts import raise_alert
 from study.config import StudyConfig
 from study.models import Participant, ParticipantStatus, Tier
+from study.outbox import Priority, enqueue
 from study.ports import Replanner
 
 
@@ -75,3 +76,27 @@ async def reactivate(
     )
     await replanner.replan(session, participant, now)
     return True
+
+
+async def forward_free_text(
+    session: AsyncSession,
+    participant: Participant,
+    text: str,
+    *,
+    update_id: int,
+    now: datetime,
+    config: StudyConfig,
+) -> None:
+    """Pass a participant's free text to their site team (only when study.toml says so)."""
+    site = participant.site_code
+    await enqueue(
+        session,
+        template="forwarded_text",
+        dedupe_key=f"forward:{participant.id}:{update_id}",
+        chat_id=config.sites[site].alert_chat_id,
+        language=config.site_language(site),
+        context={"study_id": participant.study_id, "text": text[:3000]},
+        due_at=now,
+        priority=Priority.ALERT,
+        now=now,
+    )

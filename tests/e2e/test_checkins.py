@@ -12,7 +12,7 @@ from bot.services import Services
 from sandbox import SandboxMessage, SandboxServer
 from study.config import StudyConfig
 from study.database import Database
-from study.models import Alert, AlertStatus, CheckIn, PromptStatus
+from study.models import Alert, AlertStatus, CheckIn, OutboxMessage, PromptStatus
 from study.questionnaire import CHECKIN, question
 from tests.e2e.conftest import advance_to
 from tests.support.clock import FakeClock
@@ -223,3 +223,35 @@ async def test_a_possible_pregnancy_is_a_t2_alert_with_the_time_of_the_answer(
     async with database.session() as session:
         alert = (await session.exec(select(Alert))).one()
     assert alert.kind == "possible_pregnancy" and alert.answered_at == clock.now()
+
+
+async def test_free_text_is_not_watched_not_stored_and_not_forwarded(
+    sandbox: SandboxServer, database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    await linked(database, config, clock, sandbox)
+    sent = await sandbox.send_text(user_id=P, text="我头疼，怎么办？ <b>急</b>")
+    reply = await sandbox.wait_for_message(P, after_message_id=sent.message_id)
+    assert "本聊天不是实时有人查看的" in reply.text and "/checkin" in reply.text
+    assert "+86 571 0000 0000" in reply.text and "120" in reply.text
+    assert sandbox.bot_messages(ZJU2_ALERTS) == []
+    async with database.session() as session:
+        rows = list(await session.exec(select(OutboxMessage)))
+    assert not any("头疼" in str(row.context) for row in rows)
+
+
+async def test_free_text_reaches_the_team_when_the_study_turns_forwarding_on(
+    sandbox: SandboxServer,
+    services: Services,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+) -> None:
+    services.config = config.model_copy(
+        update={"study": config.study.model_copy(update={"forward_free_text": True})}
+    )
+    await linked(database, config, clock, sandbox)
+    sent = await sandbox.send_text(user_id=P, text="我头疼 <b>急</b> & 想问问")
+    reply = await sandbox.wait_for_message(P, after_message_id=sent.message_id)
+    assert "您的消息已转给研究团队" in reply.text
+    forwarded = await sandbox.wait_for_message(ZJU2_ALERTS)
+    assert forwarded.text == "参与者留言 · ZJU2-001\n我头疼 <b>急</b> & 想问问"
