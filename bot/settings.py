@@ -56,8 +56,8 @@ class Settings(BaseSettings):
     def _database(cls, value: str) -> str:
         try:
             async_url(value)
-        except ConfigError as exc:
-            raise ValueError("; ".join(exc.problems)) from None
+        except ConfigError:
+            raise ValueError("expected sqlite:///path or postgresql://user@host/db") from None
         return value
 
     @field_validator("trialbot_log_level", mode="before")

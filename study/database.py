@@ -34,7 +34,7 @@ def async_url(url: str) -> str:
     if driver is None and parsed.drivername not in _ASYNC_DRIVERS.values():
         raise ConfigError(
             "DATABASE_URL",
-            [f"{parsed.drivername!r}: expected sqlite or postgresql"],
+            [f"{url!r}: expected sqlite:///path or postgresql://user@host/db"],
         )
     return parsed.set(drivername=driver).render_as_string(hide_password=False) if driver else url
 

@@ -1,0 +1,77 @@
+"""The `trialbot` command as an operator meets it: clear errors, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.study import STUDY_TOML
+
+
+def trialbot(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TRIALBOT_"))}
+    clean.pop("DATABASE_URL", None)
+    return subprocess.run(  # noqa: S603 (our own command, fixed arguments)
+        [sys.executable, "-m", "bot", *args],
+        cwd=tmp_path,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"DATABASE_URL": "mysql://db/x"},
+            "DATABASE_URL = 'mysql://db/x': expected sqlite:///path or postgresql://",
+        ),
+        ({"TELEGRAM_BOT_TOKEN": "not-a-token"}, "TELEGRAM_BOT_TOKEN = (hidden): expected a token"),
+        ({"TELEGRAM_API_URL": "ftp://x"}, "TELEGRAM_API_URL = 'ftp://x': expected an http"),
+        ({"TRIALBOT_LOG_LEVEL": "LOUD"}, "TRIALBOT_LOG_LEVEL = 'LOUD'"),
+    ],
+)
+def test_a_bad_setting_is_named_with_its_value(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    result = trialbot(tmp_path, "participants", **env)
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "not-a-token" not in result.stderr  # a token is never printed
+
+
+def test_a_bad_study_file_stops_run_before_anything_starts(tmp_path: Path) -> None:
+    (tmp_path / "study.toml").write_text(
+        STUDY_TOML.replace('phone = "+86 10 0000 0000"', "phone = 12"), encoding="utf-8"
+    )
+    result = trialbot(
+        tmp_path,
+        "run",
+        TELEGRAM_BOT_TOKEN="123456:" + "A" * 30,
+        TELEGRAM_API_URL="http://127.0.0.1:9",
+    )
+    assert result.returncode == 1
+    assert "sites.PUMCH.phone = 12: Input should be a valid string" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_db_upgrade_then_an_outdated_database_is_refused_politely(tmp_path: Path) -> None:
+    (tmp_path / "study.toml").write_text(STUDY_TOML, encoding="utf-8")
+    upgraded = trialbot(tmp_path, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "database schema revision: 0001" in upgraded.stdout
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "trialbot.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = '0000'")
+    refused = trialbot(tmp_path, "participants")
+    assert refused.returncode == 1
+    assert "run `trialbot db upgrade`" in refused.stderr
