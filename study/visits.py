@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -103,30 +104,25 @@ async def set_appointment(
     replanner: Replanner,
 ) -> Visit:
     """Give a visit its appointment (a new date asks the participant to confirm again)."""
-    visit, participant = await _visit_and_participant(session, visit_id)
-    if visit.status in (VisitStatus.ATTENDED, VisitStatus.MISSED):
-        raise DomainError("error_visit_closed", visit_number=visit.number)
-    before = _visit_facts(visit)
-    if (visit.appointment_date, visit.appointment_time) != (day, at):
-        visit.status = VisitStatus.PLANNED
-        visit.confirmed_at = None
-    visit.appointment_date = day
-    visit.appointment_time = at
-    visit.updated_at = now
-    session.add(visit)
-    audit.record(
+
+    def appoint(visit: Visit) -> None:
+        if visit.status in (VisitStatus.ATTENDED, VisitStatus.MISSED):
+            raise DomainError("error_visit_closed", visit_number=visit.number)
+        if (visit.appointment_date, visit.appointment_time) != (day, at):
+            visit.status = VisitStatus.PLANNED
+            visit.confirmed_at = None
+        visit.appointment_date = day
+        visit.appointment_time = at
+
+    return await _change_visit(
         session,
-        at=now,
-        actor=actor,
+        visit_id,
+        appoint,
         action="set_appointment",
-        entity="visit",
-        entity_id=visit.id,
-        participant_id=participant.id,
-        before=before,
-        after=_visit_facts(visit),
+        actor=actor,
+        now=now,
+        replanner=replanner,
     )
-    await replanner.replan(session, participant, now)
-    return visit
 
 
 async def mark_attended(
@@ -139,17 +135,44 @@ async def mark_attended(
     replanner: Replanner,
 ) -> Visit:
     """Record that the participant came; the visit's remaining reminders are cancelled."""
+
+    def attended(visit: Visit) -> None:
+        visit.status = VisitStatus.ATTENDED
+        visit.attended_on = on
+
+    return await _change_visit(
+        session,
+        visit_id,
+        attended,
+        action="mark_attended",
+        actor=actor,
+        now=now,
+        replanner=replanner,
+    )
+
+
+async def _change_visit(
+    session: AsyncSession,
+    visit_id: int,
+    change: Callable[[Visit], None],
+    *,
+    action: str,
+    actor: str,
+    now: datetime,
+    replanner: Replanner,
+) -> Visit:
+    """A coordinator's change to a visit: applied, audited, and the reminders re-planned,
+    all in the caller's transaction."""
     visit, participant = await _visit_and_participant(session, visit_id)
     before = _visit_facts(visit)
-    visit.status = VisitStatus.ATTENDED
-    visit.attended_on = on
+    change(visit)
     visit.updated_at = now
     session.add(visit)
     audit.record(
         session,
         at=now,
         actor=actor,
-        action="mark_attended",
+        action=action,
         entity="visit",
         entity_id=visit.id,
         participant_id=participant.id,
