@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -56,6 +58,8 @@ class SchedulerService:
         self._dispatching: asyncio.Task[None] | None = None
         self._again = False
         self._stopped = True
+        self._sweeping = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
         self.idle = asyncio.Event()
         database.on_outbox_commit(self.wake)
 
@@ -76,14 +80,14 @@ class SchedulerService:
             replace_existing=True,
         )
         self.scheduler.add_job(
-            self.sweep,
+            self._sweep_job,
             IntervalTrigger(seconds=self.sweep_interval.total_seconds()),
             id=SWEEP_JOB,
             replace_existing=True,
             next_run_time=_wall_now(),
         )
         self.scheduler.add_job(
-            self.escalate,
+            self._escalate_job,
             IntervalTrigger(seconds=self.escalation_interval.total_seconds()),
             id=ESCALATION_JOB,
             replace_existing=True,
@@ -92,14 +96,15 @@ class SchedulerService:
         self.wake()
 
     async def shutdown(self) -> None:
-        """Stop waking, and let a dispatch in progress finish its in-flight sends."""
+        """Stop waking; let a dispatch or sweep in progress finish (in-flight sends, open
+        transactions) rather than be cancelled half-way."""
         self._stopped = True
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.scheduler = None
-        running = self._dispatching
-        if running is not None:
-            await asyncio.shield(running)
+        running = [*self._background, *([self._dispatching] if self._dispatching else [])]
+        if running:
+            await asyncio.gather(*(asyncio.shield(task) for task in running))
 
     def wake(self) -> None:
         """Dispatch now (or right after the run in progress)."""
@@ -111,28 +116,45 @@ class SchedulerService:
             return
         self._dispatching = asyncio.get_running_loop().create_task(self._dispatch())
 
+    # APScheduler's jobs are coroutines, so that its asyncio executor runs them on the loop;
+    # they only start our own tasks, because it cancels the jobs still running when it shuts
+    # down, and a transaction cancelled half-way is worse than one allowed to finish.
     async def _wake_job(self) -> None:
-        # A coroutine, so that APScheduler's asyncio executor runs it on the event loop.
         self.wake()
+
+    async def _sweep_job(self) -> None:
+        self._spawn(self.sweep)
+
+    async def _escalate_job(self) -> None:
+        self._spawn(self.escalate)
+
+    def _spawn(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        if self._stopped:
+            return
+        task = asyncio.get_running_loop().create_task(work())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def sweep(self) -> None:
         """Every periodic check: visits, check-ins, contraception, alerts and digests."""
-        for name, job in (
-            ("visits", run_all_sweeps),
-            ("check-ins", run_checkin_sweeps),
-            ("alerts", run_alert_sweeps),
-        ):
-            try:
-                await job(self.database, self.clock, self.config)
-            except Exception:
-                log.exception("the %s sweep failed; it runs again at the next interval", name)
+        async with self._sweeping:
+            for name, job in (
+                ("visits", run_all_sweeps),
+                ("check-ins", run_checkin_sweeps),
+                ("alerts", run_alert_sweeps),
+            ):
+                try:
+                    await job(self.database, self.clock, self.config)
+                except Exception:
+                    log.exception("the %s sweep failed; it runs again later", name)
 
     async def escalate(self) -> None:
         """Unacknowledged urgent alerts are re-sent and escalated on the minute."""
-        try:
-            await escalate_alerts(self.database, self.clock, self.config)
-        except Exception:
-            log.exception("alert escalation failed; it runs again in a minute")
+        async with self._sweeping:
+            try:
+                await escalate_alerts(self.database, self.clock, self.config)
+            except Exception:
+                log.exception("alert escalation failed; it runs again in a minute")
 
     async def _dispatch(self) -> None:
         try:
