@@ -6,7 +6,10 @@ and check the result is valid Telegram HTML under the length limit.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
 from typing import Any
+
+from study.models import Alert, CheckIn, Infusion, Participant, Visit
 
 _SITE = {"site_phone": "+86 571 0000 0000", "emergency_number": "120"}
 
@@ -110,6 +113,144 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
 }
 
+_PARTICIPANT = Participant(
+    id=1,
+    study_id="ZJU2-001",
+    site_code="ZJU2",
+    arm="individualized",
+    randomized_on=date(2026, 3, 2),
+    language="zh",
+    timezone="Asia/Shanghai",
+    preferred_hour=9,
+    status="active",
+    created_at=datetime(2026, 3, 2, tzinfo=UTC),
+)
+_VISITS = [
+    Visit(
+        id=n + 1,
+        participant_id=1,
+        number=n,
+        month=3 * n,
+        target_date=date(2026, 3, 2),
+        window_start=date(2026, 3, 2),
+        window_end=date(2026, 3, 2),
+        status=status,
+        appointment_time=time(9, 30) if n == 1 else None,
+    )
+    for n, status in enumerate(["attended", "confirmed", "planned"])
+]
+EXAMPLES.update(
+    {
+        "visit_moved": {"date": "2026-06-09", "time": "10:30", **_SITE},
+        "staff_only": {},
+        "team_help": {},
+        "team_participant": {
+            "detail": {
+                "participant": _PARTICIPANT,
+                "visits": _VISITS,
+                "infusions": [
+                    Infusion(
+                        participant_id=1,
+                        planned_date=date(2026, 3, 2),
+                        dose_mg=500,
+                        reason="protocol",
+                        status="given",
+                        created_at=datetime(2026, 3, 2, tzinfo=UTC),
+                    ),
+                    Infusion(
+                        participant_id=1,
+                        planned_date=date(2026, 6, 2),
+                        dose_mg=500,
+                        reason="redose",
+                        status="proposed",
+                        criteria=["cd19", "c3"],
+                        created_at=datetime(2026, 3, 2, tzinfo=UTC),
+                    ),
+                ],
+                "labs_by_visit": {2: object()},
+                "recent_checkins": [
+                    CheckIn(
+                        participant_id=1,
+                        kind="symptoms",
+                        trigger="cadence",
+                        questionnaire_version="2026.1",
+                        tier=tier,
+                        asked_at=datetime(2026, 4, day, tzinfo=UTC),
+                    )
+                    for tier, day in (("T3", 13), (None, 27))
+                ],
+                "open_alerts": [
+                    Alert(
+                        site_code="ZJU2",
+                        kind="checkin",
+                        tier="T3",
+                        raised_at=datetime(2026, 4, 13, tzinfo=UTC),
+                    )
+                ],
+            }
+        },
+        "team_upcoming": {
+            "today": date(2026, 5, 26),
+            "rows": [
+                {
+                    "day": date(2026, 6, 2),
+                    "study_id": "ZJU2-001",
+                    "what": "visit_infusion",
+                    "visit_number": 1,
+                    "status": "planned",
+                },
+                {
+                    "day": date(2026, 6, 3),
+                    "study_id": "ZJU2-002",
+                    "what": "infusion",
+                    "visit_number": None,
+                    "status": "planned",
+                },
+            ],
+        },
+        "team_alerts": {
+            "items": [
+                {
+                    "study_id": "ZJU2-001",
+                    "alert": {"tier": "T1", "kind": "checkin", "status": "acknowledged"},
+                },
+            ]
+        },
+        "team_done": {
+            "what": "visit_set",
+            "study_id": "ZJU2-001",
+            "number": 3,
+            "date": "2026-06-09",
+            "time": "10:30",
+        },
+        "team_withdraw_confirm": {"study_id": "ZJU2-001"},
+        "team_enrolled": {
+            "study_id": "ZJU2-001",
+            "link": "https://t.me/trialbot_bot?start=abc_DEF-123",
+            "expires_at": "2026-03-16",
+        },
+        "team_labs": {
+            "study_id": "ZJU2-001",
+            "visit_number": 2,
+            "arm": "individualized",
+            "fired": ["cd19"],
+            "not_evaluable": ["anti_dsdna", "c3"],
+            "previous_visit": None,
+            "proposal": {"dose_mg": 500},
+            "rule": {
+                "cd19_percent_at_least": 1.0,
+                "dsdna_increase_percent_over": 100.0,
+                "c3_decrease_percent_over": 50.0,
+            },
+        },
+        "error_usage": {"usage": "/visit STUDY_ID VISIT_NUMBER YYYY-MM-DD [HH:MM]"},
+        "error_bad_time": {"time": "25:61"},
+        "error_bad_visit_number": {"number": "x"},
+        "error_not_paused": {"study_id": "ZJU2-001"},
+        "error_no_planned_infusion": {"study_id": "ZJU2-001"},
+    }
+)
+
 # Other branches of a template, each rendered and checked like the main example.
 VARIANTS: dict[str, list[dict[str, Any]]] = {
     "reminder": [
@@ -160,6 +301,31 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     ],
     "welcome": [{**EXAMPLES["welcome"], "can_become_pregnant": False, "reminder_days": [1]}],
     "free_text": [{**EXAMPLES["free_text"], "forwarded": True}],
+    "team_done": [
+        {**EXAMPLES["team_done"], "what": what, "number": 2, "date": "2026-06-02", "time": None}
+        for what in (
+            "attended",
+            "missed",
+            "infusion_set",
+            "infusion_given",
+            "pause",
+            "resume",
+            "withdraw",
+            "withdraw_cancelled",
+        )
+    ],
+    "team_labs": [
+        {
+            **EXAMPLES["team_labs"],
+            "arm": "standard",
+            "fired": [],
+            "not_evaluable": [],
+            "proposal": None,
+            "previous_visit": 1,
+        },
+    ],
+    "team_upcoming": [{**EXAMPLES["team_upcoming"], "rows": []}],
+    "team_alerts": [{"items": []}],
     "checkin_result": [
         {**EXAMPLES["checkin_result"], "tier": tier, "stopped": False, "next_checkin": day}
         for tier in ("T2", "T3", "T4", None)

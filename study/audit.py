@@ -20,6 +20,12 @@ def telegram_actor(user_id: int) -> str:
     return f"tg:{user_id}"
 
 
+def telegram_user_of(actor: str) -> int | None:
+    """The Telegram user id in an actor like `tg:111111`, else None."""
+    kind, _, value = actor.partition(":")
+    return int(value) if kind == "tg" and value.isdigit() else None
+
+
 def participant_actor(study_id: str) -> str:
     return f"participant:{study_id}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -12,6 +13,7 @@ from study.alerts import raise_alert
 from study.config import StudyConfig
 from study.errors import DomainError
 from study.models import Participant, Tier, Visit, VisitStatus
+from study.outbox import Priority, enqueue
 from study.ports import Replanner
 
 ANSWERABLE = (VisitStatus.PLANNED, VisitStatus.CONFIRMED)
@@ -105,16 +107,20 @@ async def set_appointment(
 ) -> Visit:
     """Give a visit its appointment (a new date asks the participant to confirm again)."""
 
+    changed = False
+
     def appoint(visit: Visit) -> None:
+        nonlocal changed
         if visit.status in (VisitStatus.ATTENDED, VisitStatus.MISSED):
             raise DomainError("error_visit_closed", visit_number=visit.number)
-        if (visit.appointment_date, visit.appointment_time) != (day, at):
+        if (visit.visit_date, visit.appointment_time) != (day, at):
+            changed = True
             visit.status = VisitStatus.PLANNED
             visit.confirmed_at = None
         visit.appointment_date = day
         visit.appointment_time = at
 
-    return await _change_visit(
+    visit = await _change_visit(
         session,
         visit_id,
         appoint,
@@ -122,6 +128,58 @@ async def set_appointment(
         actor=actor,
         now=now,
         replanner=replanner,
+    )
+    if changed:
+        await _tell_new_date(session, visit, now)
+    return visit
+
+
+async def mark_missed(
+    session: AsyncSession,
+    visit_id: int,
+    *,
+    actor: str,
+    now: datetime,
+    replanner: Replanner,
+) -> Visit:
+    """Record that a visit did not take place; its reminders stop."""
+
+    def missed(visit: Visit) -> None:
+        if visit.status == VisitStatus.ATTENDED:
+            raise DomainError("error_visit_closed", visit_number=visit.number)
+        visit.status = VisitStatus.MISSED
+
+    return await _change_visit(
+        session,
+        visit_id,
+        missed,
+        action="mark_missed",
+        actor=actor,
+        now=now,
+        replanner=replanner,
+    )
+
+
+async def _tell_new_date(session: AsyncSession, visit: Visit, now: datetime) -> None:
+    """A new date matters to the participant: they are told (until the day has passed)."""
+    participant = await session.get(Participant, visit.participant_id)
+    assert participant is not None
+    at = visit.appointment_time
+    await enqueue(
+        session,
+        template="visit_moved",
+        dedupe_key=f"moved:{visit.id}:{visit.visit_date.isoformat()}:{at}",
+        participant_id=participant.id,
+        context={
+            "date": visit.visit_date.isoformat(),
+            "time": at.isoformat("minutes") if at else None,
+        },
+        due_at=now,
+        not_after=datetime.combine(
+            visit.visit_date, time(23, 59), tzinfo=ZoneInfo(participant.timezone)
+        ),
+        priority=Priority.REMINDER,
+        now=now,
     )
 
 

@@ -1,0 +1,114 @@
+"""Who may use the study team's commands, where, and on which participants.
+
+Checked first on every coordinator update: the speaker must be a coordinator in study.toml,
+and speak in a private chat with the bot or in the alert (or escalation) chat of one of
+their sites. A participant or a stranger gets a polite refusal that reveals nothing, and a
+participant of another site is "not found", exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, time
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.context import reply, services_of
+from bot.identity import Speaker, identify
+from bot.services import Services
+from messages import render, render_bilingual
+from study import audit
+from study.enrollment import find_by_chat, get_participant
+from study.errors import DomainError
+from study.models import Participant
+
+log = logging.getLogger(__name__)
+
+STUDY_ID = re.compile(r"^[A-Za-z0-9-]{1,32}$")
+
+
+@dataclass(frozen=True)
+class Staff:
+    """An authorised coordinator, with what their commands need."""
+
+    speaker: Speaker
+    services: Services
+    language: str
+
+    @property
+    def sites(self) -> set[str]:
+        return set(self.speaker.roles)
+
+    @property
+    def actor(self) -> str:
+        assert self.speaker.user_id is not None
+        return audit.telegram_actor(self.speaker.user_id)
+
+    def is_admin(self) -> bool:
+        return "admin" in self.speaker.roles.values()
+
+
+async def authorize(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Staff | None:
+    """The coordinator speaking, or None after politely refusing anyone else."""
+    services = services_of(context)
+    speaker = identify(update, services.config)
+    if speaker.is_coordinator and _allowed_chat(speaker, services):
+        first_site = sorted(speaker.roles)[0]
+        return Staff(speaker, services, services.config.site_language(first_site))
+    log.info("refused a team command from someone who is not a coordinator here")
+    await _refuse(update, services, speaker)
+    return None
+
+
+def _allowed_chat(speaker: Speaker, services: Services) -> bool:
+    if speaker.private:
+        return True
+    for code in speaker.roles:
+        site = services.config.sites[code]
+        if speaker.chat_id in (site.alert_chat_id, site.escalation_chat_id):
+            return True
+    return False
+
+
+async def _refuse(update: Update, services: Services, speaker: Speaker) -> None:
+    if speaker.private and speaker.chat_id is not None:
+        async with services.database.session() as session:
+            participant = await find_by_chat(session, speaker.chat_id)
+        if participant is not None:
+            await reply(update, render("staff_only", participant.language))
+            return
+    await reply(update, render_bilingual("staff_only"))
+
+
+async def participant_of(session: AsyncSession, staff: Staff, study_id: str) -> Participant:
+    """A participant of the coordinator's sites; anyone else is 'not found'."""
+    if not STUDY_ID.match(study_id):
+        raise DomainError("error_unknown_participant", study_id=study_id)
+    participant = await get_participant(session, study_id)
+    if participant.site_code not in staff.sites:
+        raise DomainError("error_unknown_participant", study_id=study_id)
+    return participant
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise DomainError("error_bad_date", date=text) from None
+
+
+def parse_time(text: str) -> time:
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        raise DomainError("error_bad_time", time=text) from None
+
+
+def parse_number(text: str) -> int:
+    if not text.isdigit() or len(text) > 3:
+        raise DomainError("error_bad_visit_number", number=text)
+    return int(text)

@@ -1,0 +1,388 @@
+"""The study team's commands in Telegram: keep the calendar true, pause or withdraw, see.
+
+Every command: authorise (`bot.staff`), parse, call one use case of `study/`, render one
+template, reply. Changes are audited by the use cases and re-plan the reminders in the same
+transaction; a participant is told when a date of theirs changes.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot.context import reply
+from bot.staff import authorize, parse_date, parse_number, parse_time, participant_of
+from messages import button, label, render
+from study.codes import deep_link
+from study.enrollment import EnrollmentRequest, enroll
+from study.errors import DomainError
+from study.infusions import record_given, schedule_infusion
+from study.models import Participant, Visit
+from study.status import pause, resume, withdraw
+from study.views import open_alerts, participant_detail, upcoming
+from study.visits import mark_attended, mark_missed, set_appointment
+
+WITHDRAW_CONFIRM = r"^w:(\d{1,12}):(yes|no)$"
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    commands = {
+        "participant": show_participant,
+        "upcoming": show_upcoming,
+        "alerts": show_alerts,
+        "visit": set_visit,
+        "attended": visit_attended,
+        "missed": visit_missed,
+        "infusion": set_infusion,
+        "given": infusion_given,
+        "pause": pause_participant,
+        "resume": resume_participant,
+        "withdraw": ask_withdraw,
+        "enroll": enroll_participant,
+        "team": team_help,
+    }
+    for name, handler in commands.items():
+        application.add_handler(CommandHandler(name, handler))
+    application.add_handler(CallbackQueryHandler(withdraw_answered, pattern=WITHDRAW_CONFIRM))
+
+
+def _args(context: ContextTypes.DEFAULT_TYPE, usage: str, count: int) -> list[str]:
+    args = list(context.args or [])
+    if len(args) < count:
+        raise DomainError("error_usage", usage=usage)
+    return args
+
+
+async def team_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """List the team's commands."""
+    staff = await authorize(update, context)
+    if staff is not None:
+        await reply(update, render("team_help", staff.language))
+
+
+async def show_participant(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A participant's arm, status, calendar, infusions, recent check-ins and open alerts."""
+    staff = await authorize(update, context)
+    if staff is None:
+        return
+    (study_id, *_) = _args(context, "/participant STUDY_ID", 1)
+    async with staff.services.database.session() as session:
+        participant = await participant_of(session, staff, study_id)
+        detail = await participant_detail(session, participant)
+    await reply(update, render("team_participant", staff.language, detail=detail))
+
+
+async def show_upcoming(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The next 14 days of visits and infusions at the coordinator's sites."""
+    staff = await authorize(update, context)
+    if staff is None:
+        return
+    zone = staff.services.config.site_timezone(sorted(staff.sites)[0])
+    today = staff.services.clock.now().astimezone(ZoneInfo(zone)).date()
+    async with staff.services.database.session() as session:
+        rows = await upcoming(session, staff.sites, today=today)
+    await reply(update, render("team_upcoming", staff.language, rows=rows, today=today))
+
+
+async def show_alerts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Unresolved alerts of the coordinator's sites."""
+    staff = await authorize(update, context)
+    if staff is None:
+        return
+    async with staff.services.database.session() as session:
+        rows = await open_alerts(session, staff.sites)
+    items = [{"alert": alert, "study_id": study_id} for alert, study_id in rows]
+    await reply(update, render("team_alerts", staff.language, items=items))
+
+
+async def set_visit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Give a visit its appointment date (and time); the participant is told."""
+    staff = await authorize(update, context)
+    if staff is None:
+        return
+    study_id, number, day, *rest = _args(
+        context, "/visit STUDY_ID VISIT_NUMBER YYYY-MM-DD [HH:MM]", 3
+    )
+    at = parse_time(rest[0]) if rest else None
+    services, now = staff.services, staff.services.clock.now()
+    async with services.database.session() as session:
+        participant = await participant_of(session, staff, study_id)
+        visit = await _visit(session, participant.id or 0, parse_number(number))
+        moved = await set_appointment(
+            session,
+            visit.id or 0,
+            day=parse_date(day),
+            at=at,
+            actor=staff.actor,
+            now=now,
+            replanner=services.replanner,
+        )
+    await reply(
+        update,
+        render(
+            "team_done",
+            staff.language,
+            what="visit_set",
+            study_id=study_id,
+            number=moved.number,
+            date=moved.visit_date,
+            time=at,
+        ),
+    )
+
+
+async def visit_attended(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Record that the participant came to a visit."""
+    staff = await authorize(update, context)
+    if staff is None:
+        return
+    study_id, number, *rest = _args(context, "/attended STUDY_ID VISIT_NUMBER [YYYY-MM-DD]", 2)
+    services, now = staff.services, staff.services.clock.now()
+    async with services.database.session() as session:
+        participant = await participant_of(session, staff, study_id)
+        visit = await _visit(session, participant.id or 0, parse_number(number))
+        on = parse_date(rest[0]) if rest else visit.visit_date
+        await mark_attended(
+            session, visit.id or 0, on=on, actor=staff.actor, now=now, replanner=services.replanner
+        )
+    await reply(
+        update,
+        render(
+            "team_done",
+            staff.language,
+            what="attended",
+            study_id=study_id,
+            number=visit.number,
+            date=on,
+            time=None,
+        ),
+    )
+
+
+async def visit_missed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Record that a visit did not take place."""
+    staff = await authorize(update, context)
+    if staff is None:
+        return
+    study_id, number, *_ = _args(context, "/missed STUDY_ID VISIT_NUMBER", 2)
+    services, now = staff.services, staff.services.clock.now()
+    async with services.database.session() as session:
+        participant = await participant_of(session, staff, study_id)
+        visit = await _visit(session, participant.id or 0, parse_number(number))
+        await mark_missed(
+            session, visit.id or 0, actor=staff.actor, now=now, replanner=services.replanner
+        )
+    await reply(
+        update,
+        render(
+            "team_done",
+            staff.language,
+            what="missed",
+            study_id=study_id,
+            number=visit.number,
+            date=visit.visit_date,
+            time=None,
+        ),
+    )
+
+
+async def set_infusion(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Plan or move the next infusion (confirming a proposed one); the participant is told."""
+    staff = await authorize(update, context)
+    if staff is None:
+        return
+    study_id, day, *rest = _args(context, "/infusion STUDY_ID YYYY-MM-DD [HH:MM]", 2)
+    at = parse_time(rest[0]) if rest else None
+    services, now = staff.services, staff.services.clock.now()
+    async with services.database.session() as session:
+        participant = await participant_of(session, staff, study_id)
+        infusion = await schedule_infusion(
+            session,
+            participant,
+            day=parse_date(day),
+            at=at,
+            actor=staff.actor,
+            now=now,
+            config=services.config,
+            replanner=services.replanner,
+        )
+    await reply(
+        update,
+        render(
+            "team_done",
+            staff.language,
+            what="infusion_set",
+            study_id=study_id,
+            number=None,
+            date=infusion.planned_date,
+            time=at,
+        ),
+    )
+
+
+async def infusion_given(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Record that the next planned infusion was given (its follow-up questions start)."""
+    staff = await authorize(update, context)
+    if staff is None:
+        return
+    study_id, *rest = _args(context, "/given STUDY_ID [YYYY-MM-DD]", 1)
+    services, now = staff.services, staff.services.clock.now()
+    async with services.database.session() as session:
+        participant = await participant_of(session, staff, study_id)
+        on = parse_date(rest[0]) if rest else now.astimezone(ZoneInfo(participant.timezone)).date()
+        infusion = await record_given(
+            session, participant, on=on, actor=staff.actor, now=now, replanner=services.replanner
+        )
+    await reply(
+        update,
+        render(
+            "team_done",
+            staff.language,
+            what="infusion_given",
+            study_id=study_id,
+            number=None,
+            date=infusion.given_on,
+            time=None,
+        ),
+    )
+
+
+async def pause_participant(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stop all messages to a participant until resumed."""
+    await _status_change(update, context, "pause")
+
+
+async def resume_participant(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Resume messages to a paused participant."""
+    await _status_change(update, context, "resume")
+
+
+async def _status_change(update: Update, context: ContextTypes.DEFAULT_TYPE, what: str) -> None:
+    staff = await authorize(update, context)
+    if staff is None:
+        return
+    (study_id, *_) = _args(context, f"/{what} STUDY_ID", 1)
+    services, now = staff.services, staff.services.clock.now()
+    change = pause if what == "pause" else resume
+    async with services.database.session() as session:
+        participant = await participant_of(session, staff, study_id)
+        await change(session, participant, actor=staff.actor, now=now, replanner=services.replanner)
+    await reply(
+        update,
+        render(
+            "team_done",
+            staff.language,
+            what=what,
+            study_id=study_id,
+            number=None,
+            date=None,
+            time=None,
+        ),
+    )
+
+
+async def ask_withdraw(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Ask for confirmation before withdrawing a participant (it stops all contact)."""
+    staff = await authorize(update, context)
+    if staff is None:
+        return
+    (study_id, *_) = _args(context, "/withdraw STUDY_ID", 1)
+    async with staff.services.database.session() as session:
+        participant = await participant_of(session, staff, study_id)
+    keyboard = [
+        [
+            button("withdraw_yes", staff.language, f"w:{participant.id}:yes", study_id=study_id),
+            button("withdraw_no", staff.language, f"w:{participant.id}:no"),
+        ]
+    ]
+    await reply(
+        update, render("team_withdraw_confirm", staff.language, study_id=study_id), keyboard
+    )
+
+
+async def withdraw_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Withdraw (or not) after the confirmation button."""
+    query = update.callback_query
+    staff = await authorize(update, context)
+    if query is None or staff is None or not context.matches:
+        if query is not None:
+            await query.answer()
+        return
+    participant_id, answer = int(context.matches[0].group(1)), context.matches[0].group(2)
+    services, now = staff.services, staff.services.clock.now()
+    async with services.database.session() as session:
+        participant = await session.get(Participant, participant_id)
+        if participant is None or participant.site_code not in staff.sites:
+            await query.answer(label("not_allowed", staff.language), show_alert=True)
+            return
+        if answer == "yes":
+            await withdraw(
+                session, participant, actor=staff.actor, now=now, replanner=services.replanner
+            )
+    await query.answer()
+    what = "withdraw" if answer == "yes" else "withdraw_cancelled"
+    await query.edit_message_text(
+        render(
+            "team_done",
+            staff.language,
+            what=what,
+            study_id=participant.study_id,
+            number=None,
+            date=None,
+            time=None,
+        ),
+        reply_markup=None,
+    )
+
+
+async def enroll_participant(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Enrol from Telegram; the reply carries the one-time invitation link."""
+    staff = await authorize(update, context)
+    if staff is None:
+        return
+    usage = (
+        "/enroll STUDY_ID SITE standard|individualized YYYY-MM-DD [zh|en] "
+        "[pregnancy-possible: yes|no]"
+    )
+    study_id, site, arm, day, *rest = _args(context, usage, 4)
+    if site not in staff.sites:
+        raise DomainError("error_unknown_site", site=site, known=", ".join(sorted(staff.sites)))
+    request = EnrollmentRequest(
+        study_id=study_id,
+        site_code=site,
+        arm=arm,
+        randomized_on=parse_date(day),
+        language=rest[0] if rest else None,
+        can_become_pregnant=len(rest) > 1 and rest[1].lower() == "yes",
+    )
+    services = staff.services
+    async with services.database.session() as session:
+        invitation = await enroll(
+            session, request, config=services.config, now=services.clock.now(), actor=staff.actor
+        )
+    link = deep_link(services.bot_username or "", invitation.code)
+    await reply(
+        update,
+        render(
+            "team_enrolled",
+            staff.language,
+            study_id=study_id,
+            link=link,
+            expires_at=invitation.expires_at.date(),
+        ),
+    )
+
+
+async def _visit(session: AsyncSession, participant_id: int, number: int) -> Visit:
+    visit = (
+        await session.exec(
+            select(Visit).where(Visit.participant_id == participant_id, Visit.number == number)
+        )
+    ).first()
+    if visit is None:
+        raise DomainError("error_unknown_visit", visit_id=number)
+    return visit

@@ -1,0 +1,142 @@
+"""A coordinator pauses, resumes or withdraws a participant.
+
+Pausing stops every message until resumed; withdrawal stops all contact for good and keeps
+the data. Both re-plan in the same transaction, so nothing already queued is sent after.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from study import audit
+from study.errors import DomainError
+from study.models import (
+    CheckIn,
+    EnrollmentCode,
+    OutboxMessage,
+    OutboxStatus,
+    Participant,
+    ParticipantStatus,
+    PromptStatus,
+)
+from study.ports import Replanner
+
+CLOSED = (ParticipantStatus.WITHDRAWN, ParticipantStatus.COMPLETED)
+
+
+async def pause(
+    session: AsyncSession,
+    participant: Participant,
+    *,
+    actor: str,
+    now: datetime,
+    replanner: Replanner,
+) -> None:
+    if participant.status in CLOSED:
+        raise DomainError("error_participant_closed", study_id=participant.study_id)
+    if participant.status == ParticipantStatus.PAUSED:
+        return
+    await _set_status(
+        session, participant, ParticipantStatus.PAUSED, actor=actor, now=now, action="pause"
+    )
+    await _silence(session, participant, now)
+    await replanner.replan(session, participant, now)
+
+
+async def resume(
+    session: AsyncSession,
+    participant: Participant,
+    *,
+    actor: str,
+    now: datetime,
+    replanner: Replanner,
+) -> None:
+    if participant.status != ParticipantStatus.PAUSED:
+        raise DomainError("error_not_paused", study_id=participant.study_id)
+    status = (
+        ParticipantStatus.ACTIVE
+        if participant.telegram_chat_id is not None
+        else ParticipantStatus.INVITED
+    )
+    await _set_status(session, participant, status, actor=actor, now=now, action="resume")
+    await replanner.replan(session, participant, now)
+
+
+async def withdraw(
+    session: AsyncSession,
+    participant: Participant,
+    *,
+    actor: str,
+    now: datetime,
+    replanner: Replanner,
+) -> None:
+    """Stop all contact; the participant's data stays for the analysis."""
+    if participant.status == ParticipantStatus.WITHDRAWN:
+        return
+    await _set_status(
+        session, participant, ParticipantStatus.WITHDRAWN, actor=actor, now=now, action="withdraw"
+    )
+    await _silence(session, participant, now)
+    codes = await session.exec(
+        select(EnrollmentCode).where(
+            EnrollmentCode.participant_id == participant.id,
+            col(EnrollmentCode.used_at).is_(None),
+            col(EnrollmentCode.revoked_at).is_(None),
+        )
+    )
+    for code in codes:
+        code.revoked_at = now
+        session.add(code)
+    await replanner.replan(session, participant, now)
+
+
+async def _silence(session: AsyncSession, participant: Participant, now: datetime) -> None:
+    """Cancel every unsent message to the participant and close their open check-ins."""
+    pending = await session.exec(
+        select(OutboxMessage).where(
+            OutboxMessage.participant_id == participant.id,
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+        )
+    )
+    for row in pending:
+        row.status = OutboxStatus.CANCELLED
+        session.add(row)
+    open_checkins = await session.exec(
+        select(CheckIn).where(
+            CheckIn.participant_id == participant.id, col(CheckIn.status) == PromptStatus.OPEN
+        )
+    )
+    for checkin in open_checkins:
+        checkin.status = PromptStatus.STOPPED
+        checkin.current_question = None
+        checkin.completed_at = now
+        session.add(checkin)
+
+
+async def _set_status(
+    session: AsyncSession,
+    participant: Participant,
+    status: ParticipantStatus,
+    *,
+    actor: str,
+    now: datetime,
+    action: str,
+) -> None:
+    before = participant.status
+    participant.status = status
+    participant.status_changed_at = now
+    session.add(participant)
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action=action,
+        entity="participant",
+        entity_id=participant.study_id,
+        participant_id=participant.id,
+        before={"status": before},
+        after={"status": status},
+    )
