@@ -22,8 +22,8 @@ from bot.services import Services
 from messages import label, render, render_bilingual
 from study.codes import looks_like_code
 from study.enrollment import Refusal, find_by_chat, link_chat, set_language
-from study.models import Participant
-from study.participants import forward_free_text
+from study.models import Participant, ParticipantStatus
+from study.participants import forward_free_text, reactivate
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,9 @@ PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
     """Participant handlers; `everything_else` must stay after every other private handler."""
+    # Before every other handler (group -1): a participant marked unreachable who writes to
+    # the bot again can be reached again.
+    application.add_handler(MessageHandler(filters.ChatType.PRIVATE, reachable_again), group=-1)
     application.add_handler(CommandHandler("start", start, filters=PRIVATE))
     application.add_handler(CommandHandler("help", show_help, filters=PRIVATE))
     application.add_handler(CommandHandler("language", choose_language, filters=PRIVATE))
@@ -69,6 +72,21 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     log.info("participant %s linked a chat", outcome.study_id)
     await reply(update, _welcome(services, outcome), language_keyboard(outcome.language))
+
+
+async def reachable_again(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A participant Telegram refused for (unblocked the bot): take them up again."""
+    services = services_of(context)
+    chat = update.effective_chat
+    if chat is None:
+        return
+    async with services.database.session() as session:
+        participant = await find_by_chat(session, chat.id)
+        if participant is not None and participant.status == ParticipantStatus.UNREACHABLE:
+            await reactivate(
+                session, participant, now=services.clock.now(), replanner=services.replanner
+            )
+            log.info("participant %s can be reached again", participant.study_id)
 
 
 async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

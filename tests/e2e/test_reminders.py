@@ -268,3 +268,26 @@ async def test_a_three_day_outage_sends_at_most_one_message_per_event(
     assert len(new) == 1
     assert "今天是您的研究随访" in new[0].text
     assert zh_date(first.target_date) in new[0].text
+
+
+async def test_a_participant_who_blocked_the_bot_is_reported_and_taken_up_again(
+    sandbox: SandboxServer,
+    services: Services,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+) -> None:
+    _, code = await enrolled(database, config, clock, randomized_on=date(2026, 3, 2))
+    await link(sandbox, code)
+    sandbox.block(P)
+    week_before = next(r for r in await pending(database, 1) if r.context["days_before"] == 7)
+    await advance_to(week_before.due_at, services, sandbox, clock)
+    notice = await sandbox.wait_for_message(ZJU2_ALERTS)
+    assert notice.text.startswith("T3 复核 · ZJU2-001")
+    assert "通知：无法联系到参与者" in notice.text
+    assert await pending(database, 1) == []  # nothing more is tried meanwhile
+    sandbox.unblock(P)
+    sent = await sandbox.send_text(user_id=P, text="/help")
+    await sandbox.wait_for_message(P, after_message_id=sent.message_id)
+    remaining = await pending(database, 1)
+    assert {r.context["days_before"] for r in remaining} == {2, 0}
