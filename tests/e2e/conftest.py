@@ -40,7 +40,9 @@ async def sandbox(config: StudyConfig) -> AsyncIterator[SandboxServer]:
         # A user a test blocked refuses messages, as Telegram would; anything else refused
         # means the bot sent something Telegram does not accept.
         rejected = [
-            call for call in server.rejections() if "blocked by the user" not in call.description
+            call
+            for call in server.rejections()
+            if "blocked by the user" not in (call.description or "")
         ]
         assert rejected == [], f"the sandbox's Telegram checks rejected: {rejected}"
 
