@@ -6,7 +6,7 @@ from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import Application, Defaults
 
-from bot import alerts, checkin, participant, reminders, team, team_labs
+from bot import alerts, checkin, participant, reminders, team, team_enroll, team_labs
 from bot.context import attach
 from bot.errors import on_error
 from bot.sender import TelegramRateLimiter
@@ -42,6 +42,7 @@ def build_application(
     # Order matters: specific handlers first, then the catch-alls of participant chats.
     participant.register(application)
     team.register(application)
+    team_enroll.register(application)
     team_labs.register(application)
     checkin.register(application)
     reminders.register(application)

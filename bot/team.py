@@ -17,8 +17,6 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from bot.context import reply
 from bot.staff import authorize, parse_date, parse_number, parse_time, participant_of
 from messages import button, label, render
-from study.codes import deep_link
-from study.enrollment import EnrollmentRequest, enroll
 from study.errors import DomainError
 from study.infusions import record_given, schedule_infusion
 from study.models import Participant, Visit
@@ -42,7 +40,6 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         "pause": pause_participant,
         "resume": resume_participant,
         "withdraw": ask_withdraw,
-        "enroll": enroll_participant,
         "team": team_help,
     }
     for name, handler in commands.items():
@@ -336,44 +333,6 @@ async def withdraw_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             time=None,
         ),
         reply_markup=None,
-    )
-
-
-async def enroll_participant(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Enrol from Telegram; the reply carries the one-time invitation link."""
-    staff = await authorize(update, context)
-    if staff is None:
-        return
-    usage = (
-        "/enroll STUDY_ID SITE standard|individualized YYYY-MM-DD [zh|en] "
-        "[pregnancy-possible: yes|no]"
-    )
-    study_id, site, arm, day, *rest = _args(context, usage, 4)
-    if site not in staff.sites:
-        raise DomainError("error_unknown_site", site=site, known=", ".join(sorted(staff.sites)))
-    request = EnrollmentRequest(
-        study_id=study_id,
-        site_code=site,
-        arm=arm,
-        randomized_on=parse_date(day),
-        language=rest[0] if rest else None,
-        can_become_pregnant=len(rest) > 1 and rest[1].lower() == "yes",
-    )
-    services = staff.services
-    async with services.database.session() as session:
-        invitation = await enroll(
-            session, request, config=services.config, now=services.clock.now(), actor=staff.actor
-        )
-    link = deep_link(services.bot_username or "", invitation.code)
-    await reply(
-        update,
-        render(
-            "team_enrolled",
-            staff.language,
-            study_id=study_id,
-            link=link,
-            expires_at=invitation.expires_at.date(),
-        ),
     )
 
 

@@ -143,6 +143,7 @@ EXAMPLES.update(
     {
         "visit_moved": {"date": "2026-06-09", "time": "10:30", **_SITE},
         "staff_only": {},
+        "team_enroll_step": {"step": "study_id"},
         "team_help": {},
         "team_participant": {
             "detail": {
@@ -326,6 +327,9 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     ],
     "team_upcoming": [{**EXAMPLES["team_upcoming"], "rows": []}],
     "team_alerts": [{"items": []}],
+    "team_enroll_step": [
+        {"step": step} for step in ("site", "arm", "day", "language", "pregnancy", "cancelled")
+    ],
     "checkin_result": [
         {**EXAMPLES["checkin_result"], "tier": tier, "stopped": False, "next_checkin": day}
         for tier in ("T2", "T3", "T4", None)

@@ -219,3 +219,47 @@ async def test_withdrawal_stops_every_future_message(
         visits = list(await session.exec(select(Visit)))
     assert participant.status == ParticipantStatus.WITHDRAWN
     assert len(visits) == 9  # the data are kept
+
+
+async def test_guided_enrolment_with_buttons_ends_with_a_working_link(
+    sandbox: SandboxServer, database: Database
+) -> None:
+    coordinator = ZJU2_COORDINATOR
+    assert "请输入研究编号" in await say(sandbox, coordinator, "/enroll")
+    assert "请选择组别" in await say(sandbox, coordinator, "ZJU2-050")
+
+    async def press_last(data: str) -> str:
+        last = sandbox.bot_messages(coordinator)[-1]
+        assert data in last.button_data(), last.button_data()
+        await sandbox.press(
+            user_id=coordinator, chat_id=coordinator, message_id=last.message_id, data=data
+        )
+        return (await sandbox.wait_for_message(coordinator, after_message_id=last.message_id)).text
+
+    assert "随机化日期是哪一天" in await press_last("e:arm:individualized")
+    assert "使用哪种语言" in await press_last("e:day:today")
+    assert "是否有可能怀孕" in await press_last("e:lang:en")
+    enrolled_text = await press_last("e:preg:yes")
+    assert enrolled_text.startswith("✓ 已入组 ZJU2-050")
+    link = enrolled_text.splitlines()[-1]
+    code = link.split("start=")[1]
+    sandbox.add_user(P, "P")
+    welcome = await say(sandbox, P, f"/start {code}")
+    assert welcome.startswith("Welcome to your study companion")
+    assert "contraception" in welcome
+    async with database.session() as session:
+        participant = (await session.exec(select(Participant))).one()
+    assert (participant.arm, participant.language, participant.can_become_pregnant) == (
+        "individualized",
+        "en",
+        True,
+    )
+
+
+async def test_one_line_enrolment_and_a_refusal_for_another_sites_code(
+    sandbox: SandboxServer,
+) -> None:
+    text = await say(sandbox, ZJU2_COORDINATOR, "/enroll ZJU2-051 ZJU2 standard 2026-03-02")
+    assert text.startswith("✓ 已入组 ZJU2-051") and "?start=" in text
+    refused = await say(sandbox, ZJU2_COORDINATOR, "/enroll ZJU2-052 PUMCH standard 2026-03-02")
+    assert "没有代码为 PUMCH 的研究中心" in refused

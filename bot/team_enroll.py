@@ -1,0 +1,261 @@
+"""Enrolling from Telegram: in one line, or guided step by step with buttons.
+
+`/enroll ZJU2-001 ZJU2 standard 2026-03-02 zh yes` enrols at once. `/enroll` alone asks for
+each item in turn (buttons where the choice is finite: site, arm, randomisation today,
+language, whether contraception questions apply; typing for the study id and a date).
+The guided answers so far are held in memory per coordinator and chat: after a restart the
+coordinator simply starts again, nothing half-done is stored.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+from telegram.warnings import PTBUserWarning
+
+from bot.context import reply
+from bot.staff import Staff, authorize, parse_date
+from messages import Button, Keyboard, button, render
+from study.codes import deep_link
+from study.enrollment import STUDY_ID, EnrollmentRequest, enroll
+from study.errors import DomainError
+from study.protocol import Arm
+
+SITE, STUDY, ARM, DAY, LANGUAGE, PREGNANCY = range(6)
+DRAFT = "enroll"
+USAGE = "/enroll STUDY_ID SITE standard|individualized YYYY-MM-DD [zh|en] [yes|no]"
+TYPED = filters.TEXT & ~filters.COMMAND
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    # PTB warns that buttons are tracked per chat and user, not per message: that is what
+    # this conversation wants (one guided enrolment at a time per coordinator and chat).
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
+        conversation = ConversationHandler(
+            entry_points=[CommandHandler("enroll", start)],
+            states={
+                SITE: [CallbackQueryHandler(site_chosen, pattern=r"^e:site:[A-Za-z0-9_-]{1,16}$")],
+                STUDY: [MessageHandler(TYPED, study_id_typed)],
+                ARM: [CallbackQueryHandler(arm_chosen, pattern=r"^e:arm:\w+$")],
+                DAY: [
+                    CallbackQueryHandler(day_chosen, pattern=r"^e:day:today$"),
+                    MessageHandler(TYPED, day_typed),
+                ],
+                LANGUAGE: [CallbackQueryHandler(language_chosen, pattern=r"^e:lang:(zh|en)$")],
+                PREGNANCY: [CallbackQueryHandler(pregnancy_chosen, pattern=r"^e:preg:(yes|no)$")],
+            },
+            fallbacks=[CommandHandler("cancel", cancel)],
+            per_user=True,
+            per_chat=True,
+        )
+    application.add_handler(conversation)
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """Enrol in one line, or begin the guided enrolment."""
+    staff = await authorize(update, context)
+    if staff is None:
+        return ConversationHandler.END
+    args = list(context.args or [])
+    if args:
+        if len(args) < 4:
+            raise DomainError("error_usage", usage=USAGE)
+        study_id, site, arm, day, *rest = args
+        await _enroll(
+            update,
+            staff,
+            {
+                "site": site,
+                "study_id": study_id,
+                "arm": arm,
+                "day": parse_date(day),
+                "language": rest[0] if rest else None,
+                "pregnancy": len(rest) > 1 and rest[1].lower() == "yes",
+            },
+        )
+        return ConversationHandler.END
+    draft = _draft(context)
+    draft.clear()
+    sites = sorted(staff.sites)
+    if len(sites) == 1:
+        draft["site"] = sites[0]
+        await _ask(update, staff, "study_id")
+        return STUDY
+    await _ask(update, staff, "site", [[Button(site, data=f"e:site:{site}") for site in sites]])
+    return SITE
+
+
+async def site_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """The site was chosen; ask for the study id."""
+    staff = await _pressed(update, context)
+    if staff is None:
+        return ConversationHandler.END
+    site = _data(update).removeprefix("e:site:")
+    if site not in staff.sites:
+        return ConversationHandler.END
+    _draft(context)["site"] = site
+    await _ask(update, staff, "study_id")
+    return STUDY
+
+
+async def study_id_typed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """The study id was typed; ask for the arm."""
+    staff = await authorize(update, context)
+    message = update.effective_message
+    if staff is None or message is None or message.text is None:
+        return ConversationHandler.END
+    study_id = message.text.strip()
+    if not STUDY_ID.match(study_id):
+        await reply(update, render("error_bad_study_id", staff.language, study_id=study_id))
+        return STUDY
+    _draft(context)["study_id"] = study_id
+    arms = [[button(f"arm_{arm.value}", staff.language, f"e:arm:{arm.value}") for arm in Arm]]
+    await _ask(update, staff, "arm", arms)
+    return ARM
+
+
+async def arm_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """The arm was chosen; ask for the randomisation day."""
+    staff = await _pressed(update, context)
+    if staff is None:
+        return ConversationHandler.END
+    _draft(context)["arm"] = _data(update).removeprefix("e:arm:")
+    await _ask(update, staff, "day", [[button("today", staff.language, "e:day:today")]])
+    return DAY
+
+
+async def day_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """Randomised today (in the site's time zone); ask for the language."""
+    staff = await _pressed(update, context)
+    if staff is None:
+        return ConversationHandler.END
+    draft = _draft(context)
+    zone = ZoneInfo(staff.services.config.site_timezone(draft["site"]))
+    draft["day"] = staff.services.clock.now().astimezone(zone).date()
+    return await _ask_language(update, staff)
+
+
+async def day_typed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """A randomisation date was typed; ask for the language."""
+    staff = await authorize(update, context)
+    message = update.effective_message
+    if staff is None or message is None or message.text is None:
+        return ConversationHandler.END
+    try:
+        _draft(context)["day"] = parse_date(message.text.strip())
+    except DomainError as error:
+        await reply(update, render(error.key, staff.language, **error.details))
+        return DAY
+    return await _ask_language(update, staff)
+
+
+async def language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """The language was chosen; ask whether contraception questions apply."""
+    staff = await _pressed(update, context)
+    if staff is None:
+        return ConversationHandler.END
+    _draft(context)["language"] = _data(update).removeprefix("e:lang:")
+    choices = [
+        [button("yes", staff.language, "e:preg:yes"), button("no", staff.language, "e:preg:no")]
+    ]
+    await _ask(update, staff, "pregnancy", choices)
+    return PREGNANCY
+
+
+async def pregnancy_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """Last answer: enrol and give the invitation link."""
+    staff = await _pressed(update, context)
+    if staff is None:
+        return ConversationHandler.END
+    draft = _draft(context)
+    draft["pregnancy"] = _data(update).endswith("yes")
+    try:
+        await _enroll(update, staff, draft)
+    finally:
+        draft.clear()
+    return ConversationHandler.END
+
+
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """Abandon the guided enrolment; nothing was stored."""
+    _draft(context).clear()
+    staff = await authorize(update, context)
+    if staff is not None:
+        await reply(update, render("team_enroll_step", staff.language, step="cancelled"))
+    return ConversationHandler.END
+
+
+async def _ask_language(update: Update, staff: Staff) -> int:
+    choices = [
+        [
+            button("language_zh", staff.language, "e:lang:zh"),
+            button("language_en", staff.language, "e:lang:en"),
+        ]
+    ]
+    await _ask(update, staff, "language", choices)
+    return LANGUAGE
+
+
+async def _ask(update: Update, staff: Staff, step: str, keyboard: Keyboard | None = None) -> None:
+    await reply(update, render("team_enroll_step", staff.language, step=step), keyboard)
+
+
+async def _pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Staff | None:
+    staff = await authorize(update, context)
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+        await update.callback_query.edit_message_reply_markup(reply_markup=None)
+    return staff
+
+
+def _data(update: Update) -> str:
+    query = update.callback_query
+    return query.data if query is not None and query.data else ""
+
+
+def _draft(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any]:
+    assert context.user_data is not None
+    return context.user_data.setdefault(DRAFT, {})  # type: ignore[no-any-return]
+
+
+async def _enroll(update: Update, staff: Staff, draft: dict[str, Any]) -> None:
+    if draft["site"] not in staff.sites:
+        raise DomainError(
+            "error_unknown_site", site=draft["site"], known=", ".join(sorted(staff.sites))
+        )
+    request = EnrollmentRequest(
+        study_id=draft["study_id"],
+        site_code=draft["site"],
+        arm=draft["arm"],
+        randomized_on=draft["day"],
+        language=draft.get("language"),
+        can_become_pregnant=bool(draft.get("pregnancy")),
+    )
+    services = staff.services
+    async with services.database.session() as session:
+        invitation = await enroll(
+            session, request, config=services.config, now=services.clock.now(), actor=staff.actor
+        )
+    await reply(
+        update,
+        render(
+            "team_enrolled",
+            staff.language,
+            study_id=request.study_id,
+            link=deep_link(services.bot_username or "", invitation.code),
+            expires_at=invitation.expires_at.date(),
+        ),
+    )
