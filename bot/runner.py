@@ -8,10 +8,15 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+from urllib.parse import urlparse
 
 from telegram.ext import Application
 
 from bot.app import ALLOWED_UPDATES, build_application
+from bot.health import Health, health_server
 from bot.logs import configure_logging
 from bot.sender import PtbSender, TelegramRateLimiter
 from bot.services import Services, build_services, prepare_database
@@ -24,6 +29,27 @@ log = logging.getLogger(__name__)
 POLL_TIMEOUT_SECONDS = 10
 
 
+@dataclass(frozen=True)
+class Updates:
+    """Where updates come from: long polling (one process only), a webhook behind a load
+    balancer (any number of processes), or none (a process that only dispatches)."""
+
+    mode: Literal["polling", "webhook", "none"] = "polling"
+    webhook_url: str | None = None
+    listen: str = "127.0.0.1:8443"
+    secret: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Updates:
+        secret = settings.trialbot_webhook_secret
+        return cls(
+            mode=settings.trialbot_updates,
+            webhook_url=settings.trialbot_webhook_url,
+            listen=settings.trialbot_webhook_listen,
+            secret=secret.get_secret_value() if secret else None,
+        )
+
+
 @asynccontextmanager
 async def running_bot(
     services: Services,
@@ -31,8 +57,11 @@ async def running_bot(
     token: str,
     api_url: str,
     rate_limiter: TelegramRateLimiter | None = None,
+    updates: Updates | None = None,
 ) -> AsyncIterator[Application]:  # type: ignore[type-arg]
-    """The bot polling `api_url` until the block ends (then it finishes what it holds)."""
+    """The bot taking updates from `api_url` until the block ends (then it finishes what it
+    holds: the update in hand, the messages in flight)."""
+    updates = updates or Updates()
     application = build_application(
         services, token=token, api_url=api_url, rate_limiter=rate_limiter
     )
@@ -50,21 +79,41 @@ async def running_bot(
             dispatcher=dispatcher,
             clock=services.clock,
             config=services.config,
+            poll_interval=timedelta(seconds=services.settings.trialbot_poll_seconds),
+            sweep_interval=timedelta(seconds=services.settings.trialbot_sweep_seconds),
         )
         services.scheduler = scheduler
         await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(
-            timeout=POLL_TIMEOUT_SECONDS, allowed_updates=ALLOWED_UPDATES
-        )
+        await _take_updates(application, updates)
         await scheduler.start()
         try:
             yield application
         finally:
-            await application.updater.stop()
+            if application.updater is not None and application.updater.running:
+                await application.updater.stop()
             await scheduler.shutdown()
             await application.stop()
             services.scheduler = None
+
+
+async def _take_updates(application: Application, updates: Updates) -> None:  # type: ignore[type-arg]
+    updater = application.updater
+    assert updater is not None
+    if updates.mode == "polling":
+        await updater.start_polling(timeout=POLL_TIMEOUT_SECONDS, allowed_updates=ALLOWED_UPDATES)
+    elif updates.mode == "webhook":
+        assert updates.webhook_url is not None and updates.secret is not None
+        host, _, port = updates.listen.rpartition(":")
+        # PTB's webhook server refuses any request without this secret in Telegram's
+        # X-Telegram-Bot-Api-Secret-Token header.
+        await updater.start_webhook(
+            listen=host,
+            port=int(port),
+            url_path=urlparse(updates.webhook_url).path.lstrip("/"),
+            webhook_url=updates.webhook_url,
+            secret_token=updates.secret,
+            allowed_updates=ALLOWED_UPDATES,
+        )
 
 
 def run(settings: Settings) -> None:
@@ -86,7 +135,14 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         else:
             assert settings.token is not None
             token, api_url = settings.token, settings.telegram_api_url
-        await stack.enter_async_context(running_bot(services, token=token, api_url=api_url))
+        application = await stack.enter_async_context(
+            running_bot(
+                services, token=token, api_url=api_url, updates=Updates.from_settings(settings)
+            )
+        )
+        if settings.trialbot_health_listen:
+            health = Health(services, application.bot)
+            await stack.enter_async_context(health_server(health, settings.trialbot_health_listen))
         log.info("trialbot is running as @%s", services.bot_username)
         await stop.wait()
         log.info("stopping")

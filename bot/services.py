@@ -11,7 +11,7 @@ from bot.settings import Settings
 from migrations import current_revision, head_revision, upgrade
 from scheduler.planner import Planner
 from scheduler.service import SchedulerService
-from study.clock import Clock, SystemClock
+from study.clock import Clock, SimulatedClock, SystemClock
 from study.config import StudyConfig
 from study.database import Database
 from study.errors import ConfigError
@@ -81,6 +81,14 @@ def build_services(settings: Settings, *, clock: Clock | None = None, **kwargs: 
         settings=settings,
         config=load_config(settings),
         database=Database.from_url(settings.database_url),
-        clock=clock or SystemClock(),
+        clock=clock or clock_for(settings),
         **kwargs,
     )
+
+
+def clock_for(settings: Settings) -> Clock:
+    """The wall clock, or simulated time when the settings ask for it (sandbox only)."""
+    start, speed = settings.trialbot_clock_start, settings.trialbot_clock_speed
+    if start is None and speed == 1.0:
+        return SystemClock()
+    return SimulatedClock(start or SystemClock().now(), speed)

@@ -136,8 +136,12 @@ class SchedulerService:
         task.add_done_callback(self._background.discard)
 
     async def sweep(self) -> None:
-        """Every periodic check: visits, check-ins, contraception, alerts and digests."""
-        async with self._sweeping:
+        """Every periodic check: visits, check-ins, contraception, alerts and digests.
+
+        With several processes on one PostgreSQL database only one sweeps at a time."""
+        async with self._sweeping, self.database.exclusive("sweeps") as mine:
+            if not mine:
+                return
             for name, job in (
                 ("visits", run_all_sweeps),
                 ("check-ins", run_checkin_sweeps),
@@ -150,7 +154,9 @@ class SchedulerService:
 
     async def escalate(self) -> None:
         """Unacknowledged urgent alerts are re-sent and escalated on the minute."""
-        async with self._sweeping:
+        async with self._sweeping, self.database.exclusive("sweeps") as mine:
+            if not mine:
+                return
             try:
                 await escalate_alerts(self.database, self.clock, self.config)
             except Exception:
@@ -178,7 +184,7 @@ class SchedulerService:
         next_due = await self.dispatcher.next_due()
         if next_due is None:
             return
-        delay = (next_due - self.clock.now()).total_seconds()
+        delay = self.clock.wall_seconds((next_due - self.clock.now()).total_seconds())
         if delay >= self.poll_interval.total_seconds():
             return  # the poll will come first
         run_at = _wall_now() + timedelta(seconds=max(0.0, delay))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -104,6 +105,28 @@ class Database:
             if session.info.pop(OUTBOX_TOUCHED, False):
                 for listener in self._outbox_listeners:
                     listener()
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """Whether this process may do `name` now, when several share one PostgreSQL
+        database (an advisory lock held for the block); always True on SQLite, which serves
+        one process."""
+        if self.is_sqlite:
+            yield True
+            return
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        async with self.engine.connect() as connection:
+            acquired = bool(
+                (
+                    await connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+                ).scalar()
+            )
+            try:
+                yield acquired
+            finally:
+                if acquired:
+                    await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                await connection.commit()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -18,5 +18,8 @@ class FakeClock:
         self._now += delta
         return self._now
 
+    def wall_seconds(self, seconds: float) -> float:
+        return seconds
+
     def set(self, moment: datetime) -> None:
         self._now = moment.astimezone(UTC)
