@@ -9,7 +9,8 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from telegram import Bot
@@ -24,10 +25,12 @@ from bot.services import (
 from bot.settings import load_settings
 from messages import render
 from study import audit
+from study.audit_log import read_audit_log
 from study.codes import deep_link
 from study.config import LANGUAGES
 from study.enrollment import EnrollmentRequest, Invitation, enroll, issue_code
 from study.errors import ConfigError, DomainError, TrialbotError
+from study.export import ExportFile, export_study
 from study.protocol import Arm
 from study.reports import participant_overview
 
@@ -96,6 +99,26 @@ def build_parser() -> argparse.ArgumentParser:
     list_cmd.add_argument("--site", help="only this site")
     list_cmd.add_argument("--json", action="store_true", help="print a JSON array")
 
+    export_cmd = commands.add_parser("export", help="write the statistician's CSV files")
+    export_cmd.add_argument(
+        "--out", required=True, type=Path, metavar="DIR", help="created if missing; must be empty"
+    )
+    export_cmd.add_argument(
+        "--as-of", type=_date, metavar="YYYY-MM-DD", help="the export's today (default: UTC today)"
+    )
+    export_cmd.add_argument(
+        "--force", action="store_true", help="write into a non-empty DIR, replacing its files"
+    )
+
+    audit_cmd = commands.add_parser("audit", help="read the audit log")
+    audit_cmd.add_argument("--participant", metavar="STUDY_ID", help="events about them")
+    audit_cmd.add_argument("--actor", help="events by them, e.g. tg:111111 or cli:alice")
+    audit_cmd.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="from this UTC day")
+    audit_cmd.add_argument(
+        "--until", type=_date, metavar="YYYY-MM-DD", help="to this UTC day, inclusive"
+    )
+    audit_cmd.add_argument("--json", action="store_true", help="print one JSON object a line")
+
     db_cmd = commands.add_parser("db", help="database maintenance")
     db_commands = db_cmd.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply every pending migration (back up first)")
@@ -139,6 +162,10 @@ async def _dispatch(args: argparse.Namespace) -> None:
             await _invite(services, args)
         elif args.command == "participants":
             await _participants(services, args)
+        elif args.command == "export":
+            await _export(services, args)
+        elif args.command == "audit":
+            await _audit(services, args)
     finally:
         await services.close()
 
@@ -256,6 +283,64 @@ async def _participants(services: Services, args: argparse.Namespace) -> None:
     ]
     _out_table(columns, table)
     _out(f"{len(rows)} participant{'s' if len(rows) != 1 else ''}")
+
+
+async def _export(services: Services, args: argparse.Namespace) -> None:
+    from migrations import current_revision
+
+    out: Path = args.out
+    _check_export_dir(out, force=args.force)
+    as_of = args.as_of or services.clock.now().date()
+    revision = await current_revision(services.database)
+    async with services.database.session() as session:
+        files = await export_study(session, as_of=as_of, schema_revision=revision)
+    _write_export(out, files)
+    _out_table(["file", "rows"], [[str(out / file.name), str(file.rows)] for file in files])
+    _out(f"Exported as of {as_of.isoformat()}: {len(files)} files in {out}")
+
+
+def _check_export_dir(out: Path, *, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise CommandFailed(f"{out} is not a directory; nothing was written")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise CommandFailed(
+            f"{out} is not empty; choose an empty directory, or add --force to replace "
+            "the export's files in it. Nothing was written."
+        )
+
+
+def _write_export(out: Path, files: list[ExportFile]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        (out / file.name).write_bytes(file.content)
+
+
+async def _audit(services: Services, args: argparse.Namespace) -> None:
+    since = datetime.combine(args.since, time(), tzinfo=UTC) if args.since else None
+    until = (
+        datetime.combine(args.until + timedelta(days=1), time(), tzinfo=UTC) if args.until else None
+    )
+    async with services.database.session() as session:
+        rows = await read_audit_log(
+            session, study_id=args.participant, actor=args.actor, since=since, until=until
+        )
+    if args.json:
+        for row in rows:
+            _out_json(row.as_dict())
+        return
+    table = [
+        [
+            f"{row.at:%Y-%m-%d %H:%M:%S}",
+            row.actor,
+            row.action,
+            row.study_id or "-",
+            f"{row.entity} {row.entity_id or ''}".rstrip(),
+            row.change() or "-",
+        ]
+        for row in rows
+    ]
+    _out_table(["at (UTC)", "actor", "action", "participant", "entity", "change"], table)
+    _out(f"{len(rows)} event{'s' if len(rows) != 1 else ''}")
 
 
 def _out_table(header: list[str], rows: list[list[str]]) -> None:
