@@ -16,6 +16,7 @@ from typing import Any
 from telegram import Bot
 from telegram.error import TelegramError
 
+from bot import cli_team
 from bot.services import (
     SANDBOX_USERNAME,
     Services,
@@ -119,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit_cmd.add_argument("--json", action="store_true", help="print one JSON object a line")
 
+    cli_team.add_commands(commands)
+
     db_cmd = commands.add_parser("db", help="database maintenance")
     db_commands = db_cmd.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply every pending migration (back up first)")
@@ -166,6 +169,8 @@ async def _dispatch(args: argparse.Namespace) -> None:
             await _export(services, args)
         elif args.command == "audit":
             await _audit(services, args)
+        elif args.command in cli_team.COMMANDS:
+            await cli_team.run(services, args, _actor())
     finally:
         await services.close()
 

@@ -7,6 +7,8 @@ names are errors, so a template can neither inject markup nor silently lose a va
 
 from __future__ import annotations
 
+import html
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -23,6 +25,7 @@ from study.config import LANGUAGES, Language
 BABEL_LOCALES: dict[str, str] = {"zh": "zh_CN", "en": "en_GB"}
 MAX_MESSAGE_CHARS = 4096
 MAX_CALLBACK_BYTES = 64
+_TAG = re.compile(r"</?[a-z-]+(?:\s[^>]*)?>")
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,11 @@ def label(key: str, language: str, /, **context: Any) -> str:
 def button(key: str, language: str, data: str, /, **context: Any) -> Button:
     """A callback button whose label is the label `key` in `language`."""
     return Button(label(key, language, **context), data=data)
+
+
+def plain(html_text: str) -> str:
+    """A rendered message without its Telegram-HTML markup (for terminals and logs)."""
+    return html.unescape(_TAG.sub("", html_text))
 
 
 def escape(value: object) -> Markup:

@@ -204,22 +204,14 @@ async def answer(
         alert = await _alert(session, checkin, participant, result, now=now, config=config)
         if checkin.kind == CheckInKind.SYMPTOMS and question_code == questions_of(checkin)[0].code:
             _close(checkin, PromptStatus.STOPPED, now)
+            _audit_end(session, checkin, participant, now, "stop_checkin_red_flag")
             return Step(checkin, None, result, alert, new_red_flag=True)
     following = next_question(questions_of(checkin), question_code)
     if following is None:
         _close(checkin, PromptStatus.COMPLETED, now)
         if result.tier in ALERTING:
             alert = await _alert(session, checkin, participant, result, now=now, config=config)
-        audit.record(
-            session,
-            at=now,
-            actor=audit.participant_actor(participant.study_id),
-            action="complete_checkin",
-            entity="checkin",
-            entity_id=checkin.id,
-            participant_id=participant.id,
-            after={"kind": checkin.kind, "tier": result.tier},
-        )
+        _audit_end(session, checkin, participant, now, "complete_checkin")
         return Step(checkin, None, result, alert, new_red_flag=not had_red_flag and result.red_flag)
     checkin.current_question = following.code
     session.add(checkin)
@@ -256,6 +248,21 @@ async def stop(
     if result.tier in ALERTING:
         alert = await _alert(session, checkin, participant, result, now=now, config=config)
     return Step(checkin, None, result, alert)
+
+
+def _audit_end(
+    session: AsyncSession, checkin: CheckIn, participant: Participant, now: datetime, action: str
+) -> None:
+    audit.record(
+        session,
+        at=now,
+        actor=audit.participant_actor(participant.study_id),
+        action=action,
+        entity="checkin",
+        entity_id=checkin.id,
+        participant_id=participant.id,
+        after={"kind": checkin.kind, "tier": checkin.tier},
+    )
 
 
 def _close(checkin: CheckIn, status: str, now: datetime) -> None:

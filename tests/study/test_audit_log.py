@@ -78,6 +78,7 @@ async def test_events_of_a_participant_come_oldest_first_and_only_theirs(
         ("participant:ZJU2-001", "link_chat"),
         (ALICE, "mark_attended"),
         ("system", "raise_alert"),
+        ("participant:ZJU2-001", "stop_checkin_red_flag"),
         (NURSE, "acknowledge_alert"),
     ]
     assert {row.study_id for row in rows} == {"ZJU2-001"}
@@ -105,6 +106,7 @@ async def test_events_by_an_actor_and_within_days(
     assert [row.action for row in from_day_two] == [
         "mark_attended",
         "raise_alert",
+        "stop_checkin_red_flag",
         "acknowledge_alert",
     ]
     assert [row.study_id for row in everything[:4]] == [
