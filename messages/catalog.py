@@ -142,6 +142,7 @@ _VISITS = [
 EXAMPLES.update(
     {
         "visit_moved": {"date": "2026-06-09", "time": "10:30", **_SITE},
+        "infusion_moved": {"date": "2026-06-09", "time": None, **_SITE},
         "staff_only": {},
         "team_enroll_step": {"step": "study_id"},
         "team_help": {},

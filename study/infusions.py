@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -11,6 +12,7 @@ from study import audit
 from study.config import StudyConfig
 from study.errors import DomainError
 from study.models import Infusion, InfusionStatus, Participant, Visit
+from study.outbox import Priority, enqueue
 from study.ports import Replanner
 
 
@@ -70,7 +72,35 @@ async def schedule_infusion(
         after=_facts(infusion),
     )
     await replanner.replan(session, participant, now)
+    if before is None or (before["planned_date"], before["planned_time"]) != (
+        _facts(infusion)["planned_date"],
+        _facts(infusion)["planned_time"],
+    ):
+        await _tell_new_date(session, participant, infusion, now)
     return infusion
+
+
+async def _tell_new_date(
+    session: AsyncSession, participant: Participant, infusion: Infusion, now: datetime
+) -> None:
+    """A planned infusion's date matters to the participant: they are told."""
+    at = infusion.planned_time
+    await enqueue(
+        session,
+        template="infusion_moved",
+        dedupe_key=f"infusion-date:{infusion.id}:{infusion.planned_date.isoformat()}:{at}",
+        participant_id=participant.id,
+        context={
+            "date": infusion.planned_date.isoformat(),
+            "time": at.isoformat("minutes") if at else None,
+        },
+        due_at=now,
+        not_after=datetime.combine(
+            infusion.planned_date, time(23, 59), tzinfo=ZoneInfo(participant.timezone)
+        ),
+        priority=Priority.REMINDER,
+        now=now,
+    )
 
 
 async def record_given(

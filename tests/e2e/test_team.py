@@ -150,6 +150,8 @@ async def test_the_individualised_redose_flow_from_labs_to_reminders(
     )
     done = await sandbox.wait_for_message(ZJU2_COORDINATOR, after_message_id=card.message_id)
     assert done.text.startswith("✓ ZJU2-001 的输液安排在")
+    told = await sandbox.wait_for_message(P, predicate=lambda m: "您的输液预约时间是" in m.text)
+    assert told.text.startswith("来自您的研究团队的消息")
     async with database.session() as session:
         infusion = (
             await session.exec(select(Infusion).where(col(Infusion.reason) == "redose"))
