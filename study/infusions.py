@@ -72,10 +72,10 @@ async def schedule_infusion(
         after=_facts(infusion),
     )
     await replanner.replan(session, participant, now)
-    if before is None or (before["planned_date"], before["planned_time"]) != (
-        _facts(infusion)["planned_date"],
-        _facts(infusion)["planned_time"],
-    ):
+    after = _facts(infusion)
+    keys = ("status", "planned_date", "planned_time")
+    if before is None or any(before[key] != after[key] for key in keys):
+        # A new infusion, a confirmed proposal or a new date: the participant is told.
         await _tell_new_date(session, participant, infusion, now)
     return infusion
 
