@@ -10,19 +10,15 @@ import argparse
 import sys
 from datetime import date, time
 
-from sqlmodel import select
-
 from bot.services import Services
 from bot.team_labs import parse_labs
 from messages import plain, render
 from study.enrollment import get_participant
-from study.errors import DomainError
 from study.infusions import record_given, schedule_infusion
 from study.labs import record_labs
-from study.models import Visit
 from study.status import pause, resume, withdraw
 from study.views import open_alerts, participant_detail, upcoming
-from study.visits import mark_attended, mark_missed, set_appointment
+from study.visits import mark_attended, mark_missed, set_appointment, visit_by_number
 
 LANGUAGE = "en"
 COMMANDS = (
@@ -135,15 +131,7 @@ async def run(services: Services, args: argparse.Namespace, actor: str) -> None:
                 )
             )
         elif args.command in ("visit", "attended", "missed"):
-            visit = (
-                await session.exec(
-                    select(Visit).where(
-                        Visit.participant_id == participant.id, Visit.number == args.number
-                    )
-                )
-            ).first()
-            if visit is None:
-                raise DomainError("error_unknown_visit", visit_id=args.number)
+            visit = await visit_by_number(session, participant.id or 0, args.number)
             if args.command == "visit":
                 visit = await set_appointment(
                     session,

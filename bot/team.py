@@ -9,20 +9,18 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.context import reply
-from bot.staff import authorize, parse_date, parse_number, parse_time, participant_of
+from bot.staff import Staff, authorize, parse_date, parse_number, parse_time, participant_of
 from messages import button, label, render
 from study.errors import DomainError
 from study.infusions import record_given, schedule_infusion
-from study.models import Participant, Visit
+from study.models import Participant
 from study.status import pause, resume, withdraw
 from study.views import open_alerts, participant_detail, upcoming
-from study.visits import mark_attended, mark_missed, set_appointment
+from study.visits import mark_attended, mark_missed, set_appointment, visit_by_number
 
 WITHDRAW_CONFIRM = r"^w:(\d{1,12}):(yes|no)$"
 
@@ -45,6 +43,12 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     for name, handler in commands.items():
         application.add_handler(CommandHandler(name, handler))
     application.add_handler(CallbackQueryHandler(withdraw_answered, pattern=WITHDRAW_CONFIRM))
+
+
+def done_text(staff: Staff, what: str, study_id: str, **facts: object) -> str:
+    """The confirmation of a change (`team_done`), in the coordinator's language."""
+    values: dict[str, object] = {"number": None, "date": None, "time": None, **facts}
+    return render("team_done", staff.language, what=what, study_id=study_id, **values)
 
 
 def _args(context: ContextTypes.DEFAULT_TYPE, usage: str, count: int) -> list[str]:
@@ -108,7 +112,7 @@ async def set_visit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     services, now = staff.services, staff.services.clock.now()
     async with services.database.session() as session:
         participant = await participant_of(session, staff, study_id)
-        visit = await _visit(session, participant.id or 0, parse_number(number))
+        visit = await visit_by_number(session, participant.id or 0, parse_number(number))
         moved = await set_appointment(
             session,
             visit.id or 0,
@@ -120,14 +124,8 @@ async def set_visit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         )
     await reply(
         update,
-        render(
-            "team_done",
-            staff.language,
-            what="visit_set",
-            study_id=study_id,
-            number=moved.number,
-            date=moved.visit_date,
-            time=at,
+        done_text(
+            staff, "visit_set", study_id, number=moved.number, date=moved.visit_date, time=at
         ),
     )
 
@@ -141,23 +139,12 @@ async def visit_attended(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     services, now = staff.services, staff.services.clock.now()
     async with services.database.session() as session:
         participant = await participant_of(session, staff, study_id)
-        visit = await _visit(session, participant.id or 0, parse_number(number))
+        visit = await visit_by_number(session, participant.id or 0, parse_number(number))
         on = parse_date(rest[0]) if rest else visit.visit_date
         await mark_attended(
             session, visit.id or 0, on=on, actor=staff.actor, now=now, replanner=services.replanner
         )
-    await reply(
-        update,
-        render(
-            "team_done",
-            staff.language,
-            what="attended",
-            study_id=study_id,
-            number=visit.number,
-            date=on,
-            time=None,
-        ),
-    )
+    await reply(update, done_text(staff, "attended", study_id, number=visit.number, date=on))
 
 
 async def visit_missed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -169,21 +156,12 @@ async def visit_missed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     services, now = staff.services, staff.services.clock.now()
     async with services.database.session() as session:
         participant = await participant_of(session, staff, study_id)
-        visit = await _visit(session, participant.id or 0, parse_number(number))
+        visit = await visit_by_number(session, participant.id or 0, parse_number(number))
         await mark_missed(
             session, visit.id or 0, actor=staff.actor, now=now, replanner=services.replanner
         )
     await reply(
-        update,
-        render(
-            "team_done",
-            staff.language,
-            what="missed",
-            study_id=study_id,
-            number=visit.number,
-            date=visit.visit_date,
-            time=None,
-        ),
+        update, done_text(staff, "missed", study_id, number=visit.number, date=visit.visit_date)
     )
 
 
@@ -208,16 +186,7 @@ async def set_infusion(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             replanner=services.replanner,
         )
     await reply(
-        update,
-        render(
-            "team_done",
-            staff.language,
-            what="infusion_set",
-            study_id=study_id,
-            number=None,
-            date=infusion.planned_date,
-            time=at,
-        ),
+        update, done_text(staff, "infusion_set", study_id, date=infusion.planned_date, time=at)
     )
 
 
@@ -234,18 +203,7 @@ async def infusion_given(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         infusion = await record_given(
             session, participant, on=on, actor=staff.actor, now=now, replanner=services.replanner
         )
-    await reply(
-        update,
-        render(
-            "team_done",
-            staff.language,
-            what="infusion_given",
-            study_id=study_id,
-            number=None,
-            date=infusion.given_on,
-            time=None,
-        ),
-    )
+    await reply(update, done_text(staff, "infusion_given", study_id, date=infusion.given_on))
 
 
 async def pause_participant(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -268,18 +226,7 @@ async def _status_change(update: Update, context: ContextTypes.DEFAULT_TYPE, wha
     async with services.database.session() as session:
         participant = await participant_of(session, staff, study_id)
         await change(session, participant, actor=staff.actor, now=now, replanner=services.replanner)
-    await reply(
-        update,
-        render(
-            "team_done",
-            staff.language,
-            what=what,
-            study_id=study_id,
-            number=None,
-            date=None,
-            time=None,
-        ),
-    )
+    await reply(update, done_text(staff, what, study_id))
 
 
 async def ask_withdraw(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -322,26 +269,4 @@ async def withdraw_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             )
     await query.answer()
     what = "withdraw" if answer == "yes" else "withdraw_cancelled"
-    await query.edit_message_text(
-        render(
-            "team_done",
-            staff.language,
-            what=what,
-            study_id=participant.study_id,
-            number=None,
-            date=None,
-            time=None,
-        ),
-        reply_markup=None,
-    )
-
-
-async def _visit(session: AsyncSession, participant_id: int, number: int) -> Visit:
-    visit = (
-        await session.exec(
-            select(Visit).where(Visit.participant_id == participant_id, Visit.number == number)
-        )
-    ).first()
-    if visit is None:
-        raise DomainError("error_unknown_visit", visit_id=number)
-    return visit
+    await query.edit_message_text(done_text(staff, what, participant.study_id), reply_markup=None)

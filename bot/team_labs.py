@@ -14,6 +14,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bot.context import reply
 from bot.staff import authorize, parse_number, participant_of
+from bot.team import done_text
 from messages import button, label, render
 from study.errors import DomainError
 from study.infusions import schedule_infusion
@@ -149,14 +150,5 @@ async def confirm_dose(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
     await reply(
-        update,
-        render(
-            "team_done",
-            staff.language,
-            what="infusion_set",
-            study_id=participant.study_id,
-            number=None,
-            date=infusion.planned_date,
-            time=None,
-        ),
+        update, done_text(staff, "infusion_set", participant.study_id, date=infusion.planned_date)
     )

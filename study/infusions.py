@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -12,7 +11,7 @@ from study import audit
 from study.config import StudyConfig
 from study.errors import DomainError
 from study.models import Infusion, InfusionStatus, Participant, Visit
-from study.outbox import Priority, enqueue
+from study.outbox import tell_new_date
 from study.ports import Replanner
 
 
@@ -76,31 +75,16 @@ async def schedule_infusion(
     keys = ("status", "planned_date", "planned_time")
     if before is None or any(before[key] != after[key] for key in keys):
         # A new infusion, a confirmed proposal or a new date: the participant is told.
-        await _tell_new_date(session, participant, infusion, now)
+        await tell_new_date(
+            session,
+            participant,
+            template="infusion_moved",
+            key=f"infusion-date:{infusion.id}",
+            day=infusion.planned_date,
+            at=infusion.planned_time,
+            now=now,
+        )
     return infusion
-
-
-async def _tell_new_date(
-    session: AsyncSession, participant: Participant, infusion: Infusion, now: datetime
-) -> None:
-    """A planned infusion's date matters to the participant: they are told."""
-    at = infusion.planned_time
-    await enqueue(
-        session,
-        template="infusion_moved",
-        dedupe_key=f"infusion-date:{infusion.id}:{infusion.planned_date.isoformat()}:{at}",
-        participant_id=participant.id,
-        context={
-            "date": infusion.planned_date.isoformat(),
-            "time": at.isoformat("minutes") if at else None,
-        },
-        due_at=now,
-        not_after=datetime.combine(
-            infusion.planned_date, time(23, 59), tzinfo=ZoneInfo(participant.timezone)
-        ),
-        priority=Priority.REMINDER,
-        now=now,
-    )
 
 
 async def record_given(

@@ -16,9 +16,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study import audit
 from study.config import StudyConfig
-from study.errors import DomainError
 from study.models import Infusion, InfusionStatus, LabResult, Participant, Visit
 from study.protocol import Arm, Labs, RedoseDecision, evaluate_redose
+from study.visits import visit_by_number
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,7 @@ async def record_labs(
     now: datetime,
     config: StudyConfig,
 ) -> LabOutcome:
-    visit = (
-        await session.exec(
-            select(Visit).where(
-                Visit.participant_id == participant.id, Visit.number == visit_number
-            )
-        )
-    ).first()
-    if visit is None:
-        raise DomainError("error_unknown_visit", visit_id=visit_number)
+    visit = await visit_by_number(session, participant.id or 0, visit_number)
     previous = (
         await session.exec(
             select(LabResult, Visit)

@@ -7,14 +7,15 @@ state change that caused it, and the dispatcher (scheduler/) sends it. Rows are 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 from enum import IntEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from study.models import OutboxMessage, OutboxStatus
+from study.models import OutboxMessage, OutboxStatus, Participant
 
 OUTBOX_TOUCHED = "outbox_touched"
 
@@ -136,3 +137,28 @@ async def cancel_pending(
         session.add(row)
         cancelled += 1
     return cancelled
+
+
+async def tell_new_date(
+    session: AsyncSession,
+    participant: Participant,
+    *,
+    template: str,
+    key: str,
+    day: date,
+    at: time | None,
+    now: datetime,
+) -> None:
+    """Tell a participant the new date (and time) of something of theirs, until that day
+    has passed; the same date told twice is one message."""
+    await enqueue(
+        session,
+        template=template,
+        dedupe_key=f"{key}:{day.isoformat()}:{at}",
+        participant_id=participant.id,
+        context={"date": day.isoformat(), "time": at.isoformat("minutes") if at else None},
+        due_at=now,
+        not_after=datetime.combine(day, time(23, 59), tzinfo=ZoneInfo(participant.timezone)),
+        priority=Priority.REMINDER,
+        now=now,
+    )

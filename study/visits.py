@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study import audit
@@ -13,7 +13,7 @@ from study.alerts import raise_alert
 from study.config import StudyConfig
 from study.errors import DomainError
 from study.models import Participant, Tier, Visit, VisitStatus
-from study.outbox import Priority, enqueue
+from study.outbox import tell_new_date
 from study.ports import Replanner
 
 ANSWERABLE = (VisitStatus.PLANNED, VisitStatus.CONFIRMED)
@@ -161,26 +161,29 @@ async def mark_missed(
 
 
 async def _tell_new_date(session: AsyncSession, visit: Visit, now: datetime) -> None:
-    """A new date matters to the participant: they are told (until the day has passed)."""
     participant = await session.get(Participant, visit.participant_id)
     assert participant is not None
-    at = visit.appointment_time
-    await enqueue(
+    await tell_new_date(
         session,
+        participant,
         template="visit_moved",
-        dedupe_key=f"moved:{visit.id}:{visit.visit_date.isoformat()}:{at}",
-        participant_id=participant.id,
-        context={
-            "date": visit.visit_date.isoformat(),
-            "time": at.isoformat("minutes") if at else None,
-        },
-        due_at=now,
-        not_after=datetime.combine(
-            visit.visit_date, time(23, 59), tzinfo=ZoneInfo(participant.timezone)
-        ),
-        priority=Priority.REMINDER,
+        key=f"moved:{visit.id}",
+        day=visit.visit_date,
+        at=visit.appointment_time,
         now=now,
     )
+
+
+async def visit_by_number(session: AsyncSession, participant_id: int, number: int) -> Visit:
+    """A participant's visit by its number (0 is day 1); DomainError if there is none."""
+    visit = (
+        await session.exec(
+            select(Visit).where(Visit.participant_id == participant_id, Visit.number == number)
+        )
+    ).first()
+    if visit is None:
+        raise DomainError("error_unknown_visit", visit_id=number)
+    return visit
 
 
 async def mark_attended(
