@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
-from bot.context import services_of
+from bot.context import edit_pressed, services_of
 from bot.identity import identify
-from bot.keyboards import inline_markup
 from messages import label
 from scheduler.compose import alert_card
 from study.alerts import acknowledge_alert, resolve_alert
@@ -18,7 +16,7 @@ from study.errors import DomainError
 
 log = logging.getLogger(__name__)
 
-ALERT_ACTION = r"^a:(\d{1,12}):(ack|res)$"
+ALERT_ACTION = r"^a:(\d{1,9}):(ack|res)$"
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
@@ -49,8 +47,4 @@ async def alert_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await query.answer(label("not_allowed", language), show_alert=True)
         return
     await query.answer(label(f"alert_{action}_done", language))
-    try:
-        await query.edit_message_text(text, reply_markup=inline_markup(keyboard))
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
+    await edit_pressed(query, text, keyboard)

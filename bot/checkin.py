@@ -7,12 +7,10 @@ from dataclasses import dataclass, field
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
-from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.context import reply, services_of
+from bot.context import edit_pressed, reply, services_of
 from bot.identity import identify
-from bot.keyboards import inline_markup
 from bot.participant import PRIVATE, not_a_participant
 from bot.services import Services
 from messages import Keyboard, label, render
@@ -42,7 +40,7 @@ from study.models import CheckIn, CheckInKind, CheckInTrigger, Participant, Prom
 
 log = logging.getLogger(__name__)
 
-PRESS = r"^([ctdbx]):(\d{1,12})(?::([A-Z0-9]{1,4}))?(?::([a-z0-9_]{1,16}))?$"
+PRESS = r"^([ctdbx]):(\d{1,9})(?::([A-Z0-9]{1,4}))?(?::([a-z0-9_]{1,16}))?$"
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
@@ -69,9 +67,12 @@ async def start_checkin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     now = services.clock.now()
     async with services.database.session() as session:
         participant = await find_by_chat(session, speaker.chat_id)
-        if participant is None:
-            await not_a_participant(update, services)
-            return
+    if participant is None:
+        # Outside the transaction: the answer may need a session of its own (on SQLite a
+        # second one inside the first would wait for its lock).
+        await not_a_participant(update, services)
+        return
+    async with services.database.session() as session:
         checkin = await open_checkin_of(session, participant, CheckInKind.SYMPTOMS)
         if checkin is None:
             checkin = await open_checkin(
@@ -114,18 +115,9 @@ async def checkin_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await query.answer(label(refused.key, language))
         return
     await query.answer()
-    try:
-        if outcome.keep_keyboard:
-            await query.edit_message_text(
-                outcome.edit_text or "", reply_markup=inline_markup(outcome.edit_keyboard)
-            )
-        elif outcome.edit_text is not None:
-            await query.edit_message_text(outcome.edit_text, reply_markup=None)
-        else:
-            await query.edit_message_reply_markup(reply_markup=None)
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
+    await edit_pressed(
+        query, outcome.edit_text, outcome.edit_keyboard if outcome.keep_keyboard else None
+    )
     for text, keyboard in outcome.replies:
         await reply(update, text, keyboard)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import cast
 
-from telegram import Update
+from telegram import CallbackQuery, Update
+from telegram.error import BadRequest
 from telegram.ext import Application, ContextTypes
 
 from bot.keyboards import inline_markup
@@ -28,3 +29,25 @@ async def reply(update: Update, text: str, keyboard: Keyboard | None = None) -> 
     if chat is None:
         return
     await chat.send_message(text, reply_markup=inline_markup(keyboard))
+
+
+async def edit_pressed(
+    query: CallbackQuery, text: str | None = None, keyboard: Keyboard | None = None
+) -> None:
+    """Change the message whose button was pressed: its text and buttons, or only take the
+    buttons away. Telegram's "message is not modified" (a press repeated, or on a message
+    already changed) is not an error here."""
+    message = query.message
+    markup = inline_markup(keyboard)
+    if text is None and markup is None and message is not None and not getattr(
+        message, "reply_markup", None
+    ):
+        return  # no buttons to take away: asking Telegram would only earn "not modified"
+    try:
+        if text is None:
+            await query.edit_message_reply_markup(reply_markup=markup)
+        else:
+            await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise

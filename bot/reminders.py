@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
-from bot.context import reply, services_of
+from bot.context import edit_pressed, reply, services_of
 from bot.identity import identify
 from messages import label, render
 from study.enrollment import find_by_chat
@@ -17,7 +16,7 @@ from study.visits import confirm_visit, own_visit, request_reschedule
 
 log = logging.getLogger(__name__)
 
-VISIT_ANSWER = r"^v:(\d{1,12}):(ok|rs)$"
+VISIT_ANSWER = r"^v:(\d{1,9}):(ok|rs)$"
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
@@ -59,10 +58,7 @@ async def visit_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                 replanner=services.replanner,
             )
     await query.answer()
-    try:
-        await query.edit_message_reply_markup(reply_markup=None)
-    except BadRequest:
-        log.debug("the reminder's buttons were already gone")
+    await edit_pressed(query)
     phone = services.config.sites[participant.site_code].phone
     template = "visit_confirmed" if answer == "ok" else "visit_reschedule_requested"
     await reply(

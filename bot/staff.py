@@ -20,7 +20,7 @@ from telegram.ext import ContextTypes
 from bot.context import reply, services_of
 from bot.identity import Speaker, identify
 from bot.services import Services
-from messages import render, render_bilingual
+from messages import plain, render, render_bilingual
 from study import audit
 from study.enrollment import find_by_chat, get_participant
 from study.errors import DomainError
@@ -29,6 +29,7 @@ from study.models import Participant
 log = logging.getLogger(__name__)
 
 STUDY_ID = re.compile(r"^[A-Za-z0-9-]{1,32}$")
+VISIT_NUMBER = re.compile(r"^[0-9]{1,3}$")
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class Staff:
 
 
 async def authorize(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Staff | None:
-    """The coordinator speaking, or None after politely refusing anyone else."""
+    """The coordinator speaking, or None after politely refusing anyone else (a refused
+    button press is answered here; the caller must not answer it again)."""
     services = services_of(context)
     speaker = identify(update, services.config)
     if speaker.is_coordinator and _allowed_chat(speaker, services):
@@ -75,6 +77,10 @@ def _allowed_chat(speaker: Speaker, services: Services) -> bool:
 
 
 async def _refuse(update: Update, services: Services, speaker: Speaker) -> None:
+    query = update.callback_query
+    if query is not None:  # a button: only the person who pressed it sees the refusal
+        await query.answer(plain(render_bilingual("staff_only")), show_alert=True)
+        return
     if speaker.private and speaker.chat_id is not None:
         async with services.database.session() as session:
             participant = await find_by_chat(session, speaker.chat_id)
@@ -109,6 +115,6 @@ def parse_time(text: str) -> time:
 
 
 def parse_number(text: str) -> int:
-    if not text.isdigit() or len(text) > 3:
+    if not VISIT_NUMBER.match(text):  # ASCII only: "²".isdigit() is true, int("²") fails
         raise DomainError("error_bad_visit_number", number=text)
     return int(text)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
-from bot.context import reply
+from bot.context import edit_pressed, reply
 from bot.staff import Staff, authorize, parse_date, parse_number, parse_time, participant_of
 from messages import button, label, render
 from study.errors import DomainError
@@ -22,7 +22,8 @@ from study.status import pause, resume, withdraw
 from study.views import open_alerts, participant_detail, upcoming
 from study.visits import mark_attended, mark_missed, set_appointment, visit_by_number
 
-WITHDRAW_CONFIRM = r"^w:(\d{1,12}):(yes|no)$"
+NEW_MESSAGES = filters.UpdateType.MESSAGE
+WITHDRAW_CONFIRM = r"^w:(\d{1,9}):(yes|no)$"
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
@@ -40,8 +41,9 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         "withdraw": ask_withdraw,
         "team": team_help,
     }
+    # New messages only: editing an old message into a command must not run it.
     for name, handler in commands.items():
-        application.add_handler(CommandHandler(name, handler))
+        application.add_handler(CommandHandler(name, handler, filters=NEW_MESSAGES))
     application.add_handler(CallbackQueryHandler(withdraw_answered, pattern=WITHDRAW_CONFIRM))
 
 
@@ -252,9 +254,9 @@ async def withdraw_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     """Withdraw (or not) after the confirmation button."""
     query = update.callback_query
     staff = await authorize(update, context)
-    if query is None or staff is None or not context.matches:
-        if query is not None:
-            await query.answer()
+    if staff is None:
+        return  # refused: `authorize` answered the press
+    if query is None or not context.matches:
         return
     participant_id, answer = int(context.matches[0].group(1)), context.matches[0].group(2)
     services, now = staff.services, staff.services.clock.now()
@@ -269,4 +271,4 @@ async def withdraw_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             )
     await query.answer()
     what = "withdraw" if answer == "yes" else "withdraw_cancelled"
-    await query.edit_message_text(done_text(staff, what, participant.study_id), reply_markup=None)
+    await edit_pressed(query, done_text(staff, what, participant.study_id))

@@ -25,7 +25,7 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
-from bot.context import reply
+from bot.context import edit_pressed, reply
 from bot.staff import Staff, authorize, parse_date
 from messages import Button, Keyboard, button, render
 from study.codes import deep_link
@@ -36,7 +36,7 @@ from study.protocol import Arm
 SITE, STUDY, ARM, DAY, LANGUAGE, PREGNANCY = range(6)
 DRAFT = "enroll"
 USAGE = "/enroll STUDY_ID SITE standard|individualized YYYY-MM-DD [zh|en] [yes|no]"
-TYPED = filters.TEXT & ~filters.COMMAND
+TYPED = filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
@@ -45,7 +45,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
         conversation = ConversationHandler(
-            entry_points=[CommandHandler("enroll", start)],
+            entry_points=[CommandHandler("enroll", start, filters=filters.UpdateType.MESSAGE)],
             states={
                 SITE: [CallbackQueryHandler(site_chosen, pattern=r"^e:site:[A-Za-z0-9_-]{1,16}$")],
                 STUDY: [MessageHandler(TYPED, study_id_typed)],
@@ -57,7 +57,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                 LANGUAGE: [CallbackQueryHandler(language_chosen, pattern=r"^e:lang:(zh|en)$")],
                 PREGNANCY: [CallbackQueryHandler(pregnancy_chosen, pattern=r"^e:preg:(yes|no)$")],
             },
-            fallbacks=[CommandHandler("cancel", cancel)],
+            fallbacks=[CommandHandler("cancel", cancel, filters=filters.UpdateType.MESSAGE)],
             per_user=True,
             per_chat=True,
         )
@@ -87,7 +87,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
             },
         )
         return ConversationHandler.END
-    draft = _draft(context)
+    draft = _draft(update, context)
     draft.clear()
     sites = sorted(staff.sites)
     if len(sites) == 1:
@@ -106,7 +106,7 @@ async def site_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int
     site = _data(update).removeprefix("e:site:")
     if site not in staff.sites:
         return ConversationHandler.END
-    _draft(context)["site"] = site
+    _draft(update, context)["site"] = site
     await _ask(update, staff, "study_id")
     return STUDY
 
@@ -121,7 +121,7 @@ async def study_id_typed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if not STUDY_ID.match(study_id):
         await reply(update, render("error_bad_study_id", staff.language, study_id=study_id))
         return STUDY
-    _draft(context)["study_id"] = study_id
+    _draft(update, context)["study_id"] = study_id
     arms = [[button(f"arm_{arm.value}", staff.language, f"e:arm:{arm.value}") for arm in Arm]]
     await _ask(update, staff, "arm", arms)
     return ARM
@@ -132,7 +132,7 @@ async def arm_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     staff = await _pressed(update, context)
     if staff is None:
         return ConversationHandler.END
-    _draft(context)["arm"] = _data(update).removeprefix("e:arm:")
+    _draft(update, context)["arm"] = _data(update).removeprefix("e:arm:")
     await _ask(update, staff, "day", [[button("today", staff.language, "e:day:today")]])
     return DAY
 
@@ -142,7 +142,7 @@ async def day_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     staff = await _pressed(update, context)
     if staff is None:
         return ConversationHandler.END
-    draft = _draft(context)
+    draft = _draft(update, context)
     zone = ZoneInfo(staff.services.config.site_timezone(draft["site"]))
     draft["day"] = staff.services.clock.now().astimezone(zone).date()
     return await _ask_language(update, staff)
@@ -155,7 +155,7 @@ async def day_typed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     if staff is None or message is None or message.text is None:
         return ConversationHandler.END
     try:
-        _draft(context)["day"] = parse_date(message.text.strip())
+        _draft(update, context)["day"] = parse_date(message.text.strip())
     except DomainError as error:
         await reply(update, render(error.key, staff.language, **error.details))
         return DAY
@@ -167,7 +167,7 @@ async def language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     staff = await _pressed(update, context)
     if staff is None:
         return ConversationHandler.END
-    _draft(context)["language"] = _data(update).removeprefix("e:lang:")
+    _draft(update, context)["language"] = _data(update).removeprefix("e:lang:")
     choices = [
         [button("yes", staff.language, "e:preg:yes"), button("no", staff.language, "e:preg:no")]
     ]
@@ -180,7 +180,7 @@ async def pregnancy_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     staff = await _pressed(update, context)
     if staff is None:
         return ConversationHandler.END
-    draft = _draft(context)
+    draft = _draft(update, context)
     draft["pregnancy"] = _data(update).endswith("yes")
     try:
         await _enroll(update, staff, draft)
@@ -191,7 +191,7 @@ async def pregnancy_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     """Abandon the guided enrolment; nothing was stored."""
-    _draft(context).clear()
+    _draft(update, context).clear()
     staff = await authorize(update, context)
     if staff is not None:
         await reply(update, render("team_enroll_step", staff.language, step="cancelled"))
@@ -215,9 +215,9 @@ async def _ask(update: Update, staff: Staff, step: str, keyboard: Keyboard | Non
 
 async def _pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Staff | None:
     staff = await authorize(update, context)
-    if update.callback_query is not None:
+    if staff is not None and update.callback_query is not None:
         await update.callback_query.answer()
-        await update.callback_query.edit_message_reply_markup(reply_markup=None)
+        await edit_pressed(update.callback_query)
     return staff
 
 
@@ -226,9 +226,12 @@ def _data(update: Update) -> str:
     return query.data if query is not None and query.data else ""
 
 
-def _draft(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any]:
+def _draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any]:
+    """This coordinator's answers so far in this chat (the conversation is per chat too)."""
     assert context.user_data is not None
-    return context.user_data.setdefault(DRAFT, {})  # type: ignore[no-any-return]
+    chat_id = update.effective_chat.id if update.effective_chat else None
+    drafts: dict[int | None, dict[str, Any]] = context.user_data.setdefault(DRAFT, {})
+    return drafts.setdefault(chat_id, {})
 
 
 async def _enroll(update: Update, staff: Staff, draft: dict[str, Any]) -> None:

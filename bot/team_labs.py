@@ -12,9 +12,9 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.context import reply
+from bot.context import edit_pressed, reply
 from bot.staff import authorize, parse_number, participant_of
-from bot.team import done_text
+from bot.team import NEW_MESSAGES, done_text
 from messages import button, label, render
 from study.errors import DomainError
 from study.infusions import schedule_infusion
@@ -22,12 +22,12 @@ from study.labs import record_labs
 from study.models import Infusion, InfusionStatus, Participant
 from study.protocol import Labs
 
-CONFIRM = r"^r:(\d{1,12}):ok$"
+CONFIRM = r"^r:(\d{1,9}):ok$"
 USAGE = "/labs STUDY_ID VISIT_NUMBER cd19=1.2 dsdna=150+ c3=0.45 lln=0.9"
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
-    application.add_handler(CommandHandler("labs", enter_labs))
+    application.add_handler(CommandHandler("labs", enter_labs, filters=NEW_MESSAGES))
     application.add_handler(CallbackQueryHandler(confirm_dose, pattern=CONFIRM))
 
 
@@ -121,9 +121,9 @@ async def confirm_dose(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     """A coordinator confirms a proposed dose: it becomes a planned infusion with reminders."""
     query = update.callback_query
     staff = await authorize(update, context)
-    if query is None or staff is None or not context.matches:
-        if query is not None:
-            await query.answer()
+    if staff is None:
+        return  # refused: `authorize` answered the press
+    if query is None or not context.matches:
         return
     services, now = staff.services, staff.services.clock.now()
     async with services.database.session() as session:
@@ -148,7 +148,7 @@ async def confirm_dose(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             replanner=services.replanner,
         )
     await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
+    await edit_pressed(query)
     await reply(
         update, done_text(staff, "infusion_set", participant.study_id, date=infusion.planned_date)
     )

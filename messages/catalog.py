@@ -245,6 +245,7 @@ EXAMPLES.update(
                 "c3_decrease_percent_over": 50.0,
             },
         },
+        "error_implausible_date": {"date": "0001-01-01"},
         "error_usage": {"usage": "/visit STUDY_ID VISIT_NUMBER YYYY-MM-DD [HH:MM]"},
         "error_bad_time": {"time": "25:61"},
         "error_bad_visit_number": {"number": "x"},

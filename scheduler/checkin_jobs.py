@@ -12,6 +12,7 @@ Every step is idempotent by dedupe keys, so a sweep may run any number of times.
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, time, timedelta
 
 from sqlmodel import col, func, select
@@ -39,6 +40,8 @@ from study.models import (
 from study.outbox import Priority, enqueue
 from study.protocol import add_months
 
+log = logging.getLogger(__name__)
+
 QUESTION_TEMPLATE = "checkin_question"
 MISSED_KIND: dict[str, str] = {
     CheckInKind.SYMPTOMS: "missed_checkins",
@@ -59,8 +62,12 @@ async def put_due_checkins(database: Database, clock: Clock, config: StudyConfig
     async with database.session() as session:
         candidates = await _candidates(session, now, config)
     for participant in candidates:
-        async with database.session() as session:
-            opened += await _due_for(session, participant, now, config)
+        try:
+            async with database.session() as session:
+                opened += await _due_for(session, participant, now, config)
+        except Exception:
+            # One participant's bad data must not stop everyone else's check-ins.
+            log.exception("could not put the check-ins due for participant %s", participant.id)
     return opened
 
 

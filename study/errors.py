@@ -21,10 +21,23 @@ class ConfigError(TrialbotError):
         return "\n".join(lines)
 
 
+ECHO_LIMIT = 40
+
+
 class DomainError(TrialbotError):
-    """A use case refused a request; `key` names the message template that explains it."""
+    """A use case refused a request; `key` names the message template that explains it.
+
+    Text a person typed is echoed back in the explanation, so long text is shortened here:
+    a reply must stay far below Telegram's 4096 characters whatever was typed.
+    """
 
     def __init__(self, key: str, **details: object) -> None:
         self.key = key
-        self.details = details
-        super().__init__(key if not details else f"{key}: {details}")
+        self.details = {name: _short(value) for name, value in details.items()}
+        super().__init__(key if not details else f"{key}: {self.details}")
+
+
+def _short(value: object) -> object:
+    if isinstance(value, str) and len(value) > ECHO_LIMIT:
+        return value[: ECHO_LIMIT - 1] + "…"
+    return value

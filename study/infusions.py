@@ -13,6 +13,7 @@ from study.errors import DomainError
 from study.models import Infusion, InfusionStatus, Participant, Visit
 from study.outbox import tell_new_date
 from study.ports import Replanner
+from study.protocol import plausible_day
 
 
 async def next_planned(session: AsyncSession, participant: Participant) -> Infusion | None:
@@ -41,6 +42,8 @@ async def schedule_infusion(
 ) -> Infusion:
     """Move the next planned (or proposed) infusion to `day`, confirming a proposal; with
     none planned, plan a new one."""
+    if not plausible_day(day, participant.randomized_on):
+        raise DomainError("error_implausible_date", date=day.isoformat())
     infusion = await next_planned(session, participant)
     before = _facts(infusion) if infusion else None
     if infusion is None:
@@ -97,6 +100,8 @@ async def record_given(
     replanner: Replanner,
 ) -> Infusion:
     """The next planned infusion was given on `on` (its post-infusion questions follow)."""
+    if not plausible_day(on, participant.randomized_on):
+        raise DomainError("error_implausible_date", date=on.isoformat())
     infusion = await next_planned(session, participant)
     if infusion is None or infusion.status != InfusionStatus.PLANNED:
         raise DomainError("error_no_planned_infusion", study_id=participant.study_id)

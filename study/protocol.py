@@ -163,3 +163,13 @@ def _decrease_percent(before: float, now: float) -> float:
     if before <= 0:
         return 0.0
     return (before - now) / before * 100
+
+
+PLAUSIBLE_BEFORE = timedelta(days=366)
+PLAUSIBLE_AFTER = timedelta(days=366 * 20)
+
+
+def plausible_day(day: date, randomized_on: date) -> bool:
+    """Whether a date typed for a participant's visit or infusion can be meant: from a year
+    before randomisation to twenty years after (a typo like 0001-01-01 is refused)."""
+    return randomized_on - PLAUSIBLE_BEFORE <= day <= randomized_on + PLAUSIBLE_AFTER

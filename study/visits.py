@@ -15,6 +15,7 @@ from study.errors import DomainError
 from study.models import Participant, Tier, Visit, VisitStatus
 from study.outbox import tell_new_date
 from study.ports import Replanner
+from study.protocol import plausible_day
 
 ANSWERABLE = (VisitStatus.PLANNED, VisitStatus.CONFIRMED)
 
@@ -109,8 +110,9 @@ async def set_appointment(
 
     changed = False
 
-    def appoint(visit: Visit) -> None:
+    def appoint(visit: Visit, participant: Participant) -> None:
         nonlocal changed
+        _check_day(day, participant)
         if visit.status in (VisitStatus.ATTENDED, VisitStatus.MISSED):
             raise DomainError("error_visit_closed", visit_number=visit.number)
         if (visit.visit_date, visit.appointment_time) != (day, at):
@@ -144,7 +146,7 @@ async def mark_missed(
 ) -> Visit:
     """Record that a visit did not take place; its reminders stop."""
 
-    def missed(visit: Visit) -> None:
+    def missed(visit: Visit, participant: Participant) -> None:
         if visit.status == VisitStatus.ATTENDED:
             raise DomainError("error_visit_closed", visit_number=visit.number)
         visit.status = VisitStatus.MISSED
@@ -174,6 +176,11 @@ async def _tell_new_date(session: AsyncSession, visit: Visit, now: datetime) -> 
     )
 
 
+def _check_day(day: date, participant: Participant) -> None:
+    if not plausible_day(day, participant.randomized_on):
+        raise DomainError("error_implausible_date", date=day.isoformat())
+
+
 async def visit_by_number(session: AsyncSession, participant_id: int, number: int) -> Visit:
     """A participant's visit by its number (0 is day 1); DomainError if there is none."""
     visit = (
@@ -197,7 +204,8 @@ async def mark_attended(
 ) -> Visit:
     """Record that the participant came; the visit's remaining reminders are cancelled."""
 
-    def attended(visit: Visit) -> None:
+    def attended(visit: Visit, participant: Participant) -> None:
+        _check_day(on, participant)
         visit.status = VisitStatus.ATTENDED
         visit.attended_on = on
 
@@ -215,7 +223,7 @@ async def mark_attended(
 async def _change_visit(
     session: AsyncSession,
     visit_id: int,
-    change: Callable[[Visit], None],
+    change: Callable[[Visit, Participant], None],
     *,
     action: str,
     actor: str,
@@ -226,7 +234,7 @@ async def _change_visit(
     all in the caller's transaction."""
     visit, participant = await _visit_and_participant(session, visit_id)
     before = _visit_facts(visit)
-    change(visit)
+    change(visit, participant)
     visit.updated_at = now
     session.add(visit)
     audit.record(

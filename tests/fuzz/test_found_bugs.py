@@ -1,8 +1,5 @@
-"""The product bugs the fuzz test found, one case each, asserting the right behaviour.
-
-Each is `xfail(strict=True)` while the bug is there (on the database where it shows); a fix
-makes it pass, which fails the run until the mark and its entry in `known_bugs.py` go.
-"""
+"""The product bugs the fuzz test found, one case each, asserting the right behaviour
+(all fixed; these keep them fixed)."""
 
 from __future__ import annotations
 
@@ -13,15 +10,6 @@ from study.database import Database
 from tests.fuzz.actions import Press, Say
 from tests.fuzz.cast import ACTIVE
 from tests.fuzz.driver import Driver
-from tests.fuzz.known_bugs import (
-    DATE_OUT_OF_RANGE,
-    ECHO_TOO_LONG,
-    ENROLMENT_DRAFT_SHARED,
-    NOT_MODIFIED_UNHANDLED,
-    POSTGRES_INT32_IDS,
-    SQLITE_NESTED_SESSION,
-    UNICODE_DIGITS,
-)
 from tests.fuzz.world import enrol
 from tests.support.clock import FakeClock
 from tests.support.study import ZJU2_ALERTS, ZJU2_COORDINATOR
@@ -47,7 +35,6 @@ async def coordinator_presses(driver: Driver, data: str) -> list[str]:
     return [m.text for m in await driver.run(Press(COORDINATOR, COORDINATOR, 0, button, None))]
 
 
-@pytest.mark.xfail(strict=True, reason=UNICODE_DIGITS.reason)
 async def test_a_visit_number_in_other_digits_is_refused_politely(
     driver: Driver, database: Database, config: StudyConfig, clock: FakeClock
 ) -> None:
@@ -57,14 +44,12 @@ async def test_a_visit_number_in_other_digits_is_refused_politely(
     assert "²" in replies[-1]  # "the visit number ² was not understood"
 
 
-@pytest.mark.xfail(strict=True, reason=ECHO_TOO_LONG.reason)
 async def test_an_overlong_study_id_gets_an_answer(driver: Driver) -> None:
     replies = await coordinator_says(driver, "/participant " + "x" * 4083)
     assert problems(driver) == []
     assert replies
 
 
-@pytest.mark.xfail(strict=True, reason=DATE_OUT_OF_RANGE.reason)
 @pytest.mark.parametrize(
     "command", ["/visit ZJU2-002 3 0001-01-01", "/infusion ZJU2-002 9999-12-31"]
 )
@@ -80,8 +65,6 @@ async def test_a_date_out_of_range_is_refused_or_harmless(
 async def test_checkin_from_a_coordinator_gets_their_greeting(
     request: pytest.FixtureRequest, driver: Driver, database: Database
 ) -> None:
-    if database.is_sqlite:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=SQLITE_NESTED_SESSION.reason))
     replies = await coordinator_says(driver, "/checkin")
     assert problems(driver) == []
     assert "ZJU2" in replies[-1]  # "you are a coordinator of ZJU2"
@@ -94,8 +77,6 @@ async def test_a_button_id_beyond_32_bits_is_a_stale_button(
     config: StudyConfig,
     clock: FakeClock,
 ) -> None:
-    if not database.is_sqlite:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=POSTGRES_INT32_IDS.reason))
     chat = STANDARD.chat_id
     assert chat is not None
     await enrol(driver, database, config, clock, STANDARD)
@@ -105,7 +86,6 @@ async def test_a_button_id_beyond_32_bits_is_a_stale_button(
     assert driver.figures.callbacks_unanswered == 0
 
 
-@pytest.mark.xfail(strict=True, reason=ENROLMENT_DRAFT_SHARED.reason)
 async def test_a_guided_enrolment_in_another_chat_leaves_this_one_alone(driver: Driver) -> None:
     driver.sandbox.add_group(ZJU2_ALERTS, "ZJU2 team", [COORDINATOR])
     await coordinator_says(driver, "/enroll")
@@ -118,7 +98,6 @@ async def test_a_guided_enrolment_in_another_chat_leaves_this_one_alone(driver: 
     assert replies[-1].startswith("✓ 已入组 ZJU2-060")
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MODIFIED_UNHANDLED.reason)
 @pytest.mark.parametrize(
     ("commands", "answer"),
     [
