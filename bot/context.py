@@ -39,8 +39,11 @@ async def edit_pressed(
     already changed) is not an error here."""
     message = query.message
     markup = inline_markup(keyboard)
-    if text is None and markup is None and message is not None and not getattr(
-        message, "reply_markup", None
+    if (
+        text is None
+        and markup is None
+        and message is not None
+        and not getattr(message, "reply_markup", None)
     ):
         return  # no buttons to take away: asking Telegram would only earn "not modified"
     try:
