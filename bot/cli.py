@@ -65,8 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser(
+    run_cmd = commands.add_parser(
         "run", help="run the bot and its scheduler (no token: the local sandbox demo)"
+    )
+    taking = run_cmd.add_mutually_exclusive_group()
+    taking.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="take updates by webhook at this https address (TRIALBOT_UPDATES=webhook and "
+        "TRIALBOT_WEBHOOK_URL; the secret and listen address come from the environment)",
+    )
+    taking.add_argument(
+        "--updates",
+        choices=["polling", "webhook", "none"],
+        help="how this process takes updates (TRIALBOT_UPDATES): 'none' only sends, for "
+        "extra processes on one PostgreSQL database",
     )
 
     enroll_cmd = commands.add_parser("enroll", help="enrol a participant and print an invite")
@@ -139,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.command == "run":
             from bot.runner import run
 
-            run(load_settings())
+            run(load_settings(**_run_overrides(args)))
         else:
             asyncio.run(_dispatch(args))
     except (ConfigError, CommandFailed) as exc:
@@ -150,6 +163,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _run_overrides(args: argparse.Namespace) -> dict[str, object]:
+    overrides: dict[str, object] = {}
+    if args.webhook is not None:
+        overrides |= {"trialbot_updates": "webhook", "trialbot_webhook_url": args.webhook}
+    if args.updates is not None:
+        overrides["trialbot_updates"] = args.updates
+    return overrides
 
 
 async def _dispatch(args: argparse.Namespace) -> None:

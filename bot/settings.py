@@ -103,10 +103,14 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.trialbot_updates == "webhook":
-            if not (self.trialbot_webhook_url or "").startswith("https://"):
+            # Telegram posts updates only to https; a sandbox or test server may use http.
+            schemes = (
+                ("https://",) if self.telegram_api_url == TELEGRAM_API else ("https://", "http://")
+            )
+            if not (self.trialbot_webhook_url or "").startswith(schemes):
                 raise ValueError(
-                    "TRIALBOT_UPDATES=webhook needs TRIALBOT_WEBHOOK_URL, an https:// address "
-                    "Telegram can reach"
+                    "TRIALBOT_UPDATES=webhook (or run --webhook URL) needs TRIALBOT_WEBHOOK_URL, "
+                    "an https:// address Telegram can reach"
                 )
             if self.trialbot_webhook_secret is None:
                 raise ValueError(
@@ -128,10 +132,11 @@ class Settings(BaseSettings):
         )
 
 
-def load_settings() -> Settings:
-    """Settings from the environment, or ConfigError naming each bad variable."""
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, or ConfigError naming each bad variable. `overrides`
+    (field names, from command-line options) take precedence over the environment."""
     try:
-        return Settings()
+        return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -63,6 +63,32 @@ def test_a_bad_study_file_stops_run_before_anything_starts(tmp_path: Path) -> No
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (
+            ["--webhook", "http://bot.example.org/telegram"],
+            {"TRIALBOT_WEBHOOK_SECRET": "s" * 32},
+            "needs TRIALBOT_WEBHOOK_URL, an https:// address Telegram can reach",
+        ),
+        (
+            ["--webhook", "https://bot.example.org/telegram"],
+            {},
+            "needs TRIALBOT_WEBHOOK_SECRET, so that only Telegram's requests are accepted",
+        ),
+    ],
+    ids=["plain-http", "no-secret"],
+)
+def test_run_with_a_webhook_refuses_what_telegram_would_not_accept(
+    tmp_path: Path, args: list[str], env: dict[str, str], expected: str
+) -> None:
+    (tmp_path / "study.toml").write_text(STUDY_TOML, encoding="utf-8")
+    result = trialbot(tmp_path, "run", *args, TELEGRAM_BOT_TOKEN="123456:" + "A" * 30, **env)
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_db_upgrade_then_an_outdated_database_is_refused_politely(tmp_path: Path) -> None:
     (tmp_path / "study.toml").write_text(STUDY_TOML, encoding="utf-8")
     upgraded = trialbot(tmp_path, "db", "upgrade")

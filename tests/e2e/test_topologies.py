@@ -3,8 +3,13 @@ process, and the health endpoint an operator monitors."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import socket
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 from sqlmodel import select
@@ -72,6 +77,66 @@ async def test_webhook_mode_takes_updates_and_refuses_requests_without_the_secre
         assert (missing.status_code, wrong.status_code) == (403, 403)
     assert not sandbox.calls("getUpdates"), "a webhook process must not poll"
     assert sandbox.bot_messages(6001) == []
+
+
+async def test_trialbot_run_with_the_webhook_option_takes_updates_by_webhook(
+    sandbox: SandboxServer,
+    database: Database,
+    database_url: str,
+    config: StudyConfig,
+    clock: FakeClock,
+    study_file: Path,
+) -> None:
+    port = free_port()
+    _, code = await enrolled(database, config, clock)
+    sandbox.add_user(P, "P")
+    sandbox.set_time(clock.now().timestamp())
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("TRIALBOT_", "TELEGRAM_")) and name != "DATABASE_URL"
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--webhook",
+        f"http://127.0.0.1:{port}/telegram",
+        cwd=study_file.parent,
+        env={
+            **inherited,
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": sandbox.url,
+            "DATABASE_URL": database_url,
+            "TRIALBOT_STUDY_FILE": str(study_file),
+            "TRIALBOT_WEBHOOK_LISTEN": f"127.0.0.1:{port}",
+            "TRIALBOT_WEBHOOK_SECRET": SECRET,
+            "TRIALBOT_CLOCK_START": clock.now().isoformat(),  # the invitation is still valid
+        },
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    try:
+        async with asyncio.timeout(60):
+            while b"trialbot is running as" not in (line := await process.stderr.readline()):
+                assert line, "trialbot run exited before it was ready"
+        webhook = sandbox.calls("setWebhook")[-1].params
+        assert webhook["url"] == f"http://127.0.0.1:{port}/telegram"
+        assert webhook["secret_token"] == SECRET
+
+        sent = await sandbox.send_text(user_id=P, text=f"/start {code}")
+        welcome = await sandbox.wait_for_message(P, after_message_id=sent.message_id)
+        assert welcome.text.startswith("欢迎使用研究随访助手")
+        assert not sandbox.calls("getUpdates"), "a webhook process must not poll"
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        stderr = await asyncio.wait_for(process.stderr.read(), 30)
+        exit_code = await asyncio.wait_for(process.wait(), 30)
+    assert exit_code == 0, stderr.decode(errors="replace")[-2000:]
 
 
 async def test_a_dispatch_only_process_sends_but_takes_no_updates(
