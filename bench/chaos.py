@@ -1,0 +1,304 @@
+"""Chaos: the real `trialbot run`, killed at random moments over a simulated month, against
+a flaky Telegram; then every participant's chat is checked against the protocol.
+
+The benchmark starts the sandbox Telegram in its own process, enrols and links the
+participants through the real use cases (`chaos_world`), and runs `python -m bot run` (the
+`trialbot` command) as a child process on simulated time (`TRIALBOT_CLOCK_START`/`_SPEED`),
+so that a month passes in minutes (`chaos_process`). It kills the child with SIGKILL at
+seeded random moments and restarts it after a while, some outages lasting days, with its
+clock where simulated time stands then (`chaos_schedule`). Telegram answers a few percent
+of sends with 5xx errors, and now and then 429. At the end `chaos_deliveries` reads what
+each chat received and when, and `chaos_oracle` says which reminders each participant had
+to receive, from the visit calendar and the moments the bot was up, and judges what came.
+
+Run alone: `python -m bench.chaos` (about six minutes); `--help` lists the knobs. It exits
+1 if a required reminder was lost or a stale one sent. Not part of `make bench` (too long).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from bench.chaos_deliveries import Repeats, collect, recorded, repeats, stretches
+from bench.chaos_oracle import Allowances, Judgement, Oracle
+from bench.chaos_process import Launch
+from bench.chaos_schedule import draw_outages, drive
+from bench.chaos_world import (
+    TOKEN,
+    draw_people,
+    enrol_and_link,
+    flaky_telegram,
+    furnish,
+    study_toml,
+)
+from bench.support import configure_logging, migrated_database, percentile, progress, report
+from bot.config import parse_study_text
+from sandbox import SandboxServer
+
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class ChaosSettings:
+    participants: int = 200
+    days: int = 30
+    kills: int = 20
+    minutes: float = 6.0  # wall-clock minutes for the simulated window
+    seed: int = 20261125
+    failure_share: float = 0.04  # sends answered 500/502/504 (429s come on top)
+    long_outage_share: float = 0.15  # outages of half a day to two days
+    poll_seconds: float = 0.2
+    sweep_seconds: float = 2.0
+    # Wall-clock allowances, in seconds (simulated time is this times the clock's speed):
+    slack_seconds: float = 1.0  # a fair chance to send what fell due
+    in_flight_seconds: float = 2.0  # a claimed batch of 50 at Telegram's 30 a second
+    idle_seconds: float = 1.2  # no send for this long: idle (a chat's 1/s limit aside)
+    tolerance_seconds: float = 0.02  # reading a run's clock
+    startup_seconds: float = 1.2  # how long a restart takes, for planning the outages
+    start: datetime = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, a Monday
+    postgres_url: str | None = None  # a server to create a fresh database on; else SQLite
+
+    @property
+    def end(self) -> datetime:
+        return self.start + self.days * DAY
+
+    @property
+    def speed(self) -> float:
+        return self.days * DAY.total_seconds() / (self.minutes * 60)
+
+    def simulated(self, wall_seconds: float) -> timedelta:
+        return timedelta(seconds=wall_seconds * self.speed)
+
+    def wall_seconds(self, simulated: timedelta) -> float:
+        return simulated.total_seconds() / self.speed
+
+    @property
+    def allowances(self) -> Allowances:
+        return Allowances(
+            slack=self.simulated(self.slack_seconds),
+            in_flight=self.simulated(self.in_flight_seconds),
+            idle=self.simulated(self.idle_seconds),
+            tolerance=self.simulated(self.tolerance_seconds),
+        )
+
+
+@dataclass
+class ChaosResult:
+    figures: dict[str, float | int]
+    judgement: Judgement
+    repeats: Repeats
+    problems: list[str] = field(default_factory=list)  # the bot's own warnings and errors
+
+    @property
+    def lost(self) -> int:
+        return len(self.judgement.lost)
+
+    @property
+    def stale(self) -> int:
+        return len(self.judgement.stale)
+
+
+@asynccontextmanager
+async def fresh_database(postgres_url: str | None, workdir: Path) -> AsyncIterator[str]:
+    """A SQLite file in `workdir`, or a new database on the PostgreSQL server (dropped at
+    the end)."""
+    if postgres_url is None:
+        yield f"sqlite:///{workdir / 'chaos.db'}"
+        return
+    server = make_url(postgres_url)
+    name = f"trialbot_chaos_{uuid.uuid4().hex[:12]}"
+    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def run_chaos(
+    settings: ChaosSettings, workdir: Path, say: Callable[[str], None] = progress
+) -> ChaosResult:
+    """The whole benchmark in `workdir` (the runs' logs stay there)."""
+    began = time.perf_counter()
+    rng = random.Random(settings.seed)
+    study = study_toml(settings.participants)
+    config = parse_study_text(study, source="bench/chaos_world.py")
+    people = draw_people(
+        settings.participants, enrolled_at=settings.start, days=settings.days, rng=rng
+    )
+    outages = draw_outages(
+        rng,
+        start=settings.start,
+        end=settings.end,
+        kills=settings.kills,
+        long_share=settings.long_outage_share,
+        startup=settings.simulated(settings.startup_seconds),
+    )
+    study_file = workdir / "study.toml"
+    study_file.write_text(study, encoding="utf-8")
+    site_chats = [site.alert_chat_id for site in config.sites.values()] + [
+        site.escalation_chat_id
+        for site in config.sites.values()
+        if site.escalation_chat_id is not None
+    ]
+    async with (
+        fresh_database(settings.postgres_url, workdir) as url,
+        migrated_database(url, config) as database,
+        SandboxServer(host="127.0.0.1", port=0, seed=settings.seed) as sandbox,
+    ):
+        furnish(sandbox, config, people)
+        await enrol_and_link(database, config, people, now=settings.start)
+        say(f"chaos: {len(people)} participants enrolled and linked; the bot starts")
+        faults = [sandbox.faults.add(rule) for rule in flaky_telegram(settings.failure_share)]
+        launch = Launch(
+            workdir=workdir,
+            database_url=url,
+            api_url=sandbox.url,
+            token=TOKEN,
+            study_file=study_file,
+            speed=settings.speed,
+            poll_seconds=settings.poll_seconds,
+            sweep_seconds=settings.sweep_seconds,
+        )
+        runs = await drive(launch, outages, start=settings.start, end=settings.end, say=say)
+        say("chaos: the window is over; judging")
+        received = collect(sandbox, [p.chat_id for p in people] + site_chats, runs)
+        repeated = repeats(received, await recorded(database), runs)
+        activity = stretches(sandbox, runs)
+        rejected = len(sandbox.rejections())
+        injected = sum(rule.fired for rule in faults)
+    oracle = Oracle(
+        activity, enrolled_at=settings.start, end=settings.end, allowances=settings.allowances
+    )
+    verdict = oracle.judge(people, received)
+    downtime = sum(
+        ((later.up[0] - earlier.up[1]) for earlier, later in pairwise(runs)),
+        timedelta(),
+    )
+    problems = [line for run in runs for line in run.problems]
+    delays = [settings.wall_seconds(delay) for delay in verdict.delays]
+    per_kill = repeated.per_kill
+    figures: dict[str, float | int] = {
+        "chaos_participants": len(people),
+        "chaos_simulated_days": settings.days,
+        "chaos_clock_speed": settings.speed,
+        "chaos_kills": sum(run.killed for run in runs),
+        "chaos_downtime_days": downtime / DAY,
+        "chaos_messages": sum(len(deliveries) for deliveries in received.values()),
+        "chaos_site_messages": sum(len(received[chat]) for chat in site_chats),
+        "chaos_faults_injected": injected,
+        "chaos_reminders_required": verdict.required,
+        **{
+            f"chaos_reminders_required_{days}d": count
+            for days, count in verdict.required_by_days_before.items()
+        },
+        "chaos_reminders_due_while_down": verdict.due_while_down,
+        "chaos_reminders_caught_up": verdict.caught_up,
+        "chaos_reminders_received": verdict.received,
+        "chaos_lost": len(verdict.lost),
+        "chaos_crowded_out": len(verdict.crowded_out),
+        "chaos_duplicated": repeated.duplicated,
+        "chaos_duplicated_per_kill_max": max(per_kill.values(), default=0),
+        "chaos_duplicated_unexplained": repeated.unexplained,
+        "chaos_stale": len(verdict.stale),
+        "chaos_wrong": len(verdict.wrong),
+        "chaos_reminder_delay_p50_s": percentile(delays, 50),
+        "chaos_reminder_delay_p99_s": percentile(delays, 99),
+        "chaos_reminder_delay_max_s": max(delays, default=0.0),
+        "chaos_checkin_prompts": verdict.checkin_prompts,
+        "chaos_checkin_nudges": verdict.checkin_nudges,
+        "chaos_rejected_by_telegram": rejected,
+        "chaos_bot_warnings": len(problems),
+        "chaos_wall_seconds": time.perf_counter() - began,
+    }
+    return ChaosResult(figures, verdict, repeated, problems)
+
+
+NOTES = {
+    "chaos_lost": "required reminders that never arrived (the oracle's rules are in "
+    "bench/chaos_oracle.py); must be 0",
+    "chaos_stale": "reminders naming a date that is not a visit to come, or arriving after "
+    "the visit's noon; must be 0",
+    "chaos_wrong": "reminders with a wrong countdown or kind, or earlier than due",
+    "chaos_duplicated": "deliveries a killed run made without recording them, repeated "
+    "later by the next run; per kill at most what was in flight",
+    "chaos_crowded_out": "required reminders that did not arrive while the bot was busy "
+    "sending other messages all along (30 a second of wall-clock time are hours of simulated "
+    "time): a capacity limit of the time-lapse, not a loss",
+    "chaos_reminder_delay_p50_s": "wall-clock seconds from the first moment the bot could "
+    "send a required reminder (up, out of quiet hours) to its arrival",
+    "chaos_checkin_prompts": "check-in and contraception questions asked (not judged)",
+}
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    defaults = ChaosSettings()
+    parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
+    parser.add_argument("--participants", type=int, default=defaults.participants)
+    parser.add_argument("--days", type=int, default=defaults.days, help="simulated window")
+    parser.add_argument("--kills", type=int, default=defaults.kills)
+    parser.add_argument(
+        "--minutes", type=float, default=defaults.minutes, help="wall time of the window"
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="create a fresh database on this PostgreSQL server (default: a SQLite file)",
+    )
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the runs' logs in DIR")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    configure_logging()
+    settings = ChaosSettings(
+        participants=arguments.participants,
+        days=arguments.days,
+        kills=arguments.kills,
+        minutes=arguments.minutes,
+        seed=arguments.seed,
+        postgres_url=arguments.postgres,
+    )
+    if arguments.keep is not None:
+        arguments.keep.mkdir(parents=True, exist_ok=True)
+        result = asyncio.run(run_chaos(settings, arguments.keep))
+    else:
+        with tempfile.TemporaryDirectory(prefix="trialbot-chaos-") as work:
+            result = asyncio.run(run_chaos(settings, Path(work)))
+    for title, lines in (
+        ("lost", result.judgement.lost),
+        ("crowded out", result.judgement.crowded_out),
+        ("stale", result.judgement.stale),
+        ("wrong", result.judgement.wrong),
+        ("bot warnings", result.problems),
+    ):
+        for line in lines[:20]:
+            progress(f"{title}: {line}")
+    report(result.figures)
+    print()
+    for name, note in NOTES.items():
+        print(f"# {name}: {note}")
+    return 1 if result.lost or result.stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,359 @@
+"""The chaos benchmark's oracle: which visit reminders each participant had to receive, and
+whether what their chat received is true. It reads the protocol of CLINICAL.md and the
+participant's randomisation date, never the planner's or the dispatcher's code or rows.
+
+Rules (times are the bot's own clock, read from each run; see bench/chaos_process.py):
+- Visits at months 0, 3, ..., 24 from randomisation (calendar months, a missing day clamps
+  to the month's last day); a day-1 visit on or before the day of enrolment has happened.
+- Each visit still ahead is reminded 7 days and 2 days before at the participant's preferred
+  local hour, and on the morning of the day (at 08:00, when quiet hours end, for someone who
+  prefers the afternoon); nothing goes out in quiet hours (21:00-08:00 local). A visit has no
+  set time here: after local noon of its day a reminder is stale.
+- Required: a reminder the bot had a fair chance to send: it was up, outside the person's
+  quiet hours, for `slack` after the reminder fell due (or after it came back, if it was
+  down then), before the visit's noon and the end of the window, and no later reminder of
+  the visit fell due by then (after downtime only the latest due reminder counts).
+- Received: a reminder naming its visit's date arrived from its due time on, and was on its
+  way (`in_flight`) before the next reminder of the visit fell due (or noon); one message
+  answers for one reminder, the latest reminder taking the latest message.
+- Lost: a required reminder not received although the bot sat idle (no send for `idle`)
+  while it could have sent it. Crowded out: not received, but the bot was sending other
+  messages all along (Telegram's 30 messages a second are wall-clock seconds, which the
+  simulated clock turns into hours): a capacity limit of the benchmark, not a loss.
+- Stale: a reminder naming a date that is not a visit of theirs still to come, or arriving
+  after its visit's noon by more than `in_flight` (the time a claimed batch may take).
+- Wrong: a reminder whose countdown ("in 2 days") or kind (visit with infusion, dose decided
+  at the visit) does not match its visit and the day it arrived, or that came before its
+  visit's first reminder was due.
+
+The allowances are wall-clock seconds (the bot works in wall-clock time) turned into
+simulated time at the clock's speed; `tolerance` covers the reading of each run's clock.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+
+from bench.chaos_deliveries import Delivery, Stretch
+from bench.chaos_world import SITE_ZONE, Person
+
+VISIT_MONTHS = tuple(range(0, 25, 3))
+INFUSION_MONTHS = {"standard": frozenset({0, 6, 12, 18, 24}), "individualized": frozenset({0})}
+REMINDER_DAYS = (7, 2, 0)
+MORNING_ENDS = 12
+QUIET_HOURS_START, QUIET_HOURS_END = 21, 8
+LOCALES = {"zh": "zh_CN", "en": "en_GB"}
+
+# How the bundled templates word things (messages/templates/*/reminder.j2, checkin_question.j2).
+REMINDER_MARKS = {
+    "en": ("you have your study visit:", "you have your infusion appointment:"),
+    "zh": ("是您的研究随访：", "是您的输液预约："),
+}
+KIND_MARKS = {
+    "visit_infusion": {"en": "You will also have your infusion", "zh": "这次随访时还会进行输液"},
+    "visit_dose_decided_at_visit": {
+        "en": "The study doctor will decide at the visit",
+        "zh": "研究医生会在随访时决定",
+    },
+}
+COUNTDOWN = {
+    "en": re.compile(r"^(?:(?P<today>Today)|(?P<tomorrow>Tomorrow)|In (?P<days>\d+) days)"),
+    "zh": re.compile(r"^(?:(?P<today>今天)|(?P<tomorrow>明天)|(?P<days>\d+) 天后)"),
+}
+CHECKIN_ASK = {"en": "Please answer a few short questions.", "zh": "请回答几个简短的问题。"}
+CHECKIN_NUDGE = {"en": "You have a few questions left to answer.", "zh": "您还有一份没有完成的问答"}
+BOLD = re.compile(r"<b>(.*?)</b>")
+
+
+@dataclass(frozen=True)
+class Event:
+    """A visit still ahead at enrolment: its reminders' due times and when they go stale."""
+
+    day: date
+    kind: str
+    due: tuple[datetime, ...]  # in the order of REMINDER_DAYS, so ascending
+    deadline: datetime
+
+
+@dataclass(frozen=True)
+class Judgement:
+    required: int
+    required_by_days_before: dict[int, int]  # 7, 2, 0: which of the series were required
+    received: int
+    lost: list[str]
+    crowded_out: list[str]
+    stale: list[str]
+    wrong: list[str]
+    checkin_prompts: int
+    checkin_nudges: int
+    delays: list[timedelta]  # of required reminders: arrival - the first chance to send
+    due_while_down: int  # reminders that fell due while the bot was down (or not started)
+    caught_up: int  # ... of which the bot had to send after coming back (the latest due)
+
+
+@dataclass
+class _Tally:
+    required: int = 0
+    by_days_before: dict[int, int] = field(default_factory=lambda: dict.fromkeys(REMINDER_DAYS, 0))
+    received: int = 0
+    lost: list[str] = field(default_factory=list)
+    crowded_out: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    wrong: list[str] = field(default_factory=list)
+    prompts: int = 0
+    nudges: int = 0
+    delays: list[timedelta] = field(default_factory=list)
+    due_while_down: int = 0
+    caught_up: int = 0
+
+
+def plus_months(day: date, months: int) -> date:
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def local_moment(day: date, hour: int, zone: str) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def events_of(person: Person, enrolled_at: datetime) -> list[Event]:
+    """The person's visits still ahead when they were enrolled and linked (`enrolled_at`)."""
+    enrolment_day = enrolled_at.astimezone(ZoneInfo(SITE_ZONE)).date()
+    linked_day = enrolled_at.astimezone(ZoneInfo(person.timezone)).date()
+    events = []
+    for month in VISIT_MONTHS:
+        day = plus_months(person.randomized_on, month)
+        if month == 0 and day <= max(enrolment_day, linked_day):
+            continue  # day 1 has happened (or they are at it)
+        deadline = local_moment(day, MORNING_ENDS, person.timezone)
+        if deadline <= enrolled_at:
+            continue
+        if month in INFUSION_MONTHS[person.arm]:
+            kind = "visit_infusion"
+        elif person.arm == "individualized" and month > 0:
+            kind = "visit_dose_decided_at_visit"
+        else:
+            kind = "visit"
+        morning = person.preferred_hour if person.preferred_hour < MORNING_ENDS else QUIET_HOURS_END
+        due = tuple(
+            local_moment(
+                day - timedelta(days=days),
+                morning if days == 0 else person.preferred_hour,
+                person.timezone,
+            )
+            for days in REMINDER_DAYS
+        )
+        events.append(Event(day, kind, due, deadline))
+    return events
+
+
+@dataclass(frozen=True)
+class Allowances:
+    """Wall-clock allowances turned into simulated time (see the module's rules)."""
+
+    slack: timedelta
+    in_flight: timedelta
+    idle: timedelta
+    tolerance: timedelta
+
+
+@dataclass(frozen=True)
+class Required:
+    due: datetime
+    stretch: Stretch
+    attempt: datetime  # the first moment the bot could send it: up, not in quiet hours
+    until: datetime  # the end of that chance: quiet hours, the next reminder, noon, the end
+
+
+def allowed(moment: datetime, zone: str) -> datetime:
+    """`moment`, or the end of quiet hours if it falls in them."""
+    local = moment.astimezone(ZoneInfo(zone))
+    if QUIET_HOURS_END <= local.hour < QUIET_HOURS_START:
+        return moment
+    day = local.date() if local.hour < QUIET_HOURS_END else local.date() + timedelta(days=1)
+    return local_moment(day, QUIET_HOURS_END, zone)
+
+
+def open_periods(
+    stretch: Stretch, since: datetime, zone: str
+) -> Iterator[tuple[datetime, datetime]]:
+    """The parts of `stretch` from `since` on that are outside the person's quiet hours."""
+    moment = allowed(max(stretch.began, since), zone)
+    while moment < stretch.ended:
+        local_day = moment.astimezone(ZoneInfo(zone)).date()
+        closes = local_moment(local_day, QUIET_HOURS_START, zone)
+        yield moment, min(closes, stretch.ended)
+        moment = allowed(closes, zone)
+
+
+def required_reminders(
+    event: Event, zone: str, stretches: Sequence[Stretch], end: datetime, slack: timedelta
+) -> list[Required]:
+    """The reminders of `event` that had to arrive (see the module's rules)."""
+    required = []
+    for index, due in enumerate(event.due):
+        later = event.due[index + 1 :]
+        required += _first_chance(due, later, event, zone, stretches, end, slack)
+    return required
+
+
+def _first_chance(
+    due: datetime,
+    later: Sequence[datetime],
+    event: Event,
+    zone: str,
+    stretches: Sequence[Stretch],
+    end: datetime,
+    slack: timedelta,
+) -> list[Required]:
+    last = min(event.deadline, end)
+    for stretch in stretches:
+        for attempt, closes in open_periods(stretch, due, zone):
+            if attempt >= last or any(other <= attempt + slack for other in later):
+                return []  # too late, or superseded by the time it could go
+            until = min([closes, *later[:1], last])
+            if attempt + slack <= until:
+                return [Required(due, stretch, attempt, until)]
+    return []
+
+
+def date_names(first: date, last: date) -> dict[str, dict[str, date]]:
+    """Each language's full date text (as reminders print it) -> the date."""
+    names: dict[str, dict[str, date]] = {language: {} for language in LOCALES}
+    day = first
+    while day <= last:
+        for language, locale in LOCALES.items():
+            names[language][format_date(day, "full", locale=locale)] = day
+        day += timedelta(days=1)
+    return names
+
+
+class Oracle:
+    """Judges each participant's chat; see the module's rules."""
+
+    def __init__(
+        self,
+        stretches: Sequence[Stretch],
+        *,
+        enrolled_at: datetime,
+        end: datetime,
+        allowances: Allowances,
+    ) -> None:
+        self.stretches = stretches
+        self.enrolled_at = enrolled_at
+        self.end = end
+        self.allowances = allowances
+        self.names = date_names(
+            enrolled_at.date() - timedelta(days=60), end.date() + timedelta(days=400)
+        )
+        self._tally = _Tally()
+
+    def judge(self, people: Sequence[Person], received: dict[int, list[Delivery]]) -> Judgement:
+        self._tally = tally = _Tally()
+        for person in people:
+            self._person(person, received.get(person.chat_id, []))
+        return Judgement(
+            required=tally.required,
+            required_by_days_before=tally.by_days_before,
+            received=tally.received,
+            lost=tally.lost,
+            crowded_out=tally.crowded_out,
+            stale=tally.stale,
+            wrong=tally.wrong,
+            checkin_prompts=tally.prompts,
+            checkin_nudges=tally.nudges,
+            delays=tally.delays,
+            due_while_down=tally.due_while_down,
+            caught_up=tally.caught_up,
+        )
+
+    def _person(self, person: Person, deliveries: list[Delivery]) -> None:
+        tally, tolerance = self._tally, self.allowances.tolerance
+        events = {event.day: event for event in events_of(person, self.enrolled_at)}
+        arrivals: dict[date, list[datetime]] = defaultdict(list)
+        for delivery in deliveries:
+            event = self._read(person, delivery, events)
+            if event is not None:
+                arrivals[event.day].append(delivery.at)
+        for event in events.values():
+            tally.due_while_down += sum(
+                due <= self.end and not any(s.began <= due <= s.ended for s in self.stretches)
+                for due in event.due
+            )
+            unused = sorted(arrivals[event.day])
+            needs = required_reminders(
+                event, person.timezone, self.stretches, self.end, self.allowances.slack
+            )
+            for needed in reversed(needs):  # the latest first: it takes the latest arrival
+                tally.required += 1
+                tally.by_days_before[REMINDER_DAYS[event.due.index(needed.due)]] += 1
+                tally.caught_up += needed.stretch.began > needed.due
+                later = [other for other in event.due if other > needed.due]
+                until = (later[0] if later else event.deadline) + self.allowances.in_flight
+                match = max(
+                    (at for at in unused if needed.due - tolerance <= at < until + tolerance),
+                    default=None,
+                )
+                if match is not None:
+                    unused.remove(match)  # one message answers for one reminder
+                    tally.delays.append(max(timedelta(), match - needed.attempt))
+                    continue
+                what = (
+                    f"{person.study_id}: the reminder due {needed.due:%Y-%m-%d %H:%M}Z for the "
+                    f"visit of {event.day} never arrived"
+                )
+                if needed.stretch.idle(needed.attempt, needed.until, self.allowances.idle):
+                    tally.lost.append(what)
+                else:
+                    tally.crowded_out.append(what)
+
+    def _read(self, person: Person, delivery: Delivery, events: dict[date, Event]) -> Event | None:
+        """Count what a message is; for a true reminder, the visit it reminds of."""
+        tally, language, text = self._tally, person.language, delivery.text
+        if CHECKIN_ASK[language] in text:
+            tally.prompts += 1
+        elif CHECKIN_NUDGE[language] in text:
+            tally.nudges += 1
+        if not any(mark in text for mark in REMINDER_MARKS[language]):
+            return None
+        tally.received += 1
+        bold = BOLD.search(delivery.html)
+        named = self.names[language].get(bold.group(1)) if bold else None
+        event = events.get(named) if named else None
+        seen = f"{person.study_id}: reminder at {delivery.at:%Y-%m-%d %H:%M}Z (run {delivery.run})"
+        if event is None:
+            tally.stale.append(f"{seen} names {named or text[:60]!r}, not a visit to come")
+            return None
+        if delivery.at > event.deadline + self.allowances.in_flight + self.allowances.tolerance:
+            tally.stale.append(f"{seen} for the visit of {event.day}, after its noon")
+            return None
+        problem = _wrong(event, delivery, person, self.allowances.tolerance)
+        if problem:
+            tally.wrong.append(f"{seen} for the visit of {event.day}: {problem}")
+        return event
+
+
+def _wrong(event: Event, delivery: Delivery, person: Person, tolerance: timedelta) -> str | None:
+    if delivery.at < event.due[0] - tolerance:
+        return "before its first reminder was due"
+    lines = delivery.text.splitlines()
+    match = COUNTDOWN[person.language].match(lines[1]) if len(lines) > 1 else None
+    if match is None:
+        return "no countdown"
+    days = 0 if match["today"] else 1 if match["tomorrow"] else int(match["days"])
+    today = delivery.at.astimezone(ZoneInfo(person.timezone)).date()
+    if days != (event.day - today).days:
+        return f"says {days} days ahead on {today}"
+    for kind, words in KIND_MARKS.items():
+        if (words[person.language] in delivery.text) != (kind == event.kind):
+            return f"worded as a different kind of visit (expected {event.kind})"
+    return None

@@ -1,0 +1,198 @@
+"""`trialbot run` as a child process on simulated time: start it, read its clock, kill it.
+
+Each run gets `TRIALBOT_CLOCK_START` = where the benchmark's simulated time stands when it
+is started, so time keeps moving while the bot is down. The child's clock starts ticking a
+moment later (Python has to import everything first), so each run's clock is read once it
+serves, from its health endpoint, and every moment of that run is converted with that
+reading: the oracle judges the bot by its own clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import socket
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+READY_LINE = "trialbot is running as"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+# A warning or error of trialbot's own loggers (PTB's about the injected faults are expected).
+PROBLEM = re.compile(r"^\S+ \S+ (?:WARNING|ERROR|CRITICAL) (?!telegram\.)\S+: ")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What every run of the bot shares."""
+
+    workdir: Path
+    database_url: str
+    api_url: str
+    token: str
+    study_file: Path
+    speed: float
+    poll_seconds: float
+    sweep_seconds: float
+
+
+@dataclass
+class Reading:
+    """The bot's simulated clock at a wall-clock moment."""
+
+    wall: float
+    simulated: datetime
+
+
+class BotRun:
+    """One `trialbot run` process."""
+
+    def __init__(self, number: int, launch: Launch, start: datetime) -> None:
+        self.number = number
+        self.launch = launch
+        self.start = start  # its TRIALBOT_CLOCK_START
+        self.spawned = 0.0  # wall clock (time.time()), like the sandbox's records
+        self.ready = 0.0
+        self.ended: float | None = None
+        self.killed = False
+        self.problems: list[str] = []  # its own warnings and errors (see PROBLEM)
+        self._reading: Reading | None = None
+        self._tail: deque[str] = deque(maxlen=60)
+        self._ready = asyncio.Event()
+        self._process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._health_port = free_port()
+        self._log_path = launch.workdir / f"run-{number:02d}.log"
+
+    async def begin(self) -> None:
+        """Start the process; return once it serves, with its clock read."""
+        self.spawned = time.time()
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            cwd=self.launch.workdir,
+            env=self._environment(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self._reader = asyncio.create_task(self._read_log())
+        try:
+            await asyncio.wait_for(self._ready.wait(), START_TIMEOUT)
+        except TimeoutError:
+            await self.kill()
+            raise RuntimeError(f"run {self.number} did not start:\n{self.log_tail()}") from None
+        self.ready = time.time()
+        self._reading = await self._read_clock()
+
+    def _environment(self) -> dict[str, str]:
+        launch = self.launch
+        inherited = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("TRIALBOT_", "TELEGRAM_")) and name != "DATABASE_URL"
+        }
+        path = os.pathsep.join(filter(None, [str(ROOT), inherited.get("PYTHONPATH")]))
+        return {
+            **inherited,
+            "PYTHONPATH": path,
+            "TELEGRAM_BOT_TOKEN": launch.token,
+            "TELEGRAM_API_URL": launch.api_url,
+            "DATABASE_URL": launch.database_url,
+            "TRIALBOT_STUDY_FILE": str(launch.study_file),
+            "TRIALBOT_CLOCK_START": self.start.isoformat(),
+            "TRIALBOT_CLOCK_SPEED": repr(launch.speed),
+            "TRIALBOT_POLL_SECONDS": repr(launch.poll_seconds),
+            "TRIALBOT_SWEEP_SECONDS": repr(launch.sweep_seconds),
+            "TRIALBOT_HEALTH_LISTEN": f"127.0.0.1:{self._health_port}",
+            "TRIALBOT_LOG_LEVEL": "INFO",
+        }
+
+    async def _read_log(self) -> None:
+        assert self._process is not None and self._process.stderr is not None
+        with self._log_path.open("w", encoding="utf-8") as log:
+            while raw := await self._process.stderr.readline():
+                line = raw.decode(errors="replace").rstrip("\n")
+                log.write(line + "\n")
+                self._tail.append(line)
+                if READY_LINE in line:
+                    self._ready.set()
+                if PROBLEM.match(line):
+                    self.problems.append(line)
+
+    async def _read_clock(self) -> Reading:
+        """The bot's clock from its health endpoint (`checked_at` is taken first thing when a
+        request arrives); the fastest of three answers is the most precise."""
+        url = f"http://127.0.0.1:{self._health_port}/health"
+        readings = []
+        async with httpx.AsyncClient(timeout=10) as client:
+            for _ in range(3):
+                asked = time.time()
+                answer = await client.get(url)
+                took = time.time() - asked
+                simulated = datetime.fromisoformat(answer.json()["checked_at"])
+                readings.append((took, Reading(asked, simulated)))
+        return min(readings, key=lambda item: item[0])[1]
+
+    def clock(self, wall: float) -> datetime:
+        """The run's simulated time at a wall-clock moment."""
+        assert self._reading is not None, "the run's clock is read once it serves"
+        elapsed = (wall - self._reading.wall) * self.launch.speed
+        return self._reading.simulated + timedelta(seconds=elapsed)
+
+    def wall_at(self, moment: datetime) -> float:
+        """The wall-clock moment when this run's clock shows `moment`."""
+        assert self._reading is not None
+        ahead = (moment - self._reading.simulated).total_seconds()
+        return self._reading.wall + ahead / self.launch.speed
+
+    @property
+    def up(self) -> tuple[datetime, datetime]:
+        """From serving to its end, by its own clock."""
+        assert self.ended is not None
+        return self.clock(self.ready), self.clock(self.ended)
+
+    async def kill(self) -> None:
+        """SIGKILL: a crash, whatever it was doing."""
+        assert self._process is not None
+        with contextlib.suppress(ProcessLookupError):
+            self._process.send_signal(signal.SIGKILL)
+        self.ended = time.time()
+        self.killed = True
+        await asyncio.wait_for(self._process.wait(), STOP_TIMEOUT)
+        await self._finish_log()
+
+    async def stop(self) -> None:
+        """SIGTERM: it finishes what it holds and exits cleanly."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGTERM)
+        self.ended = time.time()
+        code = await asyncio.wait_for(self._process.wait(), STOP_TIMEOUT)
+        await self._finish_log()
+        if code != 0:
+            raise RuntimeError(f"run {self.number} exited {code}:\n{self.log_tail()}")
+
+    async def _finish_log(self) -> None:
+        if self._reader is not None:
+            await asyncio.wait_for(self._reader, STOP_TIMEOUT)
+
+    def log_tail(self) -> str:
+        return "\n".join(self._tail)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
