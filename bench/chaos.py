@@ -63,11 +63,14 @@ class ChaosSettings:
     failure_share: float = 0.04  # sends answered 500/502/504 (429s come on top)
     long_outage_share: float = 0.15  # outages of half a day to two days
     poll_seconds: float = 0.2
-    sweep_seconds: float = 2.0
+    concurrency: int = 1  # TRIALBOT_SEND_CONCURRENCY: chats sent to at once
+    # The periodic checks hold SQLite's write lock for about a second at 200 participants
+    # (hours of simulated time): every 6 s here, every 5 minutes in production.
+    sweep_seconds: float = 6.0
     # Wall-clock allowances, in seconds (simulated time is this times the clock's speed):
     slack_seconds: float = 1.0  # a fair chance to send what fell due
     in_flight_seconds: float = 2.0  # a claimed batch of 50 at Telegram's 30 a second
-    idle_seconds: float = 1.2  # no send for this long: idle (a chat's 1/s limit aside)
+    idle_seconds: float = 2.5  # no send for this long: idle (longer than a sweep or a chat's 1/s)
     tolerance_seconds: float = 0.02  # reading a run's clock
     startup_seconds: float = 1.2  # how long a restart takes, for planning the outages
     start: datetime = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, a Monday
@@ -176,6 +179,7 @@ async def run_chaos(
             speed=settings.speed,
             poll_seconds=settings.poll_seconds,
             sweep_seconds=settings.sweep_seconds,
+            concurrency=settings.concurrency,
         )
         runs = await drive(launch, outages, start=settings.start, end=settings.end, say=say)
         say("chaos: the window is over; judging")
@@ -200,6 +204,7 @@ async def run_chaos(
         "chaos_simulated_days": settings.days,
         "chaos_clock_speed": settings.speed,
         "chaos_kills": sum(run.killed for run in runs),
+        "chaos_send_concurrency": settings.concurrency,
         "chaos_downtime_days": downtime / DAY,
         "chaos_messages": sum(len(deliveries) for deliveries in received.values()),
         "chaos_site_messages": sum(len(received[chat]) for chat in site_chats),
@@ -259,6 +264,12 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=defaults.concurrency,
+        help="TRIALBOT_SEND_CONCURRENCY of the bot (the default 1: at most one repeat per kill)",
+    )
+    parser.add_argument(
         "--postgres",
         metavar="URL",
         help="create a fresh database on this PostgreSQL server (default: a SQLite file)",
@@ -276,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         kills=arguments.kills,
         minutes=arguments.minutes,
         seed=arguments.seed,
+        concurrency=arguments.concurrency,
         postgres_url=arguments.postgres,
     )
     if arguments.keep is not None:

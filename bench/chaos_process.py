@@ -44,6 +44,7 @@ class Launch:
     speed: float
     poll_seconds: float
     sweep_seconds: float
+    concurrency: int
 
 
 @dataclass
@@ -116,6 +117,7 @@ class BotRun:
             "TRIALBOT_CLOCK_SPEED": repr(launch.speed),
             "TRIALBOT_POLL_SECONDS": repr(launch.poll_seconds),
             "TRIALBOT_SWEEP_SECONDS": repr(launch.sweep_seconds),
+            "TRIALBOT_SEND_CONCURRENCY": str(launch.concurrency),
             "TRIALBOT_HEALTH_LISTEN": f"127.0.0.1:{self._health_port}",
             "TRIALBOT_LOG_LEVEL": "INFO",
         }

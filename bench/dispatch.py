@@ -50,7 +50,7 @@ NOTES = {
     "dispatcher costs nothing beyond the HTTP round trips",
     "dispatch_msgs_per_s": "Dispatcher.drain() over due reminder rows (200 chats x 10, median "
     "of 2 rounds): claim, compose from the database, quiet hours, PtbSender, mark sent; "
-    "SQLite file, default settings (batch 50, concurrency 8), bot without rate limiter",
+    "SQLite file, default settings (batch 50, one send at a time), bot without rate limiter",
     "bare_ptb_msgs_per_s": "sequential `await bot.send_message(...)` of the same texts and "
     "keyboards to the same chats, same bot class and defaults, same sandbox",
 }

@@ -21,7 +21,7 @@ from bot.logs import configure_logging
 from bot.sender import PtbSender, TelegramRateLimiter
 from bot.services import Services, build_services, prepare_database
 from bot.settings import Settings
-from scheduler.dispatcher import Dispatcher
+from scheduler.dispatcher import Dispatcher, DispatchSettings
 from scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ async def running_bot(
             services.clock,
             services.config,
             services.replanner,
+            DispatchSettings(concurrency=services.settings.trialbot_send_concurrency),
         )
         scheduler = SchedulerService(
             database=services.database,

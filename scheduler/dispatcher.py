@@ -47,7 +47,7 @@ LIVE = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.SENT)
 class DispatchSettings:
     batch_size: int = 50
     lease: timedelta = timedelta(minutes=5)
-    concurrency: int = 8
+    concurrency: int = 1  # one send at a time: a crash repeats at most the message in flight
     backoff_base: timedelta = timedelta(seconds=5)
     backoff_cap: timedelta = timedelta(minutes=15)
 

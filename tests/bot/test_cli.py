@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from bot.settings import Settings
 from tests.support.study import STUDY_TOML
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def trialbot(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -101,3 +105,8 @@ def test_db_upgrade_then_an_outdated_database_is_refused_politely(tmp_path: Path
     refused = trialbot(tmp_path, "participants")
     assert refused.returncode == 1
     assert "run `trialbot db upgrade`" in refused.stderr
+
+
+def test_env_example_documents_every_setting() -> None:
+    documented = set(re.findall(r"^#? ?([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert {name.upper() for name in Settings.model_fields} <= documented
