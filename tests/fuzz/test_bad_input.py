@@ -30,7 +30,7 @@ from tests.fuzz.rows import rows_changed, snapshot, victim_changes
 from tests.fuzz.world import build_world
 from tests.support.clock import FakeClock
 
-BUDGET = int(os.environ.get("TRIALBOT_FUZZ_UPDATES", "500"))
+BUDGET = int(os.environ.get("TRIALBOT_FUZZ_UPDATES", "2000"))
 STEPS = 10  # actions per Hypothesis example (an example holds at most 8 KB of draws)
 ACTION_SECONDS = 120.0
 SWEEP_EVERY = 25  # actions between two runs of the periodic jobs
