@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.demo import add_study_teams
 from sandbox import FaultRule, SandboxServer
 from scheduler.planner import Planner
 from study.config import StudyConfig
@@ -114,13 +115,7 @@ def furnish(sandbox: SandboxServer, config: StudyConfig, people: Sequence[Person
     """The bot, the sites' coordinators and team groups, and each participant's chat (as if
     they had pressed Start)."""
     sandbox.add_bot(TOKEN, username=BOT_USERNAME)
-    for code, site in config.sites.items():
-        members = [c.telegram_user_id for c in site.coordinators]
-        for user_id in members:
-            sandbox.add_user(user_id, f"{code} coordinator")
-        sandbox.add_group(site.alert_chat_id, f"{code} team", members)
-        if site.escalation_chat_id is not None:
-            sandbox.add_group(site.escalation_chat_id, f"{code} escalation", members)
+    add_study_teams(sandbox, config)
     for person in people:
         sandbox.add_user(person.chat_id, person.study_id).started = True
 

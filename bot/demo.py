@@ -9,12 +9,24 @@ from bot.runner import say
 from bot.services import SANDBOX_TOKEN, SANDBOX_USERNAME, Services
 from sandbox import SandboxServer
 from study import audit
+from study.config import StudyConfig
 from study.enrollment import EnrollmentRequest, enroll, get_participant, issue_code
 from study.errors import DomainError
 from study.protocol import Arm
 
 DEMO_STUDY_ID = "DEMO-001"
 DEMO_USER_ID = 1001
+
+
+def add_study_teams(sandbox: SandboxServer, config: StudyConfig) -> None:
+    """Each site's coordinators of `study.toml`, and its alert and escalation groups."""
+    for code, site in config.sites.items():
+        members = [c.telegram_user_id for c in site.coordinators]
+        for user_id in members:
+            sandbox.add_user(user_id, first_name=f"{code} coordinator {user_id}")
+        sandbox.add_group(site.alert_chat_id, title=f"{code} team", members=members)
+        if site.escalation_chat_id is not None:
+            sandbox.add_group(site.escalation_chat_id, title=f"{code} escalation", members=members)
 
 
 async def start_demo(stack: AsyncExitStack, services: Services) -> tuple[str, str]:
@@ -28,13 +40,7 @@ async def start_demo(stack: AsyncExitStack, services: Services) -> tuple[str, st
     )
     await stack.enter_async_context(sandbox)
     sandbox.add_bot(SANDBOX_TOKEN, username=SANDBOX_USERNAME)
-    for code, site in services.config.sites.items():
-        members = [c.telegram_user_id for c in site.coordinators]
-        for user_id in members:
-            sandbox.add_user(user_id, first_name=f"{code} coordinator {user_id}")
-        sandbox.add_group(site.alert_chat_id, title=f"{code} study team", members=members)
-        if site.escalation_chat_id is not None:
-            sandbox.add_group(site.escalation_chat_id, title=f"{code} escalation", members=members)
+    add_study_teams(sandbox, services.config)
     participant = sandbox.add_user(DEMO_USER_ID, first_name="Demo participant")
     invite = await _demo_invitation(services)
     # The sandbox forgets everything when it stops; a participant linked in an earlier run

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from telegram.ext import Application
 
+from bot.demo import add_study_teams
 from bot.runner import running_bot
 from bot.sender import TelegramRateLimiter
 from bot.services import Services
@@ -29,13 +30,7 @@ async def sandbox(config: StudyConfig) -> AsyncIterator[SandboxServer]:
     that Telegram's checks rejected nothing the bot sent."""
     async with SandboxServer(host="127.0.0.1", port=0) as server:
         server.add_bot(TOKEN, username=BOT_USERNAME)
-        for code, site in config.sites.items():
-            members = [c.telegram_user_id for c in site.coordinators]
-            for user_id in members:
-                server.add_user(user_id, f"{code} coordinator")
-            server.add_group(site.alert_chat_id, f"{code} team", members)
-            if site.escalation_chat_id is not None:
-                server.add_group(site.escalation_chat_id, f"{code} escalation", members)
+        add_study_teams(server, config)
         yield server
         # A user a test blocked refuses messages, as Telegram would; anything else refused
         # means the bot sent something Telegram does not accept.

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.demo import add_study_teams
 from sandbox import SandboxServer
 from study.config import StudyConfig
 from tests.reliability.workers import TOKEN
@@ -17,13 +18,7 @@ async def sandbox(config: StudyConfig) -> AsyncIterator[SandboxServer]:
     Telegram's own checks refused nothing, except sends to people who blocked the bot."""
     async with SandboxServer(host="127.0.0.1", port=0, seed=20261125) as server:
         server.add_bot(TOKEN, username="trialbot_test_bot")
-        for code, site in config.sites.items():
-            members = [c.telegram_user_id for c in site.coordinators]
-            for user_id in members:
-                server.add_user(user_id, f"{code} coordinator")
-            server.add_group(site.alert_chat_id, f"{code} team", members)
-            if site.escalation_chat_id is not None:
-                server.add_group(site.escalation_chat_id, f"{code} escalation", members)
+        add_study_teams(server, config)
         yield server
         blocked = {user.user_id for user in server.users() if user.blocked}
         rejected = [
