@@ -31,6 +31,9 @@ DISPATCH_JOB = "outbox-dispatch"
 POLL_JOB = "outbox-poll"
 SWEEP_JOB = "calendar-sweeps"
 ESCALATION_JOB = "alert-escalation"
+# A wake only sets a flag, so overlapping runs are harmless; with APScheduler's default of one,
+# a wake due while the loop was busy finishing the last would be skipped (and logged).
+WAKE_INSTANCES = 10
 
 
 class SchedulerService:
@@ -78,6 +81,7 @@ class SchedulerService:
             IntervalTrigger(seconds=self.poll_interval.total_seconds()),
             id=POLL_JOB,
             replace_existing=True,
+            max_instances=WAKE_INSTANCES,
         )
         self.scheduler.add_job(
             self._sweep_job,
@@ -191,7 +195,11 @@ class SchedulerService:
         if self.scheduler is None:
             return
         self.scheduler.add_job(
-            self._wake_job, DateTrigger(run_date=run_at), id=DISPATCH_JOB, replace_existing=True
+            self._wake_job,
+            DateTrigger(run_date=run_at),
+            id=DISPATCH_JOB,
+            replace_existing=True,
+            max_instances=WAKE_INSTANCES,
         )
 
 
