@@ -15,7 +15,8 @@ Rules (times are the bot's own clock, read from each run; see bench/chaos_proces
   the visit fell due by then (after downtime only the latest due reminder counts).
 - Received: a reminder naming its visit's date arrived from its due time on, and was on its
   way (`in_flight`) before the next reminder of the visit fell due (or noon); one message
-  answers for one reminder, the latest reminder taking the latest message.
+  answers for one reminder: of the pairings that match the most reminders, the one with the
+  least delay (so a caught-up message is not credited to an earlier reminder).
 - Lost: a required reminder not received although the bot sat idle (no send for `idle`)
   while it could have sent it. Crowded out: not received, but the bot was sending other
   messages all along (Telegram's 30 messages a second are wall-clock seconds, which the
@@ -38,6 +39,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import product
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -237,6 +239,35 @@ def date_names(first: date, last: date) -> dict[str, dict[str, date]]:
     return names
 
 
+def pair_up(
+    windows: Sequence[tuple[datetime, datetime, datetime]], arrivals: Sequence[datetime]
+) -> list[datetime | None]:
+    """For each reminder (`from`, `until`, first chance to send), the arrival that answers
+    it, or None: each arrival answers one reminder at most; the most reminders answered, then
+    the least delay. An event has three reminders and a few messages: all pairings are tried."""
+    choices = [
+        [None, *(i for i, at in enumerate(arrivals) if start <= at < until)]
+        for start, until, _ in windows
+    ]
+    best: tuple[tuple[int, timedelta], tuple[int | None, ...]] | None = None
+    for pairing in product(*choices):
+        taken = [i for i in pairing if i is not None]
+        if len(set(taken)) < len(taken):
+            continue
+        delay = sum(
+            (
+                arrivals[i] - window[2]
+                for i, window in zip(pairing, windows, strict=True)
+                if i is not None
+            ),
+            timedelta(),
+        )
+        score = (-len(taken), delay)
+        if best is None or score < best[0]:
+            best = (score, pairing)
+    return [None if i is None else arrivals[i] for i in (best[1] if best else ())]
+
+
 class Oracle:
     """Judges each participant's chat; see the module's rules."""
 
@@ -289,22 +320,20 @@ class Oracle:
                 due <= self.end and not any(s.began <= due <= s.ended for s in self.stretches)
                 for due in event.due
             )
-            unused = sorted(arrivals[event.day])
             needs = required_reminders(
                 event, person.timezone, self.stretches, self.end, self.allowances.slack
             )
-            for needed in reversed(needs):  # the latest first: it takes the latest arrival
+            windows = []
+            for needed in needs:
+                later = [other for other in event.due if other > needed.due]
+                until = (later[0] if later else event.deadline) + self.allowances.in_flight
+                windows.append((needed.due - tolerance, until + tolerance, needed.attempt))
+            matches = pair_up(windows, sorted(arrivals[event.day]))
+            for needed, match in zip(needs, matches, strict=True):
                 tally.required += 1
                 tally.by_days_before[REMINDER_DAYS[event.due.index(needed.due)]] += 1
                 tally.caught_up += needed.stretch.began > needed.due
-                later = [other for other in event.due if other > needed.due]
-                until = (later[0] if later else event.deadline) + self.allowances.in_flight
-                match = max(
-                    (at for at in unused if needed.due - tolerance <= at < until + tolerance),
-                    default=None,
-                )
                 if match is not None:
-                    unused.remove(match)  # one message answers for one reminder
                     tally.delays.append(max(timedelta(), match - needed.attempt))
                     continue
                 what = (

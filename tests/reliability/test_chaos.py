@@ -112,8 +112,10 @@ def busy(began: datetime, ended: datetime) -> Stretch:
     return Stretch(began, ended, sends)
 
 
-def judged(stretches: list[Stretch], deliveries: list[Delivery]) -> Judgement:
-    oracle = Oracle(stretches, enrolled_at=ENROLLED, end=at(40, 0), allowances=ALLOWANCES)
+def judged(
+    stretches: list[Stretch], deliveries: list[Delivery], allowances: Allowances = ALLOWANCES
+) -> Judgement:
+    oracle = Oracle(stretches, enrolled_at=ENROLLED, end=at(40, 0), allowances=allowances)
     return oracle.judge([PERSON], {PERSON.chat_id: deliveries})
 
 
@@ -155,3 +157,20 @@ def test_the_oracle_flags_stale_and_wrong_reminders() -> None:
         "ZJU2-001: reminder at 2026-05-31 01:06Z (run 1) for the visit of 2026-06-02: "
         "says 3 days ahead on 2026-05-31"
     ]
+
+
+def test_a_caught_up_reminder_is_not_credited_to_an_earlier_one() -> None:
+    # Down over the morning-of reminder (due 06-02 01:00 UTC) and back at 02:00, too late for
+    # it to be required with three hours of slack before noon; the bot still sends it.
+    roomy = Allowances(
+        slack=timedelta(hours=3),
+        in_flight=timedelta(hours=4),
+        idle=timedelta(hours=1),
+        tolerance=timedelta(minutes=1),
+    )
+    up = [Stretch(ENROLLED, at(32, 12), ()), Stretch(at(33, 2), at(40, 0), ())]
+    sent = [reminder(at(26, 1.1)), reminder(at(31, 1.1)), reminder(at(33, 2.5))]
+    judgement = judged(up, sent, roomy)
+    assert judgement.required_by_days_before == {7: 1, 2: 1, 0: 0}
+    assert judgement.lost == []
+    assert max(judgement.delays) < timedelta(hours=1), judgement.delays
