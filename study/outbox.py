@@ -116,11 +116,8 @@ async def cancel_pending(
     session: AsyncSession,
     *,
     participant_id: int,
-    keep: set[str] | None = None,
-    prefixes: tuple[str, ...] = (),
 ) -> int:
-    """Cancel a participant's unsent messages (those whose key starts with a prefix, if
-    given), except the dedupe keys in `keep`. Returns how many were cancelled."""
+    """Cancel every unsent message to a participant. Returns how many were cancelled."""
     rows = await session.exec(
         select(OutboxMessage).where(
             OutboxMessage.participant_id == participant_id,
@@ -129,10 +126,6 @@ async def cancel_pending(
     )
     cancelled = 0
     for row in rows:
-        if keep is not None and row.dedupe_key in keep:
-            continue
-        if prefixes and not row.dedupe_key.startswith(prefixes):
-            continue
         row.status = OutboxStatus.CANCELLED
         session.add(row)
         cancelled += 1

@@ -16,12 +16,11 @@ from study.errors import DomainError
 from study.models import (
     CheckIn,
     EnrollmentCode,
-    OutboxMessage,
-    OutboxStatus,
     Participant,
     ParticipantStatus,
     PromptStatus,
 )
+from study.outbox import cancel_pending
 from study.ports import Replanner
 
 CLOSED = (ParticipantStatus.WITHDRAWN, ParticipantStatus.COMPLETED)
@@ -95,15 +94,7 @@ async def withdraw(
 
 async def _silence(session: AsyncSession, participant: Participant, now: datetime) -> None:
     """Cancel every unsent message to the participant and close their open check-ins."""
-    pending = await session.exec(
-        select(OutboxMessage).where(
-            OutboxMessage.participant_id == participant.id,
-            col(OutboxMessage.status) == OutboxStatus.PENDING,
-        )
-    )
-    for row in pending:
-        row.status = OutboxStatus.CANCELLED
-        session.add(row)
+    await cancel_pending(session, participant_id=participant.id or 0)
     open_checkins = await session.exec(
         select(CheckIn).where(
             CheckIn.participant_id == participant.id, col(CheckIn.status) == PromptStatus.OPEN
