@@ -11,7 +11,7 @@ import sys
 from datetime import date, time
 
 from bot.services import Services
-from bot.team_labs import parse_labs
+from bot.team_labs import labs_text, parse_labs
 from messages import plain, render
 from study.enrollment import get_participant
 from study.infusions import record_given, schedule_infusion
@@ -179,20 +179,7 @@ async def run(services: Services, args: argparse.Namespace, actor: str) -> None:
                 now=now,
                 config=services.config,
             )
-            _out(
-                render(
-                    "team_labs",
-                    LANGUAGE,
-                    study_id=participant.study_id,
-                    visit_number=args.number,
-                    arm=participant.arm,
-                    fired=[str(c) for c in outcome.decision.fired],
-                    not_evaluable=[str(c) for c in outcome.decision.not_evaluable],
-                    previous_visit=outcome.previous_visit,
-                    proposal=outcome.proposal,
-                    rule=services.config.protocol.redose,
-                )
-            )
+            _out(labs_text(outcome, participant, args.number, LANGUAGE, services.config))
             if outcome.proposal is not None:
                 _out(
                     f"To confirm the proposed infusion: trialbot infusion "

@@ -16,9 +16,10 @@ from bot.context import edit_pressed, reply
 from bot.staff import authorize, parse_number, participant_of
 from bot.team import NEW_MESSAGES, done_text
 from messages import button, label, render
+from study.config import StudyConfig
 from study.errors import DomainError
 from study.infusions import schedule_infusion
-from study.labs import record_labs
+from study.labs import LabOutcome, record_labs
 from study.models import Infusion, InfusionStatus, Participant
 from study.protocol import Labs
 
@@ -101,19 +102,30 @@ async def enter_labs(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         ]
     await reply(
         update,
-        render(
-            "team_labs",
-            staff.language,
-            study_id=study_id,
-            visit_number=parse_number(number),
-            arm=participant.arm,
-            fired=[str(c) for c in outcome.decision.fired],
-            not_evaluable=[str(c) for c in outcome.decision.not_evaluable],
-            previous_visit=outcome.previous_visit,
-            proposal=outcome.proposal,
-            rule=services.config.protocol.redose,
-        ),
+        labs_text(outcome, participant, parse_number(number), staff.language, services.config),
         keyboard,
+    )
+
+
+def labs_text(
+    outcome: LabOutcome,
+    participant: Participant,
+    visit_number: int,
+    language: str,
+    config: StudyConfig,
+) -> str:
+    """The re-dose rule's verdict on a visit's labs (in Telegram and on the command line)."""
+    return render(
+        "team_labs",
+        language,
+        study_id=participant.study_id,
+        visit_number=visit_number,
+        arm=participant.arm,
+        fired=[str(c) for c in outcome.decision.fired],
+        not_evaluable=[str(c) for c in outcome.decision.not_evaluable],
+        previous_visit=outcome.previous_visit,
+        proposal=outcome.proposal,
+        rule=config.protocol.redose,
     )
 
 
