@@ -207,23 +207,28 @@ async def _put(
 async def cadence_due(
     session: AsyncSession, participant: Participant, config: StudyConfig
 ) -> datetime:
-    last = (
-        await session.exec(
-            select(CheckIn.asked_at)
-            .where(
-                CheckIn.participant_id == participant.id,
-                CheckIn.kind == CheckInKind.SYMPTOMS,
-                CheckIn.trigger == CheckInTrigger.CADENCE,
-            )
-            .order_by(col(CheckIn.asked_at).desc())
-        )
-    ).first()
+    last = await _last_asked(session, participant, CheckInKind.SYMPTOMS, CheckInTrigger.CADENCE)
     since = last or participant.linked_at
     assert since is not None
     day = local_date(since, participant.timezone) + timedelta(
         days=config.protocol.checkin_interval_days
     )
     return _at_preferred_hour(participant, day, config)
+
+
+async def _last_asked(
+    session: AsyncSession,
+    participant: Participant,
+    kind: CheckInKind,
+    trigger: CheckInTrigger | None = None,
+) -> datetime | None:
+    """When the participant was last asked a check-in of this kind (and trigger), if ever."""
+    query = select(CheckIn.asked_at).where(
+        CheckIn.participant_id == participant.id, CheckIn.kind == kind
+    )
+    if trigger is not None:
+        query = query.where(CheckIn.trigger == trigger)
+    return (await session.exec(query.order_by(col(CheckIn.asked_at).desc()))).first()
 
 
 async def _recent_infusions(
@@ -250,16 +255,7 @@ async def _contraception_due(
     today = local_date(now, participant.timezone)
     if until is None or today > until:
         return None
-    last = (
-        await session.exec(
-            select(CheckIn.asked_at)
-            .where(
-                CheckIn.participant_id == participant.id,
-                CheckIn.kind == CheckInKind.CONTRACEPTION,
-            )
-            .order_by(col(CheckIn.asked_at).desc())
-        )
-    ).first()
+    last = await _last_asked(session, participant, CheckInKind.CONTRACEPTION)
     since = last or participant.linked_at
     assert since is not None
     cadence_day = local_date(since, participant.timezone) + timedelta(
