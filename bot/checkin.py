@@ -1,4 +1,5 @@
-"""Check-ins in the participant's chat: /checkin and the buttons under each question."""
+"""Check-ins in the participant's chat: /checkin, "report a symptom", and the buttons under
+each question (their data: `messages.callbacks`' Answer, Tick, Done, Back and Stop)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,22 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.context import edit_pressed, reply, services_of
+from bot.context import edit_pressed, reply, send_queued, services_of
 from bot.identity import identify
 from bot.participant import PRIVATE, not_a_participant
 from bot.services import Services
 from messages import Keyboard, label, render
+from messages.callbacks import (
+    CHECKIN_PRESSES,
+    Answer,
+    Back,
+    CallbackData,
+    Done,
+    ReportSymptom,
+    Stop,
+    Tick,
+    parse_any,
+)
 from scheduler.checkin_jobs import cadence_due
 from scheduler.checkin_messages import (
     answered_text,
@@ -23,44 +35,61 @@ from scheduler.checkin_messages import (
 )
 from scheduler.timing import local_date
 from study.checkins import (
+    ALERTING,
     Step,
     answer,
     back,
     checkin_for_press,
     draft_of,
-    open_checkin,
-    open_checkin_of,
     question_of,
+    start_on_demand,
     stop,
     toggle,
 )
 from study.enrollment import find_by_chat
 from study.errors import DomainError
-from study.models import CheckIn, CheckInKind, CheckInTrigger, Participant, PromptStatus, Tier
+from study.models import CheckIn, CheckInKind, Participant
 
 log = logging.getLogger(__name__)
-
-PRESS = r"^([ctdbx]):(\d{1,9})(?::([A-Z0-9]{1,4}))?(?::([a-z0-9_]{1,16}))?$"
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CommandHandler("checkin", start_checkin, filters=PRIVATE))
-    application.add_handler(CallbackQueryHandler(checkin_pressed, pattern=PRESS))
+    application.add_handler(CallbackQueryHandler(report_symptom, pattern=ReportSymptom.matches))
+    application.add_handler(CallbackQueryHandler(checkin_pressed, pattern=is_checkin_press))
+
+
+def is_checkin_press(data: object) -> bool:
+    """Exactly a check-in button's data; anything else goes to the stale-button answer."""
+    return isinstance(data, str) and isinstance(parse_any(data), CHECKIN_PRESSES)
 
 
 @dataclass
 class Outcome:
-    """What to show after a press: the pressed message's new state, then new messages."""
+    """What to show after a press: the pressed message's new state, the advice queued for
+    the participant (sent at once), then new messages."""
 
     edit_text: str | None = None
     edit_keyboard: Keyboard | None = None
     keep_keyboard: bool = False
+    advice: list[int] = field(default_factory=list)
     replies: list[tuple[str, Keyboard | None]] = field(default_factory=list)
 
 
 async def start_checkin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Start a symptom check-in now, or resume the one that is open."""
-    services = services_of(context)
+    """Start a symptom check-in from Q1 (an open one is closed, and what it holds acted on)."""
+    await _start(update, services_of(context))
+
+
+async def report_symptom(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The "report a symptom" button of /help: the same as /checkin."""
+    query = update.callback_query
+    if query is not None:
+        await query.answer()
+    await _start(update, services_of(context))
+
+
+async def _start(update: Update, services: Services) -> None:
     speaker = identify(update, services.config)
     if not speaker.private or speaker.chat_id is None:
         return
@@ -73,19 +102,14 @@ async def start_checkin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await not_a_participant(update, services)
         return
     async with services.database.session() as session:
-        checkin = await open_checkin_of(session, participant, CheckInKind.SYMPTOMS)
-        if checkin is None:
-            checkin = await open_checkin(
-                session,
-                participant,
-                kind=CheckInKind.SYMPTOMS,
-                trigger=CheckInTrigger.ON_DEMAND,
-                now=now,
-                config=services.config,
-            )
+        checkin, closed = await start_on_demand(
+            session, participant, now=now, config=services.config
+        )
         question = question_of(checkin, checkin.current_question)
         assert question is not None
         text, keyboard = question_message(checkin, question, participant, services.config)
+    if closed is not None and closed.advice is not None:
+        await send_queued(services, [closed.advice.id or 0])
     await reply(update, text, keyboard)
 
 
@@ -94,12 +118,12 @@ async def checkin_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     query = update.callback_query
     services = services_of(context)
     speaker = identify(update, services.config)
-    if query is None or not context.matches:
+    press = parse_any(query.data) if query is not None else None
+    if query is None or press is None:
         return
     if not speaker.private or speaker.chat_id is None:
         await query.answer()
         return
-    action, checkin_id, code, item = context.matches[0].groups()
     language: str = services.config.study.language
     try:
         async with services.database.session() as session:
@@ -107,10 +131,11 @@ async def checkin_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             if participant is None:
                 raise DomainError("checkin_closed")
             language = participant.language
+            code = None if isinstance(press, Stop) else getattr(press, "question", None)
             checkin = await checkin_for_press(
-                session, participant, int(checkin_id), None if action == "x" else code
+                session, participant, getattr(press, "checkin_id", 0), code
             )
-            outcome = await _act(session, services, participant, checkin, action, code, item)
+            outcome = await _act(session, services, participant, checkin, press)
     except DomainError as refused:
         await query.answer(label(refused.key, language))
         return
@@ -118,6 +143,7 @@ async def checkin_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await edit_pressed(
         query, outcome.edit_text, outcome.edit_keyboard if outcome.keep_keyboard else None
     )
+    await send_queued(services, outcome.advice)
     for text, keyboard in outcome.replies:
         await reply(update, text, keyboard)
 
@@ -127,61 +153,78 @@ async def _act(
     services: Services,
     participant: Participant,
     checkin: CheckIn,
-    action: str,
-    code: str | None,
-    item: str | None,
+    press: CallbackData,
 ) -> Outcome:
     config, now = services.config, services.clock.now()
-    question = question_of(checkin, code)
-    if action == "t":
-        assert question is not None and item is not None
-        await toggle(checkin, question.code, item)
-        session.add(checkin)
-        text, keyboard = question_message(checkin, question, participant, config)
-        return Outcome(edit_text=text, edit_keyboard=keyboard, keep_keyboard=True)
-    if action == "b":
+    if isinstance(press, Back):
         previous = back(checkin)
         session.add(checkin)
         return Outcome(replies=[question_message(checkin, previous, participant, config)])
-    if action == "x":
+    if isinstance(press, Stop):
         step = await stop(session, checkin, participant, now=now, config=config)
-        replies: list[tuple[str, Keyboard | None]] = [
+        outcome = Outcome(advice=_advice(step))
+        outcome.replies.append(
             (
                 render("checkin_stopped", participant.language, **site_facts(participant, config)),
                 None,
             )
-        ]
-        if step.result is not None and step.result.tier in (Tier.T1, Tier.T2, Tier.T3):
-            replies.append((result_text(step.result, participant, config), None))
-        return Outcome(replies=replies)
-    assert question is not None
-    chosen = draft_of(checkin, question.code) if action == "d" else (item or question.benign,)
-    step = await answer(
-        session, checkin, participant, question.code, tuple(chosen), now=now, config=config
-    )
-    answered = answered_text(question, tuple(checkin.answers[question.code]), participant.language)
-    return Outcome(edit_text=answered, replies=await _after(session, services, participant, step))
-
-
-async def _after(
-    session: AsyncSession, services: Services, participant: Participant, step: Step
-) -> list[tuple[str, Keyboard | None]]:
-    config = services.config
-    replies: list[tuple[str, Keyboard | None]] = []
-    if step.question is not None:
-        if step.new_red_flag:  # a red flag mid-way: the advice cannot wait for the end
-            replies.append((result_text(step.result, participant, config), None))
-        replies.append(question_message(step.checkin, step.question, participant, config))
-        return replies
-    next_day = None
-    if step.checkin.kind == CheckInKind.SYMPTOMS:
-        due = await cadence_due(session, participant, config)
-        next_day = local_date(due, participant.timezone)
-    stopped = step.checkin.status == PromptStatus.STOPPED
-    replies.append(
-        (
-            result_text(step.result, participant, config, stopped=stopped, next_checkin=next_day),
-            None,
         )
+        if not outcome.advice and step.result is not None and step.result.tier in ALERTING:
+            outcome.replies.append(
+                (result_text(step.result, participant, config, stopped=True), None)
+            )
+        return outcome
+    if isinstance(press, Tick):
+        step = await toggle(
+            session, checkin, participant, press.question, press.item, now=now, config=config
+        )
+        if step.finished:  # a Q1 red flag: the tap was the answer
+            return await _answered(session, services, participant, step, press.question)
+        assert step.question is not None
+        if step.advice is None:
+            text, keyboard = question_message(checkin, step.question, participant, config)
+            return Outcome(edit_text=text, edit_keyboard=keyboard, keep_keyboard=True)
+        # The tick reported something urgent: its advice, then the question again below it.
+        return Outcome(
+            advice=_advice(step),
+            replies=[question_message(checkin, step.question, participant, config)],
+        )
+    assert isinstance(press, Answer | Done)
+    chosen = draft_of(checkin, press.question) if isinstance(press, Done) else (press.answer,)
+    step = await answer(
+        session, checkin, participant, press.question, chosen, now=now, config=config
     )
-    return replies
+    return await _answered(session, services, participant, step, press.question)
+
+
+async def _answered(
+    session: AsyncSession,
+    services: Services,
+    participant: Participant,
+    step: Step,
+    code: str,
+) -> Outcome:
+    """After an answer: it is shown in place of the question; then the advice, if any, and
+    the next question, or the end of the check-in."""
+    config, checkin = services.config, step.checkin
+    question = question_of(checkin, code)
+    assert question is not None
+    outcome = Outcome(
+        edit_text=answered_text(question, tuple(checkin.answers[code]), participant.language),
+        advice=_advice(step),
+    )
+    if step.question is not None:
+        outcome.replies.append(question_message(checkin, step.question, participant, config))
+    elif not outcome.advice:  # the advice, when there is some, is the last message
+        next_day = None
+        if checkin.kind == CheckInKind.SYMPTOMS:
+            due = await cadence_due(session, participant, config)
+            next_day = local_date(due, participant.timezone)
+        outcome.replies.append(
+            (result_text(step.result, participant, config, next_checkin=next_day), None)
+        )
+    return outcome
+
+
+def _advice(step: Step) -> list[int]:
+    return [] if step.advice is None or step.advice.id is None else [step.advice.id]

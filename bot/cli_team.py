@@ -185,9 +185,19 @@ async def run(services: Services, args: argparse.Namespace, actor: str) -> None:
                     f"To confirm the proposed infusion: trialbot infusion "
                     f"{participant.study_id} {outcome.proposal.planned_date.isoformat()}"
                 )
+        elif args.command == "resume":
+            await resume(session, participant, actor=actor, now=now, replanner=replanner)
+            done(args.command)
         else:
-            change = {"pause": pause, "resume": resume, "withdraw": withdraw}[args.command]
-            await change(session, participant, actor=actor, now=now, replanner=replanner)
+            silence = {"pause": pause, "withdraw": withdraw}[args.command]
+            await silence(
+                session,
+                participant,
+                actor=actor,
+                now=now,
+                config=services.config,
+                replanner=replanner,
+            )
             done(args.command)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import cast
 
 from telegram import CallbackQuery, Update
@@ -11,6 +12,8 @@ from telegram.ext import Application, ContextTypes
 from bot.keyboards import inline_markup
 from bot.services import Services
 from messages import Keyboard
+
+log = logging.getLogger(__name__)
 
 SERVICES = "services"
 
@@ -54,3 +57,16 @@ async def edit_pressed(
     except BadRequest as exc:
         if "not modified" not in exc.message.lower():
             raise
+
+
+async def send_queued(services: Services, row_ids: list[int]) -> None:
+    """Send outbox rows a handler just committed (advice that must not be lost) at once,
+    before its other replies. Should this fail, the dispatcher sends them a little later."""
+    if not row_ids or services.scheduler is None:
+        return
+    try:
+        await services.scheduler.dispatcher.send_now(row_ids)
+    except Exception:
+        log.exception(
+            "sending %d queued message(s) at once failed; the outbox retries", len(row_ids)
+        )

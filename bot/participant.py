@@ -19,7 +19,8 @@ from bot.context import reply, services_of
 from bot.identity import identify
 from bot.keyboards import language_keyboard
 from bot.services import Services
-from messages import label, render, render_bilingual
+from messages import button, label, render, render_bilingual
+from messages.callbacks import ReportSymptom
 from study.codes import looks_like_code
 from study.enrollment import Refusal, find_by_chat, link_chat, set_language
 from study.models import Participant, ParticipantStatus
@@ -96,7 +97,7 @@ async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if participant is None:
         await not_a_participant(update, services)
         return
-    await reply(update, render("help", participant.language, **_site_facts(services, participant)))
+    await _help(update, services, participant)
 
 
 async def choose_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -194,9 +195,7 @@ async def _greet_without_code(
     async with services.database.session() as session:
         participant = await find_by_chat(session, chat_id)
     if participant is not None:
-        await reply(
-            update, render("help", participant.language, **_site_facts(services, participant))
-        )
+        await _help(update, services, participant)
     elif roles:
         language = services.config.study.language
         role = max(roles.values(), key=["coordinator", "investigator", "admin"].index)
@@ -227,6 +226,13 @@ async def not_a_participant(update: Update, services: Services) -> None:
         await _greet_without_code(update, services, speaker.chat_id, speaker.roles)
     else:
         await reply(update, render_bilingual("start_unknown"))
+
+
+async def _help(update: Update, services: Services, participant: Participant) -> None:
+    """The help text, with a "report a symptom" button that starts a check-in."""
+    language = participant.language
+    keyboard = [[button("report_symptom", language, ReportSymptom().pack())]]
+    await reply(update, render("help", language, **_site_facts(services, participant)), keyboard)
 
 
 def _site_facts(services: Services, participant: Participant) -> dict[str, str]:

@@ -224,10 +224,21 @@ async def _status_change(update: Update, context: ContextTypes.DEFAULT_TYPE, wha
         return
     (study_id, *_) = _args(context, f"/{what} STUDY_ID", 1)
     services, now = staff.services, staff.services.clock.now()
-    change = pause if what == "pause" else resume
     async with services.database.session() as session:
         participant = await participant_of(session, staff, study_id)
-        await change(session, participant, actor=staff.actor, now=now, replanner=services.replanner)
+        if what == "pause":
+            await pause(
+                session,
+                participant,
+                actor=staff.actor,
+                now=now,
+                config=services.config,
+                replanner=services.replanner,
+            )
+        else:
+            await resume(
+                session, participant, actor=staff.actor, now=now, replanner=services.replanner
+            )
     await reply(update, done_text(staff, what, study_id))
 
 
@@ -267,7 +278,12 @@ async def withdraw_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             return
         if answer == "yes":
             await withdraw(
-                session, participant, actor=staff.actor, now=now, replanner=services.replanner
+                session,
+                participant,
+                actor=staff.actor,
+                now=now,
+                config=services.config,
+                replanner=services.replanner,
             )
     await query.answer()
     what = "withdraw" if answer == "yes" else "withdraw_cancelled"

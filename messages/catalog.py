@@ -92,7 +92,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         **_SITE,
     },
     "checkin_answered": {"code": "Q6", "chosen": ["rash", "hair_loss"]},
-    "checkin_result": {"tier": "T1", "stopped": True, "next_checkin": None, **_SITE},
+    "checkin_result": {
+        "tier": "T1",
+        "stopped": True,
+        "next_checkin": None,
+        "pregnancy": False,
+        **_SITE,
+    },
+    "checkin_advice": {"tier": "T1", "end": "red_flag", "pregnancy": False, **_SITE},
     "checkin_stopped": dict(_SITE),
     "digest": {
         "site_code": "ZJU2",
@@ -336,6 +343,13 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
         {**EXAMPLES["checkin_result"], "tier": tier, "stopped": False, "next_checkin": day}
         for tier in ("T2", "T3", "T4", None)
         for day in ("2026-06-16", None)
+    ]
+    + [{**EXAMPLES["checkin_result"], "tier": "T2", "pregnancy": True}],
+    "checkin_advice": [
+        {**EXAMPLES["checkin_advice"], "tier": tier, "end": end, "pregnancy": pregnancy}
+        for tier in ("T1", "T2")
+        for end in (None, "red_flag", "completed", "stopped", "expired", "replaced")
+        for pregnancy in (False, True)
     ],
     "checkin_question": [
         {
@@ -385,10 +399,11 @@ VARIANTS["alert_card"] += [
                 "answer": "cough",
                 "tier": "T2",
                 "rule": "with_fever",
+                "ticked": True,
             },
             {"key": "missed_checkins", "since": "2026-05-01"},
             {"key": "missed_contraception", "since": "2026-05-01"},
         ],
     }
-    for note in ("resent", "escalated", None)
+    for note in ("resent", "escalated", "updated", None)
 ]

@@ -1,9 +1,8 @@
 """The messages of a check-in: a question with its buttons, an answer, the outcome.
 
 Used by the dispatcher (the first question, nudges) and by the bot's handlers (each next
-question, as a reply). Callback data: `c:<id>:<q>:<answer>` answers, `t:<id>:<q>:<item>`
-ticks an item of a multi-select question, `d:<id>:<q>` is Done, `b:<id>:<q>` Back and
-`x:<id>` Stop; all well under Telegram's 64 bytes.
+question, as a reply). The buttons' data are `messages.callbacks`' Answer, Tick, Done, Back
+and Stop.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 from messages import Button, Keyboard, button, label, render
+from messages.callbacks import Answer, Back, Done, Stop, Tick
 from messages.render import question_text
 from study.checkins import draft_of, questions_of
 from study.config import StudyConfig
@@ -51,29 +51,34 @@ def question_message(
 
 
 def question_keyboard(checkin: CheckIn, question: Question, language: str) -> Keyboard:
-    prefix = f"{checkin.id}:{question.code}"
-    none = Button(
-        question_text(question.code, language, question.benign),
-        data=f"c:{prefix}:{question.benign}",
-    )
-    rows: Keyboard = [[none]]
-    if question.multi:
-        ticked = set(draft_of(checkin, question.code))
+    """The question's buttons: "none" first, then each answer (a toggle, on a multi-select
+    question that does not act on a tap), Done, and Back / Stop."""
+    checkin_id = checkin.id or 0
+    code = question.code
+
+    def text(item: str) -> str:
+        return question_text(code, language, item)
+
+    rows: Keyboard = [
+        [Button(text(question.benign), data=Answer(checkin_id, code, question.benign).pack())]
+    ]
+    if question.multi and not question.stops:
+        ticked = set(draft_of(checkin, code))
         for item in question.items:
-            text = question_text(question.code, language, item)
-            if item in ticked:
-                text = label("checkin_ticked", language, label=text)
-            rows.append([Button(text, data=f"t:{prefix}:{item}")])
-        rows.append([button("checkin_done", language, f"d:{prefix}")])
+            shown = (
+                label("checkin_ticked", language, label=text(item))
+                if item in ticked
+                else text(item)
+            )
+            rows.append([Button(shown, data=Tick(checkin_id, code, item).pack())])
+        rows.append([button("checkin_done", language, Done(checkin_id, code).pack())])
     else:
         for item in question.items:
-            rows.append(
-                [Button(question_text(question.code, language, item), data=f"c:{prefix}:{item}")]
-            )
+            rows.append([Button(text(item), data=Answer(checkin_id, code, item).pack())])
     controls = []
     if questions_of(checkin).index(question) > 0:
-        controls.append(button("checkin_back", language, f"b:{prefix}"))
-    controls.append(button("checkin_stop", language, f"x:{checkin.id}"))
+        controls.append(button("checkin_back", language, Back(checkin_id, code).pack()))
+    controls.append(button("checkin_stop", language, Stop(checkin_id).pack()))
     rows.append(controls)
     return rows
 
@@ -97,5 +102,6 @@ def result_text(
         tier=str(tier) if tier else None,
         stopped=stopped,
         next_checkin=next_checkin,
+        pregnancy=bool(result and result.possible_pregnancy),
         **site_facts(participant, config),
     )

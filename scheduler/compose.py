@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from messages import Keyboard, button, label, render
 from messages.render import BABEL_LOCALES
+from scheduler.alert_jobs import ESCALATED, RESENT
 from scheduler.checkin_jobs import QUESTION_TEMPLATE
 from scheduler.checkin_messages import question_message
 from scheduler.planner import REMINDER_TEMPLATE, UPCOMING
@@ -172,7 +173,7 @@ async def _alert_card(
     if alert is None:
         raise Stale("alert gone")
     note = row.context.get("note")
-    if note is not None and alert.status != AlertStatus.OPEN:
+    if note in (RESENT, ESCALATED) and alert.status != AlertStatus.OPEN:
         raise Stale("acknowledged meanwhile: no re-send or escalation needed")
     return await alert_card(session, alert, language, config, note)
 

@@ -112,6 +112,15 @@ class Dispatcher:
         await asyncio.gather(*(deliver_in_order(items) for items in by_chat.values()))
         return report
 
+    async def send_now(self, row_ids: list[int]) -> DispatchReport:
+        """Send these rows at once, in this order, even before they fall due: a handler's
+        reply that must also be durable (red-flag advice) is queued, committed, then sent
+        here. A row another dispatcher holds, or already sent, is left alone."""
+        report = DispatchReport()
+        for item in await self._claim(report, only=row_ids):
+            await self._deliver(item, report)
+        return report
+
     async def drain(self, max_rounds: int = 1000) -> DispatchReport:
         """Run until nothing is due now (tests and shutdown use this)."""
         total = DispatchReport()
@@ -154,9 +163,10 @@ class Dispatcher:
             )
         return int(result.rowcount or 0)
 
-    async def _claim(self, report: DispatchReport) -> list[Claimed]:
-        """In one short transaction: expire what is stale, take a batch of due rows with a
-        lease, and compose each from the state as it is now."""
+    async def _claim(self, report: DispatchReport, only: list[int] | None = None) -> list[Claimed]:
+        """In one short transaction: expire what is stale, take a batch of due rows (or the
+        pending rows `only`, in that order) with a lease, and compose each from the state
+        as it is now."""
         now = self.clock.now()
         claimed: list[Claimed] = []
         async with self.database.session() as session:
@@ -180,6 +190,11 @@ class Dispatcher:
                     col(OutboxMessage.lease_until) < now,
                 ),
             )
+            if only is not None:
+                due = and_(
+                    col(OutboxMessage.id).in_(only),
+                    col(OutboxMessage.status) == OutboxStatus.PENDING,
+                )
             rows = list(
                 await session.exec(
                     select(OutboxMessage)
@@ -189,6 +204,8 @@ class Dispatcher:
                     .with_for_update(skip_locked=True)
                 )
             )
+            if only is not None:
+                rows.sort(key=lambda row: only.index(row.id or 0))
             superseded = await self._superseded(session, rows, now)
             for row in rows:
                 message = await self._prepare(session, row, now, superseded)

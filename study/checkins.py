@@ -1,11 +1,17 @@
 """Check-ins: a questionnaire put one question at a time, its progress kept in the database.
 
 The same flow serves the symptom check-in (Q1-Q13), the question after an infusion and the
-contraception questions (C1-C3). Each answer is validated against the question, stored, and
-the answers so far are triaged (`study.triage`): a red flag raises a T1 alert at once (and
-on Q1 ends the questionnaire), the rest is decided when the check-in completes, is stopped or
-expires. Everything a participant presses is checked against the open check-in, so a button
-from an old or finished check-in changes nothing.
+contraception questions (C1-C3). What a participant reports is a fact acted on at once, never
+held back for want of a Done:
+- Every answer and every tick is triaged with everything reported so far (`reported`: the
+  answers, plus items ticked and not submitted). A T1 or T2 finding that is new raises the
+  alert at once (or makes the open alert louder with a new card) and queues the advice for
+  the participant (`Step.advice`, an outbox row the caller sends at once).
+- Tapping a Q1 red flag answers Q1 and ends the questionnaire (CLINICAL.md).
+- T3 findings are acted on when the check-in ends: completed, stopped, expired, replaced by a
+  new `/checkin`, or closed by a pause or withdrawal (`close`).
+Everything a participant presses is checked against the open check-in, so a button from an
+old or finished check-in changes nothing.
 """
 
 from __future__ import annotations
@@ -16,22 +22,26 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study import audit
-from study.alerts import raise_alert
+from study.alerts import ALERT_CARD, PRIORITY_OF_TIER, first_escalation_at, raise_alert
 from study.config import StudyConfig
 from study.errors import DomainError
 from study.models import (
     Alert,
+    AlertStatus,
     CheckIn,
     CheckInKind,
+    CheckInTrigger,
     Infusion,
+    OutboxMessage,
     Participant,
     PromptStatus,
     Tier,
 )
+from study.outbox import Priority, enqueue
 from study.questionnaire import (
     CHECKIN,
     CONTRACEPTION,
@@ -60,20 +70,37 @@ ALERT_KIND: dict[str, str] = {
     CheckInKind.POST_INFUSION: "post_infusion",
     CheckInKind.CONTRACEPTION: "contraception",
 }
-DRAFT = "~"  # answers[f"{code}~"]: the items ticked so far on a multi-select question
+DRAFT = "~"  # answers[f"{code}~"]: the items ticked on a multi-select question, not submitted
 ALERTING = (Tier.T1, Tier.T2, Tier.T3)
+URGENT = (Tier.T1, Tier.T2)  # acted on at the answer; T3 when the check-in ends
 INFUSION_HOUR = 12  # when only the day of an infusion is known, assume midday
+ADVICE_TEMPLATE = "checkin_advice"
+# Advice is queued in the outbox (durable) and sent by the handler at once; the dispatcher
+# takes it up only after this, should the handler's send fail or the process die.
+HANDLER_TURN = timedelta(seconds=20)
+_RANK = {tier: rank for rank, tier in enumerate(Tier)}  # T1 first
+
+
+class End:
+    """How a check-in ended, as the advice and the audit log name it."""
+
+    RED_FLAG = "red_flag"  # a Q1 red flag: stopped at once, with an offer to finish later
+    COMPLETED = "completed"
+    STOPPED = "stopped"  # the participant pressed Stop
+    EXPIRED = "expired"
+    REPLACED = "replaced"  # a new /checkin closed it
+    SILENCED = "silenced"  # a pause or withdrawal closed it
 
 
 @dataclass(frozen=True)
 class Step:
-    """What happened after a press: the question to ask now, or the outcome."""
+    """What happened after a press: the question to ask now (None once the check-in has
+    ended), the triage so far, and the advice queued for the participant, if any."""
 
     checkin: CheckIn
     question: Question | None
-    result: TriageResult | None = None
-    alert_raised: Alert | None = None
-    new_red_flag: bool = False
+    result: TriageResult | None
+    advice: OutboxMessage | None = None
 
     @property
     def finished(self) -> bool:
@@ -90,6 +117,21 @@ def question_of(checkin: CheckIn, code: str | None) -> Question | None:
 
 def draft_of(checkin: CheckIn, code: str) -> tuple[str, ...]:
     return tuple(checkin.answers.get(code + DRAFT, ()))
+
+
+def reported(checkin: CheckIn) -> dict[str, tuple[str, ...]]:
+    """What the participant has reported on each question: the answer submitted, and the
+    items ticked but not submitted (a tick counts, also when "none" was pressed after it)."""
+    reports = {}
+    for question in questions_of(checkin):
+        answered = tuple(checkin.answers.get(question.code, ()))
+        ticked = set(draft_of(checkin, question.code))
+        items = tuple(item for item in question.items if item in answered or item in ticked)
+        if items:
+            reports[question.code] = items
+        elif answered:
+            reports[question.code] = answered
+    return reports
 
 
 async def open_checkin(
@@ -112,7 +154,7 @@ async def open_checkin(
             return existing
     first = QUESTIONS[kind][0]
     checkin = CheckIn(
-        participant_id=participant.id or 0,
+        participant_id=_id_of(participant),
         kind=kind,
         trigger=trigger,
         questionnaire_version=QUESTIONNAIRE_VERSION,
@@ -127,6 +169,28 @@ async def open_checkin(
     session.add(checkin)
     await session.flush()
     return checkin
+
+
+async def start_on_demand(
+    session: AsyncSession, participant: Participant, *, now: datetime, config: StudyConfig
+) -> tuple[CheckIn, Step | None]:
+    """A new symptom check-in from Q1 (`/checkin`, "report a symptom"). An open one is
+    closed first, and what it holds is triaged and acted on; its Step is returned too."""
+    closed = None
+    previous = await open_checkin_of(session, participant, CheckInKind.SYMPTOMS)
+    if previous is not None:
+        closed = await close(
+            session, previous, participant, now=now, config=config, end=End.REPLACED
+        )
+    checkin = await open_checkin(
+        session,
+        participant,
+        kind=CheckInKind.SYMPTOMS,
+        trigger=CheckInTrigger.ON_DEMAND,
+        now=now,
+        config=config,
+    )
+    return checkin, closed
 
 
 async def open_checkin_of(
@@ -161,15 +225,35 @@ async def checkin_for_press(
     return checkin
 
 
-async def toggle(checkin: CheckIn, question_code: str, item: str) -> tuple[str, ...]:
-    """Tick or untick an item of a multi-select question; returns the items ticked."""
+async def toggle(
+    session: AsyncSession,
+    checkin: CheckIn,
+    participant: Participant,
+    question_code: str,
+    item: str,
+    *,
+    now: datetime,
+    config: StudyConfig,
+) -> Step:
+    """Tick or untick an item of a multi-select question. The tick is a report: it is
+    triaged at once. On a question that `stops` (Q1) tapping an item is the answer."""
     question = question_of(checkin, question_code)
-    if question is None or not question.multi or item not in question.answers[1:]:
+    if question is None or not question.multi or item not in question.items:
         raise DomainError("checkin_moved_on")
+    if question.stops:
+        return await answer(
+            session, checkin, participant, question_code, (item,), now=now, config=config
+        )
     ticked = set(draft_of(checkin, question_code)) ^ {item}
-    chosen = tuple(answer for answer in question.answers if answer in ticked)
-    checkin.answers = {**checkin.answers, question_code + DRAFT: list(chosen)}
-    return chosen
+    chosen = [answer for answer in question.items if answer in ticked]
+    checkin.answers = {**checkin.answers, question_code + DRAFT: chosen}
+    checkin.answered_at = now
+    result = await _triage(session, checkin, participant, now)
+    advice = await _act(
+        session, checkin, participant, result, now=now, config=config, end=None, advise=True
+    )
+    session.add(checkin)
+    return Step(checkin, question, result, advice)
 
 
 async def answer(
@@ -182,42 +266,40 @@ async def answer(
     now: datetime,
     config: StudyConfig,
 ) -> Step:
-    """Record the answer to the current question and move on (or finish)."""
+    """Record the answer to the current question, act on what it reports, and move on (or
+    finish). An empty `chosen` is the question's first ("none") answer."""
     question = question_of(checkin, question_code)
     if question is None:
         raise DomainError("checkin_moved_on")
     try:
-        normalised = validate_answers(question, chosen or (question.answers[0],))
+        normalised = validate_answers(question, chosen or (question.benign,))
     except ValueError:
         raise DomainError("checkin_moved_on") from None
-    answers = {k: v for k, v in checkin.answers.items() if not k.endswith(DRAFT)}
+    answers = dict(checkin.answers)
     answers[question_code] = list(normalised)
+    if normalised != (question.benign,):
+        answers.pop(question_code + DRAFT, None)  # submitted: the ticks are the answer now
     checkin.answers = answers
     checkin.answered_at = now
-    had_red_flag = checkin.tier == Tier.T1
     result = await _triage(session, checkin, participant, now)
-    checkin.tier = result.tier
-    checkin.evidence = _findings(result)
-
-    alert = None
-    if result.red_flag:
-        alert = await _alert(session, checkin, participant, result, now=now, config=config)
-        if checkin.kind == CheckInKind.SYMPTOMS and question_code == questions_of(checkin)[0].code:
-            _close(checkin, PromptStatus.STOPPED, now)
-            _audit_end(session, checkin, participant, now, "stop_checkin_red_flag")
-            return Step(checkin, None, result, alert, new_red_flag=True)
     following = next_question(questions_of(checkin), question_code)
-    if following is None:
+    end = None
+    if question.stops and normalised != (question.benign,):
+        end = End.RED_FLAG
+        _close(checkin, PromptStatus.STOPPED, now)
+    elif following is None:
+        end = End.COMPLETED
         _close(checkin, PromptStatus.COMPLETED, now)
-        if result.tier in ALERTING:
-            alert = await _alert(session, checkin, participant, result, now=now, config=config)
-        _audit_end(session, checkin, participant, now, "complete_checkin")
-        return Step(checkin, None, result, alert, new_red_flag=not had_red_flag and result.red_flag)
-    checkin.current_question = following.code
-    session.add(checkin)
-    return Step(
-        checkin, following, result, alert, new_red_flag=not had_red_flag and result.red_flag
+    else:
+        checkin.current_question = following.code
+    _record_triage(checkin, result)
+    advice = await _act(
+        session, checkin, participant, result, now=now, config=config, end=end, advise=True
     )
+    if end is not None:
+        _audit_end(session, checkin, participant, now, end)
+    session.add(checkin)
+    return Step(checkin, None if end else following, result, advice)
 
 
 def back(checkin: CheckIn) -> Question:
@@ -229,6 +311,37 @@ def back(checkin: CheckIn) -> Question:
     return target
 
 
+async def close(
+    session: AsyncSession,
+    checkin: CheckIn,
+    participant: Participant,
+    *,
+    now: datetime,
+    config: StudyConfig,
+    end: str = End.STOPPED,
+) -> Step:
+    """End a check-in before its last answer (stopped, expired, replaced, or closed by a
+    pause or withdrawal). What was answered and ticked is triaged and acted on like a
+    completed check-in; the participant gets new advice unless they are being silenced."""
+    result = await _triage(session, checkin, participant, now)
+    status = PromptStatus.EXPIRED if end == End.EXPIRED else PromptStatus.STOPPED
+    _close(checkin, status, now)
+    _record_triage(checkin, result)
+    advice = await _act(
+        session,
+        checkin,
+        participant,
+        result,
+        now=now,
+        config=config,
+        end=end,
+        advise=end != End.SILENCED,
+    )
+    _audit_end(session, checkin, participant, now, end)
+    session.add(checkin)
+    return Step(checkin, None, result, advice)
+
+
 async def stop(
     session: AsyncSession,
     checkin: CheckIn,
@@ -238,46 +351,54 @@ async def stop(
     config: StudyConfig,
     status: str = PromptStatus.STOPPED,
 ) -> Step:
-    """End a check-in early (the participant stopped it, or it expired). What was
-    answered is still triaged, so nothing reported is lost."""
-    result = await _triage(session, checkin, participant, now)
-    checkin.tier = result.tier
-    checkin.evidence = _findings(result)
-    _close(checkin, status, now)
-    alert = None
-    if result.tier in ALERTING:
-        alert = await _alert(session, checkin, participant, result, now=now, config=config)
-    return Step(checkin, None, result, alert)
-
-
-def _audit_end(
-    session: AsyncSession, checkin: CheckIn, participant: Participant, now: datetime, action: str
-) -> None:
-    audit.record(
-        session,
-        at=now,
-        actor=audit.participant_actor(participant.study_id),
-        action=action,
-        entity="checkin",
-        entity_id=checkin.id,
-        participant_id=participant.id,
-        after={"kind": checkin.kind, "tier": checkin.tier},
-    )
+    """The participant stopped the check-in (or, with status `expired`, it ran out of time)."""
+    end = End.EXPIRED if status == PromptStatus.EXPIRED else End.STOPPED
+    return await close(session, checkin, participant, now=now, config=config, end=end)
 
 
 def _close(checkin: CheckIn, status: str, now: datetime) -> None:
     checkin.status = status
     checkin.current_question = None
     checkin.completed_at = now
-    checkin.answers = {k: v for k, v in checkin.answers.items() if not k.endswith(DRAFT)}
+
+
+def _record_triage(checkin: CheckIn, result: TriageResult) -> None:
+    checkin.tier = result.tier
+    checkin.evidence = _findings(checkin, result)
+
+
+def _audit_end(
+    session: AsyncSession, checkin: CheckIn, participant: Participant, now: datetime, end: str
+) -> None:
+    actor = (
+        audit.participant_actor(participant.study_id)
+        if end in (End.RED_FLAG, End.COMPLETED, End.STOPPED, End.REPLACED)
+        else audit.SYSTEM
+    )
+    action = {
+        End.RED_FLAG: "stop_checkin_red_flag",
+        End.COMPLETED: "complete_checkin",
+        End.STOPPED: "stop_checkin",
+        End.EXPIRED: "expire_checkin",
+        End.REPLACED: "replace_checkin",
+        End.SILENCED: "close_checkin_silenced",
+    }[end]
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action=action,
+        entity="checkin",
+        entity_id=checkin.id,
+        participant_id=participant.id,
+        after={"kind": checkin.kind, "tier": checkin.tier, "status": checkin.status},
+    )
 
 
 async def _triage(
     session: AsyncSession, checkin: CheckIn, participant: Participant, now: datetime
 ) -> TriageResult:
-    answers: Mapping[str, tuple[str, ...]] = {
-        code: tuple(chosen) for code, chosen in checkin.answers.items() if not code.endswith(DRAFT)
-    }
+    answers: Mapping[str, tuple[str, ...]] = reported(checkin)
     if checkin.kind == CheckInKind.CONTRACEPTION:
         return triage_contraception(answers)
     if checkin.kind == CheckInKind.POST_INFUSION:
@@ -315,14 +436,24 @@ async def _hours_since_infusion(
     return max(0.0, (now - given).total_seconds() / 3600)
 
 
-def _findings(result: TriageResult) -> list[dict[str, Any]]:
-    return [
-        {"question": f.question, "answer": f.answer, "tier": str(f.tier), "rule": f.rule}
-        for f in result.findings
-    ]
+def _findings(checkin: CheckIn, result: TriageResult) -> list[dict[str, Any]]:
+    """The findings as stored (check-in and alert evidence); `ticked` marks an item that was
+    ticked but never submitted."""
+    findings = []
+    for f in result.findings:
+        finding: dict[str, Any] = {
+            "question": f.question,
+            "answer": f.answer,
+            "tier": str(f.tier),
+            "rule": f.rule,
+        }
+        if f.answer not in checkin.answers.get(f.question, ()):
+            finding["ticked"] = True
+        findings.append(finding)
+    return findings
 
 
-async def _alert(
+async def _act(
     session: AsyncSession,
     checkin: CheckIn,
     participant: Participant,
@@ -330,33 +461,175 @@ async def _alert(
     *,
     now: datetime,
     config: StudyConfig,
-) -> Alert:
-    """One alert per check-in (a T1 one at once if needed); later findings update it."""
-    assert result.tier is not None
-    kind = ALERT_KIND[checkin.kind]
-    answered_at = None
-    if checkin.kind == CheckInKind.CONTRACEPTION and result.possible_pregnancy:
-        kind, answered_at = "possible_pregnancy", checkin.answered_at
-    evidence = [{"key": "finding", **finding} for finding in _findings(result)]
-    existing = (
-        await session.exec(select(Alert).where(Alert.dedupe_key == f"checkin:{checkin.id}"))
+    end: str | None,
+    advise: bool,
+) -> OutboxMessage | None:
+    """Raise or update the check-in's alert for what is new in `result`, and queue advice.
+
+    New means a finding the latest alert of this check-in does not hold at that tier or a
+    more urgent one. A new T1/T2 finding is acted on at once: a new alert (or, while the
+    alert is open, the same alert at its new tier with a new card) and advice for the
+    participant. New T3 findings wait for the end of the check-in (`end` given). Returns the
+    advice row, if one was queued.
+    """
+    evidence = [{"key": "finding", **finding} for finding in _findings(checkin, result)]
+    alert = await _latest_alert(session, checkin)
+    known = {_finding_key(item): item["tier"] for item in (alert.evidence if alert else [])}
+    new = [
+        item
+        for item in evidence
+        if item["tier"] in ALERTING and _more_urgent(item["tier"], known.get(_finding_key(item)))
+    ]
+    urgent = any(item["tier"] in URGENT for item in new)
+    if not new or not (urgent or end is not None):
+        if alert is not None and alert.status == AlertStatus.OPEN and not new:
+            alert.evidence = _merged(alert.evidence, evidence)  # e.g. a T4 symptom added
+            session.add(alert)
+        return None
+    top = min((Tier(item["tier"]) for item in new), key=_RANK.__getitem__)
+    pregnancy = checkin.kind == CheckInKind.CONTRACEPTION and result.possible_pregnancy
+    if alert is None or alert.status != AlertStatus.OPEN:
+        await raise_alert(
+            session,
+            config=config,
+            participant=participant,
+            kind="possible_pregnancy" if pregnancy else ALERT_KIND[checkin.kind],
+            tier=top,
+            evidence=evidence,
+            now=now,
+            dedupe_key=await _alert_key(session, checkin),
+            answered_at=now if pregnancy else None,
+            checkin_id=checkin.id,
+        )
+    else:
+        await _louder(session, alert, evidence, top, pregnancy, now=now, config=config)
+    if not (urgent and advise):
+        return None
+    return await _queue_advice(session, checkin, participant, result, now=now, end=end)
+
+
+async def _latest_alert(session: AsyncSession, checkin: CheckIn) -> Alert | None:
+    return (
+        await session.exec(
+            select(Alert)
+            .where(Alert.checkin_id == checkin.id)
+            .order_by(col(Alert.id).desc())
+            .with_for_update()
+        )
     ).first()
-    if existing is not None:
-        existing.evidence = evidence
-        session.add(existing)
-        return existing
-    return await raise_alert(
+
+
+async def _alert_key(session: AsyncSession, checkin: CheckIn) -> str:
+    """The first alert of a check-in is `checkin:<id>`; later ones (after the first was
+    acknowledged or resolved) `checkin:<id>:<n>`."""
+    count = (await session.exec(select(func.count()).where(Alert.checkin_id == checkin.id))).one()
+    return f"checkin:{checkin.id}" if count == 0 else f"checkin:{checkin.id}:{count + 1}"
+
+
+async def _louder(
+    session: AsyncSession,
+    alert: Alert,
+    evidence: list[dict[str, Any]],
+    top: Tier,
+    pregnancy: bool,
+    *,
+    now: datetime,
+    config: StudyConfig,
+) -> None:
+    """New findings for an open alert: the evidence grows, the tier rises (its escalation
+    clock starting again), and the card goes to the site chat again as a new message."""
+    before = {"tier": alert.tier, "findings": len(alert.evidence)}
+    alert.evidence = _merged(alert.evidence, evidence)
+    if _RANK[top] < _RANK[Tier(alert.tier)]:
+        alert.tier = top
+        alert.escalation_level = 0
+        alert.next_escalation_at = first_escalation_at(top, now, config)
+    if pregnancy and alert.kind != "possible_pregnancy":
+        alert.kind = "possible_pregnancy"
+        alert.answered_at = alert.answered_at or now
+    session.add(alert)
+    updates = (
+        await session.exec(
+            select(func.count()).where(
+                OutboxMessage.alert_id == alert.id,
+                col(OutboxMessage.dedupe_key).startswith(f"alert:{alert.id}:update:"),
+            )
+        )
+    ).one()
+    await enqueue(
         session,
-        config=config,
-        participant=participant,
-        kind=kind,
-        tier=Tier(result.tier),
-        evidence=evidence,
+        template=ALERT_CARD,
+        dedupe_key=f"alert:{alert.id}:update:{updates + 1}",
+        chat_id=config.sites[alert.site_code].alert_chat_id,
+        language=config.site_language(alert.site_code),
+        context={"alert_id": alert.id, "note": "updated"},
+        due_at=now,
+        priority=PRIORITY_OF_TIER[top],
+        alert_id=alert.id,
         now=now,
-        dedupe_key=f"checkin:{checkin.id}",
-        answered_at=answered_at,
-        checkin_id=checkin.id,
     )
+    audit.record(
+        session,
+        at=now,
+        actor=audit.SYSTEM,
+        action="update_alert",
+        entity="alert",
+        entity_id=alert.id,
+        participant_id=alert.participant_id,
+        before=before,
+        after={"tier": alert.tier, "findings": len(alert.evidence)},
+    )
+
+
+async def _queue_advice(
+    session: AsyncSession,
+    checkin: CheckIn,
+    participant: Participant,
+    result: TriageResult,
+    *,
+    now: datetime,
+    end: str | None,
+) -> OutboxMessage:
+    """The T1/T2 advice as an outbox row: durable, and sent by the handler at once."""
+    count = (
+        await session.exec(
+            select(func.count()).where(
+                col(OutboxMessage.dedupe_key).startswith(f"advice:{checkin.id}:")
+            )
+        )
+    ).one()
+    row = await enqueue(
+        session,
+        template=ADVICE_TEMPLATE,
+        dedupe_key=f"advice:{checkin.id}:{count + 1}",
+        participant_id=participant.id,
+        context={
+            "tier": str(result.tier),
+            "end": end,
+            "pregnancy": checkin.kind == CheckInKind.CONTRACEPTION and result.possible_pregnancy,
+        },
+        due_at=now,
+        priority=Priority.URGENT,
+        now=now,
+    )
+    row.available_at = now + HANDLER_TURN
+    await session.flush()
+    return row
+
+
+def _finding_key(item: dict[str, Any]) -> tuple[str, str]:
+    return item.get("question", ""), item.get("answer", "")
+
+
+def _more_urgent(tier: str, than: str | None) -> bool:
+    return than is None or _RANK[Tier(tier)] < _RANK[Tier(than)]
+
+
+def _merged(old: list[Any], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An alert's evidence never loses what the team was shown: the findings now, then any
+    earlier one no longer reported (an item unticked after it was acted on)."""
+    now = {_finding_key(item) for item in new}
+    return [*new, *(item for item in old if _finding_key(item) not in now)]
 
 
 def t4_of(checkin: CheckIn) -> frozenset[tuple[str, str]]:
@@ -364,3 +637,9 @@ def t4_of(checkin: CheckIn) -> frozenset[tuple[str, str]]:
     ended with there (raised or repeated), for the next check-in's repeated-T4 rule."""
     answered = {(f["question"], f["answer"]) for f in checkin.evidence}
     return frozenset(answered & T4_SYMPTOMS)
+
+
+def _id_of(participant: Participant) -> int:
+    if participant.id is None:
+        raise ValueError("the participant has not been saved")
+    return participant.id

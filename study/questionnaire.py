@@ -3,8 +3,10 @@
 Every question keeps the interface convention: its first answer is the benign one ("none",
 "no"; "better" for Q12, "yes" for C1), the others follow in CLINICAL.md's order. On a
 multi-select question the first answer is the button meaning "nothing applies" and the rest
-are toggles. Answer codes are short ASCII snake_case, because they travel in Telegram
-callback data (64 bytes at most) as `c:<checkin id>:<question>:<answer>`.
+are toggles, except on a question that `stops` (Q1, the red flags: "a T1 answer to Q1 stops
+the questionnaire at once"), where tapping any item is the answer. Answer codes are short
+ASCII snake_case, because they travel in Telegram callback data (64 bytes at most; see
+`messages.callbacks`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Question:
     domain: str
     multi: bool
     answers: tuple[str, ...]
+    stops: bool = False  # any item answers the question at once and ends the questionnaire
 
     @property
     def benign(self) -> str:
@@ -40,6 +43,7 @@ CHECKIN: tuple[Question, ...] = (
         "Q1",
         "red_flags",
         multi=True,
+        stops=True,
         answers=(
             "none",
             "chest_breathing",

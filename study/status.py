@@ -1,7 +1,9 @@
 """A coordinator pauses, resumes or withdraws a participant.
 
 Pausing stops every message until resumed; withdrawal stops all contact for good and keeps
-the data. Both re-plan in the same transaction, so nothing already queued is sent after.
+the data. Both re-plan in the same transaction, so nothing already queued is sent after, and
+both close an open check-in the way the participant stopping it would: what it holds is
+triaged, and alerts reach the site team.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study import audit
+from study.checkins import End, close
+from study.config import StudyConfig
 from study.errors import DomainError
 from study.models import (
     CheckIn,
@@ -32,6 +36,7 @@ async def pause(
     *,
     actor: str,
     now: datetime,
+    config: StudyConfig,
     replanner: Replanner,
 ) -> None:
     if participant.status in CLOSED:
@@ -41,7 +46,7 @@ async def pause(
     await _set_status(
         session, participant, ParticipantStatus.PAUSED, actor=actor, now=now, action="pause"
     )
-    await _silence(session, participant, now)
+    await _silence(session, participant, now, config)
     await replanner.replan(session, participant, now)
 
 
@@ -70,6 +75,7 @@ async def withdraw(
     *,
     actor: str,
     now: datetime,
+    config: StudyConfig,
     replanner: Replanner,
 ) -> None:
     """Stop all contact; the participant's data stays for the analysis."""
@@ -78,7 +84,7 @@ async def withdraw(
     await _set_status(
         session, participant, ParticipantStatus.WITHDRAWN, actor=actor, now=now, action="withdraw"
     )
-    await _silence(session, participant, now)
+    await _silence(session, participant, now, config)
     codes = await session.exec(
         select(EnrollmentCode).where(
             EnrollmentCode.participant_id == participant.id,
@@ -92,19 +98,21 @@ async def withdraw(
     await replanner.replan(session, participant, now)
 
 
-async def _silence(session: AsyncSession, participant: Participant, now: datetime) -> None:
-    """Cancel every unsent message to the participant and close their open check-ins."""
+async def _silence(
+    session: AsyncSession, participant: Participant, now: datetime, config: StudyConfig
+) -> None:
+    """Cancel every unsent message to the participant and close their open check-ins; what
+    those hold is triaged and reaches the site team like a finished check-in."""
     await cancel_pending(session, participant_id=participant.id or 0)
-    open_checkins = await session.exec(
-        select(CheckIn).where(
-            CheckIn.participant_id == participant.id, col(CheckIn.status) == PromptStatus.OPEN
+    open_checkins = list(
+        await session.exec(
+            select(CheckIn).where(
+                CheckIn.participant_id == participant.id, col(CheckIn.status) == PromptStatus.OPEN
+            )
         )
     )
     for checkin in open_checkins:
-        checkin.status = PromptStatus.STOPPED
-        checkin.current_question = None
-        checkin.completed_at = now
-        session.add(checkin)
+        await close(session, checkin, participant, now=now, config=config, end=End.SILENCED)
 
 
 async def _set_status(

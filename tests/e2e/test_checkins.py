@@ -44,9 +44,13 @@ async def linked(
     await sandbox.wait_for_message(P, after_message_id=sent.message_id)
 
 
+def is_question(message: SandboxMessage) -> bool:
+    return any(data[:2] in ("c:", "t:") for data in message.button_data())
+
+
 def latest_question(sandbox: SandboxServer) -> SandboxMessage:
     for message in reversed(sandbox.bot_messages(P)):
-        if any(data[:2] in ("c:", "t:") for data in message.button_data()):
+        if is_question(message):
             return message
     raise AssertionError("no check-in question in the chat")
 
@@ -55,35 +59,53 @@ async def press(sandbox: SandboxServer, message: SandboxMessage, data: str) -> s
     return await sandbox.press(user_id=P, chat_id=P, message_id=message.message_id, data=data)
 
 
-async def answer_one(sandbox: SandboxServer, code: str, items: list[str]) -> SandboxMessage:
-    """Answer the question on screen; return the bot's next message."""
+async def tick(sandbox: SandboxServer, code: str, item: str) -> None:
+    """Tick an item of the question on screen and wait until the bot has shown it: on the
+    question itself, or (an urgent item) as advice followed by the question again."""
+    message = latest_question(sandbox)
+    checkin_id = message.button_data()[0].split(":")[1]
+    last = sandbox.bot_messages(P)[-1].message_id
+    await press(sandbox, message, f"t:{checkin_id}:{code}:{item}")
+    edited = await sandbox.wait_for_edit(P, message.message_id, min_edits=len(message.edits) + 1)
+    if not edited.button_data():
+        await sandbox.wait_for_message(P, after_message_id=last, predicate=is_question)
+
+
+async def answer_one(
+    sandbox: SandboxServer, code: str, items: list[str], *, then: str = "any"
+) -> SandboxMessage:
+    """Answer the question on screen; return the bot's next message (`then="question"`: the
+    next question, after any advice; `then="end"`: the message that ends the check-in)."""
     message = latest_question(sandbox)
     assert any(d.split(":")[2] == code for d in message.button_data() if d[:2] in ("c:", "t:"))
     checkin_id = message.button_data()[0].split(":")[1]
-    last = sandbox.bot_messages(P)[-1].message_id
     q = question(code)
+    if q.multi and not q.stops and items:
+        for item in items:
+            await tick(sandbox, code, item)
+        message = latest_question(sandbox)
+    last = sandbox.bot_messages(P)[-1].message_id
     if not items:
         await press(sandbox, message, f"c:{checkin_id}:{code}:{q.benign}")
-    elif not q.multi:
+    elif not q.multi or q.stops:
         await press(sandbox, message, f"c:{checkin_id}:{code}:{items[0]}")
     else:
-        for number, item in enumerate(items, start=1):
-            await press(sandbox, message, f"t:{checkin_id}:{code}:{item}")
-            await sandbox.wait_for_edit(P, message.message_id, min_edits=number)
         await press(sandbox, message, f"d:{checkin_id}:{code}")
-    return await sandbox.wait_for_message(P, after_message_id=last)
+    predicate = {"any": None, "question": is_question, "end": lambda m: not is_question(m)}
+    return await sandbox.wait_for_message(P, after_message_id=last, predicate=predicate[then])
 
 
 async def checkin(sandbox: SandboxServer, answers: dict[str, list[str]]) -> list[str]:
-    """Run /checkin and answer; returns the texts the bot sent after the last answer."""
+    """Run /checkin and answer (the last answer ends it); returns the texts the bot sent
+    after the last answer."""
     sent = await sandbox.send_text(user_id=P, text="/checkin")
     await sandbox.wait_for_message(P, after_message_id=sent.message_id)
-    for code, items in answers.items():
-        before = len(sandbox.bot_messages(P))
-        reply = await answer_one(sandbox, code, items)
-        if not any(d[:2] in ("c:", "t:") for d in reply.button_data()):
-            return [m.text for m in sandbox.bot_messages(P)[before:]]
-    return []
+    codes = list(answers)
+    for code in codes[:-1]:
+        await answer_one(sandbox, code, answers[code], then="question")
+    before = len(sandbox.bot_messages(P))
+    await answer_one(sandbox, codes[-1], answers[codes[-1]], then="end")
+    return [m.text for m in sandbox.bot_messages(P)[before:]]
 
 
 async def test_all_none_is_recorded_without_an_alert(
@@ -112,7 +134,8 @@ async def test_each_red_flag_stops_the_questionnaire_and_alerts_at_once(
     texts = await checkin(sandbox, {"Q1": [red_flag]})
     advice = texts[-1]
     assert "请立即拨打 120 或去最近的急诊" in advice
-    assert "+86 571 0000 0000" in advice and "我们已经通知了研究团队" in advice
+    assert "+86 571 0000 0000" in advice
+    assert "通知" not in advice  # it does not claim the team knows before the card is sent
     assert "/checkin" in advice  # an offer to finish later
     card = await sandbox.wait_for_message(ZJU2_ALERTS)
     assert card.text.startswith("T1 紧急 · ZJU2-001")
@@ -201,7 +224,7 @@ async def test_urgent_alerts_are_resent_escalated_and_only_the_sites_team_may_ac
     assert alert.escalation_level == 2
 
 
-async def test_a_possible_pregnancy_is_a_t2_alert_with_the_time_of_the_answer(
+async def test_a_possible_pregnancy_is_a_t2_alert_at_the_c2_answer_and_its_clock_starts_there(
     sandbox: SandboxServer,
     services: Services,
     database: Database,
@@ -213,16 +236,23 @@ async def test_a_possible_pregnancy_is_a_t2_alert_with_the_time_of_the_answer(
     await advance_to(clock.now() + timedelta(days=28), services, sandbox, clock)
     prompt = next(m for m in sandbox.bot_messages(P) if "（1/3）" in m.text)
     assert prompt.text.startswith("来自您的研究团队的消息")
-    await answer_one(sandbox, "C1", [])
-    await answer_one(sandbox, "C2", ["yes"])
-    advice = await answer_one(sandbox, "C3", [])
-    assert "请今天就致电研究团队" in advice.text
+    await answer_one(sandbox, "C1", [], then="question")
+    answered_c2 = clock.now()
+    advice = await answer_one(sandbox, "C2", ["yes"])  # at once, before C3
+    assert "请今天就致电研究团队" in advice.text and "如果有腹痛或出血" in advice.text
+    assert "120" in advice.text and "+86 571 0000 0000" in advice.text
+    await sandbox.wait_for_message(P, after_message_id=advice.message_id, predicate=is_question)
     card = await sandbox.wait_for_message(ZJU2_ALERTS)
     assert card.text.startswith("T2 当天处理 · ZJU2-001")
     assert "可能怀孕" in card.text and "24 小时报告时限从此时开始" in card.text
+    # C3 a day later does not move the 24-hour reporting clock.
+    clock.advance(timedelta(days=1))
+    sandbox.set_time(clock.now().timestamp())
+    await answer_one(sandbox, "C3", [], then="end")
     async with database.session() as session:
         alert = (await session.exec(select(Alert))).one()
-    assert alert.kind == "possible_pregnancy" and alert.answered_at == clock.now()
+    assert alert.kind == "possible_pregnancy" and alert.answered_at == answered_c2
+    assert alert.raised_at == answered_c2
 
 
 async def test_free_text_is_not_watched_not_stored_and_not_forwarded(

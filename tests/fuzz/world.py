@@ -156,9 +156,9 @@ async def _red_flag_checkin(driver: Driver, chat_id: int) -> None:
     """A check-in whose first answer is a red flag: a T1 alert and its card."""
     asked = await _expect_reply(driver, Say(chat_id, chat_id, "/checkin"))
     checkin_id = asked.button_data()[0].split(":")[1]
-    for data in (f"t:{checkin_id}:Q1:{RED_FLAG}", f"d:{checkin_id}:Q1"):
-        assert data in driver.sandbox.message(chat_id, asked.message_id).button_data()
-        await driver.run(Press(chat_id, chat_id, 0, 0, data))
+    data = f"c:{checkin_id}:Q1:{RED_FLAG}"  # a red flag acts on the tap
+    assert data in driver.sandbox.message(chat_id, asked.message_id).button_data()
+    await driver.run(Press(chat_id, chat_id, 0, 0, data))
 
 
 async def _row_ids(database: Database) -> set[int]:

@@ -79,9 +79,12 @@ async def _run(path: Path, data: st.DataObject) -> None:
         assert checkin_id is not None
         red_flag_seen = False
         for action in data.draw(st.lists(st.sampled_from(ACTIONS), max_size=40)):
-            red_flag_seen |= await _press(
-                database, config, clock, participant, checkin_id, action, data
-            )
+            tier = await _press(database, config, clock, participant, checkin_id, action, data)
+            red_flag_seen |= tier == Tier.T1
+            if tier in (Tier.T1, Tier.T2):  # acted on at the press, not at the end
+                async with database.session() as session:
+                    alert = (await session.exec(select(Alert))).one()
+                assert alert.tier <= tier, "an urgent report is alerted at once"
         async with database.session() as session:
             checkin = await session.get(CheckIn, checkin_id)
             assert checkin is not None
@@ -115,8 +118,8 @@ async def _press(
     checkin_id: int,
     action: str,
     data: st.DataObject,
-) -> bool:
-    """One press; True if it recorded a red-flag (T1) answer."""
+) -> Tier | None:
+    """One press; the tier of everything reported so far, if the press reported anything."""
     clock.advance(timedelta(minutes=1))
     try:
         async with database.session() as session:
@@ -136,8 +139,16 @@ async def _press(
                 back(checkin)
                 session.add(checkin)
             elif action == "toggle" and question.multi:
-                await toggle(checkin, question.code, data.draw(st.sampled_from(question.items)))
-                session.add(checkin)
+                step = await toggle(
+                    session,
+                    checkin,
+                    participant,
+                    question.code,
+                    data.draw(st.sampled_from(question.items)),
+                    now=clock.now(),
+                    config=config,
+                )
+                return step.result.tier if step.result else None
             elif action in ("answer", "done", "stale"):
                 chosen = (
                     draft_of(checkin, question.code)
@@ -153,7 +164,7 @@ async def _press(
                     now=clock.now(),
                     config=config,
                 )
-                return bool(step.result and step.result.red_flag)
+                return step.result.tier if step.result else None
     except DomainError:
         pass
-    return False
+    return None

@@ -1,0 +1,147 @@
+"""Callback data of buttons: one frozen dataclass per kind of button, packed and parsed here.
+
+Telegram hands back a pressed button's data as it was sent (1-64 bytes), and anyone can forge
+it. Each kind has a one-letter prefix and typed parts; `parse` accepts exactly what `pack`
+produces, and returns None for anything else, so a handler never sees a half-valid press.
+(aiogram's `CallbackData` is the model.)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import Field, dataclass, field, fields
+from typing import Any, ClassVar, Self
+
+from messages.render import MAX_CALLBACK_BYTES
+
+ID = r"[1-9][0-9]{0,9}"  # a table id
+CODE = r"[A-Z][A-Z0-9]{0,3}"  # a question code: Q1, PI, C2
+ITEM = r"[a-z][a-z0-9_]{0,23}"  # an answer code
+
+
+def part(pattern: str, convert: Callable[[str], Any] = str) -> Any:
+    """A typed part of callback data: its text must match `pattern` whole."""
+    return field(metadata={"pattern": re.compile(pattern), "convert": convert})
+
+
+class CallbackData:
+    """Base of every kind of button data. Subclasses are frozen dataclasses declared with
+    `prefix=...` whose fields are `part(...)`s."""
+
+    prefix: ClassVar[str]
+    kinds: ClassVar[dict[str, type[CallbackData]]] = {}
+
+    def __init_subclass__(cls, *, prefix: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not re.fullmatch(r"[a-z]", prefix) or prefix in CallbackData.kinds:
+            raise ValueError(f"callback prefix {prefix!r} must be one new lower-case letter")
+        cls.prefix = prefix
+        CallbackData.kinds[prefix] = cls
+
+    def pack(self) -> str:
+        """The data to put on a button; ValueError if a part would not parse back."""
+        parts = [str(getattr(self, f.name)) for f in _parts(type(self))]
+        for f, text in zip(_parts(type(self)), parts, strict=True):
+            if not f.metadata["pattern"].fullmatch(text):
+                raise ValueError(f"{type(self).__name__}.{f.name} = {text!r} cannot be packed")
+        data = ":".join([self.prefix, *parts])
+        if len(data.encode()) > MAX_CALLBACK_BYTES:
+            raise ValueError(f"callback data over {MAX_CALLBACK_BYTES} bytes: {data!r}")
+        return data
+
+    @classmethod
+    def parse(cls, data: str | None) -> Self | None:
+        """The button this data packs, or None if it is not exactly one of this kind."""
+        if data is None:
+            return None
+        prefix, *texts = data.split(":")
+        expected = _parts(cls)
+        if prefix != cls.prefix or len(texts) != len(expected):
+            return None
+        values = {}
+        for f, text in zip(expected, texts, strict=True):
+            if not f.metadata["pattern"].fullmatch(text):
+                return None
+            values[f.name] = f.metadata["convert"](text)
+        return cls(**values)
+
+    @classmethod
+    def matches(cls, data: object) -> bool:
+        """For PTB's `CallbackQueryHandler(pattern=Kind.matches)`."""
+        return isinstance(data, str) and cls.parse(data) is not None
+
+
+def parse_any(data: str | None) -> CallbackData | None:
+    """The button of any kind that this data packs, or None."""
+    if not data:
+        return None
+    kind = CallbackData.kinds.get(data.split(":", 1)[0])
+    return None if kind is None else kind.parse(data)
+
+
+def _parts(cls: type[CallbackData]) -> tuple[Field[Any], ...]:
+    return fields(cls)  # type: ignore[arg-type]
+
+
+# Check-in questions (messages/checkin.py builds them, bot/checkin.py handles them).
+
+
+@dataclass(frozen=True)
+class Answer(CallbackData, prefix="c"):
+    """Choose this answer to the question (a single-choice answer, or "none of these")."""
+
+    checkin_id: int = part(ID, int)
+    question: str = part(CODE)
+    answer: str = part(ITEM)
+
+
+@dataclass(frozen=True)
+class Tick(CallbackData, prefix="t"):
+    """Tick or untick an item of a multi-select question."""
+
+    checkin_id: int = part(ID, int)
+    question: str = part(CODE)
+    item: str = part(ITEM)
+
+
+@dataclass(frozen=True)
+class Done(CallbackData, prefix="d"):
+    """Submit the items ticked on a multi-select question."""
+
+    checkin_id: int = part(ID, int)
+    question: str = part(CODE)
+
+
+@dataclass(frozen=True)
+class Back(CallbackData, prefix="b"):
+    """Go back to the question before this one."""
+
+    checkin_id: int = part(ID, int)
+    question: str = part(CODE)
+
+
+@dataclass(frozen=True)
+class Stop(CallbackData, prefix="x"):
+    """Stop the check-in (what was answered is still triaged)."""
+
+    checkin_id: int = part(ID, int)
+
+
+@dataclass(frozen=True)
+class ReportSymptom(CallbackData, prefix="s"):
+    """Start a symptom check-in now (the "report a symptom" button of /help)."""
+
+
+CHECKIN_PRESSES: tuple[type[CallbackData], ...] = (Answer, Tick, Done, Back, Stop)
+
+__all__ = [
+    "Answer",
+    "Back",
+    "CallbackData",
+    "Done",
+    "ReportSymptom",
+    "Stop",
+    "Tick",
+    "parse_any",
+]
