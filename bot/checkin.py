@@ -12,7 +12,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bot.context import edit_pressed, reply, send_queued, services_of
 from bot.identity import identify
-from bot.participant import PRIVATE, not_a_participant
+from bot.participant import PRIVATE, not_a_participant, refusal
 from bot.services import Services
 from messages import Keyboard, label, render
 from messages.callbacks import (
@@ -124,20 +124,22 @@ async def checkin_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if not speaker.private or speaker.chat_id is None:
         await query.answer()
         return
-    language: str = services.config.study.language
+    participant = None
     try:
         async with services.database.session() as session:
             participant = await find_by_chat(session, speaker.chat_id)
             if participant is None:
                 raise DomainError("checkin_closed")
-            language = participant.language
             code = None if isinstance(press, Stop) else getattr(press, "question", None)
             checkin = await checkin_for_press(
                 session, participant, getattr(press, "checkin_id", 0), code
             )
             outcome = await _act(session, services, participant, checkin, press)
     except DomainError as refused:
-        await query.answer(label(refused.key, language))
+        if participant is None:
+            await query.answer(label(refused.key, services.config.study.language))
+        else:
+            await query.answer(refusal(services, participant, refused.key))
         return
     await query.answer()
     await edit_pressed(

@@ -9,7 +9,9 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.context import services_of
+from bot.services import Services
 from messages import render, render_bilingual
+from study.enrollment import find_by_chat
 from study.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,31 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat = update.effective_chat
     if chat is not None and chat.type == "private":
         try:
-            await chat.send_message(render_bilingual("error"))
+            await chat.send_message(await _error_text(services_of(context), chat.id))
         except TelegramError:
             log.warning("could not tell the user about the error")
+
+
+async def _error_text(services: Services, chat_id: int) -> str:
+    """The apology, with how to reach a person: the participant's site phone and emergency
+    number in their language; for anyone else both languages and the study's emergency
+    number."""
+    config = services.config
+    try:
+        async with services.database.session() as session:
+            participant = await find_by_chat(session, chat_id)
+    except Exception:  # the error may be the database itself
+        log.warning("could not look up who to tell about the error")
+        participant = None
+    if participant is None:
+        first_site = next(iter(config.sites.values()))
+        return render_bilingual(
+            "error", site_phone=None, emergency_number=first_site.emergency_number
+        )
+    site = config.sites[participant.site_code]
+    return render(
+        "error",
+        participant.language,
+        site_phone=site.phone,
+        emergency_number=site.emergency_number,
+    )

@@ -181,12 +181,14 @@ async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     services = services_of(context)
     language: str = services.config.study.language
     chat = update.effective_chat
+    participant = None
     if chat is not None and chat.type == "private":
         async with services.database.session() as session:
             participant = await find_by_chat(session, chat.id)
-        if participant is not None:
-            language = participant.language
-    await query.answer(label("button_inactive", language))
+    if participant is None:
+        await query.answer(label("button_inactive", language))
+    else:
+        await query.answer(refusal(services, participant, "button_inactive"))
 
 
 async def _greet_without_code(
@@ -233,6 +235,13 @@ async def _help(update: Update, services: Services, participant: Participant) ->
     language = participant.language
     keyboard = [[button("report_symptom", language, ReportSymptom().pack())]]
     await reply(update, render("help", language, **_site_facts(services, participant)), keyboard)
+
+
+def refusal(services: Services, participant: Participant, key: str) -> str:
+    """A short refusal (a button's answer) for a participant, with how to reach a person."""
+    language = participant.language
+    reach = label("how_to_reach", language, **_site_facts(services, participant))
+    return f"{label(key, language)} {reach}"
 
 
 def _site_facts(services: Services, participant: Participant) -> dict[str, str]:

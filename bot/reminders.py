@@ -9,6 +9,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
 from bot.context import edit_pressed, reply, services_of
 from bot.identity import identify
+from bot.participant import refusal
 from messages import label, render
 from study.enrollment import find_by_chat
 from study.errors import DomainError
@@ -44,7 +45,7 @@ async def visit_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         try:
             visit = await own_visit(session, participant, visit_id)
         except DomainError:
-            await query.answer(label("button_inactive", participant.language))
+            await query.answer(refusal(services, participant, "button_inactive"))
             return
         if answer == "ok":
             await confirm_visit(session, participant, visit, now=now)

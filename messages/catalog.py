@@ -34,7 +34,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "language_set": {},
     "free_text": {"forwarded": False, **_SITE},
     "forwarded_text": {"study_id": "ZJU2-001", "text": "我<今天>头有点疼 & 想问问 <b>医生</b>"},
-    "error": {},
+    "error": dict(_SITE),
     "coordinator_hello": {"role_name": "coordinator", "site_codes": ["ZJU2"]},
     "error_duplicate_study_id": {"study_id": "ZJU2-001"},
     "error_bad_study_id": {"study_id": "<ZJU 2>"},
@@ -97,9 +97,18 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "stopped": True,
         "next_checkin": None,
         "pregnancy": False,
+        "self_harm": False,
+        "crisis_phone": None,
         **_SITE,
     },
-    "checkin_advice": {"tier": "T1", "end": "red_flag", "pregnancy": False, **_SITE},
+    "checkin_advice": {
+        "tier": "T1",
+        "end": "red_flag",
+        "pregnancy": False,
+        "self_harm": True,
+        "crisis_phone": "400 161 9995",
+        **_SITE,
+    },
     "checkin_stopped": dict(_SITE),
     "digest": {
         "site_code": "ZJU2",
@@ -350,7 +359,8 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
         for tier in ("T1", "T2")
         for end in (None, "red_flag", "completed", "stopped", "expired", "replaced")
         for pregnancy in (False, True)
-    ],
+    ]
+    + [{**EXAMPLES["checkin_advice"], "crisis_phone": None}],
     "checkin_question": [
         {
             **EXAMPLES["checkin_question"],

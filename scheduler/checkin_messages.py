@@ -19,9 +19,13 @@ from study.questionnaire import Question
 from study.triage import TriageResult
 
 
-def site_facts(participant: Participant, config: StudyConfig) -> dict[str, str]:
+def site_facts(participant: Participant, config: StudyConfig) -> dict[str, str | None]:
     site = config.sites[participant.site_code]
-    return {"site_phone": site.phone, "emergency_number": site.emergency_number}
+    return {
+        "site_phone": site.phone,
+        "emergency_number": site.emergency_number,
+        "crisis_phone": site.crisis_phone,
+    }
 
 
 def question_message(
@@ -103,5 +107,6 @@ def result_text(
         stopped=stopped,
         next_checkin=next_checkin,
         pregnancy=bool(result and result.possible_pregnancy),
+        self_harm=bool(result and result.self_harm),
         **site_facts(participant, config),
     )

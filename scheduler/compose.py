@@ -95,6 +95,7 @@ async def _plain(
         site = config.sites[participant.site_code]
         context.setdefault("site_phone", site.phone)
         context.setdefault("emergency_number", site.emergency_number)
+        context.setdefault("crisis_phone", site.crisis_phone)
     return render(row.template, language, **context), None
 
 

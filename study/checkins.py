@@ -53,6 +53,7 @@ from study.questionnaire import (
     validate_answers,
 )
 from study.triage import (
+    RASH_WINDOW_HOURS,
     T4_SYMPTOMS,
     TriageResult,
     triage_checkin,
@@ -402,8 +403,8 @@ async def _triage(
     if checkin.kind == CheckInKind.CONTRACEPTION:
         return triage_contraception(answers)
     if checkin.kind == CheckInKind.POST_INFUSION:
-        hours = await _hours_since_infusion(session, checkin, participant, now)
-        return triage_post_infusion(answers.get(POST_INFUSION.code, ()), hours)
+        first_day = await _about_first_day(session, checkin, participant, now)
+        return triage_post_infusion(answers.get(POST_INFUSION.code, ()), first_day=first_day)
     return triage_checkin(answers, await _previous_t4(session, checkin))
 
 
@@ -424,16 +425,21 @@ async def _previous_t4(session: AsyncSession, checkin: CheckIn) -> frozenset[tup
     return frozenset() if previous is None else t4_of(previous)
 
 
-async def _hours_since_infusion(
+async def _about_first_day(
     session: AsyncSession, checkin: CheckIn, participant: Participant, now: datetime
-) -> float:
+) -> bool:
+    """Whether a post-infusion question asks about the first day after the infusion: the
+    24-hour question does, the 7-day one does not; any other is judged by the time since
+    the recorded infusion (its planned time when known, else midday)."""
+    if checkin.trigger in (CheckInTrigger.INFUSION_24H, CheckInTrigger.INFUSION_7D):
+        return checkin.trigger == CheckInTrigger.INFUSION_24H
     infusion = await session.get(Infusion, checkin.infusion_id) if checkin.infusion_id else None
     if infusion is None:
-        return 0.0  # unknown: treat as within 24 h, the more urgent reading
+        return True  # unknown: the more urgent reading
     day = infusion.given_on or infusion.planned_date
     at = infusion.planned_time or time(INFUSION_HOUR)
     given = datetime.combine(day, at, tzinfo=ZoneInfo(participant.timezone))
-    return max(0.0, (now - given).total_seconds() / 3600)
+    return (now - given).total_seconds() / 3600 <= RASH_WINDOW_HOURS
 
 
 def _findings(checkin: CheckIn, result: TriageResult) -> list[dict[str, Any]]:
@@ -607,6 +613,7 @@ async def _queue_advice(
             "tier": str(result.tier),
             "end": end,
             "pregnancy": checkin.kind == CheckInKind.CONTRACEPTION and result.possible_pregnancy,
+            "self_harm": result.self_harm,
         },
         due_at=now,
         priority=Priority.URGENT,

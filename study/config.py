@@ -152,6 +152,7 @@ class SiteConfig(_Strict):
     timezone: str | None = None
     phone: str = Field(min_length=3, max_length=40)
     emergency_number: str = Field(default="120", min_length=2, max_length=10)
+    crisis_phone: str | None = Field(default=None, min_length=3, max_length=40)
     language: Language | None = None
     alert_chat_id: int
     escalation_chat_id: int | None = None

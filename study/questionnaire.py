@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-QUESTIONNAIRE_VERSION = "2026.1"
+QUESTIONNAIRE_VERSION = "2026.2"  # 2026.1: before the clinical review of 2026-11-28
 
 
 @dataclass(frozen=True)

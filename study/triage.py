@@ -10,11 +10,15 @@ Readings of CLINICAL.md that the clinicians should confirm:
   chills, not measured" (the conservative reading).
 - The raise rule of Q12 "much worse" applies to the symptom questions Q1-Q11; Q13 (a possible
   serious adverse event) is T2 whatever Q12 says, so it makes no difference there.
-- "The same T4 symptom on two check-ins in a row" is the same (question, answer) pair whose
-  tier in the table is T4, whatever tier it ended with last time (see `t4_pairs`): Q11 "some"
-  then "a lot" are different pairs, and Q12 "a bit worse" twice in a row counts.
+- "The same T4 symptom on two check-ins in a row" (CLINICAL.md's refinement: "whether the
+  answer is the same or more severe") is a T4 answer to a question that last time had a T4
+  answer at most as severe (answers are ordered from least to most severe): Q11 "some" then
+  "a lot" counts, "a lot" then "some" does not; Q12 "a bit worse" twice in a row counts. Last
+  time's answers count by their tier in the table, whatever tier they ended with (`t4_pairs`).
 - After an infusion, "a racing heart" belongs to the T1 item (swelling, wheeze, breathlessness,
-  chest pain, dizziness), as the question groups it; "within 24 h" includes 24.0 h exactly.
+  chest pain, dizziness), as the question groups it. Rash, itching or hives is T2 on the
+  first-day (24-hour) question whatever hour it is answered, T3 on the 7-day one; where the
+  question is not one of those two, "within 24 h" of the recorded infusion (24.0 h included).
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ BASE_TIERS: Mapping[tuple[str, str], Tier] = MappingProxyType(
         ("Q12", "much_worse"): T3,
         ("Q13", "yes"): T2,
         ("PI", "fever_chills"): T2,
-        ("PI", "rash_itch_hives"): T2,  # T3 after RASH_WINDOW_HOURS
+        ("PI", "rash_itch_hives"): T2,  # T3 on the 7-day question
         ("PI", "swelling_breath"): T1,
         ("C1", "not_always"): T3,
         ("C1", "stopped_changed"): T3,
@@ -95,6 +99,7 @@ T4_SYMPTOMS = frozenset(pair for pair, tier in BASE_TIERS.items() if tier is T4)
 SYMPTOM_QUESTIONS = frozenset(f"Q{number}" for number in range(1, 12))
 FEVER_ANSWERS = frozenset({"once", "repeated", "unmeasured"})  # Q2 answers that make Q3 T2
 RASH_WINDOW_HOURS = 24.0
+SELF_HARM = ("Q9", "halluc_self_harm")
 _INFECTION, _FEVER, _OVERALL, _PREGNANCY = "Q3", "Q2", "Q12", "C2"
 _TIMED = ("PI", "rash_itch_hives")
 _URGENCY = {T1: 0, T2: 1, T3: 2, T4: 3}
@@ -113,8 +118,8 @@ class Rule(StrEnum):
     WITH_FEVER = "with_fever"  # a Q3 item, T2 because Q2 reports a fever
     RAISED_MUCH_WORSE = "raised_much_worse"  # one tier up because Q12 is "much worse"
     REPEATED_T4 = "repeated_t4"  # a T4 symptom also reported last check-in: T3
-    WITHIN_24H = "within_24h"  # rash, itching or hives within 24 h of an infusion: T2
-    AFTER_24H = "after_24h"  # the same, later than 24 h: T3
+    WITHIN_24H = "within_24h"  # rash, itching or hives on the first day after an infusion: T2
+    AFTER_24H = "after_24h"  # the same, reported on the 7-day question: T3
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,12 @@ class TriageResult:
         return self.tier is T1
 
     @property
+    def self_harm(self) -> bool:
+        """Whether Q9 reports hallucinations or thoughts of self-harm (the crisis line is
+        named in the advice)."""
+        return any((f.question, f.answer) == SELF_HARM for f in self.findings)
+
+    @property
     def possible_pregnancy(self) -> bool:
         """Whether C2 reports a possible pregnancy (the 24-hour reporting clock starts)."""
         return any(finding.question == _PREGNANCY for finding in self.findings)
@@ -154,7 +165,7 @@ def triage_checkin(
     `previous_t4` is `t4_pairs` of the participant's previous completed check-in. On top of
     each answer's base tier: Q3 items are T2 when Q2 reports any fever; when Q12 is "much
     worse", every symptom finding (Q1-Q11) goes up one tier but never to T1; last, a T4
-    finding whose pair is in `previous_t4` becomes T3.
+    finding of a question that had a T4 answer last time, the same or less severe, is T3.
     """
     chosen = _validated(CHECKIN, answers)
     fever = not FEVER_ANSWERS.isdisjoint(chosen.get(_FEVER, ()))
@@ -170,16 +181,15 @@ def triage_checkin(
                 tier, rule = T2, Rule.WITH_FEVER
             if much_worse and code in SYMPTOM_QUESTIONS and _RAISE[tier] is not tier:
                 tier, rule = _RAISE[tier], Rule.RAISED_MUCH_WORSE
-            if tier is T4 and (code, answer) in previous_t4:
+            if tier is T4 and _repeated(code, answer, previous_t4):
                 tier, rule = T3, Rule.REPEATED_T4
             findings.append(Finding(code, answer, tier, rule))
     return _result(findings)
 
 
-def triage_post_infusion(chosen: Iterable[str], hours_since_infusion: float) -> TriageResult:
-    """Triage the post-infusion question; rash, itching or hives are T2 up to 24 h, then T3."""
-    if not hours_since_infusion >= 0:  # also refuses NaN
-        raise ValueError("hours_since_infusion must be zero or more")
+def triage_post_infusion(chosen: Iterable[str], *, first_day: bool) -> TriageResult:
+    """Triage the post-infusion question; rash, itching or hives are T2 when the question is
+    about the first day after the infusion (`first_day`), T3 later."""
     picked = _validated((POST_INFUSION,), {POST_INFUSION.code: chosen}).get(POST_INFUSION.code, ())
     findings = []
     for answer in picked:
@@ -188,8 +198,7 @@ def triage_post_infusion(chosen: Iterable[str], hours_since_infusion: float) -> 
             continue
         rule = Rule.BASE
         if (POST_INFUSION.code, answer) == _TIMED:
-            within = hours_since_infusion <= RASH_WINDOW_HOURS
-            tier, rule = (T2, Rule.WITHIN_24H) if within else (T3, Rule.AFTER_24H)
+            tier, rule = (T2, Rule.WITHIN_24H) if first_day else (T3, Rule.AFTER_24H)
         findings.append(Finding(POST_INFUSION.code, answer, tier, rule))
     return _result(findings)
 
@@ -216,6 +225,15 @@ def t4_pairs(result: TriageResult) -> frozenset[tuple[str, str]]:
         (finding.question, finding.answer)
         for finding in result.findings
         if (finding.question, finding.answer) in T4_SYMPTOMS
+    )
+
+
+def _repeated(code: str, answer: str, previous_t4: frozenset[tuple[str, str]]) -> bool:
+    """Whether last time had a T4 answer to this question at most as severe as this one."""
+    return any(
+        code == before_code and _ORDER[(code, before)] <= _ORDER[(code, answer)]
+        for before_code, before in previous_t4
+        if (before_code, before) in _ORDER
     )
 
 

@@ -24,6 +24,9 @@ from tests.e2e.test_checkins import (
     press,
     tick,
 )
+from tests.e2e.test_checkins import (
+    checkin as checkin_until_end,
+)
 from tests.support.clock import FakeClock
 from tests.support.study import ZJU2_ALERTS, ZJU2_COORDINATOR
 
@@ -121,9 +124,9 @@ async def test_an_urgent_tick_alerts_at_once_and_the_question_comes_again_below_
     await tick(sandbox, "Q4", "much_less_urine")  # T2, not submitted with Done
     texts = after(sandbox, last)
     assert T2_ADVICE in texts[0] and is_question(sandbox.bot_messages(P)[-1])
-    assert "已选：尿量比平时少很多" in sandbox.bot_messages(P)[-1].text
+    assert "已选：小便比平时少很多" in sandbox.bot_messages(P)[-1].text
     card = await sandbox.wait_for_message(ZJU2_ALERTS)
-    assert "尿量比平时少很多" in card.text and "已勾选，未提交" in card.text
+    assert "小便比平时少很多" in card.text and "已勾选，未提交" in card.text
     # The participant goes on and submits: no second card, no second advice.
     await answer_one(sandbox, "Q4", ["much_less_urine"], then="question")
     assert len(sandbox.bot_messages(ZJU2_ALERTS)) == 1
@@ -322,5 +325,29 @@ async def test_malformed_checkin_buttons_are_answered_politely(
         data=shape.format(id=checkin_id),
         forge=True,
     )
-    assert (await sandbox.wait_for_callback_answer(query)).text == INACTIVE
+    answer = (await sandbox.wait_for_callback_answer(query)).text
+    assert answer.startswith(INACTIVE) and "+86 571 0000 0000" in answer and "120" in answer
     assert (await the_checkin(database)).status == PromptStatus.OPEN
+
+
+async def test_self_harm_advice_names_the_sites_crisis_line_after_120(
+    sandbox: SandboxServer, database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    await linked(database, config, clock, sandbox)
+    await start(sandbox)
+    for code in ("Q1", "Q2", "Q3", "Q4", "Q5", "Q6", "Q7", "Q8"):
+        await answer_one(sandbox, code, [], then="question")
+    last = sandbox.bot_messages(P)[-1].message_id
+    await tick(sandbox, "Q9", "halluc_self_harm")
+    advice = after(sandbox, last)[0]
+    emergency = advice.index("120")
+    crisis = advice.index("心理危机干预热线：+86 571 0000 0009")
+    assert emergency < crisis < advice.index("研究团队：+86 571 0000 0000")
+
+
+async def test_other_t1_advice_has_no_crisis_line(
+    sandbox: SandboxServer, database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    await linked(database, config, clock, sandbox)
+    texts = await checkin_until_end(sandbox, {"Q1": ["stroke_signs"]})
+    assert T1_ADVICE in texts[-1] and "危机" not in texts[-1]

@@ -36,7 +36,7 @@ MULTI = {"Q1", "Q3", "Q4", "Q5", "Q6", "Q9", "PI"}
 
 
 def test_version_is_recorded_as_a_short_string() -> None:
-    assert QUESTIONNAIRE_VERSION == "2026.1"
+    assert QUESTIONNAIRE_VERSION == "2026.2"  # the wording of the clinical review
     assert len(QUESTIONNAIRE_VERSION) <= 16  # CheckIn.questionnaire_version
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 
 import pytest
 from hypothesis import given
@@ -69,7 +68,7 @@ CHECKIN_TABLE: dict[str, dict[str, Tier | None]] = {
     "Q12": {"better": None, "same": None, "bit_worse": T4, "much_worse": T3},
     "Q13": {"no": None, "yes": T2},
 }
-POST_INFUSION_TABLE: dict[str, tuple[Tier | None, Tier | None]] = {  # (<= 24 h, > 24 h)
+POST_INFUSION_TABLE: dict[str, tuple[Tier | None, Tier | None]] = {  # (24-hour, 7-day)
     "none": (None, None),
     "fever_chills": (T2, T2),
     "rash_itch_hives": (T2, T3),
@@ -128,7 +127,7 @@ def test_the_first_button_is_always_benign(q: Question) -> None:
     if q in CONTRACEPTION:
         result = triage_contraception({q.code: (q.benign,)})
     elif q is POST_INFUSION:
-        result = triage_post_infusion((q.benign,), 1.0)
+        result = triage_post_infusion((q.benign,), first_day=True)
     else:
         result = triage_checkin({q.code: (q.benign,)})
     assert result == TriageResult(None, ())
@@ -137,7 +136,7 @@ def test_the_first_button_is_always_benign(q: Question) -> None:
 def test_nothing_answered_reports_nothing() -> None:
     assert triage_checkin({}) == TriageResult(None, ())
     assert triage_checkin({"Q1": ()}) == TriageResult(None, ())
-    assert triage_post_infusion((), 3.0) == TriageResult(None, ())
+    assert triage_post_infusion((), first_day=True) == TriageResult(None, ())
     assert triage_contraception({}) == TriageResult(None, ())
 
 
@@ -342,9 +341,30 @@ def test_t4_symptoms_are_those_of_the_table() -> None:
     } == T4_SYMPTOMS
 
 
-def test_a_different_t4_pair_stays_t4() -> None:
+@pytest.mark.parametrize(
+    ("before", "now", "tier"),
+    [
+        (("Q11", "some"), ("Q11", "a_lot"), T3),  # the same symptom, worse: T3
+        (("Q11", "some"), ("Q11", "some"), T3),
+        (("Q11", "a_lot"), ("Q11", "a_lot"), T3),
+        (("Q11", "a_lot"), ("Q11", "some"), T4),  # better than last time: not repeated
+        (("Q7", "pain"), ("Q11", "some"), T4),  # another question
+        (("Q6", "hair_loss"), ("Q7", "pain"), T4),
+        (("Q12", "bit_worse"), ("Q12", "bit_worse"), T3),
+    ],
+)
+def test_the_same_t4_question_twice_in_a_row_is_t3_when_the_same_or_worse(
+    before: tuple[str, str], now: tuple[str, str], tier: Tier
+) -> None:
+    previous = t4_pairs(triage_checkin({before[0]: (before[1],)}))
+    result = triage_checkin({now[0]: (now[1],)}, previous)
+    rule = Rule.REPEATED_T4 if tier is T3 else Rule.BASE
+    assert only(result) == Finding(now[0], now[1], tier, rule)
+
+
+def test_a_different_t4_question_stays_t4() -> None:
     previous = t4_pairs(triage_checkin({"Q11": ("some",), "Q7": ("pain",)}))
-    result = triage_checkin({"Q11": ("a_lot",), "Q6": ("hair_loss",)}, previous)
+    result = triage_checkin({"Q12": ("bit_worse",), "Q6": ("hair_loss",)}, previous)
     assert result.tier is T4
     assert all(f.rule is Rule.BASE for f in result.findings)
 
@@ -382,24 +402,30 @@ def test_previous_pairs_that_are_not_t4_change_nothing() -> None:
 # Post-infusion
 
 
-@pytest.mark.parametrize("hours", [0.0, 1.0, 23.9, 24.0, 24.1, 167.5])
+@pytest.mark.parametrize("first_day", [True, False])
 @pytest.mark.parametrize("answer", list(POST_INFUSION_TABLE))
-def test_each_post_infusion_answer(answer: str, hours: float) -> None:
-    within, after = POST_INFUSION_TABLE[answer]
-    assert triage_post_infusion((answer,), hours).tier == (within if hours <= 24 else after)
+def test_each_post_infusion_answer(answer: str, first_day: bool) -> None:
+    on_first_day, on_seventh_day = POST_INFUSION_TABLE[answer]
+    expected = on_first_day if first_day else on_seventh_day
+    assert triage_post_infusion((answer,), first_day=first_day).tier == expected
 
 
 @pytest.mark.parametrize(
-    ("hours", "tier", "rule"),
-    [(23.9, T2, Rule.WITHIN_24H), (24.0, T2, Rule.WITHIN_24H), (24.1, T3, Rule.AFTER_24H)],
+    ("first_day", "tier", "rule"), [(True, T2, Rule.WITHIN_24H), (False, T3, Rule.AFTER_24H)]
 )
-def test_post_infusion_rash_at_the_24_hour_boundary(hours: float, tier: Tier, rule: Rule) -> None:
-    result = triage_post_infusion(("rash_itch_hives",), hours)
+def test_post_infusion_rash_depends_on_which_question_not_the_hour(
+    first_day: bool, tier: Tier, rule: Rule
+) -> None:
+    """CLINICAL.md's refinement: the 24-hour question is about the first day, so a rash on
+    it is T2 whatever hour it is answered; on the 7-day question it is T3."""
+    result = triage_post_infusion(("rash_itch_hives",), first_day=first_day)
     assert only(result) == Finding("PI", "rash_itch_hives", tier, rule)
 
 
 def test_post_infusion_combination() -> None:
-    result = triage_post_infusion(("swelling_breath", "rash_itch_hives", "fever_chills"), 30)
+    result = triage_post_infusion(
+        ("swelling_breath", "rash_itch_hives", "fever_chills"), first_day=False
+    )
     assert result.red_flag
     assert [(f.answer, f.tier) for f in result.findings] == [
         ("swelling_breath", T1),
@@ -408,17 +434,11 @@ def test_post_infusion_combination() -> None:
     ]
 
 
-@pytest.mark.parametrize("hours", [-0.1, math.nan])
-def test_post_infusion_refuses_impossible_hours(hours: float) -> None:
-    with pytest.raises(ValueError, match="hours"):
-        triage_post_infusion(("fever_chills",), hours)
-
-
 def test_post_infusion_refuses_invalid_answers() -> None:
     with pytest.raises(ValueError):
-        triage_post_infusion(("none", "fever_chills"), 2)
+        triage_post_infusion(("none", "fever_chills"), first_day=True)
     with pytest.raises(ValueError):
-        triage_post_infusion(("cough",), 2)
+        triage_post_infusion(("cough",), first_day=True)
 
 
 # Contraception

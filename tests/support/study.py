@@ -23,6 +23,7 @@ language = "zh"
 [sites.ZJU2]
 name = "Second Affiliated Hospital, Zhejiang University"
 phone = "+86 571 0000 0000"
+crisis_phone = "+86 571 0000 0009"
 alert_chat_id = {ZJU2_ALERTS}
 escalation_chat_id = {ZJU2_ESCALATION}
 address = {{ zh = "门诊楼 3 楼", en = "Outpatient building, 3rd floor" }}
