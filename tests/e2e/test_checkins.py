@@ -182,7 +182,7 @@ async def test_buttons_of_a_finished_checkin_change_nothing(
         user_id=P, chat_id=P, message_id=old.message_id, data=f"c:{checkin_id}:Q1:none", forge=True
     )
     answer = await sandbox.wait_for_callback_answer(query)
-    assert answer.text.startswith("这份问答已经结束，不能再更改。")
+    assert answer.text is not None and answer.text.startswith("这份问答已经结束，不能再更改。")
     assert "+86 571 0000 0000" in answer.text and "120" in answer.text  # how to reach a person
     assert sandbox.bot_messages(ZJU2_ALERTS) == []
 

@@ -325,7 +325,7 @@ async def test_malformed_checkin_buttons_are_answered_politely(
         data=shape.format(id=checkin_id),
         forge=True,
     )
-    answer = (await sandbox.wait_for_callback_answer(query)).text
+    answer = (await sandbox.wait_for_callback_answer(query)).text or ""
     assert answer.startswith(INACTIVE) and "+86 571 0000 0000" in answer and "120" in answer
     assert (await the_checkin(database)).status == PromptStatus.OPEN
 

@@ -77,8 +77,9 @@ async def test_a_rash_after_an_infusion_is_tiered_by_which_question_not_the_hour
         )
     clock.advance(timedelta(days=1, hours=hours_late))
     async with database.session() as session:
-        checkin = await session.get(CheckIn, checkin.id)
-        assert checkin is not None
+        again = await session.get(CheckIn, checkin.id)
+        assert again is not None
+        checkin = again
         step = await toggle(
             session, checkin, participant, "PI", "rash_itch_hives", now=clock.now(), config=config
         )
