@@ -65,9 +65,7 @@ def test_export_writes_every_file_and_says_how_many_rows(workdir: Path) -> None:
     assert (
         (out / "export_info.csv")
         .read_text(encoding="utf-8")
-        .startswith(
-            f"as_of,schema_revision,questionnaire_version\n{AS_OF},{head_revision()},"
-        )
+        .startswith(f"as_of,schema_revision,questionnaire_version\n{AS_OF},{head_revision()},")
     )
 
 
