@@ -39,17 +39,25 @@ async def reroute(
     session: AsyncSession, row: OutboxMessage, *, cause: str, now: datetime
 ) -> list[int]:
     """Queue the team message `row` (just failed) for the site's other chats and its
-    coordinators' private chats; return those chats (empty: nowhere else to go)."""
+    coordinators' private chats; return those chats (empty: nowhere else to go).
+
+    An alert goes as a notice of its own (`alert_elsewhere`), which needs no more than the
+    alert's row; any other team message goes as itself when its chat refused it, and
+    nowhere when it could not be composed or Telegram refused its content."""
     if row.participant_id is not None or row.chat_id is None or is_rerouted(row):
         return []
     alert = await session.get(Alert, row.alert_id) if row.alert_id is not None else None
+    if alert is None and cause != CHAT_REFUSED:
+        return []  # the same message would fail again anywhere
     if alert is not None:
         sites = [alert.site_code]
     elif isinstance(row.context.get("site_code"), str):
         sites = [row.context["site_code"]]
     else:
         sites = await sites_of_chat(session, row.chat_id)
-    refused = {row.chat_id}
+    # A chat that refused is not tried again; one that was never reached (the message
+    # could not be made) gets the notice too.
+    refused = {row.chat_id} if cause == CHAT_REFUSED else set()
     targets: list[int] = []
     for site in sites:
         for chat in [
