@@ -310,12 +310,21 @@ class Dispatcher:
             )
         elif targets:
             log.error(
-                "a site chat refused outbox row %s (%s): %s; sent to %d other chats instead. "
-                "Check that the bot is a member of that chat and its id in study.toml",
+                "outbox row %s (%s) for site chat %s failed (%s); sent to %d other chats "
+                "instead. Check that the bot is a member of that chat and its id in study.toml",
+                row.id,
+                row.template,
+                row.chat_id,
+                reason,
+                len(targets),
+            )
+        else:
+            log.warning(
+                "outbox row %s (%s), a copy sent elsewhere, failed too (%s); other copies "
+                "arrived or are on their way",
                 row.id,
                 row.template,
                 reason,
-                len(targets),
             )
 
     async def _superseded(

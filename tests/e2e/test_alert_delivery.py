@@ -27,9 +27,10 @@ from study.models import (
     OutboxStatus,
 )
 from tests.e2e.conftest import advance_to
-from tests.e2e.test_checkins import P, checkin, linked
+from tests.e2e.test_checkins import NONE, P, checkin, linked
 from tests.support.clock import FakeClock
 from tests.support.study import (
+    ADMIN,
     PUMCH_ALERTS,
     PUMCH_COORDINATOR,
     ZJU2_ALERTS,
@@ -278,3 +279,52 @@ async def test_a_coordinator_writing_privately_is_remembered_once(
     async with database.session() as session:
         rows = list(await session.exec(select(CoordinatorChat)))
     assert [row.telegram_user_id for row in rows] == [ZJU2_COORDINATOR]
+
+
+async def test_t3_alerts_and_the_digest_take_the_same_path_and_nothing_refused_counts_as_sent(
+    sandbox: SandboxServer,
+    services: Services,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+) -> None:
+    sandbox.faults.add(FaultRule("sendMessage", "kicked", chat_id=ZJU2_ALERTS))
+    await linked(database, config, clock, sandbox)
+    await checkin(sandbox, {**NONE, "Q3": ["cough"]})
+    await advance_to(clock.now(), services, sandbox, clock)
+    [t3] = sandbox.bot_messages(ZJU2_ESCALATION)
+    assert t3.text.startswith("T3 复核 · ZJU2-001\n") and UNREACHABLE_ZH in t3.text
+    assert received(sandbox) == []  # only T1/T2 reports are confirmed to the participant
+
+    # The next morning's digest of open T3 alerts is refused too, and goes the same way.
+    next_morning = clock.now().replace(hour=1, minute=0) + timedelta(days=1)  # 09:00 local
+    await advance_to(next_morning, services, sandbox, clock)
+    digest = sandbox.bot_messages(ZJU2_ESCALATION)[-1]
+    assert digest.text.startswith("每日汇总 · ZJU2")
+    assert "ZJU2-001" in digest.text and UNREACHABLE_ZH in digest.text
+    async with database.session() as session:
+        to_alert_chat = list(
+            await session.exec(select(OutboxMessage).where(OutboxMessage.chat_id == ZJU2_ALERTS))
+        )
+    assert {row.template for row in to_alert_chat} == {"alert_card", "digest"}
+    assert {row.status for row in to_alert_chat} == {OutboxStatus.FAILED}
+
+
+async def test_a_coordinator_who_blocked_the_bot_is_not_counted_on_any_more(
+    sandbox: SandboxServer,
+    services: Services,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+) -> None:
+    await start_bot_privately(sandbox, ZJU2_COORDINATOR)
+    await start_bot_privately(sandbox, ADMIN)
+    sandbox.block(ADMIN)
+    sandbox.faults.add(FaultRule("sendMessage", "kicked", chat_id=ZJU2_ALERTS))
+    await linked(database, config, clock, sandbox)
+    await checkin(sandbox, RED_FLAG)
+    await advance_to(clock.now(), services, sandbox, clock)
+    assert any("ZJU2-001" in m.text for m in sandbox.bot_messages(ZJU2_COORDINATOR))
+    async with database.session() as session:
+        remembered = list(await session.exec(select(CoordinatorChat.telegram_user_id)))
+    assert remembered == [ZJU2_COORDINATOR]
