@@ -6,7 +6,16 @@ from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import Application, Defaults
 
-from bot import alerts, checkin, participant, reminders, team, team_enroll, team_labs
+from bot import (
+    alerts,
+    checkin,
+    participant,
+    reminders,
+    team,
+    team_chats,
+    team_enroll,
+    team_labs,
+)
 from bot.context import attach
 from bot.errors import on_error
 from bot.sender import TelegramRateLimiter
@@ -40,6 +49,7 @@ def build_application(
     )
     attach(application, services)
     # Order matters: specific handlers first, then the catch-alls of participant chats.
+    team_chats.register(application)
     participant.register(application)
     team.register(application)
     team_enroll.register(application)

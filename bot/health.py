@@ -1,5 +1,6 @@
 """A health endpoint for the operator's monitoring: `GET /health` answers JSON, and 200
-only while the database answers, Telegram was reachable lately and nothing is overdue.
+only while the database answers, Telegram was reachable lately, nothing is overdue and
+every open alert's card has reached some team chat.
 
 It reports counts and durations only, never a participant or a message.
 """
@@ -13,13 +14,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import text
+from sqlalchemy import exists, or_, text
 from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Bot
 from telegram.error import TelegramError
 
 from bot.services import Services
-from study.models import OutboxMessage, OutboxStatus
+from study.models import Alert, AlertStatus, OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class Health:
 
     async def report(self) -> tuple[bool, dict[str, Any]]:
         now = self.services.clock.now()
-        database_ok, lag, overdue, failed = True, None, 0, 0
+        database_ok, lag, overdue, failed, unsendable, undelivered = True, None, 0, 0, 0, 0
         try:
             async with self.services.database.session() as session:
                 await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
@@ -68,12 +70,22 @@ class Health:
                         )
                     )
                 ).one()
+                unsendable = (
+                    await session.exec(
+                        select(func.count()).where(
+                            col(OutboxMessage.status) == OutboxStatus.FAILED,
+                            col(OutboxMessage.created_at) >= now - timedelta(days=1),
+                            col(OutboxMessage.last_error).startswith("could not be composed"),
+                        )
+                    )
+                ).one()
+                undelivered = await undelivered_alerts(session, now)
             lag = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
         except Exception:
             log.exception("health check: the database did not answer")
             database_ok = False
         telegram_ok = await self._telegram(now)
-        healthy = database_ok and telegram_ok is not False and overdue == 0
+        healthy = database_ok and telegram_ok is not False and overdue == 0 and undelivered == 0
         return healthy, {
             "status": "ok" if healthy else "degraded",
             "database": database_ok,
@@ -81,6 +93,8 @@ class Health:
             "dispatcher_lag_seconds": lag,
             "overdue_messages": overdue,
             "failed_messages_last_day": failed,
+            "unsendable_messages_last_day": unsendable,
+            "undelivered_alerts": undelivered,
             "checked_at": now.isoformat(),
         }
 
@@ -97,6 +111,26 @@ class Health:
                 log.warning("health check: Telegram not reachable (%s)", type(exc).__name__)
                 self._telegram_ok = False
         return self._telegram_ok
+
+
+async def undelivered_alerts(session: AsyncSession, now: datetime) -> int:
+    """Open (unresolved) alerts of which no message reached any chat, once every send has
+    ended or after the overdue delay: the team may not know of them."""
+    of_alert = col(OutboxMessage.alert_id) == Alert.id
+    delivered = exists().where(of_alert, col(OutboxMessage.status) == OutboxStatus.SENT)
+    on_its_way = exists().where(
+        of_alert, col(OutboxMessage.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING])
+    )
+    count = await session.exec(
+        select(func.count())
+        .select_from(Alert)
+        .where(
+            col(Alert.status) != AlertStatus.RESOLVED,
+            ~delivered,
+            or_(~on_its_way, col(Alert.raised_at) <= now - OVERDUE),
+        )
+    )
+    return int(count.one())
 
 
 @asynccontextmanager

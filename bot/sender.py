@@ -24,7 +24,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.keyboards import inline_markup
 from messages import Keyboard
-from scheduler.sender import PermanentFailure, TransientFailure
+from scheduler.sender import ChatMoved, PermanentFailure, TransientFailure
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ def _translated_errors() -> Any:
     except RetryAfter as exc:
         raise TransientFailure("429 too many requests", _retry_after(exc)) from exc
     except ChatMigrated as exc:
-        log.critical("a group became a supergroup; its new chat id is %s", exc.new_chat_id)
-        raise PermanentFailure("chat migrated", unreachable=True) from exc
+        raise ChatMoved(int(exc.new_chat_id)) from exc
     except Forbidden as exc:
         raise PermanentFailure(_reason(exc), unreachable=True) from exc
     except BadRequest as exc:

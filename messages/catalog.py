@@ -127,6 +127,30 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "t4_findings": [{"question": "Q11", "answer": "some"}],
         "open_alerts": 1,
     },
+    # An alert that the site's alert chat refused (cause "chat") or that could not be
+    # composed (cause "error": then without the kind and evidence), sent elsewhere.
+    "alert_elsewhere": {
+        "tier": "T1",
+        "study_id": "ZJU2-001",
+        "site_code": "ZJU2",
+        "cause": "chat",
+        "kind": "checkin",
+        "evidence": [
+            {
+                "key": "finding",
+                "question": "Q1",
+                "answer": "chest_breathing",
+                "tier": "T1",
+                "rule": "base",
+            }
+        ],
+        "answered_at": None,
+        "raised_at": "2026-06-01 21:14",
+    },
+    # To the participant once the card of their T1/T2 report reached the team.
+    "alert_delivered": {"tier": "T1", **_SITE},
+    # Appended to a team message sent elsewhere because the alert chat refused it.
+    "sent_elsewhere": {},
 }
 
 _PARTICIPANT = Participant(
@@ -417,3 +441,17 @@ VARIANTS["alert_card"] += [
     }
     for note in ("resent", "escalated", "updated", None)
 ]
+
+VARIANTS["alert_elsewhere"] = [
+    {
+        **EXAMPLES["alert_elsewhere"],
+        "tier": "T2",
+        "kind": "possible_pregnancy",
+        "answered_at": "2026-06-01 21:14",
+        "evidence": [
+            {"key": "finding", "question": "C2", "answer": "yes", "tier": "T2", "rule": "base"}
+        ],
+    },
+    {**EXAMPLES["alert_elsewhere"], "tier": "T3", "cause": "error", "kind": None, "evidence": []},
+]
+VARIANTS["alert_delivered"] = [{**EXAMPLES["alert_delivered"], "tier": "T2"}]

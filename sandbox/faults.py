@@ -21,6 +21,8 @@ FaultKind = Literal[
     "too_many_requests",
     "blocked",
     "chat_not_found",
+    "kicked",
+    "migrated",
     "delay",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
@@ -41,7 +43,9 @@ class FaultRule:
     The rule fires with `probability` (seeded RNG of the injector), at most `count` times
     (None: forever). `delivered=True` processes the call first, so the message exists although
     the client is told it failed (or, for "timeout", never hears back in time). "timeout" and
-    "delay" hold the answer for `delay` seconds.
+    "delay" hold the answer for `delay` seconds. "kicked" is Telegram's answer to a bot removed
+    from a group; "migrated" its answer for a group that became a supergroup, whose new id
+    (`migrate_to_chat_id`, required for that kind) it carries as Telegram does.
     """
 
     method: str | None = None
@@ -52,11 +56,14 @@ class FaultRule:
     retry_after: int = 3
     delay: float = 0.5
     delivered: bool = False
+    migrate_to_chat_id: int | None = None
     fired: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise SandboxError(f"unknown fault kind {self.kind!r}; one of {FAULT_KINDS}")
+        if (self.kind == "migrated") != (self.migrate_to_chat_id is not None):
+            raise SandboxError('migrate_to_chat_id goes with kind "migrated", and only with it')
         if not 0.0 <= self.probability <= 1.0:
             raise SandboxError("probability must be between 0 and 1")
 
@@ -103,10 +110,14 @@ def fault_response(rule: FaultRule) -> FaultResponse | None:
         "too_many_requests": (429, f"Too Many Requests: retry after {rule.retry_after}"),
         "blocked": (403, "Forbidden: bot was blocked by the user"),
         "chat_not_found": (400, "Bad Request: chat not found"),
+        "kicked": (403, "Forbidden: bot was kicked from the group chat"),
+        "migrated": (400, "Bad Request: group chat was upgraded to a supergroup chat"),
     }[rule.kind]
     body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
     if rule.kind == "too_many_requests":
         body["parameters"] = {"retry_after": rule.retry_after}
+    if rule.kind == "migrated":
+        body["parameters"] = {"migrate_to_chat_id": rule.migrate_to_chat_id}
     return FaultResponse(code, json.dumps(body), description)
 
 

@@ -4,15 +4,18 @@ On the CLINICAL.md clock (configurable): a T1 alert is re-sent to the site's ale
 after 30 minutes and escalated after 60; a T2 alert is escalated after 4 hours. Escalation
 goes to the site's escalation chat (or, without one, again to the alert chat, marked as
 escalated). Open T3 alerts go into a daily digest; each visit gets a summary for the site
-three days before it.
+three days before it. Each alert, site and visit is handled on its own: one that fails is
+logged and the others go on.
 """
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from scheduler.isolation import on_its_own, run_steps
 from scheduler.planner import UPCOMING
 from scheduler.timing import local_date, local_instant
 from study import audit
@@ -35,9 +38,9 @@ ESCALATED = "escalated"
 
 
 async def run_alert_sweeps(database: Database, clock: Clock, config: StudyConfig) -> None:
-    await escalate_alerts(database, clock, config)
-    await send_digests(database, clock, config)
-    await send_previsit_summaries(database, clock, config)
+    await run_steps(
+        [escalate_alerts, send_digests, send_previsit_summaries], database, clock, config
+    )
 
 
 async def escalate_alerts(database: Database, clock: Clock, config: StudyConfig) -> int:
@@ -46,49 +49,52 @@ async def escalate_alerts(database: Database, clock: Clock, config: StudyConfig)
     escalation = config.protocol.escalation
     acted = 0
     async with database.session() as session:
-        due = await session.exec(
-            select(Alert)
-            .where(
-                col(Alert.status) == AlertStatus.OPEN,
-                col(Alert.next_escalation_at) <= now,
+        due = list(
+            await session.exec(
+                select(Alert)
+                .where(
+                    col(Alert.status) == AlertStatus.OPEN,
+                    col(Alert.next_escalation_at) <= now,
+                )
+                .with_for_update(skip_locked=True)
             )
-            .with_for_update(skip_locked=True)
         )
         for alert in due:
-            site = config.sites[alert.site_code]
-            if alert.tier == Tier.T1 and alert.escalation_level == 0:
-                step, chat = RESENT, site.alert_chat_id
-                alert.next_escalation_at = alert.raised_at + timedelta(
-                    minutes=escalation.t1_escalate_minutes
+            async with on_its_own(session, "escalating alert", alert.id):
+                site = config.sites[alert.site_code]
+                if alert.tier == Tier.T1 and alert.escalation_level == 0:
+                    step, chat = RESENT, site.alert_chat_id
+                    alert.next_escalation_at = alert.raised_at + timedelta(
+                        minutes=escalation.t1_escalate_minutes
+                    )
+                else:
+                    step, chat = ESCALATED, site.escalation_chat_id or site.alert_chat_id
+                    alert.next_escalation_at = None
+                alert.escalation_level += 1
+                session.add(alert)
+                await enqueue(
+                    session,
+                    template=ALERT_CARD,
+                    dedupe_key=f"alert:{alert.id}:{step}",
+                    chat_id=chat,
+                    language=config.site_language(alert.site_code),
+                    context={"alert_id": alert.id, "note": step},
+                    due_at=now,
+                    priority=PRIORITY_OF_TIER[Tier(alert.tier)],
+                    alert_id=alert.id,
+                    now=now,
                 )
-            else:
-                step, chat = ESCALATED, site.escalation_chat_id or site.alert_chat_id
-                alert.next_escalation_at = None
-            alert.escalation_level += 1
-            session.add(alert)
-            await enqueue(
-                session,
-                template=ALERT_CARD,
-                dedupe_key=f"alert:{alert.id}:{step}",
-                chat_id=chat,
-                language=config.site_language(alert.site_code),
-                context={"alert_id": alert.id, "note": step},
-                due_at=now,
-                priority=PRIORITY_OF_TIER[Tier(alert.tier)],
-                alert_id=alert.id,
-                now=now,
-            )
-            audit.record(
-                session,
-                at=now,
-                actor=audit.SYSTEM,
-                action=f"alert_{step}",
-                entity="alert",
-                entity_id=alert.id,
-                participant_id=alert.participant_id,
-                after={"escalation_level": alert.escalation_level},
-            )
-            acted += 1
+                audit.record(
+                    session,
+                    at=now,
+                    actor=audit.SYSTEM,
+                    action=f"alert_{step}",
+                    entity="alert",
+                    entity_id=alert.id,
+                    participant_id=alert.participant_id,
+                    after={"escalation_level": alert.escalation_level},
+                )
+                acted += 1
     return acted
 
 
@@ -98,38 +104,43 @@ async def send_digests(database: Database, clock: Clock, config: StudyConfig) ->
     sent = 0
     async with database.session() as session:
         for code in config.sites:
-            zone = config.site_timezone(code)
-            today = local_date(now, zone)
-            if now < local_instant(today, time(config.protocol.escalation.digest_hour), zone):
-                continue
-            open_ids = list(
-                await session.exec(
-                    select(Alert.id)
-                    .where(
-                        Alert.site_code == code,
-                        col(Alert.tier) == Tier.T3,
-                        col(Alert.status) != AlertStatus.RESOLVED,
-                        col(Alert.raised_at) < now,
-                    )
-                    .order_by(col(Alert.raised_at))
-                )
-            )
-            if not open_ids:
-                continue
-            await enqueue(
-                session,
-                template="digest",
-                dedupe_key=f"digest:{code}:{today.isoformat()}",
-                chat_id=config.sites[code].alert_chat_id,
-                language=config.site_language(code),
-                context={"site_code": code, "alert_ids": open_ids, "day": today.isoformat()},
-                due_at=now,
-                not_after=local_instant(today + timedelta(days=1), time(0), zone),
-                priority=Priority.ALERT,
-                now=now,
-            )
-            sent += 1
+            async with on_its_own(session, "the digest of site", code):
+                sent += await _digest_of(session, code, now, config)
     return sent
+
+
+async def _digest_of(session: AsyncSession, code: str, now: datetime, config: StudyConfig) -> int:
+    zone = config.site_timezone(code)
+    today = local_date(now, zone)
+    if now < local_instant(today, time(config.protocol.escalation.digest_hour), zone):
+        return 0
+    open_ids = list(
+        await session.exec(
+            select(Alert.id)
+            .where(
+                Alert.site_code == code,
+                col(Alert.tier) == Tier.T3,
+                col(Alert.status) != AlertStatus.RESOLVED,
+                col(Alert.raised_at) < now,
+            )
+            .order_by(col(Alert.raised_at))
+        )
+    )
+    if not open_ids:
+        return 0
+    await enqueue(
+        session,
+        template="digest",
+        dedupe_key=f"digest:{code}:{today.isoformat()}",
+        chat_id=config.sites[code].alert_chat_id,
+        language=config.site_language(code),
+        context={"site_code": code, "alert_ids": open_ids, "day": today.isoformat()},
+        due_at=now,
+        not_after=local_instant(today + timedelta(days=1), time(0), zone),
+        priority=Priority.ALERT,
+        now=now,
+    )
+    return 1
 
 
 async def send_previsit_summaries(database: Database, clock: Clock, config: StudyConfig) -> int:
@@ -153,24 +164,25 @@ async def send_previsit_summaries(database: Database, clock: Clock, config: Stud
                 col(Visit.target_date) <= (now + ahead + timedelta(days=60)).date(),
             )
         )
-        for visit, participant in rows:
-            zone = config.site_timezone(participant.site_code)
-            today = local_date(now, zone)
-            if not visit.visit_date - ahead <= today < visit.visit_date:
-                continue
-            if now < local_instant(today, time(config.protocol.escalation.digest_hour), zone):
-                continue
-            await enqueue(
-                session,
-                template="previsit_summary",
-                dedupe_key=f"previsit:{visit.id}:{visit.visit_date.isoformat()}",
-                chat_id=config.sites[participant.site_code].alert_chat_id,
-                language=config.site_language(participant.site_code),
-                context={"visit_id": visit.id},
-                due_at=now,
-                not_after=local_instant(visit.visit_date, time(0), zone),
-                priority=Priority.INFO,
-                now=now,
-            )
-            sent += 1
+        for visit, participant in list(rows):
+            async with on_its_own(session, "the pre-visit summary of visit", visit.id):
+                zone = config.site_timezone(participant.site_code)
+                today = local_date(now, zone)
+                if not visit.visit_date - ahead <= today < visit.visit_date:
+                    continue
+                if now < local_instant(today, time(config.protocol.escalation.digest_hour), zone):
+                    continue
+                await enqueue(
+                    session,
+                    template="previsit_summary",
+                    dedupe_key=f"previsit:{visit.id}:{visit.visit_date.isoformat()}",
+                    chat_id=config.sites[participant.site_code].alert_chat_id,
+                    language=config.site_language(participant.site_code),
+                    context={"visit_id": visit.id},
+                    due_at=now,
+                    not_after=local_instant(visit.visit_date, time(0), zone),
+                    priority=Priority.INFO,
+                    now=now,
+                )
+                sent += 1
     return sent

@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from scheduler.isolation import on_its_own, run_steps
 from scheduler.planner import UPCOMING
 from scheduler.timing import allowed_hour, local_date, local_instant
 from study.alerts import raise_alert
@@ -50,9 +51,7 @@ MISSED_KIND: dict[str, str] = {
 
 
 async def run_checkin_sweeps(database: Database, clock: Clock, config: StudyConfig) -> None:
-    await expire_checkins(database, clock, config)
-    await put_due_checkins(database, clock, config)
-    await nudge_checkins(database, clock, config)
+    await run_steps([expire_checkins, put_due_checkins, nudge_checkins], database, clock, config)
 
 
 async def put_due_checkins(database: Database, clock: Clock, config: StudyConfig) -> int:
@@ -317,21 +316,22 @@ async def nudge_checkins(database: Database, clock: Clock, config: StudyConfig) 
                 CheckIn.trigger != CheckInTrigger.ON_DEMAND,
             )
         )
-        for checkin in waiting:
-            checkin.nudged_at = now
-            session.add(checkin)
-            await enqueue(
-                session,
-                template=QUESTION_TEMPLATE,
-                dedupe_key=f"checkin:{checkin.id}:nudge",
-                participant_id=checkin.participant_id,
-                context={"checkin_id": checkin.id, "proactive": True, "nudge": True},
-                due_at=now,
-                not_after=checkin.expires_at,
-                priority=Priority.PROMPT,
-                now=now,
-            )
-            nudged += 1
+        for checkin in list(waiting):
+            async with on_its_own(session, "nudging check-in", checkin.id):
+                checkin.nudged_at = now
+                session.add(checkin)
+                await enqueue(
+                    session,
+                    template=QUESTION_TEMPLATE,
+                    dedupe_key=f"checkin:{checkin.id}:nudge",
+                    participant_id=checkin.participant_id,
+                    context={"checkin_id": checkin.id, "proactive": True, "nudge": True},
+                    due_at=now,
+                    not_after=checkin.expires_at,
+                    priority=Priority.PROMPT,
+                    now=now,
+                )
+                nudged += 1
     return nudged
 
 
@@ -349,16 +349,25 @@ async def expire_checkins(database: Database, clock: Clock, config: StudyConfig)
             )
         )
     for item in due:
-        async with database.session() as session:
-            checkin = await session.get(CheckIn, item.id, with_for_update=True)
-            participant = await session.get(Participant, item.participant_id)
-            if checkin is None or participant is None or checkin.status != PromptStatus.OPEN:
-                continue
-            await stop(
-                session, checkin, participant, now=now, config=config, status=PromptStatus.EXPIRED
-            )
+        try:
+            async with database.session() as session:
+                checkin = await session.get(CheckIn, item.id, with_for_update=True)
+                participant = await session.get(Participant, item.participant_id)
+                if checkin is None or participant is None or checkin.status != PromptStatus.OPEN:
+                    continue
+                await stop(
+                    session,
+                    checkin,
+                    participant,
+                    now=now,
+                    config=config,
+                    status=PromptStatus.EXPIRED,
+                )
+                await _two_missed(session, checkin, participant, now, config)
             expired += 1
-            await _two_missed(session, checkin, participant, now, config)
+        except Exception:
+            # One check-in's bad data must not keep the others open past their time.
+            log.exception("could not expire check-in %s; the others go on", item.id)
     return expired
 
 

@@ -27,6 +27,7 @@ from scheduler.timing import local_date
 from study.alerts import ALERT_CARD
 from study.checkins import question_of
 from study.config import StudyConfig
+from study.delivery import ALERT_ELSEWHERE, CHAT_REFUSED, is_rerouted
 from study.models import (
     Alert,
     AlertStatus,
@@ -41,6 +42,7 @@ from study.models import (
     Visit,
     VisitStatus,
 )
+from study.team_chats import current_chat_id
 
 
 class Stale(Exception):
@@ -72,11 +74,14 @@ async def compose(
             raise Stale(f"participant {participant.status}")
         chat_id, language = participant.telegram_chat_id, participant.language
     elif row.chat_id is not None:
-        chat_id, language = row.chat_id, row.language
+        # A group that became a supergroup is written to under its new id.
+        chat_id, language = await current_chat_id(session, row.chat_id), row.language
     else:
         raise Stale("no recipient")
     composer = COMPOSERS.get(row.template, _plain)
     text, keyboard = await composer(session, row, language, config, now)
+    if is_rerouted(row) and row.template != ALERT_ELSEWHERE:
+        text = f"{text}\n\n{render('sent_elsewhere', language)}"
     remember = row.alert_id is not None or "checkin_id" in row.context
     return Composed(chat_id, text, keyboard, remember)
 
@@ -207,15 +212,53 @@ async def alert_card(
         "resolved_at": local_stamp(alert.resolved_at, zone, language),
         "resolved_by": _who(alert.resolved_by, language),
     }
-    text = render("alert_card", language, **context)
-    keyboard: Keyboard | None = None
-    if alert.status != AlertStatus.RESOLVED:
-        row = []
-        if alert.status == AlertStatus.OPEN:
-            row.append(button("alert_acknowledge", language, f"a:{alert.id}:ack"))
-        row.append(button("alert_resolve", language, f"a:{alert.id}:res"))
-        keyboard = [row]
-    return text, keyboard
+    return render("alert_card", language, **context), _alert_buttons(alert, language)
+
+
+def _alert_buttons(alert: Alert, language: str) -> Keyboard | None:
+    if alert.status == AlertStatus.RESOLVED:
+        return None
+    row = []
+    if alert.status == AlertStatus.OPEN:
+        row.append(button("alert_acknowledge", language, f"a:{alert.id}:ack"))
+    row.append(button("alert_resolve", language, f"a:{alert.id}:res"))
+    return [row]
+
+
+async def _alert_elsewhere(
+    session: AsyncSession,
+    row: OutboxMessage,
+    language: str,
+    config: StudyConfig,
+    now: datetime,
+) -> tuple[str, Keyboard | None]:
+    """An alert that its site's chat did not show, for another chat: what matters at once,
+    from the alert's row alone (the card's own composing may be what failed), and its
+    buttons."""
+    alert = await session.get(Alert, row.context["alert_id"])
+    if alert is None or alert.status == AlertStatus.RESOLVED:
+        raise Stale("alert resolved meanwhile")
+    if row.context.get("note") is not None and alert.status != AlertStatus.OPEN:
+        raise Stale("acknowledged meanwhile: no re-send or escalation needed")
+    participant = (
+        await session.get(Participant, alert.participant_id) if alert.participant_id else None
+    )
+    site = config.sites.get(alert.site_code)
+    zone = (site.timezone if site else None) or config.study.timezone
+    shown = row.context["cause"] == CHAT_REFUSED  # else the card failed: keep to the basics
+    text = render(
+        ALERT_ELSEWHERE,
+        language,
+        tier=alert.tier,
+        study_id=participant.study_id if participant else "-",
+        site_code=alert.site_code,
+        cause=row.context["cause"],
+        kind=alert.kind if shown else None,
+        evidence=alert.evidence if shown else [],
+        answered_at=local_stamp(alert.answered_at, zone, language),
+        raised_at=local_stamp(alert.raised_at, zone, language),
+    )
+    return text, _alert_buttons(alert, language)
 
 
 async def recent_tiers(
@@ -389,6 +432,7 @@ def _time(value: object) -> str | None:
 COMPOSERS: dict[str, Composer] = {
     REMINDER_TEMPLATE: _reminder,
     ALERT_CARD: _alert_card,
+    ALERT_ELSEWHERE: _alert_elsewhere,
     QUESTION_TEMPLATE: _checkin_question,
     "digest": _digest,
     "previsit_summary": _previsit_summary,

@@ -11,6 +11,13 @@ Guarantees, and how:
   of the same event, or no longer true when composed, is expired instead.
 - Transient failures back off exponentially with jitter (or wait Telegram's
   `retry_after`); permanent ones stop, and an unreachable participant is reported.
+- One bad row never stops the others: a row that cannot be composed (a bug, a site gone
+  from study.toml) is marked failed with the kind of error, logged with its id, and the
+  rest of the batch goes on (each row is prepared in its own savepoint).
+- A message for a site team that its chat refuses for good, or that cannot be composed,
+  goes at once to the site's other chat and to its coordinators privately
+  (`study.delivery.reroute`); when no chat at all can receive it, the log says so at
+  CRITICAL. A group that became a supergroup is followed to its new id at once.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,15 +35,24 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scheduler.compose import Composed, Stale, compose
-from scheduler.sender import PermanentFailure, Sender, TransientFailure
+from scheduler.sender import ChatMoved, PermanentFailure, Sender, TransientFailure
 from scheduler.timing import next_allowed_instant
 from study.clock import Clock
 from study.config import StudyConfig
 from study.database import Database
-from study.models import Alert, CheckIn, OutboxMessage, OutboxStatus, Participant
+from study.delivery import (
+    CHAT_REFUSED,
+    NOT_COMPOSED,
+    card_delivered,
+    is_rerouted,
+    reached_nobody,
+    reroute,
+)
+from study.models import CheckIn, OutboxMessage, OutboxStatus, Participant
 from study.outbox import Priority
 from study.participants import mark_unreachable
 from study.ports import Replanner
+from study.team_chats import forget_coordinator_chat, record_migration
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +76,7 @@ class Claimed:
     row_id: int
     lease_until: datetime
     message: Composed
+    moved: bool = False  # sent to the new id of a group that became a supergroup
 
 
 @dataclass
@@ -208,7 +225,14 @@ class Dispatcher:
                 rows.sort(key=lambda row: only.index(row.id or 0))
             superseded = await self._superseded(session, rows, now)
             for row in rows:
-                message = await self._prepare(session, row, now, superseded)
+                try:
+                    async with session.begin_nested():
+                        message = await self._prepare(session, row, now, superseded)
+                except Exception as error:
+                    await self._unsendable(session, row, error, now)
+                    report.failed += 1
+                    report.reasons["could not be composed"] += 1
+                    continue
                 if message is not None:
                     row.status = OutboxStatus.SENDING
                     row.lease_until = now + self.settings.lease
@@ -249,6 +273,77 @@ class Dispatcher:
             return None
         return composed
 
+    async def _unsendable(
+        self, session: AsyncSession, row: OutboxMessage, error: Exception, now: datetime
+    ) -> None:
+        """A row that could not be composed (its savepoint is rolled back): failed, with
+        the kind of error only (an exception's text may carry personal data), and logged;
+        a team message goes elsewhere."""
+        await session.refresh(row)
+        row.status = OutboxStatus.FAILED
+        row.lease_until = None
+        row.last_error = f"could not be composed: {type(error).__name__}"[:200]
+        session.add(row)
+        log.error(
+            "outbox row %s (%s) could not be composed and is marked failed; the others go on",
+            row.id,
+            row.template,
+            exc_info=error,
+        )
+        if row.participant_id is None:
+            await self._elsewhere(session, row, NOT_COMPOSED, row.last_error, now)
+
+    async def _elsewhere(
+        self, session: AsyncSession, row: OutboxMessage, cause: str, reason: str, now: datetime
+    ) -> None:
+        """A team message failed for good: send it to the team's other chats, and say so
+        loudly; CRITICAL when no chat at all can receive it."""
+        try:
+            async with session.begin_nested():
+                if is_rerouted(row):
+                    targets = None
+                    nobody = await reached_nobody(session, row)
+                else:
+                    targets = await reroute(session, row, cause=cause, now=now)
+                    nobody = not targets
+        except Exception:
+            log.critical(
+                "outbox row %s (%s) for a site chat failed (%s) and could not be sent "
+                "anywhere else",
+                row.id,
+                row.template,
+                reason,
+                exc_info=True,
+            )
+            return
+        if nobody:
+            log.critical(
+                "no chat received outbox row %s (%s) for a site team (%s): check that the bot "
+                "is a member of the site's alert and escalation chats and their ids in "
+                "study.toml, and that coordinators have started the bot privately",
+                row.id,
+                row.template,
+                reason,
+            )
+        elif targets:
+            log.error(
+                "outbox row %s (%s) for site chat %s failed (%s); sent to %d other chats "
+                "instead. Check that the bot is a member of that chat and its id in study.toml",
+                row.id,
+                row.template,
+                row.chat_id,
+                reason,
+                len(targets),
+            )
+        else:
+            log.warning(
+                "outbox row %s (%s), a copy sent elsewhere, failed too (%s); other copies "
+                "arrived or are on their way",
+                row.id,
+                row.template,
+                reason,
+            )
+
     async def _superseded(
         self, session: AsyncSession, rows: list[OutboxMessage], now: datetime
     ) -> set[int]:
@@ -287,7 +382,11 @@ class Dispatcher:
             return
         message = item.message
         try:
-            message_id = await self.sender.send(message.chat_id, message.text, message.keyboard)
+            try:
+                message_id = await self.sender.send(message.chat_id, message.text, message.keyboard)
+            except ChatMoved as moved:
+                message = await self._follow(item, moved)
+                message_id = await self.sender.send(message.chat_id, message.text, message.keyboard)
         except TransientFailure as failure:
             await self._retry_at(item, failure)
             report.retried += 1
@@ -300,6 +399,22 @@ class Dispatcher:
             return
         await self._sent(item, message_id)
         report.sent += 1
+
+    async def _follow(self, item: Claimed, moved: ChatMoved) -> Composed:
+        """A group became a supergroup: later messages go to its new id (recorded first,
+        so that a crash does not forget it), and this one is re-sent there at once."""
+        old = item.message.chat_id
+        async with self.database.session() as session:
+            await record_migration(session, old, moved.new_chat_id, self.clock.now())
+        log.warning(
+            "Telegram chat %s became a supergroup with the id %s; messages for it go there "
+            "now. Put the new id into study.toml (alert_chat_id / escalation_chat_id)",
+            old,
+            moved.new_chat_id,
+        )
+        item.message = replace(item.message, chat_id=moved.new_chat_id)
+        item.moved = True
+        return item.message
 
     async def _still_ours(self, item: Claimed) -> bool:
         """Renew the lease when half of it is gone, and only if nobody took the row over:
@@ -361,16 +476,18 @@ class Dispatcher:
             session.add(row)
 
     async def _sent(self, item: Claimed, message_id: int) -> None:
+        now = self.clock.now()
+        values: dict[str, Any] = {
+            "status": OutboxStatus.SENT,
+            "lease_until": None,
+            "telegram_message_id": message_id,
+            "sent_at": now,
+        }
+        if item.moved:
+            values["chat_id"] = item.message.chat_id
         async with self.database.session() as session:
             result = await session.exec(
-                update(OutboxMessage)
-                .where(*self._owned(item))
-                .values(
-                    status=OutboxStatus.SENT,
-                    lease_until=None,
-                    telegram_message_id=message_id,
-                    sent_at=self.clock.now(),
-                )
+                update(OutboxMessage).where(*self._owned(item)).values(**values)
             )
             if not result.rowcount:
                 log.warning("a message was sent after another dispatcher took it over")
@@ -378,7 +495,7 @@ class Dispatcher:
             if item.message.remember:
                 row = await session.get(OutboxMessage, item.row_id)
                 if row is not None:
-                    await after_sent(session, row)
+                    await after_sent(session, row, now)
 
     async def _fail(self, item: Claimed, failure: PermanentFailure) -> None:
         now = self.clock.now()
@@ -390,40 +507,45 @@ class Dispatcher:
             row.lease_until = None
             row.last_error = failure.reason[:200]
             session.add(row)
-            if row.participant_id is not None and failure.unreachable:
-                participant = await session.get(Participant, row.participant_id)
+            if row.participant_id is not None:
+                log.warning("a message to a participant failed permanently: %s", failure.reason)
+                if failure.unreachable:
+                    await self._unreachable(session, row.participant_id, failure.reason, now)
+                return
+            if failure.unreachable and (row.chat_id or 0) > 0:
+                # A coordinator's private chat: they blocked the bot.
+                await forget_coordinator_chat(session, row.chat_id or 0)
+            cause = CHAT_REFUSED if failure.unreachable else NOT_COMPOSED
+            await self._elsewhere(session, row, cause, failure.reason, now)
+
+    async def _unreachable(
+        self, session: AsyncSession, participant_id: int, reason: str, now: datetime
+    ) -> None:
+        """Mark the participant unreachable (and tell their site); if that fails, the row
+        stays failed rather than being tried again and again."""
+        try:
+            async with session.begin_nested():
+                participant = await session.get(Participant, participant_id)
                 if participant is not None:
                     await mark_unreachable(
                         session,
                         participant,
-                        reason=failure.reason,
+                        reason=reason,
                         now=now,
                         config=self.config,
                         replanner=self.replanner,
                     )
-        if row.participant_id is None:
-            # A site chat refused us (bot removed from the group?): nobody in Telegram
-            # can be told, so this is for the operator's logs and health check.
-            log.critical(
-                "a message to a site chat failed permanently (%s); check the bot is a member "
-                "of that group and the chat id in study.toml",
-                failure.reason,
-            )
-        else:
-            log.warning("a message to a participant failed permanently: %s", failure.reason)
+        except Exception:
+            log.exception("could not mark participant %s unreachable", participant_id)
 
 
-async def after_sent(session: AsyncSession, row: OutboxMessage) -> None:
-    """Remember where a message landed when later steps need to edit it."""
+async def after_sent(session: AsyncSession, row: OutboxMessage, now: datetime) -> None:
+    """Remember where a message landed when later steps need to edit it; the first card
+    of an alert to land has consequences (`study.delivery.card_delivered`)."""
     checkin_id = row.context.get("checkin_id")
     if checkin_id is not None:
         checkin = await session.get(CheckIn, checkin_id)
         if checkin is not None:
             checkin.message_id = row.telegram_message_id
             session.add(checkin)
-    if row.alert_id is not None and row.telegram_message_id is not None:
-        alert = await session.get(Alert, row.alert_id)
-        if alert is not None and alert.card_message_id is None:
-            alert.card_chat_id = row.chat_id
-            alert.card_message_id = row.telegram_message_id
-            session.add(alert)
+    await card_delivered(session, row, now)

@@ -32,6 +32,14 @@ class PermanentFailure(SendFailure):
         self.unreachable = unreachable
 
 
+class ChatMoved(PermanentFailure):
+    """The group became a supergroup: Telegram names its new id, to send to instead."""
+
+    def __init__(self, new_chat_id: int) -> None:
+        super().__init__("chat migrated to a supergroup", unreachable=True)
+        self.new_chat_id = new_chat_id
+
+
 class Sender(Protocol):
     async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
         """Send a Telegram-HTML message; return Telegram's message id."""

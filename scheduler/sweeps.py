@@ -3,15 +3,18 @@
 - A visit not confirmed 48 h before it: a T3 task for the site.
 - A visit whose window closed without being recorded: a T3 notice for the site and a kind
   message to the participant.
+Each visit is handled on its own: one that fails is logged and the others go on.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from scheduler.isolation import on_its_own, run_steps
 from scheduler.timing import local_date, local_instant
 from study.alerts import raise_alert
 from study.clock import Clock
@@ -49,32 +52,33 @@ async def check_unconfirmed_visits(database: Database, clock: Clock, config: Stu
                 ),
             )
         )
-        for visit, participant in rows:
-            starts = local_instant(
-                visit.visit_date,
-                visit.appointment_time or time(participant.preferred_hour),
-                participant.timezone,
-            )
-            if not starts - deadline <= now < starts:
-                continue
-            await raise_alert(
-                session,
-                config=config,
-                participant=participant,
-                kind="no_confirmation",
-                tier=Tier.T3,
-                evidence=[
-                    {
-                        "key": "no_confirmation",
-                        "visit_number": visit.number,
-                        "date": visit.visit_date.isoformat(),
-                    }
-                ],
-                now=now,
-                dedupe_key=f"noconfirm:{visit.id}:{visit.visit_date.isoformat()}",
-                visit_id=visit.id,
-            )
-            raised += 1
+        for visit, participant in list(rows):
+            async with on_its_own(session, "the confirmation check of visit", visit.id):
+                starts = local_instant(
+                    visit.visit_date,
+                    visit.appointment_time or time(participant.preferred_hour),
+                    participant.timezone,
+                )
+                if not starts - deadline <= now < starts:
+                    continue
+                await raise_alert(
+                    session,
+                    config=config,
+                    participant=participant,
+                    kind="no_confirmation",
+                    tier=Tier.T3,
+                    evidence=[
+                        {
+                            "key": "no_confirmation",
+                            "visit_number": visit.number,
+                            "date": visit.visit_date.isoformat(),
+                        }
+                    ],
+                    now=now,
+                    dedupe_key=f"noconfirm:{visit.id}:{visit.visit_date.isoformat()}",
+                    visit_id=visit.id,
+                )
+                raised += 1
     return raised
 
 
@@ -92,45 +96,56 @@ async def check_visit_windows(database: Database, clock: Clock, config: StudyCon
                 col(Visit.window_end) < now.date() + timedelta(days=1),
             )
         )
-        for visit, participant in rows:
-            last_day = max(visit.window_end, visit.visit_date)
-            if local_date(now, participant.timezone) <= last_day:
-                continue
-            found += 1
-            key = f"{visit.id}:{visit.visit_date.isoformat()}"
-            await raise_alert(
-                session,
-                config=config,
-                participant=participant,
-                kind="missed_visit",
-                tier=Tier.T3,
-                evidence=[
-                    {
-                        "key": "missed_visit",
-                        "visit_number": visit.number,
-                        "date": visit.visit_date.isoformat(),
-                        "window_end": last_day.isoformat(),
-                    }
-                ],
-                now=now,
-                dedupe_key=f"missed:{key}",
-                visit_id=visit.id,
-            )
-            if participant.status == ParticipantStatus.ACTIVE:
-                await enqueue(
-                    session,
-                    template="visit_missed_participant",
-                    dedupe_key=f"missedmsg:{key}",
-                    participant_id=participant.id,
-                    context={"date": visit.visit_date.isoformat()},
-                    due_at=now,
-                    not_after=now + KIND_MESSAGE_LIFETIME,
-                    priority=Priority.REMINDER,
-                    now=now,
-                )
+        for visit, participant in list(rows):
+            async with on_its_own(session, "the window check of visit", visit.id):
+                found += await _window_closed(session, visit, participant, now, config)
     return found
 
 
+async def _window_closed(
+    session: AsyncSession,
+    visit: Visit,
+    participant: Participant,
+    now: datetime,
+    config: StudyConfig,
+) -> int:
+    """Notice one visit if its window has closed unrecorded; 1 if it had."""
+    last_day = max(visit.window_end, visit.visit_date)
+    if local_date(now, participant.timezone) <= last_day:
+        return 0
+    key = f"{visit.id}:{visit.visit_date.isoformat()}"
+    await raise_alert(
+        session,
+        config=config,
+        participant=participant,
+        kind="missed_visit",
+        tier=Tier.T3,
+        evidence=[
+            {
+                "key": "missed_visit",
+                "visit_number": visit.number,
+                "date": visit.visit_date.isoformat(),
+                "window_end": last_day.isoformat(),
+            }
+        ],
+        now=now,
+        dedupe_key=f"missed:{key}",
+        visit_id=visit.id,
+    )
+    if participant.status == ParticipantStatus.ACTIVE:
+        await enqueue(
+            session,
+            template="visit_missed_participant",
+            dedupe_key=f"missedmsg:{key}",
+            participant_id=participant.id,
+            context={"date": visit.visit_date.isoformat()},
+            due_at=now,
+            not_after=now + KIND_MESSAGE_LIFETIME,
+            priority=Priority.REMINDER,
+            now=now,
+        )
+    return 1
+
+
 async def run_all_sweeps(database: Database, clock: Clock, config: StudyConfig) -> None:
-    await check_unconfirmed_visits(database, clock, config)
-    await check_visit_windows(database, clock, config)
+    await run_steps([check_unconfirmed_visits, check_visit_windows], database, clock, config)

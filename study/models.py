@@ -314,3 +314,25 @@ class AuditEvent(SQLModel, table=True):
     entity_id: str | None = Field(default=None, max_length=64)
     before: dict[str, Any] | None = _json_or_none()
     after: dict[str, Any] | None = _json_or_none()
+
+
+class CoordinatorChat(SQLModel, table=True):
+    """A coordinator who has written to the bot in a private chat, so that the bot may write
+    to them there (Telegram refuses a bot's first message to a user): an alert that the
+    site's chat refuses reaches them directly."""
+
+    telegram_user_id: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    started_at: datetime = _utc_required()
+
+
+class ChatMigration(SQLModel, table=True):
+    """A group that Telegram turned into a supergroup under a new id: messages for the old
+    id go to the new one until study.toml names it."""
+
+    old_chat_id: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    new_chat_id: int = Field(sa_type=BigInteger)
+    migrated_at: datetime = _utc_required()

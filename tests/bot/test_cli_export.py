@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from migrations import head_revision
 from study.export_columns import FILES
 from tests.bot.test_cli import trialbot
 from tests.support.study import STUDY_TOML
@@ -64,7 +65,7 @@ def test_export_writes_every_file_and_says_how_many_rows(workdir: Path) -> None:
     assert (
         (out / "export_info.csv")
         .read_text(encoding="utf-8")
-        .startswith(f"as_of,schema_revision,questionnaire_version\n{AS_OF},0001,")
+        .startswith(f"as_of,schema_revision,questionnaire_version\n{AS_OF},{head_revision()},")
     )
 
 

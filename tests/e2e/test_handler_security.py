@@ -17,7 +17,7 @@ from tests.support.factories import enrolled
 pytestmark = pytest.mark.usefixtures("bot")
 
 P = 5001
-TEAM_MODULES = ("bot.team", "bot.team_labs", "bot.team_enroll", "bot.alerts")
+TEAM_MODULES = ("bot.team", "bot.team_labs", "bot.team_enroll", "bot.alerts", "bot.team_chats")
 PARTICIPANT_MODULES = ("bot.participant", "bot.checkin", "bot.reminders")
 
 

@@ -60,6 +60,42 @@ async def test_faults_can_claim_telegram_refusals(
     assert sb.rejections() == []
 
 
+async def test_a_bot_kicked_from_a_group_is_forbidden(sb: SandboxServer, bot: telegram.Bot) -> None:
+    sb.add_group(-100123, "Team")
+    sb.faults.add(FaultRule(method="sendMessage", kind="kicked", chat_id=-100123))
+    with pytest.raises(telegram.error.Forbidden, match="bot was kicked from the group chat"):
+        await bot.send_message(-100123, "anyone there?")
+    assert sb.bot_messages(-100123) == []
+    assert sb.calls("sendMessage")[0].error_code == 403
+    assert sb.rejections() == []
+
+
+async def test_a_migrated_group_answers_with_its_new_id_as_telegram_does(
+    sb: SandboxServer, bot: telegram.Bot
+) -> None:
+    sb.add_group(-123, "Team", supergroup=False)
+    sb.add_group(-1001234567890, "Team")
+    sb.faults.add(
+        FaultRule(
+            method="sendMessage", kind="migrated", chat_id=-123, migrate_to_chat_id=-1001234567890
+        )
+    )
+    with pytest.raises(telegram.error.ChatMigrated) as error:
+        await bot.send_message(-123, "to the old group")
+    assert error.value.new_chat_id == -1001234567890
+    assert (await bot.send_message(-1001234567890, "to the new one")).chat.type == "supergroup"
+    [refused, _sent] = sb.calls("sendMessage")
+    assert refused.error_code == 400 and "upgraded to a supergroup" in (refused.description or "")
+    assert sb.bot_messages(-123) == []
+
+
+def test_a_migration_fault_needs_the_new_chat_id() -> None:
+    with pytest.raises(SandboxError, match="migrate_to_chat_id"):
+        FaultRule(kind="migrated")
+    with pytest.raises(SandboxError, match="migrate_to_chat_id"):
+        FaultRule(kind="kicked", migrate_to_chat_id=-1001)
+
+
 @pytest.mark.parametrize("delivered", [False, True])
 async def test_timeout_leaves_the_client_without_an_answer(
     sb: SandboxServer, user: int, delivered: bool

@@ -1,0 +1,44 @@
+"""One bad row never stops the others: each row of a sweep is handled in a savepoint of
+its own, and each step of a sweep runs whatever the one before it did.
+
+A row that raises is rolled back to its savepoint (its half-made changes and outbox rows
+undone), logged with its id at ERROR, and the sweep goes on; it is tried again at the next
+sweep. Savepoints work alike on PostgreSQL and on SQLite (see `study.database`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from study.clock import Clock
+from study.config import StudyConfig
+from study.database import Database
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[Database, Clock, StudyConfig], Awaitable[object]]
+
+
+@asynccontextmanager
+async def on_its_own(session: AsyncSession, what: str, row_id: object) -> AsyncIterator[None]:
+    """Handle one row in a savepoint; if it fails, undo and log it, and carry on."""
+    try:
+        async with session.begin_nested():
+            yield
+    except Exception:
+        log.exception("%s %s failed; the others go on, and it is tried again later", what, row_id)
+
+
+async def run_steps(
+    steps: list[Step], database: Database, clock: Clock, config: StudyConfig
+) -> None:
+    """Run every step, even after one of them failed (that one is logged)."""
+    for step in steps:
+        try:
+            await step(database, clock, config)
+        except Exception:
+            log.exception("the sweep step %s failed; the others go on", step.__name__)
