@@ -204,6 +204,7 @@ class _Builder:
                 "dose_mg": i.dose_mg,
                 "reason": i.reason,
                 "status": i.status,
+                "cancel_reason": i.cancel_reason,
                 "given_on": i.given_on,
                 "criteria": _joined(i.criteria or ()),
                 "confirmed_by": self._coordinator(i.confirmed_by),
