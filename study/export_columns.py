@@ -168,6 +168,9 @@ INFUSIONS = (
         "protocol | redose | coordinator",
     ),
     Column("status", CODE, "status of the infusion", _codes(InfusionStatus)),
+    Column("given_on", DATE, "the day it was given"),
+    Column("criteria", CODES, "re-dose criteria that fired, joined by |", _codes(Criterion)),
+    Column("confirmed_by", TEXT, COORDINATOR),
     Column(
         "cancel_reason",
         CODE,
@@ -175,9 +178,6 @@ INFUSIONS = (
         "corrected labs no longer met the rule",
         _codes(CancelReason),
     ),
-    Column("given_on", DATE, "the day it was given"),
-    Column("criteria", CODES, "re-dose criteria that fired, joined by |", _codes(Criterion)),
-    Column("confirmed_by", TEXT, COORDINATOR),
 )
 
 LABS = (

@@ -204,10 +204,10 @@ class _Builder:
                 "dose_mg": i.dose_mg,
                 "reason": i.reason,
                 "status": i.status,
-                "cancel_reason": i.cancel_reason,
                 "given_on": i.given_on,
                 "criteria": _joined(i.criteria or ()),
                 "confirmed_by": self._coordinator(i.confirmed_by),
+                "cancel_reason": i.cancel_reason,
             }
             rows.append(((study_id, i.planned_date, i.id or 0), row))
         return _sorted(rows)

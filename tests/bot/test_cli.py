@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
+from migrations import head_revision
 from tests.support.study import STUDY_TOML
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +98,7 @@ def test_db_upgrade_then_an_outdated_database_is_refused_politely(tmp_path: Path
     (tmp_path / "study.toml").write_text(STUDY_TOML, encoding="utf-8")
     upgraded = trialbot(tmp_path, "db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "database schema revision: 0001" in upgraded.stdout
+    assert f"database schema revision: {head_revision()}" in upgraded.stdout
     import sqlite3
 
     with sqlite3.connect(tmp_path / "trialbot.db") as db:

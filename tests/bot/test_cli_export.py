@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from migrations import head_revision
 from study.export_columns import FILES
 from tests.bot.test_cli import trialbot
 from tests.support.study import STUDY_TOML
@@ -33,7 +34,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             path,
             "enroll",
             *("--study-id", study_id, "--site", site, "--arm", "standard"),
-            *("--randomized", day1),
+            *("--randomized", day1, "--can-become-pregnant", "no"),
         )
         assert enrolled.returncode == 0, enrolled.stderr
     return path
@@ -64,7 +65,7 @@ def test_export_writes_every_file_and_says_how_many_rows(workdir: Path) -> None:
     assert (
         (out / "export_info.csv")
         .read_text(encoding="utf-8")
-        .startswith(f"as_of,schema_revision,questionnaire_version\n{AS_OF},0001,")
+        .startswith(f"as_of,schema_revision,questionnaire_version\n{AS_OF},{head_revision()},")
     )
 
 
