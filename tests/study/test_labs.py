@@ -7,7 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+from dataclasses import replace
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -276,7 +278,13 @@ async def test_an_implausible_value_is_refused_with_its_range_and_nothing_is_kep
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 
 
-@given(st.sampled_from(sorted(LAB_RANGES)), st.floats(allow_nan=True, allow_infinity=True))
+edges = [x for r in LAB_RANGES.values() for b in (r.low, r.high) for x in (b, b - 1e-9, b + 1e-9)]
+
+
+@given(
+    st.sampled_from(sorted(LAB_RANGES)),
+    st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(edges),
+)
 def test_a_value_is_accepted_exactly_when_it_is_inside_its_range(name: str, value: float) -> None:
     bounds = LAB_RANGES[name]
     field = {
@@ -285,7 +293,8 @@ def test_a_value_is_accepted_exactly_when_it_is_inside_its_range(name: str, valu
         "c3": "c3_value",
         "lln": "c3_lower_limit",
     }[name]
-    entry = Labs(**{field: value})
+    changes: dict[str, Any] = {field: value}
+    entry = replace(Labs(), **changes)
     inside = math.isfinite(value) and bounds.low <= value <= bounds.high
     if inside:
         check_plausible(entry)
