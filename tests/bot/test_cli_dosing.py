@@ -48,7 +48,9 @@ def test_enroll_without_the_pregnancy_answer_is_refused_and_it_can_be_changed_la
     assert "can become pregnant: the contraception and pregnancy questions are asked" in ok(
         tmp_path, "can-become-pregnant", "ZJU2-001", "yes"
     )
+    assert "can become pregnant: Yes" in ok(tmp_path, "show", "ZJU2-001")
     assert "cannot become pregnant" in ok(tmp_path, "can-become-pregnant", "ZJU2-001", "no")
+    assert "can become pregnant: No" in ok(tmp_path, "show", "ZJU2-001")
     changes = [e for e in audit(tmp_path) if e["action"] == "set_can_become_pregnant"]
     assert [c["after"] for c in changes] == [
         {"can_become_pregnant": True},

@@ -284,6 +284,7 @@ async def test_changing_can_become_pregnant_starts_and_stops_the_contraception_q
 
     on = await say(sandbox, "/can_become_pregnant ZJU2-001 yes")
     assert on.startswith("✓ ZJU2-001 有可能怀孕")
+    assert "有可能怀孕：是" in await say(sandbox, "/participant ZJU2-001")
     await advance_to(clock.now() + timedelta(minutes=5), services, sandbox, clock)
     assert prompts() == 1
 
