@@ -173,6 +173,33 @@ async def test_confirm_confirms_the_infusion_it_was_shown_for_and_given_is_not_b
     assert by_id[stale.id].status == InfusionStatus.PROPOSED
 
 
+async def test_given_records_the_planned_infusion_past_an_older_undecided_proposal(
+    sandbox: SandboxServer, database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    await linked(database, config, clock, sandbox)
+    await say(sandbox, "/labs ZJU2-001 1 cd19=2")  # proposed for 2 June, never decided
+    async with database.session() as session:
+        participant = (await session.exec(select(Participant))).one()
+        planned = Infusion(  # planned by the team for later, as a coordinator's own dose
+            participant_id=participant.id or 0,
+            planned_date=date(2026, 6, 20),
+            dose_mg=500,
+            reason="coordinator",
+            status=InfusionStatus.PLANNED,
+            created_at=clock.now(),
+        )
+        session.add(planned)
+    given = await say(sandbox, "/given ZJU2-001 2026-06-20")
+    assert given.startswith("✓ ZJU2-001 的输液已记录（2026年6月20日星期六）")
+    async with database.session() as session:
+        rows = {i.reason: i for i in await session.exec(select(Infusion))}
+    assert (rows["coordinator"].status, rows["coordinator"].given_on) == (
+        InfusionStatus.GIVEN,
+        date(2026, 6, 20),
+    )
+    assert rows["redose"].status == InfusionStatus.PROPOSED
+
+
 async def test_confirm_and_reject_commands_name_the_visit(
     sandbox: SandboxServer, database: Database, config: StudyConfig, clock: FakeClock
 ) -> None:
