@@ -92,10 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     enroll_cmd.add_argument("--language", choices=LANGUAGES, help="default: the study's")
     enroll_cmd.add_argument(
         "--can-become-pregnant",
+        required=True,  # no default: a forgotten answer must not switch the questions off
         type=_yes_no,
-        default=False,
         metavar="yes|no",
-        help="ask contraception confirmations (default: no)",
+        help="whether the participant can become pregnant: yes asks the contraception and "
+        "pregnancy questions (required)",
     )
     enroll_cmd.add_argument("--timezone", help="IANA zone; default: the site's")
     enroll_cmd.add_argument(

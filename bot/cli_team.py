@@ -14,8 +14,16 @@ from bot.services import Services
 from bot.team_labs import labs_text, parse_labs
 from messages import plain, render
 from study.enrollment import get_participant
-from study.infusions import record_given, schedule_infusion
+from study.infusions import (
+    cancel_proposal,
+    confirm_proposal,
+    proposal_of_visit,
+    record_given,
+    schedule_infusion,
+)
 from study.labs import record_labs
+from study.models import CancelReason
+from study.pregnancy import set_can_become_pregnant
 from study.status import pause, resume, withdraw
 from study.views import open_alerts, participant_detail, upcoming
 from study.visits import mark_attended, mark_missed, set_appointment, visit_by_number
@@ -31,6 +39,9 @@ COMMANDS = (
     "infusion",
     "given",
     "labs",
+    "confirm",
+    "reject",
+    "can-become-pregnant",
     "pause",
     "resume",
     "withdraw",
@@ -81,11 +92,31 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     given.add_argument("study_id")
     given.add_argument("day", type=_date, metavar="YYYY-MM-DD")
     labs = commands.add_parser(
-        "labs", help="enter a visit's labs: cd19=1.2 dsdna=150+ c3=0.45 lln=0.9"
+        "labs",
+        help="enter a visit's labs: cd19=1.2 dsdna=150+ c3=0.45 lln=0.9 (CD19 in %% of "
+        "lymphocytes, anti-dsDNA in IU/mL and +/-, C3 and its lower limit of normal in g/L; "
+        "a value left out keeps what was entered before)",
     )
     labs.add_argument("study_id")
     labs.add_argument("number", type=int)
     labs.add_argument("values", nargs="+", metavar="KEY=VALUE")
+    confirm = commands.add_parser(
+        "confirm", help="confirm a visit's proposed infusion (on its day, or DATE)"
+    )
+    confirm.add_argument("study_id")
+    confirm.add_argument("number", type=int)
+    confirm.add_argument("day", type=_date, nargs="?", metavar="YYYY-MM-DD")
+    confirm.add_argument("at", type=_time, nargs="?", metavar="HH:MM")
+    reject = commands.add_parser("reject", help="reject a visit's proposed infusion")
+    reject.add_argument("study_id")
+    reject.add_argument("number", type=int)
+    pregnant = commands.add_parser(
+        "can-become-pregnant",
+        help="change whether the participant can become pregnant (yes: contraception and "
+        "pregnancy questions are asked; no: they stop)",
+    )
+    pregnant.add_argument("study_id")
+    pregnant.add_argument("answer", choices=["yes", "no"])
     for name, text in (("pause", "stop messages until resumed"), ("resume", "resume messages")):
         command = commands.add_parser(name, help=text)
         command.add_argument("study_id")
@@ -179,12 +210,41 @@ async def run(services: Services, args: argparse.Namespace, actor: str) -> None:
                 now=now,
                 config=services.config,
             )
-            _out(labs_text(outcome, participant, args.number, LANGUAGE, services.config))
-            if outcome.proposal is not None:
-                _out(
-                    f"To confirm the proposed infusion: trialbot infusion "
-                    f"{participant.study_id} {outcome.proposal.planned_date.isoformat()}"
-                )
+            _out(labs_text(outcome, participant, args.number, LANGUAGE, services.config, cli=True))
+        elif args.command == "confirm":
+            proposal = await proposal_of_visit(session, participant, args.number)
+            infusion = await confirm_proposal(
+                session,
+                participant,
+                proposal,
+                day=args.day,
+                at=args.at,
+                actor=actor,
+                now=now,
+                replanner=replanner,
+            )
+            done("infusion_set", date=infusion.planned_date, time=args.at)
+        elif args.command == "reject":
+            proposal = await proposal_of_visit(session, participant, args.number)
+            await cancel_proposal(
+                session,
+                participant,
+                proposal,
+                reason=CancelReason.REJECTED,
+                actor=actor,
+                now=now,
+            )
+            done("dose_rejected", number=args.number)
+        elif args.command == "can-become-pregnant":
+            await set_can_become_pregnant(
+                session,
+                participant,
+                args.answer == "yes",
+                actor=actor,
+                now=now,
+                config=services.config,
+            )
+            done(f"pregnancy_{args.answer}")
         elif args.command == "resume":
             await resume(session, participant, actor=actor, now=now, replanner=replanner)
             done(args.command)

@@ -18,6 +18,7 @@ from messages import button, label, render
 from study.errors import DomainError
 from study.infusions import record_given, schedule_infusion
 from study.models import Participant
+from study.pregnancy import set_can_become_pregnant
 from study.status import pause, resume, withdraw
 from study.views import open_alerts, participant_detail, upcoming
 from study.visits import mark_attended, mark_missed, set_appointment, visit_by_number
@@ -39,6 +40,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         "pause": pause_participant,
         "resume": resume_participant,
         "withdraw": ask_withdraw,
+        "can_become_pregnant": change_can_become_pregnant,
         "team": team_help,
     }
     # New messages only: editing an old message into a command must not run it.
@@ -206,6 +208,29 @@ async def infusion_given(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             session, participant, on=on, actor=staff.actor, now=now, replanner=services.replanner
         )
     await reply(update, done_text(staff, "infusion_given", study_id, date=infusion.given_on))
+
+
+async def change_can_become_pregnant(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Change whether the contraception and pregnancy questions are put to a participant."""
+    staff = await authorize(update, context)
+    if staff is None:
+        return
+    usage = "/can_become_pregnant STUDY_ID yes|no"
+    study_id, answer, *_ = _args(context, usage, 2)
+    if answer.lower() not in ("yes", "no"):
+        raise DomainError("error_usage", usage=usage)
+    services = staff.services
+    async with services.database.session() as session:
+        participant = await participant_of(session, staff, study_id)
+        await set_can_become_pregnant(
+            session,
+            participant,
+            answer.lower() == "yes",
+            actor=staff.actor,
+            now=services.clock.now(),
+            config=services.config,
+        )
+    await reply(update, done_text(staff, f"pregnancy_{answer.lower()}", study_id))
 
 
 async def pause_participant(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -1,8 +1,10 @@
 """Enrolling from Telegram: in one line, or guided step by step with buttons.
 
-`/enroll ZJU2-001 ZJU2 standard 2026-03-02 zh yes` enrols at once. `/enroll` alone asks for
-each item in turn (buttons where the choice is finite: site, arm, randomisation today,
-language, whether contraception questions apply; typing for the study id and a date).
+`/enroll ZJU2-001 ZJU2 standard 2026-03-02 zh yes` enrols at once; the last word, whether the
+participant can become pregnant (`yes` or `no`), is required, never assumed. `/enroll` alone
+asks for each item in turn (buttons where the choice is finite: site, arm, randomisation
+today, language, whether the participant can become pregnant; typing for the study id and a
+date).
 The guided answers so far are held in memory per coordinator and chat: after a restart the
 coordinator simply starts again, nothing half-done is stored.
 """
@@ -35,7 +37,8 @@ from study.protocol import Arm
 
 SITE, STUDY, ARM, DAY, LANGUAGE, PREGNANCY = range(6)
 DRAFT = "enroll"
-USAGE = "/enroll STUDY_ID SITE standard|individualized YYYY-MM-DD [zh|en] [yes|no]"
+USAGE = "/enroll STUDY_ID SITE standard|individualized YYYY-MM-DD [zh|en] yes|no"
+YES_NO = ("yes", "no")
 TYPED = filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE
 
 
@@ -71,9 +74,12 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
         return ConversationHandler.END
     args = list(context.args or [])
     if args:
-        if len(args) < 4:
+        if len(args) < 4 or len(args) > 6:
             raise DomainError("error_usage", usage=USAGE)
         study_id, site, arm, day, *rest = args
+        if not rest or rest[-1].lower() not in YES_NO:
+            raise DomainError("error_pregnancy_required", usage=USAGE)
+        *language, pregnancy = rest
         await _enroll(
             update,
             staff,
@@ -82,8 +88,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
                 "study_id": study_id,
                 "arm": arm,
                 "day": parse_date(day),
-                "language": rest[0] if rest else None,
-                "pregnancy": len(rest) > 1 and rest[1].lower() == "yes",
+                "language": language[0] if language else None,
+                "pregnancy": pregnancy.lower() == "yes",
             },
         )
         return ConversationHandler.END
@@ -163,7 +169,8 @@ async def day_typed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
 
 
 async def language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """The language was chosen; ask whether contraception questions apply."""
+    """The language was chosen; ask whether the participant can become pregnant (no
+    default: only a Yes or No press answers it)."""
     staff = await _pressed(update, context)
     if staff is None:
         return ConversationHandler.END
@@ -245,7 +252,7 @@ async def _enroll(update: Update, staff: Staff, draft: dict[str, Any]) -> None:
         arm=draft["arm"],
         randomized_on=draft["day"],
         language=draft.get("language"),
-        can_become_pregnant=bool(draft.get("pregnancy")),
+        can_become_pregnant=draft["pregnancy"],
     )
     services = staff.services
     async with services.database.session() as session:

@@ -1,38 +1,46 @@
-"""Lab results from Telegram, the individualised arm's re-dose rule, and confirming a dose.
+"""Lab results from Telegram, the individualised arm's re-dose rule, and deciding a proposal.
 
-`/labs ZJU2-001 3 cd19=1.2 dsdna=150+ c3=0.45 lln=0.9`: anti-dsDNA takes its titre with `+`
-(positive) or `-` (negative); a value left out is "not measured". The reply says which
-criteria fired and which could not be evaluated (missing previous labs are said, never
-guessed). For the individualised arm a positive rule proposes a dose that a coordinator
-confirms with the button (or plans for another day with /infusion).
+`/labs ZJU2-001 3 cd19=1.2 dsdna=150+ c3=0.45 lln=0.9` (CD19 in % of lymphocytes, anti-dsDNA
+in IU/mL with `+` positive or `-` negative, C3 and its lower limit of normal in g/L): a value
+left out keeps what was entered before for the visit, or stays "not measured". The reply shows
+the visit's values with units, which criteria fired and which could not be evaluated (missing
+previous labs are said, never guessed). For the individualised arm a positive rule proposes a
+dose: Confirm and Reject buttons decide exactly that proposal, as do `/confirm ID N [DATE
+[TIME]]` and `/reject ID N`.
 """
 
 from __future__ import annotations
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.context import edit_pressed, reply
-from bot.staff import authorize, parse_number, participant_of
+from bot.staff import authorize, parse_date, parse_number, parse_time, participant_of
 from bot.team import NEW_MESSAGES, done_text
-from messages import button, label, render
+from messages import Keyboard, button, label, render
 from study.config import StudyConfig
 from study.errors import DomainError
-from study.infusions import schedule_infusion
+from study.infusions import cancel_proposal, confirm_proposal, proposal_of_visit
 from study.labs import LabOutcome, record_labs
-from study.models import Infusion, InfusionStatus, Participant
+from study.models import CancelReason, Infusion, InfusionStatus, Participant, Visit
 from study.protocol import Labs
 
-CONFIRM = r"^r:(\d{1,9}):ok$"
+DECIDE = r"^r:(\d{1,9}):(ok|no)$"
 USAGE = "/labs STUDY_ID VISIT_NUMBER cd19=1.2 dsdna=150+ c3=0.45 lln=0.9"
+CONFIRM_USAGE = "/confirm STUDY_ID VISIT_NUMBER [YYYY-MM-DD [HH:MM]]"
+REJECT_USAGE = "/reject STUDY_ID VISIT_NUMBER"
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CommandHandler("labs", enter_labs, filters=NEW_MESSAGES))
-    application.add_handler(CallbackQueryHandler(confirm_dose, pattern=CONFIRM))
+    application.add_handler(CommandHandler("confirm", confirm_command, filters=NEW_MESSAGES))
+    application.add_handler(CommandHandler("reject", reject_command, filters=NEW_MESSAGES))
+    application.add_handler(CallbackQueryHandler(decide_pressed, pattern=DECIDE))
 
 
 def parse_labs(tokens: list[str]) -> Labs:
+    """`cd19=1.2 dsdna=150+ c3=0.45 lln=0.9`, any subset; ranges are checked by the use case."""
     values: dict[str, str] = {}
     for token in tokens:
         key, sep, value = token.partition("=")
@@ -58,12 +66,9 @@ def _number(text: str | None) -> float | None:
     if text is None:
         return None
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise DomainError("error_usage", usage=USAGE) from None
-    if not 0 <= value < 1e6:
-        raise DomainError("error_usage", usage=USAGE)
-    return value
 
 
 async def enter_labs(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -76,35 +81,42 @@ async def enter_labs(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         raise DomainError("error_usage", usage=USAGE)
     study_id, number, *tokens = args
     labs = parse_labs(tokens)
+    visit_number = parse_number(number)
     services = staff.services
     async with services.database.session() as session:
         participant = await participant_of(session, staff, study_id)
         outcome = await record_labs(
             session,
             participant,
-            parse_number(number),
+            visit_number,
             labs,
             actor=staff.actor,
             now=services.clock.now(),
             config=services.config,
         )
-    keyboard = None
-    if outcome.proposal is not None:
-        keyboard = [
-            [
-                button(
-                    "confirm_dose",
-                    staff.language,
-                    f"r:{outcome.proposal.id}:ok",
-                    date=outcome.proposal.planned_date.isoformat(),
-                )
-            ]
-        ]
+    keyboard = decision_keyboard(outcome.proposal, staff.language)
     await reply(
         update,
-        labs_text(outcome, participant, parse_number(number), staff.language, services.config),
+        labs_text(outcome, participant, visit_number, staff.language, services.config),
         keyboard,
     )
+
+
+def decision_keyboard(proposal: Infusion | None, language: str) -> Keyboard | None:
+    """Confirm and Reject, bound to this one proposal."""
+    if proposal is None:
+        return None
+    return [
+        [
+            button(
+                "confirm_dose",
+                language,
+                f"r:{proposal.id}:ok",
+                date=proposal.planned_date.isoformat(),
+            ),
+            button("reject_dose", language, f"r:{proposal.id}:no"),
+        ]
+    ]
 
 
 def labs_text(
@@ -113,33 +125,98 @@ def labs_text(
     visit_number: int,
     language: str,
     config: StudyConfig,
+    *,
+    cli: bool = False,
 ) -> str:
-    """The re-dose rule's verdict on a visit's labs (in Telegram and on the command line)."""
+    """The visit's labs and the re-dose rule's verdict (in Telegram and on the command line,
+    whose commands the text names)."""
     return render(
         "team_labs",
         language,
         study_id=participant.study_id,
         visit_number=visit_number,
         arm=participant.arm,
+        labs=outcome.labs,
+        baseline=outcome.baseline,
         fired=[str(c) for c in outcome.decision.fired],
         not_evaluable=[str(c) for c in outcome.decision.not_evaluable],
         previous_visit=outcome.previous_visit,
         proposal=outcome.proposal,
+        withdrawn=outcome.withdrawn,
+        decided=outcome.decided,
         rule=config.protocol.redose,
+        cli=cli,
     )
 
 
-async def confirm_dose(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A coordinator confirms a proposed dose: it becomes a planned infusion with reminders."""
+async def confirm_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Confirm a visit's proposed dose, on the proposed day or another."""
+    staff = await authorize(update, context)
+    if staff is None:
+        return
+    args = list(context.args or [])
+    if len(args) < 2:
+        raise DomainError("error_usage", usage=CONFIRM_USAGE)
+    study_id, number, *rest = args
+    day = parse_date(rest[0]) if rest else None
+    at = parse_time(rest[1]) if len(rest) > 1 else None
+    services = staff.services
+    async with services.database.session() as session:
+        participant = await participant_of(session, staff, study_id)
+        proposal = await proposal_of_visit(session, participant, parse_number(number))
+        infusion = await confirm_proposal(
+            session,
+            participant,
+            proposal,
+            day=day,
+            at=at,
+            actor=staff.actor,
+            now=services.clock.now(),
+            replanner=services.replanner,
+        )
+    await reply(
+        update,
+        done_text(staff, "infusion_set", study_id, date=infusion.planned_date, time=at),
+    )
+
+
+async def reject_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Reject a visit's proposed dose: nothing is planned."""
+    staff = await authorize(update, context)
+    if staff is None:
+        return
+    args = list(context.args or [])
+    if len(args) < 2:
+        raise DomainError("error_usage", usage=REJECT_USAGE)
+    study_id, number, *_ = args
+    services = staff.services
+    async with services.database.session() as session:
+        participant = await participant_of(session, staff, study_id)
+        visit_number = parse_number(number)
+        proposal = await proposal_of_visit(session, participant, visit_number)
+        await cancel_proposal(
+            session,
+            participant,
+            proposal,
+            reason=CancelReason.REJECTED,
+            actor=staff.actor,
+            now=services.clock.now(),
+        )
+    await reply(update, done_text(staff, "dose_rejected", study_id, number=visit_number))
+
+
+async def decide_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Confirm or Reject pressed under a proposal: exactly that proposal is decided."""
     query = update.callback_query
     staff = await authorize(update, context)
     if staff is None:
         return  # refused: `authorize` answered the press
     if query is None or not context.matches:
         return
+    proposal_id, answer = int(context.matches[0].group(1)), context.matches[0].group(2)
     services, now = staff.services, staff.services.clock.now()
     async with services.database.session() as session:
-        proposal = await session.get(Infusion, int(context.matches[0].group(1)))
+        proposal = await session.get(Infusion, proposal_id)
         participant = await session.get(Participant, proposal.participant_id) if proposal else None
         if (
             proposal is None
@@ -149,18 +226,36 @@ async def confirm_dose(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         ):
             await query.answer(label("button_inactive", staff.language), show_alert=True)
             return
-        infusion = await schedule_infusion(
-            session,
-            participant,
-            day=proposal.planned_date,
-            at=None,
-            actor=staff.actor,
-            now=now,
-            config=services.config,
-            replanner=services.replanner,
-        )
+        if answer == "ok":
+            infusion = await confirm_proposal(
+                session,
+                participant,
+                proposal,
+                day=None,
+                at=None,
+                actor=staff.actor,
+                now=now,
+                replanner=services.replanner,
+            )
+            text = done_text(
+                staff, "infusion_set", participant.study_id, date=infusion.planned_date
+            )
+        else:
+            await cancel_proposal(
+                session,
+                participant,
+                proposal,
+                reason=CancelReason.REJECTED,
+                actor=staff.actor,
+                now=now,
+            )
+            number = await _visit_number(session, proposal)
+            text = done_text(staff, "dose_rejected", participant.study_id, number=number)
     await query.answer()
     await edit_pressed(query)
-    await reply(
-        update, done_text(staff, "infusion_set", participant.study_id, date=infusion.planned_date)
-    )
+    await reply(update, text)
+
+
+async def _visit_number(session: AsyncSession, proposal: Infusion) -> int | None:
+    visit = await session.get(Visit, proposal.visit_id) if proposal.visit_id else None
+    return visit.number if visit else None

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from study.models import Alert, CheckIn, Infusion, Participant, Visit
+from study.protocol import Labs
 
 _SITE = {"site_phone": "+86 571 0000 0000", "emergency_number": "120"}
 
@@ -275,15 +276,25 @@ EXAMPLES.update(
             "study_id": "ZJU2-001",
             "visit_number": 2,
             "arm": "individualized",
+            "labs": Labs(cd19_percent=1.2, anti_dsdna_value=150.0, anti_dsdna_positive=True),
+            "baseline": False,
             "fired": ["cd19"],
             "not_evaluable": ["anti_dsdna", "c3"],
             "previous_visit": None,
-            "proposal": {"dose_mg": 500},
+            "proposal": {"dose_mg": 500, "planned_date": date(2026, 9, 2)},
+            "withdrawn": None,
+            "decided": None,
             "rule": {
                 "cd19_percent_at_least": 1.0,
                 "dsdna_increase_percent_over": 100.0,
                 "c3_decrease_percent_over": 50.0,
             },
+            "cli": False,
+        },
+        "error_implausible_lab": {"lab": "c3", "value": 45.0, "low": 0, "high": 5},
+        "error_no_proposal": {"study_id": "ZJU2-001", "visit_number": 2},
+        "error_pregnancy_required": {
+            "usage": "/enroll STUDY_ID SITE ARM YYYY-MM-DD [zh|en] yes|no"
         },
         "error_implausible_date": {"date": "0001-01-01"},
         "error_usage": {"usage": "/visit STUDY_ID VISIT_NUMBER YYYY-MM-DD [HH:MM]"},
@@ -355,18 +366,46 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
             "resume",
             "withdraw",
             "withdraw_cancelled",
+            "dose_rejected",
+            "pregnancy_yes",
+            "pregnancy_no",
         )
-    ],
+    ]
+    + [{**EXAMPLES["team_done"], "what": "dose_rejected", "number": None}],
     "team_labs": [
         {
             **EXAMPLES["team_labs"],
             "arm": "standard",
+            "labs": Labs(
+                cd19_percent=0.2,
+                anti_dsdna_value=40.0,
+                anti_dsdna_positive=False,
+                c3_value=0.45,
+                c3_lower_limit=0.9,
+            ),
             "fired": [],
             "not_evaluable": [],
             "proposal": None,
             "previous_visit": 1,
         },
+        {**EXAMPLES["team_labs"], "baseline": True, "proposal": None, "fired": []},
+        {**EXAMPLES["team_labs"], "proposal": None, "withdrawn": {"dose_mg": 500}, "fired": []},
+        {**EXAMPLES["team_labs"], "cli": True},
+    ]
+    + [
+        {**EXAMPLES["team_labs"], "proposal": None, "decided": decided, "cli": cli}
+        for decided in (
+            {"status": "planned", "planned_date": date(2026, 9, 9)},
+            {"status": "given", "given_on": date(2026, 9, 9)},
+            {"status": "cancelled"},
+        )
+        for cli in (False, True)
     ],
+    "error_implausible_lab": [
+        {"lab": lab, "value": value, "low": 0, "high": 100}
+        for lab, value in (("cd19", 150.0), ("dsdna", -3.0), ("lln", float("nan")))
+    ],
+    "error_no_proposal": [{"study_id": "ZJU2-001", "visit_number": None}],
     "team_upcoming": [{**EXAMPLES["team_upcoming"], "rows": []}],
     "team_alerts": [{"items": []}],
     "team_enroll_step": [

@@ -36,14 +36,17 @@ MAX_DAYS_AHEAD = 90
 CLOSED = (ParticipantStatus.WITHDRAWN, ParticipantStatus.COMPLETED)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EnrollmentRequest:
+    """What enrolment needs. `can_become_pregnant` has no default on purpose: a forgotten
+    answer must not silently switch off the contraception and pregnancy questions."""
+
     study_id: str
     site_code: str
     arm: str
     randomized_on: date
+    can_become_pregnant: bool
     language: str | None = None
-    can_become_pregnant: bool = False
     timezone: str | None = None
     preferred_hour: int | None = None
 
@@ -372,6 +375,7 @@ def _participant_facts(participant: Participant) -> dict[str, object]:
         "arm": participant.arm,
         "randomized_on": participant.randomized_on.isoformat(),
         "language": participant.language,
+        "can_become_pregnant": participant.can_become_pregnant,
         "status": participant.status,
         "linked": participant.telegram_chat_id is not None,
     }

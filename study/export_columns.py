@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from study.export_summary import Attendance
 from study.models import (
     AlertStatus,
+    CancelReason,
     CheckInKind,
     CheckInTrigger,
     InfusionStatus,
@@ -170,6 +171,13 @@ INFUSIONS = (
     Column("given_on", DATE, "the day it was given"),
     Column("criteria", CODES, "re-dose criteria that fired, joined by |", _codes(Criterion)),
     Column("confirmed_by", TEXT, COORDINATOR),
+    Column(
+        "cancel_reason",
+        CODE,
+        "why a proposed re-dose was cancelled: rejected by the team, or withdrawn because "
+        "corrected labs no longer met the rule",
+        _codes(CancelReason),
+    ),
 )
 
 LABS = (
@@ -177,10 +185,10 @@ LABS = (
     Column("visit_number", INTEGER, "the visit the labs belong to"),
     Column("collected_on", DATE, "the day the sample was taken"),
     Column("cd19_percent", DECIMAL, "CD19+ B cells", "% of lymphocytes"),
-    Column("anti_dsdna_value", DECIMAL, "anti-dsDNA", "the site laboratory's unit"),
+    Column("anti_dsdna_value", DECIMAL, "anti-dsDNA", "IU/mL"),
     Column("anti_dsdna_positive", BOOLEAN, "anti-dsDNA positive"),
-    Column("c3_value", DECIMAL, "complement C3", "the site laboratory's unit"),
-    Column("c3_lower_limit", DECIMAL, "lower limit of normal of C3", "the same unit as c3_value"),
+    Column("c3_value", DECIMAL, "complement C3", "g/L"),
+    Column("c3_lower_limit", DECIMAL, "lower limit of normal of C3", "g/L"),
     Column("criteria_fired", CODES, "re-dose criteria that fired", _codes(Criterion)),
     Column("not_evaluable", CODES, "criteria not evaluable for lack of data", _codes(Criterion)),
     Column("entered_by", TEXT, COORDINATOR),

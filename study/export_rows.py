@@ -207,6 +207,7 @@ class _Builder:
                 "given_on": i.given_on,
                 "criteria": _joined(i.criteria or ()),
                 "confirmed_by": self._coordinator(i.confirmed_by),
+                "cancel_reason": i.cancel_reason,
             }
             rows.append(((study_id, i.planned_date, i.id or 0), row))
         return _sorted(rows)

@@ -40,6 +40,14 @@ class InfusionStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class CancelReason(StrEnum):
+    """Why a proposed re-dose was cancelled: a team member rejected it, or the visit's labs
+    were corrected and no longer meet the rule (withdrawn by the program)."""
+
+    REJECTED = "rejected"
+    LABS_CHANGED = "labs_changed"
+
+
 class CheckInKind(StrEnum):
     """Which questionnaire was put (CLINICAL.md)."""
 
@@ -195,6 +203,7 @@ class Infusion(SQLModel, table=True):
     dose_mg: int
     reason: str = Field(max_length=24)
     status: str = Field(default=InfusionStatus.PLANNED, max_length=16)
+    cancel_reason: str | None = Field(default=None, max_length=16)
     given_on: date | None = None
     criteria: list[str] | None = _json_or_none()
     confirmed_by: int | None = Field(default=None, sa_type=BigInteger)

@@ -34,7 +34,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             path,
             "enroll",
             *("--study-id", study_id, "--site", site, "--arm", "standard"),
-            *("--randomized", day1),
+            *("--randomized", day1, "--can-become-pregnant", "no"),
         )
         assert enrolled.returncode == 0, enrolled.stderr
     return path

@@ -28,13 +28,19 @@ def test_the_team_operations_on_the_command_line(tmp_path: Path) -> None:
         "individualized",
         "--randomized",
         "2026-09-01",
+        "--can-become-pregnant",
+        "no",
     )
     assert "visit 1: Thursday, 3 December 2026, 10:00" in run(
         "visit", "ZJU2-001", "1", "2026-12-03", "10:00"
     )
     labs = run("labs", "ZJU2-001", "1", "cd19=2.5", "dsdna=40-")
     assert "Individualised re-dose rule: met" in labs and "CD19+ B cells ≥ 1%" in labs
-    assert "trialbot infusion ZJU2-001 2026-12-03" in labs
+    assert "CD19+ B cells: 2.5 % of lymphocytes" in labs
+    assert "anti-dsDNA: 40 IU/mL, negative" in labs
+    assert "Proposed: one 500 mg infusion on Thursday, 3 December 2026" in labs
+    assert "trialbot confirm ZJU2-001 1 [DATE]" in labs
+    assert "trialbot reject ZJU2-001 1" in labs
     assert "infusion planned for Thursday, 3 December 2026" in run(
         "infusion", "ZJU2-001", "2026-12-03"
     )

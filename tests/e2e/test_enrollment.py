@@ -210,6 +210,7 @@ async def test_cli_errors_are_clear(settings: Settings, args: list[str], message
         "--site": "ZJU2",
         "--arm": "standard",
         "--randomized": "2026-03-02",
+        "--can-become-pregnant": "no",
     }
     base.update(dict(zip(args[::2], args[1::2], strict=True)))
     flat = [part for pair in base.items() for part in pair]

@@ -38,6 +38,9 @@ COMMANDS = [
     "/infusion ZJU2-001 2026-06-09",
     "/given ZJU2-001",
     "/labs ZJU2-001 1 cd19=2.0",
+    "/confirm ZJU2-001 1",
+    "/reject ZJU2-001 1",
+    "/can_become_pregnant ZJU2-001 yes",
     "/pause ZJU2-001",
     "/resume ZJU2-001",
     "/withdraw ZJU2-001",
@@ -144,7 +147,8 @@ async def test_the_individualised_redose_flow_from_labs_to_reminders(
     assert "抗 dsDNA 阳性且比上次升高超过 100%" in second
     assert "C3 低于正常下限且比上次下降超过 50%" in second
     card = sandbox.bot_messages(ZJU2_COORDINATOR)[-1]
-    [confirm] = card.button_data()
+    confirm, reject = card.button_data()
+    assert confirm.endswith(":ok") and reject == confirm.removesuffix(":ok") + ":no"
     await sandbox.press(
         user_id=ZJU2_COORDINATOR, chat_id=ZJU2_COORDINATOR, message_id=card.message_id, data=confirm
     )
@@ -261,7 +265,7 @@ async def test_guided_enrolment_with_buttons_ends_with_a_working_link(
 async def test_one_line_enrolment_and_a_refusal_for_another_sites_code(
     sandbox: SandboxServer,
 ) -> None:
-    text = await say(sandbox, ZJU2_COORDINATOR, "/enroll ZJU2-051 ZJU2 standard 2026-03-02")
+    text = await say(sandbox, ZJU2_COORDINATOR, "/enroll ZJU2-051 ZJU2 standard 2026-03-02 no")
     assert text.startswith("✓ 已入组 ZJU2-051") and "?start=" in text
-    refused = await say(sandbox, ZJU2_COORDINATOR, "/enroll ZJU2-052 PUMCH standard 2026-03-02")
+    refused = await say(sandbox, ZJU2_COORDINATOR, "/enroll ZJU2-052 PUMCH standard 2026-03-02 no")
     assert "没有代码为 PUMCH 的研究中心" in refused

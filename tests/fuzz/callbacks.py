@@ -49,7 +49,7 @@ def crafted(known: Sequence[int]) -> st.SearchStrategy[str]:
         st.builds("b:{}:{}".format, ids, code),
         st.builds("x:{}".format, ids),
         st.builds("w:{}:{}".format, ids, pick(YES_NO)),
-        st.builds("r:{}:ok".format, ids),
+        st.builds("r:{}:{}".format, ids, pick(("ok", "no", "yes"))),
         st.builds("e:site:{}".format, pick(SITES)),
         st.builds("e:arm:{}".format, pick((*ARMS, "junk", "x" * 40))),
         st.builds("e:day:{}".format, pick(("today", "tomorrow"))),

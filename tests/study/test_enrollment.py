@@ -40,6 +40,7 @@ def request(**overrides: object) -> EnrollmentRequest:
         "site_code": "ZJU2",
         "arm": "standard",
         "randomized_on": date(2026, 3, 2),
+        "can_become_pregnant": False,
     }
     values.update(overrides)
     return EnrollmentRequest(**values)  # type: ignore[arg-type]

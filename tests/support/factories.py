@@ -22,6 +22,7 @@ async def enrolled(
     arm: str = "standard",
     randomized_on: date | None = None,
     chat_id: int | None = None,
+    can_become_pregnant: bool = False,
     **extra: object,
 ) -> tuple[Participant, str]:
     """Enrol a participant (and link `chat_id` if given); return them and their code."""
@@ -30,6 +31,7 @@ async def enrolled(
         site_code=site,
         arm=arm,
         randomized_on=randomized_on or clock.now().date(),
+        can_become_pregnant=can_become_pregnant,
         **extra,  # type: ignore[arg-type]
     )
     async with database.session() as session:
