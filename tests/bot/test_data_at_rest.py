@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.sqlite_lock import one_process_per_sqlite_file
 from migrations import upgrade
 from study.database import Database
 from study.export_columns import FILES
@@ -40,24 +39,17 @@ def usual_umask() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("usual_umask")
-async def test_the_sqlite_database_its_wal_and_its_lock_are_owner_only(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'trialbot.db'}"
-    with one_process_per_sqlite_file(url):
-        database = Database.from_url(url)
-        try:
-            await upgrade(database)
-            async with database.session() as session:
-                assert list(await session.exec(select(Site))) == []
-            # The pool holds the connection open: the WAL and its index exist now.
-            modes = modes_in(tmp_path)
-        finally:
-            await database.dispose()
-    assert modes == {
-        "trialbot.db": 0o600,
-        "trialbot.db-wal": 0o600,
-        "trialbot.db-shm": 0o600,
-        "trialbot.db.lock": 0o600,
-    }
+async def test_the_sqlite_database_and_its_wal_are_owner_only(tmp_path: Path) -> None:
+    database = Database.from_url(f"sqlite:///{tmp_path / 'trialbot.db'}")
+    try:
+        await upgrade(database)
+        async with database.session() as session:
+            assert list(await session.exec(select(Site))) == []
+        # The pool holds the connection open: the WAL and its index exist now.
+        modes = modes_in(tmp_path)
+    finally:
+        await database.dispose()
+    assert modes == {"trialbot.db": 0o600, "trialbot.db-wal": 0o600, "trialbot.db-shm": 0o600}
 
 
 def test_db_upgrade_creates_the_database_owner_only(tmp_path: Path) -> None:

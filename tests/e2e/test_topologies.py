@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import socket
+import stat
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -238,6 +239,8 @@ async def test_one_sqlite_file_serves_one_trialbot_run_while_postgresql_serves_s
             assert "one SQLite file serves one process" in second.log
             assert "Traceback" not in second.log
             assert first.process.returncode is None, "the first one keeps running"
+            lock = database_url.removeprefix("sqlite:///") + ".lock"
+            assert stat.S_IMODE(os.stat(lock).st_mode) == 0o600
         else:
             assert second_exit is None, second.log
     finally:
