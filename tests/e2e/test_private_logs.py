@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from sandbox import SandboxServer
 from study.models import AuditEvent
 
 P = 5001
+Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 SECRET = "my rash is worse and I am pregnant"  # what a participant might type
 
 
@@ -41,7 +42,7 @@ async def explode(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     raise ValueError(f"could not understand {update.message.text!r}")
 
 
-def store_the_text(services: Services, errors: list[BaseException]):  # type: ignore[no-untyped-def]
+def store_the_text(services: Services, errors: list[BaseException]) -> Callback:
     """A handler with a bug that writes the message into a row that breaks a constraint."""
 
     async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
