@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from sandbox import SandboxServer
 from study.models import AuditEvent
 
 P = 5001
-Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[object, object, None]]
 SECRET = "my rash is worse and I am pregnant"  # what a participant might type
 
 
