@@ -30,7 +30,7 @@ def one_process_per_sqlite_file(database_url: str) -> Iterator[None]:
     if database is None:
         yield
         return
-    path = lock_path(database)
+    path = lock_path(database.resolve())  # the same lock through any symlink or folder
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
