@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	&& { command -v $$p; break; }; done)
 
-.PHONY: run test bench lint install clean
+.PHONY: run test bench lint lock install clean
 
 $(STAMP):
 	@test -n "$(PYTHON)" || { echo "trialbot needs Python 3.11 or newer (python3.11+ on PATH)"; exit 1; }
@@ -33,6 +33,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+
+# The deployment image's pinned, hashed dependencies (deploy/requirements.lock), after a
+# change of pyproject.toml's dependencies; `make lock UPGRADE=1` also takes newer versions.
+lock: $(STAMP)
+	$(PY) -m pip install --quiet uv
+	$(PY) deploy/lock.py $(if $(UPGRADE),--upgrade)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -338,9 +338,20 @@ def _check_export_dir(out: Path, *, force: bool) -> None:
 
 
 def _write_export(out: Path, files: list[ExportFile]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+    """The files, owner-only whatever the umask: the folder 0700 when the export creates it,
+    each file 0600 (study data: calendars, answer codes, alerts)."""
+    if not out.is_dir():
+        out.mkdir(mode=0o700, parents=True)
+        out.chmod(0o700)
     for file in files:
-        (out / file.name).write_bytes(file.content)
+        _write_private(out / file.name, file.content)
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "wb") as stream:
+        os.fchmod(descriptor, 0o600)  # also when --force replaces an older, wider file
+        stream.write(content)
 
 
 async def _audit(services: Services, args: argparse.Namespace) -> None:

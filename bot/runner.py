@@ -19,8 +19,9 @@ from bot.app import ALLOWED_UPDATES, build_application
 from bot.health import Health, health_server
 from bot.logs import configure_logging
 from bot.sender import PtbSender, TelegramRateLimiter
-from bot.services import Services, build_services, prepare_database
+from bot.services import Services, build_services, open_database_for_run
 from bot.settings import Settings
+from bot.sqlite_lock import one_process_per_sqlite_file
 from scheduler.dispatcher import Dispatcher, DispatchSettings
 from scheduler.service import SchedulerService
 
@@ -124,11 +125,14 @@ def run(settings: Settings) -> None:
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """`trialbot run`: refuse a second process on the same SQLite file, refuse to mix the
+    sandbox demo with a real study (see `open_database_for_run`), then run until `stop`."""
     stop = stop or _stop_on_signals()
     services = build_services(settings)
     async with AsyncExitStack() as stack:
+        stack.enter_context(one_process_per_sqlite_file(settings.database_url))
         stack.push_async_callback(services.close)
-        await prepare_database(services.database, services.config, migrate=False)
+        await open_database_for_run(services)
         if services.sandbox_mode:
             from bot.demo import start_demo
 

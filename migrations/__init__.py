@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -30,10 +31,18 @@ def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-async def upgrade(database: Database, revision: str = "head") -> None:
-    """Bring the database schema to `revision` (the newest by default)."""
+async def upgrade(
+    database: Database,
+    revision: str = "head",
+    *,
+    then: Callable[[Connection], object] | None = None,
+) -> None:
+    """Bring the database schema to `revision` (the newest by default); `then` runs in the
+    same transaction, so that the schema and what it writes are committed together."""
     async with database.engine.begin() as connection:
         await connection.run_sync(_upgrade, revision)
+        if then is not None:
+            await connection.run_sync(then)
 
 
 async def current_revision(database: Database) -> str | None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
@@ -40,14 +42,44 @@ def async_url(url: str) -> str:
     return parsed.set(drivername=driver).render_as_string(hide_password=False) if driver else url
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite DATABASE_URL; None for PostgreSQL or an in-memory database."""
+    parsed = make_url(async_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    name = parsed.database or ""
+    if name in ("", ":memory:") or parsed.query.get("mode") == "memory":
+        return None
+    return Path(name.removeprefix("file:")) if parsed.query.get("uri") else Path(name)
+
+
+def create_private_file(path: Path) -> None:
+    """Create `path` empty and owner-only (0600) unless it exists; a missing folder is left for
+    the caller to report. SQLite gives the -wal and -shm files the database file's mode."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:  # it exists, or its folder does not: SQLite says which when it opens it
+        return
+    try:
+        os.fchmod(descriptor, 0o600)  # whatever the umask
+    finally:
+        os.close(descriptor)
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An engine with SQLite set up for a long-running service (WAL, foreign keys)."""
+    """An engine with SQLite set up for a long-running service (WAL, foreign keys), whose
+    errors never show the statement's parameters (they can hold what a participant typed).
+    A new SQLite file is created owner-only."""
+    path = sqlite_path(url)
     url = async_url(url)
     if url.startswith("postgresql"):
         # Room for the dispatcher's concurrent sends, handlers and sweeps at once.
         kwargs.setdefault("pool_size", 12)
         kwargs.setdefault("max_overflow", 12)
         kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("hide_parameters", True)
+    if path is not None:
+        create_private_file(path)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import socket
+import stat
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from study.outbox import enqueue
 from tests.e2e.conftest import TOKEN
 from tests.support.clock import FakeClock
 from tests.support.factories import enrolled
+from tests.support.run_process import clean_environment, start_run
 
 P = 5001
 SECRET = "a-long-webhook-secret-0123456789"
@@ -210,3 +212,43 @@ async def test_the_health_endpoint_reports_overdue_messages(
     assert "ZJU2-001" not in bad.text and str(P) not in bad.text
     async with database.session() as session:
         assert (await session.exec(select(Participant))).one().study_id == "ZJU2-001"
+
+
+async def test_one_sqlite_file_serves_one_trialbot_run_while_postgresql_serves_several(
+    sandbox: SandboxServer,
+    database: Database,
+    database_url: str,
+    study_file: Path,
+) -> None:
+    env = clean_environment(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_URL=sandbox.url,
+        DATABASE_URL=database_url,
+        TRIALBOT_STUDY_FILE=str(study_file),
+    )
+    first = await start_run(study_file.parent, env)
+    assert await first.ready_or_exited() is None, first.log
+    second = await start_run(study_file.parent, env, "--updates", "none")
+    try:
+        second_exit = await second.ready_or_exited()
+        if database.is_sqlite:
+            # Refused before it touched the database: the first one's messages in flight
+            # stay the first one's, instead of being taken for abandoned and sent again.
+            assert second_exit == 1, second.log
+            assert "another `trialbot run` (process " in second.log
+            assert "one SQLite file serves one process" in second.log
+            assert "Traceback" not in second.log
+            assert first.process.returncode is None, "the first one keeps running"
+            lock = database_url.removeprefix("sqlite:///") + ".lock"
+            assert stat.S_IMODE(os.stat(lock).st_mode) == 0o600
+        else:
+            assert second_exit is None, second.log
+    finally:
+        assert await second.stop() in (0, 1), second.log
+        # A killed process leaves no stale lock: the kernel releases it with the process.
+        assert await first.stop(signal.SIGKILL) == -signal.SIGKILL
+    third = await start_run(study_file.parent, env)
+    try:
+        assert await third.ready_or_exited() is None, third.log
+    finally:
+        assert await third.stop() == 0, third.log
