@@ -124,10 +124,12 @@ async def checkin_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if not speaker.private or speaker.chat_id is None:
         await query.answer()
         return
-    participant = None
+    async with services.database.session() as session:
+        participant = await find_by_chat(session, speaker.chat_id)
     try:
         async with services.database.session() as session:
-            participant = await find_by_chat(session, speaker.chat_id)
+            # `participant` stays outside this transaction: a refusal rolls it back, and
+            # the refusal's text still needs their language and site.
             if participant is None:
                 raise DomainError("checkin_closed")
             code = None if isinstance(press, Stop) else getattr(press, "question", None)

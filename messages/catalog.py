@@ -149,7 +149,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "raised_at": "2026-06-01 21:14",
     },
     # To the participant once the card of their T1/T2 report reached the team.
-    "alert_delivered": {"tier": "T1", **_SITE},
+    "alert_delivered": {
+        "tier": "T1",
+        "pregnancy": False,
+        "self_harm": True,
+        "crisis_phone": "400 161 9995",
+        **_SITE,
+    },
     # Appended to a team message sent elsewhere because the alert chat refused it.
     "sent_elsewhere": {},
 }
@@ -493,4 +499,7 @@ VARIANTS["alert_elsewhere"] = [
     },
     {**EXAMPLES["alert_elsewhere"], "tier": "T3", "cause": "error", "kind": None, "evidence": []},
 ]
-VARIANTS["alert_delivered"] = [{**EXAMPLES["alert_delivered"], "tier": "T2"}]
+VARIANTS["alert_delivered"] = [
+    {**EXAMPLES["alert_delivered"], "tier": "T2", "self_harm": False, "pregnancy": pregnancy}
+    for pregnancy in (False, True)
+]

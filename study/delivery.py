@@ -20,6 +20,7 @@ from study.alerts import ALERT_CARD
 from study.models import Alert, OutboxMessage, OutboxStatus, Tier
 from study.outbox import Priority, enqueue
 from study.team_chats import reachable_coordinators, sites_of_chat, team_chats
+from study.triage import SELF_HARM
 
 ALERT_ELSEWHERE = "alert_elsewhere"
 ALERT_DELIVERED = "alert_delivered"
@@ -130,7 +131,13 @@ async def card_delivered(session: AsyncSession, row: OutboxMessage, now: datetim
         template=ALERT_DELIVERED,
         dedupe_key=f"alert:{alert.id}:delivered",
         participant_id=alert.participant_id,
-        context={"tier": alert.tier},
+        context={
+            "tier": alert.tier,
+            "pregnancy": alert.kind == "possible_pregnancy",
+            "self_harm": any(
+                (item.get("question"), item.get("answer")) == SELF_HARM for item in alert.evidence
+            ),
+        },
         due_at=now,
         not_after=now + DELIVERED_NOTICE_LIFETIME,
         priority=Priority.URGENT,

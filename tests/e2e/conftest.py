@@ -18,6 +18,7 @@ from sandbox import SandboxServer
 from study.config import StudyConfig
 from study.database import Database
 from tests.support.clock import FakeClock
+from tests.support.refusals import refusals
 from tests.support.study import STUDY_TOML
 
 TOKEN = "123456789:TEST-token-for-the-sandbox-0000000000"
@@ -32,13 +33,7 @@ async def sandbox(config: StudyConfig) -> AsyncIterator[SandboxServer]:
         server.add_bot(TOKEN, username=BOT_USERNAME)
         add_study_teams(server, config)
         yield server
-        # A user a test blocked refuses messages, as Telegram would; anything else refused
-        # means the bot sent something Telegram does not accept.
-        rejected = [
-            call
-            for call in server.rejections()
-            if "blocked by the user" not in (call.description or "")
-        ]
+        rejected = refusals(server)
         assert rejected == [], f"the sandbox's Telegram checks rejected: {rejected}"
 
 

@@ -16,7 +16,7 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 from bot.logs import configure_logging
 from bot.services import Services
 from bot.settings import Settings
-from messages import render_bilingual
+from messages import plain, render_bilingual
 from sandbox import SandboxServer
 from study.models import AuditEvent
 
@@ -79,13 +79,14 @@ async def test_a_handler_error_is_logged_with_where_it_was_but_not_the_text(
     configure_logging(Settings(_env_file=None, trialbot_log_json=json_lines))
     errors: list[BaseException] = []
     callback = explode if bug == "traceback" else store_the_text(services, errors)
-    bot.add_handler(MessageHandler(filters.TEXT, callback), group=-2)  # before all
+    bot.add_handler(MessageHandler(filters.TEXT, callback), group=-100)  # before all
     sandbox.add_user(P, "P")
 
     sent = await sandbox.send_text(user_id=P, text=SECRET)
     # The person is told, politely (the error handler has logged by then).
+    apology = plain(render_bilingual("error", site_phone=None, emergency_number="120"))
     await sandbox.wait_for_message(
-        P, after_message_id=sent.message_id, predicate=lambda m: m.text == render_bilingual("error")
+        P, after_message_id=sent.message_id, predicate=lambda m: m.text == apology
     )
 
     log = capsys.readouterr().err

@@ -10,6 +10,7 @@ from bot.demo import add_study_teams
 from sandbox import SandboxServer
 from study.config import StudyConfig
 from tests.reliability.workers import TOKEN
+from tests.support.refusals import refusals
 
 
 @pytest.fixture
@@ -20,10 +21,5 @@ async def sandbox(config: StudyConfig) -> AsyncIterator[SandboxServer]:
         server.add_bot(TOKEN, username="trialbot_test_bot")
         add_study_teams(server, config)
         yield server
-        blocked = {user.user_id for user in server.users() if user.blocked}
-        rejected = [
-            call
-            for call in server.rejections()
-            if not (call.error_code == 403 and call.params.get("chat_id") in blocked)
-        ]
+        rejected = refusals(server)
         assert rejected == [], f"the sandbox's Telegram checks rejected: {rejected}"
