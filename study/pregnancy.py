@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study import audit
-from study.checkins import stop
+from study.checkins import End, close
 from study.config import StudyConfig
 from study.models import (
     CheckIn,
@@ -69,8 +69,8 @@ async def _stop_contraception_checks(
         )
     )
     for checkin in open_checks:
-        await stop(session, checkin, participant, now=now, config=config)
-        session.add(checkin)
+        # The team closed it, not the participant: triaged, audited as the system's, no advice.
+        await close(session, checkin, participant, now=now, config=config, end=End.SILENCED)
     ids = {checkin.id for checkin in open_checks}
     pending = await session.exec(
         select(OutboxMessage).where(
