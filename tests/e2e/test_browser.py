@@ -71,7 +71,9 @@ async def test_link_report_a_red_flag_and_see_the_alert(
     await page.get_by_role("button", name="Send").click()
     # A red flag acts on the tap: no Done needed.
     await page.get_by_role("button", name="胸痛或呼吸困难").click()
-    await expect(page.get_by_text("请立即拨打 120 或去最近的急诊。")).to_be_visible(timeout=10_000)
+    # The advice, and (once the card reached the team) the notice that repeats it.
+    advice = page.get_by_text("请立即拨打 120 或去最近的急诊。").first
+    await expect(advice).to_be_visible(timeout=10_000)
 
     await page.goto(f"{sandbox.url}/?as={ZJU2_COORDINATOR}&chat={ZJU2_ALERTS}")
     await expect(page.get_by_text("T1 紧急 · ZJU2-001")).to_be_visible(timeout=10_000)

@@ -102,7 +102,11 @@ async def answer_one(
         await press(sandbox, message, f"c:{checkin_id}:{code}:{items[0]}")
     else:
         await press(sandbox, message, f"d:{checkin_id}:{code}")
-    predicate = {"any": is_reply, "question": is_question, "end": is_reply}
+    predicate = {
+        "any": lambda m: not is_team_notice(m),
+        "question": is_question,
+        "end": is_reply,
+    }
     return await sandbox.wait_for_message(P, after_message_id=last, predicate=predicate[then])
 
 
