@@ -12,6 +12,7 @@ from sandbox import botapi_bot, botapi_chat
 from sandbox.context import CallContext, Handler
 from sandbox.errors import ApiError, bad_request
 from sandbox.faults import FaultInjector, FaultRule, RateLimiter, fault_response
+from sandbox.latency import Latency
 from sandbox.models import ApiCall, BotAccount
 from sandbox.spec import ApiSpec, FileUpload, require_method
 from sandbox.webhook import WebhookDispatcher
@@ -72,15 +73,24 @@ class BotApi:
         faults: FaultInjector,
         limiter: RateLimiter,
         webhooks: WebhookDispatcher,
+        latency: Latency | None = None,
     ) -> None:
         self.world = world
         self.spec = spec
         self.faults = faults
         self.limiter = limiter
         self.webhooks = webhooks
+        self.latency = latency or Latency()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """The aiohttp handler of `/bot{token}/{method}`."""
+        """The aiohttp handler of `/bot{token}/{method}`: the call crosses the simulated
+        network (half the round trip), is answered, and the answer crosses back."""
+        await self.latency.one_way()
+        response = await self._handle(request)
+        await self.latency.one_way()
+        return response
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         token, name = request.match_info["token"], request.match_info["method"]
         bot: BotAccount | None = None
         params: dict[str, Any] = {}
