@@ -73,9 +73,7 @@ def flaky_telegram() -> list[FaultRule]:
         FaultRule("sendMessage", "bad_gateway", probability=0.03),
         FaultRule("sendMessage", "timeout", probability=0.03, delay=SLOW_ANSWER),
         FaultRule("sendMessage", "too_many_requests", probability=0.03, retry_after=RETRY_AFTER),
-        FaultRule(
-            "sendMessage", "timeout", probability=0.03, delay=SLOW_ANSWER, delivered=True
-        ),
+        FaultRule("sendMessage", "timeout", probability=0.03, delay=SLOW_ANSWER, delivered=True),
     ]
 
 
