@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import sys
 import tempfile
@@ -329,6 +330,42 @@ NOTES = {
 }
 
 
+def keep_transcript(result: ChaosResult, path: Path) -> None:
+    """What the oracle judged, for reading after the run: every delivery (by the bot's
+    clock), every run's sends, and the verdict's lines."""
+    judgement = result.judgement
+    kept = {
+        "figures": result.figures,
+        "people": [vars(person) for person in result.people],
+        "runs": [
+            {"began": s.began, "ended": s.ended, "sends": list(s.sends)}
+            for s in result.oracle.stretches
+        ],
+        "deliveries": [
+            {
+                "chat": d.chat_id,
+                "message_id": d.message_id,
+                "at": d.at,
+                "run": d.run,
+                "fault": d.fault,
+                "text": d.text,
+            }
+            for deliveries in result.received.values()
+            for d in deliveries
+        ],
+        "verdict": {
+            "lost": judgement.lost,
+            "crowded_out": judgement.crowded_out,
+            "stale": judgement.stale,
+            "after_noon_in_flight": judgement.after_noon_in_flight,
+            "wrong": judgement.wrong,
+            "unexplained_repeats": result.repeats.unexplained,
+            "clock": result.clock_problems,
+        },
+    }
+    path.write_text(json.dumps(kept, default=str, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     defaults = ChaosSettings()
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
@@ -350,7 +387,12 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="URL",
         help="create a fresh database on this PostgreSQL server (default: a SQLite file)",
     )
-    parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the runs' logs in DIR")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="keep the runs' logs, the database and transcript.json (what was judged) in DIR",
+    )
     return parser.parse_args(argv)
 
 
@@ -369,6 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.keep is not None:
         arguments.keep.mkdir(parents=True, exist_ok=True)
         result = asyncio.run(run_chaos(settings, arguments.keep))
+        keep_transcript(result, arguments.keep / "transcript.json")
     else:
         with tempfile.TemporaryDirectory(prefix="trialbot-chaos-") as work:
             result = asyncio.run(run_chaos(settings, Path(work)))
