@@ -37,6 +37,9 @@ KEY_TABLES = {
     "missedmsg": "visit",
     "missed_checkins": "checkin",
     "missed_contraception": "checkin",
+    "advice": "checkin",
+    "infusion-date": "infusion",
+    "moved": "visit",
 }
 REMINDER = "remind:"
 # Columns with keys, and the rows of a table that a copy takes (its owner's participant id).
