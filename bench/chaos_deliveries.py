@@ -1,29 +1,31 @@
 """What the chats received, when by the bot's clock, and which deliveries were repeats.
 
-The sandbox records every Bot API call with its wall-clock time; each accepted `sendMessage`
-made exactly one message, so a chat's accepted calls and its bot messages pair up in order.
-The run that delivered a message is the last one started before it arrived, and its clock
-(read from its health endpoint) turns the wall-clock time into simulated time.
+The sandbox records every Bot API call with its wall-clock time; each sendMessage that
+Telegram carried out (`ApiCall.delivered`: accepted, or made although a fault told the bot
+it failed) made exactly one message, so a chat's delivered calls and its bot messages pair
+up in order. The run that delivered a message is the last one started before it arrived, and
+its clock (read from its health endpoint, and checked against the harness's timeline) turns
+the wall-clock time into simulated time.
 
-A delivery the database does not name as sent (`telegram_message_id`) was made by a run
-that died before recording it; if the same message (text and buttons) reached the same chat
-again later, recorded, the first copy is a duplicate, and the kill of its run caused it.
+Repeats are read from the transcript alone, never from the product's outbox: deliveries of a
+chat that carry the same message (`Copies`: for a reminder, the same visit and countdown, as
+the oracle groups them; for anything else, the same text and buttons) beyond those called for
+are duplicates. A duplicate's cause is the copy before it: made by a call that Telegram
+carried out while the bot heard of a failure (a timeout), or by a run that was killed right
+after (within the time a message is in flight); else it is unexplained.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from sqlmodel import col, select
-
 from bench.chaos_process import BotRun
 from sandbox import SandboxServer
-from study.database import Database
-from study.models import OutboxMessage, OutboxStatus, Participant
 
 TWIN_WITHIN = timedelta(days=4)  # a repeat comes with the next runs, not weeks later
 
@@ -37,6 +39,7 @@ class Delivery:
     text: str
     html: str
     buttons: tuple[str, ...]
+    fault: bool = False  # made by a call a fault answered: the bot heard of a failure
 
     @property
     def content(self) -> tuple[str, tuple[str, ...]]:
@@ -52,41 +55,71 @@ class Stretch:
     ended: datetime
     sends: tuple[datetime, ...]  # ascending
 
-    def idle(self, first: datetime, last: datetime, gap: timedelta) -> bool:
-        """Whether it went `gap` without a send somewhere between `first` and `last`."""
-        first, last = max(first, self.began), min(last, self.ended)
-        if last - first < gap:
-            return False
-        moments = [first, *(at for at in self.sends if first < at < last), last]
-        return any(later - earlier >= gap for earlier, later in pairwise(moments))
+    def sends_between(self, first: datetime, last: datetime) -> int:
+        """How many sendMessage calls it made from `first` to `last`."""
+        return bisect_right(self.sends, last) - bisect_left(self.sends, first)
 
 
 @dataclass
 class Repeats:
     duplicated: int = 0
     per_kill: dict[int, int] = field(default_factory=dict)  # run -> repeats its kill caused
-    unexplained: int = 0  # unrecorded deliveries of a run nobody killed
-    unrecorded_once: int = 0  # delivered, not recorded, never repeated (expired meanwhile)
+    after_timeout: int = 0  # the earlier copy was made although the bot heard of a failure
+    unexplained: list[str] = field(default_factory=list)  # neither: a bug
+
+
+@dataclass(frozen=True)
+class Copies:
+    """Deliveries of one chat that carry the same message, in order of arrival, and how many
+    of them were called for: the rest are duplicates."""
+
+    deliveries: tuple[Delivery, ...]
+    wanted: int = 1
+
+    @property
+    def extra(self) -> int:
+        return len(self.deliveries) - max(1, self.wanted)
+
+
+def same_content(
+    received: dict[int, list[Delivery]], *, skip: Collection[tuple[int, int]] = ()
+) -> list[Copies]:
+    """Deliveries of a chat with the same text and buttons, each within `TWIN_WITHIN` of the
+    one before (a repeat comes with the next runs, not weeks later); (chat, message id) in
+    `skip` are left out (the oracle groups reminders itself)."""
+    groups: list[Copies] = []
+    for deliveries in received.values():
+        alike: dict[tuple[str, tuple[str, ...]], list[list[Delivery]]] = defaultdict(list)
+        for delivery in deliveries:
+            if (delivery.chat_id, delivery.message_id) in skip:
+                continue
+            runs = alike[delivery.html, delivery.buttons]
+            if runs and delivery.at - runs[-1][-1].at <= TWIN_WITHIN:
+                runs[-1].append(delivery)
+            else:
+                runs.append([delivery])
+        groups += [Copies(tuple(run)) for runs in alike.values() for run in runs if len(run) > 1]
+    return groups
 
 
 def collect(
     sandbox: SandboxServer, chats: Iterable[int], runs: Sequence[BotRun]
 ) -> dict[int, list[Delivery]]:
     """Every bot message of each chat, with when it arrived by the bot's clock."""
-    accepted: dict[int, list[float]] = defaultdict(list)
+    made: dict[int, list[tuple[float, bool]]] = defaultdict(list)
     for call in sandbox.calls("sendMessage"):
-        if call.ok:
-            accepted[int(call.params["chat_id"])].append(call.time)
+        if call.delivered:
+            made[int(call.params["chat_id"])].append((call.time, call.injected))
     received = {}
     for chat in chats:
         messages = sandbox.bot_messages(chat)
-        times = accepted.get(chat, [])
-        if len(times) != len(messages):
+        calls = made.get(chat, [])
+        if len(calls) != len(messages):
             raise RuntimeError(
-                f"chat {chat}: {len(messages)} bot messages but {len(times)} accepted sends"
+                f"chat {chat}: {len(messages)} bot messages but {len(calls)} delivered sends"
             )
         deliveries = []
-        for message, wall in zip(messages, times, strict=True):
+        for message, (wall, fault) in zip(messages, calls, strict=True):
             run = run_at(runs, wall)
             deliveries.append(
                 Delivery(
@@ -97,6 +130,7 @@ def collect(
                     text=message.text,
                     html=message.html,
                     buttons=tuple(message.button_data()),
+                    fault=fault,
                 )
             )
         received[chat] = deliveries
@@ -120,48 +154,22 @@ def run_at(runs: Sequence[BotRun], wall: float) -> BotRun:
     return started[-1]
 
 
-async def recorded(database: Database) -> set[tuple[int, int]]:
-    """(chat, message id) of every delivery the outbox records as sent."""
-    async with database.session() as session:
-        rows = await session.exec(
-            select(OutboxMessage, Participant.telegram_chat_id)
-            .outerjoin(Participant, col(Participant.id) == OutboxMessage.participant_id)
-            .where(
-                col(OutboxMessage.status) == OutboxStatus.SENT,
-                col(OutboxMessage.telegram_message_id).is_not(None),
-            )
-        )
-        return {
-            (row.chat_id if row.chat_id is not None else chat or 0, row.telegram_message_id or 0)
-            for row, chat in rows
-        }
-
-
-def repeats(
-    received: dict[int, list[Delivery]], known: set[tuple[int, int]], runs: Sequence[BotRun]
-) -> Repeats:
-    killed = {run.number for run in runs if run.killed}
-    result = Repeats(per_kill=dict.fromkeys(sorted(killed), 0))
-    for deliveries in received.values():
-        for index, delivery in enumerate(deliveries):
-            if (delivery.chat_id, delivery.message_id) in known:
-                continue
-            twin = next(
-                (
-                    later
-                    for later in deliveries[index + 1 :]
-                    if later.content == delivery.content
-                    and (later.chat_id, later.message_id) in known
-                    and later.at - delivery.at <= TWIN_WITHIN
-                ),
-                None,
-            )
-            if delivery.run not in killed:
-                result.unexplained += 1  # a run that was not killed records what it sends
-            if twin is None:
-                result.unrecorded_once += 1
+def repeats(copies: Iterable[Copies], runs: Sequence[BotRun], *, in_flight: timedelta) -> Repeats:
+    """Count the duplicates, each with the cause read from the copy before it."""
+    ended = {run.number: run.up[1] for run in runs if run.killed}
+    result = Repeats(per_kill=dict.fromkeys(sorted(ended), 0))
+    for group in copies:
+        for earlier, later in pairwise(group.deliveries[: group.extra + 1]):
+            result.duplicated += 1
+            if earlier.fault:
+                result.after_timeout += 1
+            elif earlier.run in ended and ended[earlier.run] - earlier.at <= in_flight:
+                result.per_kill[earlier.run] += 1
             else:
-                result.duplicated += 1
-                if delivery.run in killed:
-                    result.per_kill[delivery.run] += 1
+                result.unexplained.append(
+                    f"chat {later.chat_id}: message {later.message_id} at "
+                    f"{later.at:%Y-%m-%d %H:%M}Z (run {later.run}) repeats "
+                    f"{earlier.message_id} at {earlier.at:%Y-%m-%d %H:%M}Z (run {earlier.run}): "
+                    f"{later.text[:50]!r}"
+                )
     return result

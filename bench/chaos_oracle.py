@@ -14,18 +14,28 @@ Rules (times are the bot's own clock, read from each run; see bench/chaos_proces
   down then), before the visit's noon and the end of the window, and no later reminder of
   the visit fell due by then (after downtime only the latest due reminder counts).
 - Received: a reminder naming its visit's date arrived from its due time on, and was on its
-  way (`in_flight`) before the next reminder of the visit fell due (or noon); one message
+  way (`in_flight`) before the next reminder of the visit fell due (or by noon); one message
   answers for one reminder: of the pairings that match the most reminders, the one with the
   least delay (so a caught-up message is not credited to an earlier reminder).
-- Lost: a required reminder not received although the bot sat idle (no send for `idle`)
-  while it could have sent it. Crowded out: not received, but the bot was sending other
-  messages all along (Telegram's 30 messages a second are wall-clock seconds, which the
-  simulated clock turns into hours): a capacity limit of the benchmark, not a loss.
+- Lost: a required reminder not received, unless it was crowded out. Crowded out: during its
+  whole chance the bot was sending near Telegram's limit (at least `busy_share` of the
+  `capacity` the limit allows; with a month squeezed into minutes, 30 messages a second of
+  wall-clock time are a few an hour of simulated time), and what it sent was queued ahead
+  of the reminder: no reminder that fell due later than it was delivered meanwhile (check-in
+  questions, nudges and the sites' alerts and notices go before reminders). A bot that sent
+  nothing, or sent later reminders first, lost it.
 - Stale: a reminder naming a date that is not a visit of theirs still to come, or arriving
-  after its visit's noon by more than `in_flight` (the time a claimed batch may take).
+  after its visit's noon by more than `in_flight` (by the bot's clock, read to within
+  `tolerance`). The dispatcher checks a reminder's deadline when it claims a batch of them,
+  not again before each send, so one claimed before noon may arrive while the batch is in
+  flight: seconds at real speed, hours at the chaos benchmark's. Those are not stale, but
+  counted apart (`after_noon_in_flight`), so that the allowance shows.
 - Wrong: a reminder whose countdown ("in 2 days") or kind (visit with infusion, dose decided
   at the visit) does not match its visit and the day it arrived, or that came before its
   visit's first reminder was due.
+- Duplicated: arrivals in one chat naming the same visit with the same countdown, more of
+  them than the pairing credits (`reminder_copies`; a reminder caught up on the day another
+  falls due may rightly say the same); `bench.chaos_deliveries.repeats` counts them.
 
 The allowances are wall-clock seconds (the bot works in wall-clock time) turned into
 simulated time at the clock's speed; `tolerance` covers the reading of each run's clock.
@@ -35,6 +45,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +55,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 
-from bench.chaos_deliveries import Delivery, Stretch
+from bench.chaos_deliveries import Copies, Delivery, Stretch
 from bench.chaos_world import SITE_ZONE, Person
 
 VISIT_MONTHS = tuple(range(0, 25, 3))
@@ -93,12 +104,15 @@ class Judgement:
     lost: list[str]
     crowded_out: list[str]
     stale: list[str]
+    after_noon_in_flight: list[str]  # after noon, within the allowance for a batch in flight
     wrong: list[str]
     checkin_prompts: int
     checkin_nudges: int
     delays: list[timedelta]  # of required reminders: arrival - the first chance to send
     due_while_down: int  # reminders that fell due while the bot was down (or not started)
     caught_up: int  # ... of which the bot had to send after coming back (the latest due)
+    reminders: frozenset[tuple[int, int]]  # (chat, message id) of every true reminder
+    reminder_copies: list[Copies]  # same visit and countdown, with how many were credited
 
 
 @dataclass
@@ -109,12 +123,15 @@ class _Tally:
     lost: list[str] = field(default_factory=list)
     crowded_out: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
+    after_noon: list[str] = field(default_factory=list)
     wrong: list[str] = field(default_factory=list)
     prompts: int = 0
     nudges: int = 0
     delays: list[timedelta] = field(default_factory=list)
     due_while_down: int = 0
     caught_up: int = 0
+    reminders: set[tuple[int, int]] = field(default_factory=set)
+    copies: list[Copies] = field(default_factory=list)
 
 
 def plus_months(day: date, months: int) -> date:
@@ -164,8 +181,14 @@ class Allowances:
 
     slack: timedelta
     in_flight: timedelta
-    idle: timedelta
     tolerance: timedelta
+    capacity: float  # sends per simulated second that Telegram's limit allows
+    busy_share: float = 0.5  # sending at least this share of `capacity` is near the limit
+
+    def busy(self, sends: int, first: datetime, last: datetime) -> bool:
+        """Whether `sends` from `first` to `last` are near the limit."""
+        allowed = self.capacity * (last - first).total_seconds()
+        return sends >= self.busy_share * allowed
 
 
 @dataclass(frozen=True)
@@ -239,6 +262,15 @@ def date_names(first: date, last: date) -> dict[str, dict[str, date]]:
     return names
 
 
+def countdown(delivery: Delivery, language: str) -> int | None:
+    """The days ahead a reminder says ("today" 0, "tomorrow" 1, "in 7 days" 7)."""
+    lines = delivery.text.splitlines()
+    match = COUNTDOWN[language].match(lines[1]) if len(lines) > 1 else None
+    if match is None:
+        return None
+    return 0 if match["today"] else 1 if match["tomorrow"] else int(match["days"])
+
+
 def pair_up(
     windows: Sequence[tuple[datetime, datetime, datetime]], arrivals: Sequence[datetime]
 ) -> list[datetime | None]:
@@ -287,11 +319,22 @@ class Oracle:
             enrolled_at.date() - timedelta(days=60), end.date() + timedelta(days=400)
         )
         self._tally = _Tally()
+        # Every reminder delivered to anyone: (arrival, the latest due of its visit by then).
+        self._sent: list[tuple[datetime, datetime]] = []
 
     def judge(self, people: Sequence[Person], received: dict[int, list[Delivery]]) -> Judgement:
         self._tally = tally = _Tally()
+        read = {
+            person.chat_id: self._arrivals(person, received.get(person.chat_id, []))
+            for person in people
+        }
+        self._sent = sorted(
+            (delivery.at, self._latest_due(event, delivery.at))
+            for arrivals in read.values()
+            for event, delivery in arrivals
+        )
         for person in people:
-            self._person(person, received.get(person.chat_id, []))
+            self._judge(person, read[person.chat_id])
         return Judgement(
             required=tally.required,
             required_by_days_before=tally.by_days_before,
@@ -299,23 +342,38 @@ class Oracle:
             lost=tally.lost,
             crowded_out=tally.crowded_out,
             stale=tally.stale,
+            after_noon_in_flight=tally.after_noon,
             wrong=tally.wrong,
             checkin_prompts=tally.prompts,
             checkin_nudges=tally.nudges,
             delays=tally.delays,
             due_while_down=tally.due_while_down,
             caught_up=tally.caught_up,
+            reminders=frozenset(tally.reminders),
+            reminder_copies=tally.copies,
         )
 
-    def _person(self, person: Person, deliveries: list[Delivery]) -> None:
-        tally, tolerance = self._tally, self.allowances.tolerance
+    def _arrivals(self, person: Person, deliveries: list[Delivery]) -> list[tuple[Event, Delivery]]:
+        """The person's true reminders, each with the visit it reminds of."""
         events = {event.day: event for event in events_of(person, self.enrolled_at)}
-        arrivals: dict[date, list[datetime]] = defaultdict(list)
+        arrivals = []
         for delivery in deliveries:
             event = self._read(person, delivery, events)
             if event is not None:
-                arrivals[event.day].append(delivery.at)
-        for event in events.values():
+                arrivals.append((event, delivery))
+                self._tally.reminders.add((delivery.chat_id, delivery.message_id))
+        return arrivals
+
+    def _latest_due(self, event: Event, at: datetime) -> datetime:
+        tolerance = self.allowances.tolerance
+        return max((due for due in event.due if due <= at + tolerance), default=event.due[0])
+
+    def _judge(self, person: Person, read: list[tuple[Event, Delivery]]) -> None:
+        tally, tolerance = self._tally, self.allowances.tolerance
+        arrivals: dict[date, list[Delivery]] = defaultdict(list)
+        for event, delivery in read:
+            arrivals[event.day].append(delivery)
+        for event in events_of(person, self.enrolled_at):
             tally.due_while_down += sum(
                 due <= self.end and not any(s.began <= due <= s.ended for s in self.stretches)
                 for due in event.due
@@ -328,7 +386,8 @@ class Oracle:
                 later = [other for other in event.due if other > needed.due]
                 until = (later[0] if later else event.deadline) + self.allowances.in_flight
                 windows.append((needed.due - tolerance, until + tolerance, needed.attempt))
-            matches = pair_up(windows, sorted(arrivals[event.day]))
+            matches = pair_up(windows, sorted(d.at for d in arrivals[event.day]))
+            self._copies(person, arrivals[event.day], set(matches))
             for needed, match in zip(needs, matches, strict=True):
                 tally.required += 1
                 tally.by_days_before[REMINDER_DAYS[event.due.index(needed.due)]] += 1
@@ -340,10 +399,37 @@ class Oracle:
                     f"{person.study_id}: the reminder due {needed.due:%Y-%m-%d %H:%M}Z for the "
                     f"visit of {event.day} never arrived"
                 )
-                if needed.stretch.idle(needed.attempt, needed.until, self.allowances.idle):
-                    tally.lost.append(what)
-                else:
+                if self._crowded_out(needed):
                     tally.crowded_out.append(what)
+                else:
+                    tally.lost.append(what)
+
+    def _copies(
+        self, person: Person, deliveries: list[Delivery], credited: set[datetime | None]
+    ) -> None:
+        """Group a visit's reminders by countdown; a group holds as many rightful copies as
+        the pairing credited (at least one)."""
+        by_countdown: dict[int | None, list[Delivery]] = defaultdict(list)
+        for delivery in sorted(deliveries, key=lambda d: d.at):
+            by_countdown[countdown(delivery, person.language)].append(delivery)
+        for group in by_countdown.values():
+            if len(group) > 1:
+                wanted = sum(delivery.at in credited for delivery in group)
+                self._tally.copies.append(Copies(tuple(group), wanted))
+
+    def _crowded_out(self, needed: Required) -> bool:
+        """Near the limit all along its chance, and nothing due later went before it."""
+        first, last = needed.attempt, needed.until
+        sends = needed.stretch.sends_between(first, last)
+        if not self.allowances.busy(sends, first, last):
+            return False
+        arrivals = [at for at, _ in self._sent]
+        meanwhile = self._sent[bisect_left(arrivals, first) : bisect_right(arrivals, last)]
+        return not any(due > needed.due for _, due in meanwhile)
+
+    def _named(self, delivery: Delivery, language: str) -> date | None:
+        bold = BOLD.search(delivery.html)
+        return self.names[language].get(bold.group(1)) if bold else None
 
     def _read(self, person: Person, delivery: Delivery, events: dict[date, Event]) -> Event | None:
         """Count what a message is; for a true reminder, the visit it reminds of."""
@@ -352,33 +438,37 @@ class Oracle:
             tally.prompts += 1
         elif CHECKIN_NUDGE[language] in text:
             tally.nudges += 1
-        if not any(mark in text for mark in REMINDER_MARKS[language]):
+        if not is_reminder(delivery, language):
             return None
         tally.received += 1
-        bold = BOLD.search(delivery.html)
-        named = self.names[language].get(bold.group(1)) if bold else None
+        named = self._named(delivery, language)
         event = events.get(named) if named else None
         seen = f"{person.study_id}: reminder at {delivery.at:%Y-%m-%d %H:%M}Z (run {delivery.run})"
         if event is None:
             tally.stale.append(f"{seen} names {named or text[:60]!r}, not a visit to come")
             return None
-        if delivery.at > event.deadline + self.allowances.in_flight + self.allowances.tolerance:
+        after_noon = delivery.at - (event.deadline + self.allowances.tolerance)
+        if after_noon > self.allowances.in_flight:
             tally.stale.append(f"{seen} for the visit of {event.day}, after its noon")
             return None
+        if after_noon > timedelta():
+            tally.after_noon.append(f"{seen} for the visit of {event.day}, {after_noon} late")
         problem = _wrong(event, delivery, person, self.allowances.tolerance)
         if problem:
             tally.wrong.append(f"{seen} for the visit of {event.day}: {problem}")
         return event
 
 
+def is_reminder(delivery: Delivery, language: str) -> bool:
+    return any(mark in delivery.text for mark in REMINDER_MARKS[language])
+
+
 def _wrong(event: Event, delivery: Delivery, person: Person, tolerance: timedelta) -> str | None:
     if delivery.at < event.due[0] - tolerance:
         return "before its first reminder was due"
-    lines = delivery.text.splitlines()
-    match = COUNTDOWN[person.language].match(lines[1]) if len(lines) > 1 else None
-    if match is None:
+    days = countdown(delivery, person.language)
+    if days is None:
         return "no countdown"
-    days = 0 if match["today"] else 1 if match["tomorrow"] else int(match["days"])
     today = delivery.at.astimezone(ZoneInfo(person.timezone)).date()
     if days != (event.day - today).days:
         return f"says {days} days ahead on {today}"

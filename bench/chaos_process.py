@@ -4,7 +4,9 @@ Each run gets `TRIALBOT_CLOCK_START` = where the benchmark's simulated time stan
 is started, so time keeps moving while the bot is down. The child's clock starts ticking a
 moment later (Python has to import everything first), so each run's clock is read once it
 serves, from its health endpoint, and every moment of that run is converted with that
-reading: the oracle judges the bot by its own clock.
+reading: the oracle judges the bot by its own clock. The harness checks each reading against
+its own timeline (`timeline_lag`): a run's clock may lag it by the time the run took to
+start, never run ahead of it.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class BotRun:
         self.ended: float | None = None
         self.killed = False
         self.problems: list[str] = []  # its own warnings and errors (see PROBLEM)
+        self.timeline_lag: timedelta | None = None  # the harness's time minus its clock
         self._reading: Reading | None = None
         self._tail: deque[str] = deque(maxlen=60)
         self._ready = asyncio.Event()
@@ -153,6 +156,19 @@ class BotRun:
         assert self._reading is not None, "the run's clock is read once it serves"
         elapsed = (wall - self._reading.wall) * self.launch.speed
         return self._reading.simulated + timedelta(seconds=elapsed)
+
+    def clock_problem(self, tolerance: timedelta) -> str | None:
+        """What is wrong with this run's clock against the harness's timeline, if anything:
+        it may lag by the time the run took to start (its clock starts once Python has
+        imported everything), never run ahead."""
+        assert self.timeline_lag is not None, "the harness reads the timeline once it serves"
+        starting = timedelta(seconds=(self.ready - self.spawned) * self.launch.speed)
+        if -tolerance <= self.timeline_lag <= starting + tolerance:
+            return None
+        return (
+            f"run {self.number}: its clock is {self.timeline_lag} behind the harness's "
+            f"timeline (start-up took {starting} of simulated time)"
+        )
 
     def wall_at(self, moment: datetime) -> float:
         """The wall-clock moment when this run's clock shows `moment`."""

@@ -32,7 +32,11 @@ class Timeline:
         self.wall_zero = time.time()
 
     def now(self) -> datetime:
-        return self.start + timedelta(seconds=(time.time() - self.wall_zero) * self.speed)
+        return self.at(time.time())
+
+    def at(self, wall: float) -> datetime:
+        """Simulated time at a wall-clock moment."""
+        return self.start + timedelta(seconds=(wall - self.wall_zero) * self.speed)
 
     def wall_at(self, moment: datetime) -> float:
         return self.wall_zero + (moment - self.start).total_seconds() / self.speed
@@ -94,6 +98,7 @@ async def drive(
         run = BotRun(len(runs) + 1, launch, timeline.now())
         runs.append(run)
         await run.begin()
+        run.timeline_lag = timeline.at(run.ready) - run.clock(run.ready)
         return run
 
     try:

@@ -149,14 +149,24 @@ async def enrol_and_link(
 
 def flaky_telegram(failure_share: float) -> list[FaultRule]:
     """sendMessage answered with 500s, 502 pages and 504 gateway timeouts (together about
-    `failure_share` of the calls, none delivered), and now and then a 429.
+    `failure_share` of the calls), and now and then a 429. A tenth of the 504s come after
+    Telegram made the message (`delivered`): the bot hears of a failure and sends again, the
+    one way a message arrives twice without a kill (Telegram has no idempotency key).
 
     No client-side timeout: PTB would wait its read timeout (seconds of wall time, which
-    are hours of simulated time), a harness artefact rather than a test of the product.
+    are hours of simulated time), a harness artefact rather than a test of the product; a
+    504 at once is what the bot sees of Telegram's own timeout.
     """
     return [
         FaultRule("sendMessage", "server_error", probability=failure_share * 0.4),
         FaultRule("sendMessage", "bad_gateway", probability=failure_share * 0.3),
-        FaultRule("sendMessage", "timeout", probability=failure_share * 0.3, delay=0.05),
+        FaultRule("sendMessage", "timeout", probability=failure_share * 0.27, delay=0.05),
+        FaultRule(
+            "sendMessage",
+            "gateway_timeout",
+            probability=failure_share * 0.03,
+            delay=0.05,
+            delivered=True,
+        ),
         FaultRule("sendMessage", "too_many_requests", probability=0.005, retry_after=3),
     ]

@@ -4,14 +4,21 @@ Both send the same messages to the same sandbox chats in the same run, through t
 of PTB bot (an `ExtBot` with the application's defaults and no rate limiter). The dispatcher
 does its whole job per message: claim the row (SQLite, `BEGIN IMMEDIATE`), check it is not
 superseded, compose the reminder from the database, check quiet hours, send through
-`PtbSender`, record it as sent. The bare loop only awaits `send_message`, one after the other,
-as a naive bot would, with the texts and keyboards the dispatcher produced.
+`PtbSender`, record it as sent. The bare loop only awaits `send_message`, with as many in
+flight as the dispatcher allows (`DispatchSettings.concurrency`: one after the other by
+default), as a naive bot would, with the texts and keyboards the dispatcher produced.
 
-Run alone: `python -m bench.dispatch`.
+At 0 ms the sandbox answers within a millisecond, as on one machine; at 80 ms every call
+takes a simulated network round trip (`SandboxServer(latency_ms=80)`), as from a server far
+from Telegram, and the figures carry `_rtt80` in their names. Fewer messages are sent then
+(a round trip each, one at a time, is slow); the ratio is what counts.
+
+Run alone: `python -m bench.dispatch [--latency-ms 80]`.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import tempfile
@@ -27,6 +34,7 @@ from bench.rows import Template, enqueue_copy, planned_reminders
 from bench.support import (
     BOT_USERNAME,
     TOKEN,
+    at_latency,
     configure_logging,
     daytime_zone,
     enrol_and_link,
@@ -51,9 +59,13 @@ NOTES = {
     "dispatch_msgs_per_s": "Dispatcher.drain() over due reminder rows (200 chats x 10, median "
     "of 2 rounds): claim, compose from the database, quiet hours, PtbSender, mark sent; "
     "SQLite file, default settings (batch 50, one send at a time), bot without rate limiter",
-    "bare_ptb_msgs_per_s": "sequential `await bot.send_message(...)` of the same texts and "
-    "keyboards to the same chats, same bot class and defaults, same sandbox",
+    "bare_ptb_msgs_per_s": "`await bot.send_message(...)` of the same texts and keyboards to "
+    "the same chats, as many at once as the dispatcher sends, same bot class, same sandbox",
+    "dispatch_ratio_rtt80": "the same ratio with 80 ms added to every Bot API call "
+    "(60 chats x 2, median of 2 rounds): the dispatcher against a bare loop far from Telegram",
 }
+PLAIN = (200, 10)  # chats, messages each: at 0 ms
+FAR = (60, 2)  # with a round trip: 120 messages take ~10 s one at a time at 80 ms
 
 Send = tuple[int, str, InlineKeyboardMarkup | None]
 
@@ -99,11 +111,17 @@ def recorded_sends(sandbox: SandboxServer, since: int, bot: ExtBot[None]) -> lis
     return sends
 
 
-async def bare_loop(bot: ExtBot[None], sends: list[Send]) -> float:
-    """Seconds to send them one after the other."""
+async def bare_loop(bot: ExtBot[None], sends: list[Send], concurrency: int) -> float:
+    """Seconds to send them in order, `concurrency` at a time (1: one after the other)."""
+    queue = list(reversed(sends))
+
+    async def worker() -> None:
+        while queue:
+            chat_id, text, markup = queue.pop()
+            await bot.send_message(chat_id, text, reply_markup=markup)
+
     started = time.perf_counter()
-    for chat_id, text, markup in sends:
-        await bot.send_message(chat_id, text, reply_markup=markup)
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     return time.perf_counter() - started
 
 
@@ -117,12 +135,23 @@ async def dispatch_all(dispatcher: Dispatcher, expected: int) -> float:
     return elapsed
 
 
-async def measure(chats: int = 200, per_chat: int = 10, rounds: int = 2) -> dict[str, float]:
+async def measure(
+    latency_ms: float = 0.0,
+    chats: int | None = None,
+    per_chat: int | None = None,
+    rounds: int = 2,
+) -> dict[str, float | int]:
+    default_chats, default_per_chat = FAR if latency_ms else PLAIN
+    chats = chats or default_chats
+    per_chat = per_chat or default_per_chat
     config = study_config()
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="trialbot-bench-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'dispatch.db'}"
-        async with SandboxServer() as sandbox, migrated_database(url, config) as database:
+        async with (
+            SandboxServer(latency_ms=latency_ms) as sandbox,
+            migrated_database(url, config) as database,
+        ):
             sandbox.add_bot(TOKEN, username=BOT_USERNAME)
             progress(f"dispatch: enrolling and linking {chats} participants")
             linked = await enrol_and_link(
@@ -149,14 +178,15 @@ async def measure(chats: int = 200, per_chat: int = 10, rounds: int = 2) -> dict
                     mark = len(sandbox.calls())
                     dispatch_s = await dispatch_all(dispatcher, expected)
                     sends = recorded_sends(sandbox, mark, bot)
-                    bare_s = await bare_loop(bot, sends)
+                    bare_s = await bare_loop(bot, sends, dispatcher.settings.concurrency)
                     if not number:
                         progress(f"dispatch: warmed up with {expected} messages each way")
                         continue
                     dispatch_rates.append(expected / dispatch_s)
                     bare_rates.append(len(sends) / bare_s)
                     progress(
-                        f"dispatch: round {number}/{rounds}: {expected} messages, "
+                        f"dispatch at {latency_ms:g} ms: round {number}/{rounds}: "
+                        f"{expected} messages, "
                         f"dispatcher {dispatch_s:.2f} s, bare PTB {bare_s:.2f} s"
                     )
             rejected = sandbox.rejections()
@@ -164,16 +194,20 @@ async def measure(chats: int = 200, per_chat: int = 10, rounds: int = 2) -> dict
                 raise RuntimeError(f"the sandbox rejected {len(rejected)} calls: {rejected[:3]}")
     dispatch_rate = statistics.median(dispatch_rates)
     bare_rate = statistics.median(bare_rates)
-    return {
+    figures = {
         "dispatch_ratio": dispatch_rate / bare_rate,
         "dispatch_msgs_per_s": dispatch_rate,
         "bare_ptb_msgs_per_s": bare_rate,
     }
+    return at_latency(figures, latency_ms)
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.dispatch", description=__doc__)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="round trip per call")
+    arguments = parser.parse_args()
     configure_logging()
-    report(asyncio.run(measure()))
+    report(asyncio.run(measure(arguments.latency_ms)))
 
 
 if __name__ == "__main__":

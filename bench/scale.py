@@ -1,17 +1,25 @@
-"""10,000 participants: planning them, sweeping and polling over them, starting a bot on them.
+"""10,000 participants in a study that is running: planning them, sweeping and dispatching
+over them, starting a bot on them.
 
-- Planning: participants are enrolled and linked through the real use cases with the real
-  planner (each in its own transaction, as `trialbot enroll` and the participant's /start
-  do), which plans the whole calendar: 9 visits, the protocol's infusions and 3 reminders
-  per event. That costs tens of milliseconds each, too long to do 10,000 times in a
-  benchmark run, so a sample is enrolled on the empty database and copied in SQL
-  (`bench.clone`) up to 10,000 minus a sample, and a second sample is enrolled at that size.
-  `plan_10k_s` is 10,000 x the mean cost of the two samples (a linear fit between the empty
-  and the full database); `--full` enrols all 10,000 for real instead (about 11 minutes).
-- The database at 10,000 then serves the calendar sweeps, an idle dispatcher round, and the
-  start of a real bot process (`bench.startup_probe`) against the sandbox.
+- The study (`bench.running`): randomisation dates spread over the last 24 months; each
+  participant enrolled and linked on their randomisation day through the real use cases
+  (the planner plans the whole calendar), then living through the months since: visits
+  attended or missed, infusions given, check-ins answered, expired and open, alerts open,
+  acknowledged and resolved, what fell due sent; then the real periodic checks once.
+- Planning: enrolling and linking costs tens of milliseconds each and living through the
+  months a few hundred, too long to do 10,000 times in `make bench`, so a sample is built
+  for real on the empty database and copied in SQL (`bench.clone`) up to 10,000 minus a
+  sample, and a second sample of new participants (randomised in the weeks ahead) is
+  enrolled and linked at that size. `plan_10k_extrapolated_s` is 10,000 x the mean cost of
+  enrolling and linking in the two samples (a linear fit between the empty and the full
+  database); `--full` builds all 10,000 for real and measures `plan_10k_s` (enrolling and
+  linking only; about 45 minutes on the 2-core development machine with the history).
+  `--participants N` builds another size (the figures then say N instead of 10k).
+- The database then serves the periodic checks (`sweep_10k_s`), a dispatcher round, and the
+  start of a real bot process (`bench.startup_probe`) against the sandbox: ready, and
+  settled (its first sweep and first dispatch done: `settle_10k_s`).
 
-Run alone: `python -m bench.scale [--full]`.
+Run alone: `python -m bench.scale [--full] [--participants N]`.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.clone import clone_participants
+from bench.running import enrol_on_randomisation, live_through, settle
 from bench.support import (
     BOT_USERNAME,
     TOKEN,
@@ -54,91 +63,158 @@ TOTAL = 10_000
 SAMPLE = 200
 WARM_UP = 10
 CHAT_BASE = 1_000_000
-IDLE_ROUNDS = 5
+ROUNDS = 5
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 NOTES = {
-    "plan_10k_s": "enrol + link (calendar, infusions, reminder rows) x 10,000 on SQLite, "
-    "extrapolated from samples on the empty and the 10,000 database (--full measures it)",
-    "plan_per_participant_ms": "plan_10k_s / 10,000 (the two samples: *_empty_db_ms and "
-    "*_at_10k_ms)",
-    "sweep_10k_s": "one run of SchedulerService.sweep() (every 5 min, and at start) at 10,000",
-    "dispatch_idle_10k_ms": "one Dispatcher.run_once() with nothing due at 10,000 "
-    "(every wake and every 30 s poll)",
+    "plan_10k_extrapolated_s": "enrol + link (calendar, infusions, reminder rows) x 10,000 on "
+    "SQLite, extrapolated from a sample on the empty database and one at 10,000 (--full "
+    "measures plan_10k_s instead)",
+    "plan_per_participant_ms": "the mean cost of the two samples (*_empty_db_ms, *_at_10k_ms)",
+    "sweep_10k_s": "one run of SchedulerService.sweep() (every 5 min, and at start) over a "
+    "running study of 10,000 (randomised over 24 months, with their history)",
+    "sweep_10k_queued": "messages that sweep queued (what fell due since the study settled)",
+    "dispatch_round_10k_ms": "one Dispatcher.run_once() at 10,000 (every wake and every 30 s "
+    "poll), median of 5, with what is due (usually nothing)",
     "start_10k_s": "bot process: settings -> running_bot entered (migration check, sites, "
     "PTB initialise, polling and scheduler started) at 10,000",
     "start_10k_process_s": "the same from spawning the interpreter (imports included)",
-    "settle_10k_s": "settings -> first sweep and first dispatch finished",
+    "settle_10k_s": "settings -> its first sweep and first dispatch finished (start-up with "
+    "the first sweep)",
     "rss_10k_mb": "VmRSS of that bot process once settled (its own process, /proc); "
     "rss_10k_peak_mb is its VmHWM",
     "rss_empty_mb": "the same with no participants",
+    "study_10k_rows": "rows of the running study: check-ins, outbox messages, alerts, audit "
+    "events (study_10k_*)",
 }
 
 
-class NothingSent:
-    """A sender for rounds where nothing is due: being called is a failure."""
+class Counted:
+    """A sender that accepts what a dispatcher round sends, and counts it."""
+
+    def __init__(self) -> None:
+        self.sent = 0
 
     async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
-        raise AssertionError("nothing should be due in this benchmark")
+        self.sent += 1
+        return self.sent
 
     async def edit(
         self, chat_id: int, message_id: int, text: str, keyboard: Keyboard | None
     ) -> None:
-        raise AssertionError("nothing should be edited in this benchmark")
+        return None
+
+
+def size_label(total: int) -> str:
+    """`10k` for 10,000; the number itself for sizes that are not whole thousands."""
+    return f"{total // 1000}k" if total % 1000 == 0 else str(total)
 
 
 async def timed_enrolment(
     database: Database, config: StudyConfig, first: int, count: int, warm_up: int = 0
 ) -> float:
-    """Mean seconds to enrol and link one participant, over `count` of them (of which the
-    first `warm_up` fill SQLAlchemy's statement caches and are not timed)."""
+    """Mean seconds to enrol and link one new participant (randomised in the weeks ahead),
+    over `count` of them (the first `warm_up` fill SQLAlchemy's caches and are not timed)."""
     now = datetime.now(UTC)
-    enrol = partial(enrol_and_link, database, config, now=now, chat_base=CHAT_BASE, prefix="SCL")
+    enrol = partial(enrol_and_link, database, config, now=now, chat_base=CHAT_BASE, prefix="NEW")
     await enrol(indices=range(first, first + warm_up))
     started = time.perf_counter()
     await enrol(indices=range(first + warm_up, first + count))
     return (time.perf_counter() - started) / (count - warm_up)
 
 
+async def running_sample(
+    database: Database, config: StudyConfig, count: int, now: datetime
+) -> float:
+    """Build `count` participants of the running study for real; the mean seconds their
+    enrolment and linking took (their history is not timed)."""
+    started = time.perf_counter()
+    people = await enrol_on_randomisation(
+        database, config, today=now.date(), indices=range(count), chat_base=CHAT_BASE, prefix="RUN"
+    )
+    planned = (time.perf_counter() - started) / count
+    progress(f"scale: {count} enrolled in {planned * count:.1f} s; living through their months")
+    started = time.perf_counter()
+    await live_through(database, config, people, now)
+    progress(f"scale: their history took {time.perf_counter() - started:.1f} s")
+    await settle(database, config, now)
+    return planned
+
+
 async def build_and_plan(
     database: Database, config: StudyConfig, total: int, sample: int, full: bool
 ) -> dict[str, float]:
+    label = size_label(total)
+    now = datetime.now(UTC)
     if full:
-        progress(f"scale: enrolling and linking all {total} participants (slow)")
-        each = await timed_enrolment(database, config, 0, total, WARM_UP)
-        return {"plan_10k_s": each * total, "plan_per_participant_ms": each * 1000}
-    progress(f"scale: enrolling and linking {sample} participants on the empty database")
-    first = await timed_enrolment(database, config, 0, sample, WARM_UP)
+        progress(f"scale: building all {total} participants of the running study (slow)")
+        each = await running_sample(database, config, total, now)
+        return {f"plan_{label}_s": each * total, "plan_per_participant_ms": each * 1000}
+    progress(f"scale: building {sample} participants of the running study on the empty database")
+    first = await running_sample(database, config, sample, now)
     copied = total - 2 * sample
     started = time.perf_counter()
     await clone_participants(database, copied // sample, copied % sample)
     progress(f"scale: copied them to {total - sample} in {time.perf_counter() - started:.1f} s")
-    progress(f"scale: enrolling and linking {sample} more at that size")
-    last = await timed_enrolment(database, config, total - sample, sample)
+    progress(f"scale: enrolling and linking {sample} new participants at that size")
+    last = await timed_enrolment(database, config, total, sample, WARM_UP)
     return {
-        "plan_10k_s": total * (first + last) / 2,
+        f"plan_{label}_extrapolated_s": total * (first + last) / 2,
         "plan_per_participant_ms": (first + last) / 2 * 1000,
         "plan_per_participant_empty_db_ms": first * 1000,
-        "plan_per_participant_at_10k_ms": last * 1000,
+        f"plan_per_participant_at_{label}_ms": last * 1000,
     }
 
 
-async def sweep_and_idle(database: Database, config: StudyConfig) -> dict[str, float]:
-    """One run of the scheduler's periodic sweeps, and idle dispatcher rounds."""
+async def study_rows(database: Database, label: str) -> dict[str, float]:
+    """How big the running study is."""
+    figures: dict[str, float] = {}
+    async with database.engine.connect() as connection:
+        for table, name in (
+            ("participant", "participants"),
+            ("checkin", "checkins"),
+            ("outboxmessage", "outbox_rows"),
+            ("alert", "alerts"),
+            ("auditevent", "audit_events"),
+        ):
+            count = await connection.exec_driver_sql(f"SELECT count(*) FROM {table}")  # noqa: S608
+            figures[f"study_{label}_{name}"] = count.scalar_one()
+        opened = await connection.exec_driver_sql(
+            "SELECT count(*) FROM checkin WHERE status = 'open'"
+        )
+        figures[f"study_{label}_checkins_open"] = opened.scalar_one()
+        unanswered = await connection.exec_driver_sql(
+            "SELECT count(*) FROM alert WHERE status != 'resolved'"
+        )
+        figures[f"study_{label}_alerts_not_resolved"] = unanswered.scalar_one()
+    return figures
+
+
+async def sweep_and_dispatch(
+    database: Database, config: StudyConfig, label: str
+) -> dict[str, float]:
+    """Dispatcher rounds, then one run of the scheduler's periodic sweeps, on the system
+    clock."""
     clock = SystemClock()
-    dispatcher = Dispatcher(database, NothingSent(), clock, config, Planner(config))
+    sender = Counted()
+    dispatcher = Dispatcher(database, sender, clock, config, Planner(config))
     service = SchedulerService(database=database, dispatcher=dispatcher, clock=clock, config=config)
-    progress("scale: one run of the periodic sweeps, and idle dispatcher rounds")
+    progress("scale: dispatcher rounds, and one run of the periodic sweeps")
+    rounds = []
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        await dispatcher.run_once()
+        rounds.append(time.perf_counter() - started)
     started = time.perf_counter()
     await service.sweep()  # not started: it only sweeps
     sweep = time.perf_counter() - started
-    rounds = []
-    for _ in range(IDLE_ROUNDS):
-        started = time.perf_counter()
-        result = await dispatcher.run_once()
-        rounds.append(time.perf_counter() - started)
-        assert result.handled == 0, result
-    return {"sweep_10k_s": sweep, "dispatch_idle_10k_ms": statistics.median(rounds) * 1000}
+    before = sender.sent
+    await dispatcher.drain()
+    return {
+        f"sweep_{label}_s": sweep,
+        f"sweep_{label}_queued": sender.sent - before,
+        f"dispatch_round_{label}_ms": statistics.median(rounds) * 1000,
+    }
 
 
 async def start_probe(database_url: str, api_url: str, folder: Path) -> dict[str, Any]:
@@ -175,39 +251,42 @@ async def start_probe(database_url: str, api_url: str, folder: Path) -> dict[str
 
 async def measure(total: int = TOTAL, sample: int = SAMPLE, full: bool = False) -> dict[str, float]:
     config = study_config()
+    label = size_label(total)
     with tempfile.TemporaryDirectory(prefix="trialbot-bench-") as tmp:
         folder = Path(tmp)
         big_url = f"sqlite:///{folder / 'scale.db'}"
         empty_url = f"sqlite:///{folder / 'empty.db'}"
         async with migrated_database(big_url, config) as database:
             figures = await build_and_plan(database, config, total, sample, full)
-            figures |= await sweep_and_idle(database, config)
+            figures |= await study_rows(database, label)
+            figures |= await sweep_and_dispatch(database, config, label)
         async with migrated_database(empty_url, config):
             pass
         async with SandboxServer() as sandbox:
             sandbox.add_bot(TOKEN, username=BOT_USERNAME)
-            progress("scale: starting bot processes (a warm-up, then empty, then 10,000)")
+            progress(f"scale: starting bot processes (a warm-up, then empty, then {total})")
             await start_probe(empty_url, sandbox.url, folder)
             empty = await start_probe(empty_url, sandbox.url, folder)
             big = await start_probe(big_url, sandbox.url, folder)
     return {
         **figures,
-        "start_10k_s": big["ready_s"],
-        "start_10k_process_s": big["process_s"],
-        "settle_10k_s": big["settled_s"],
+        f"start_{label}_s": big["ready_s"],
+        f"start_{label}_process_s": big["process_s"],
+        f"settle_{label}_s": big["settled_s"],
         "start_empty_s": empty["ready_s"],
-        "rss_10k_mb": big["rss_settled_mb"],
-        "rss_10k_peak_mb": big["hwm_mb"],
+        f"rss_{label}_mb": big["rss_settled_mb"],
+        f"rss_{label}_peak_mb": big["hwm_mb"],
         "rss_empty_mb": empty["rss_settled_mb"],
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
-    parser.add_argument("--full", action="store_true", help="enrol all 10,000 for real")
+    parser.add_argument("--full", action="store_true", help="build every participant for real")
+    parser.add_argument("--participants", type=int, default=TOTAL, help="how many (10,000)")
     arguments = parser.parse_args()
     configure_logging()
-    report(asyncio.run(measure(full=arguments.full)))
+    report(asyncio.run(measure(arguments.participants, full=arguments.full)))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ It prints one JSON object on stdout:
   the moment it spawned the process (interpreter start and imports included);
 - `ready_s`: from settings to `running_bot` entered (database checked and sites mirrored,
   PTB initialised, polling started, scheduler started);
-- `settled_s`: from settings until the first calendar sweep and the first dispatch ended;
+- `settled_s`: from settings until the first calendar sweep and the first dispatch ended
+  (start-up including the first sweep);
 - `rss_ready_mb`, `rss_settled_mb`, `hwm_mb`: VmRSS at those moments, and VmHWM (peak).
 """
 
@@ -69,7 +70,8 @@ async def probe() -> dict[str, float]:
 
 
 async def _first_sweep_and_dispatch(services: Services) -> None:
-    """Wait for the sweep job that `SchedulerService.start` runs at once, then for the
+    """Wait for the sweep job that `SchedulerService.start` runs at once, then for the sweep
+    it started to finish (the job only spawns it as a task of the service), then for the
     dispatcher to be idle. The listener is added before the event loop gets to run the job
     (nothing awaits between the scheduler's start and the body of `running_bot`)."""
     scheduler = services.scheduler
@@ -83,6 +85,9 @@ async def _first_sweep_and_dispatch(services: Services) -> None:
 
     scheduler.scheduler.add_listener(on_job, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     await asyncio.wait_for(swept.wait(), SETTLE_TIMEOUT)
+    # The service keeps the tasks its jobs spawned; the sweep is one of them.
+    spawned = list(scheduler._background)
+    await asyncio.wait_for(asyncio.gather(*spawned), SETTLE_TIMEOUT)
     await asyncio.wait_for(scheduler.idle.wait(), SETTLE_TIMEOUT)
 
 

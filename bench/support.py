@@ -24,6 +24,7 @@ __all__ = [
     "BOT_USERNAME",
     "TOKEN",
     "Linked",
+    "at_latency",
     "configure_logging",
     "daytime_zone",
     "enrol_and_link",
@@ -64,6 +65,14 @@ def report(figures: Mapping[str, float | int]) -> None:
     for name, value in figures.items():
         shown = str(value) if isinstance(value, int) else f"{value:.4g}"
         print(f"{name}: {shown}", flush=True)
+
+
+def at_latency(figures: Mapping[str, float | int], latency_ms: float) -> dict[str, float | int]:
+    """Figures measured with a simulated round trip carry it in their names
+    (`dispatch_ratio_rtt80`); at 0 ms they keep their plain names."""
+    if not latency_ms:
+        return dict(figures)
+    return {f"{name}_rtt{latency_ms:g}": value for name, value in figures.items()}
 
 
 def percentile(values: Sequence[float], q: float) -> float:

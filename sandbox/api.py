@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from sandbox import actions
 from sandbox.faults import FaultInjector, RateLimiter
+from sandbox.latency import Latency
 from sandbox.models import (
     ApiCall,
     BotAccount,
@@ -32,10 +33,13 @@ def _describe(message: SandboxMessage) -> str:
 class Sandbox:
     """A fake Telegram: its users, chats and transcripts, without the HTTP server part."""
 
-    def __init__(self, *, auto_register: bool = True, seed: int | None = None) -> None:
+    def __init__(
+        self, *, auto_register: bool = True, seed: int | None = None, latency_ms: float = 0.0
+    ) -> None:
         self.world = World(auto_register=auto_register)
         self.faults = FaultInjector(seed)
         self.limiter = RateLimiter()
+        self.latency = Latency(latency_ms)
         self.webhooks = WebhookDispatcher(self.world)
 
     # set-up
@@ -337,6 +341,15 @@ class Sandbox:
         self.limiter.enabled = enabled
         self.limiter.reset()
 
+    def set_latency(self, round_trip_ms: float) -> None:
+        """Make every Bot API call take this network round trip (ms; 0: none); see `Latency`."""
+        self.latency.set(round_trip_ms)
+
+    @property
+    def latency_ms(self) -> float:
+        """The round trip every Bot API call takes, in milliseconds."""
+        return self.latency.round_trip_ms
+
     def set_time(self, unix_seconds: float) -> None:
         """Freeze the sandbox clock (message dates, callback query age) at a unix time."""
         self.world.clock.set_time(unix_seconds)
@@ -354,7 +367,8 @@ class Sandbox:
         return self.world.clock.now()
 
     def reset(self) -> None:
-        """Forget users, chats, messages, calls, faults, limits and time; keep the bots."""
+        """Forget users, chats, messages, calls, faults, limits and time; keep the bots and
+        the latency (a property of the network, set when the sandbox was made or since)."""
         for bot in self.world.bots.values():
             self.webhooks.stop(bot)
         self.world.reset()

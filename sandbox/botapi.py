@@ -12,6 +12,7 @@ from sandbox import botapi_bot, botapi_chat
 from sandbox.context import CallContext, Handler
 from sandbox.errors import ApiError, bad_request
 from sandbox.faults import FaultInjector, FaultRule, RateLimiter, fault_response
+from sandbox.latency import Latency
 from sandbox.models import ApiCall, BotAccount
 from sandbox.spec import ApiSpec, FileUpload, require_method
 from sandbox.webhook import WebhookDispatcher
@@ -72,15 +73,24 @@ class BotApi:
         faults: FaultInjector,
         limiter: RateLimiter,
         webhooks: WebhookDispatcher,
+        latency: Latency | None = None,
     ) -> None:
         self.world = world
         self.spec = spec
         self.faults = faults
         self.limiter = limiter
         self.webhooks = webhooks
+        self.latency = latency or Latency()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """The aiohttp handler of `/bot{token}/{method}`."""
+        """The aiohttp handler of `/bot{token}/{method}`: the call crosses the simulated
+        network (half the round trip), is answered, and the answer crosses back."""
+        await self.latency.one_way()
+        response = await self._handle(request)
+        await self.latency.one_way()
+        return response
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         token, name = request.match_info["token"], request.match_info["method"]
         bot: BotAccount | None = None
         params: dict[str, Any] = {}
@@ -128,22 +138,31 @@ class BotApi:
     async def _answer_with_fault(self, ctx: CallContext, rule: FaultRule) -> web.StreamResponse:
         """Answer as `rule` says; record the call before holding a late answer back."""
         error = fault_response(rule)
+        held = rule.kind in ("timeout", "gateway_timeout")
         if rule.kind == "delay":
             await asyncio.sleep(rule.delay)
+        delivered = False
         if error is None or rule.delivered:
             status, body = await self._answer(ctx)
             if status != 200:  # a real check refused the call: that is the answer
                 self._record(ctx.method, ctx.params, ctx.bot, status, body.get("description"))
                 return web.json_response(body, status=status)
+            delivered = True
             if error is None:
                 self._record(ctx.method, ctx.params, ctx.bot, status, None, injected=True)
-                if rule.kind == "timeout":
+                if held:
                     await asyncio.sleep(rule.delay)
                 return web.json_response(body)
         self._record(
-            ctx.method, ctx.params, ctx.bot, error.status, error.description, injected=True
+            ctx.method,
+            ctx.params,
+            ctx.bot,
+            error.status,
+            error.description,
+            injected=True,
+            delivered=delivered,
         )
-        if rule.kind == "timeout":
+        if held:
             await asyncio.sleep(rule.delay)
         return web.Response(status=error.status, text=error.body, content_type=error.content_type)
 
@@ -156,6 +175,7 @@ class BotApi:
         description: str | None,
         *,
         injected: bool = False,
+        delivered: bool = False,
     ) -> None:
         ok = status == 200
         call = ApiCall(
@@ -167,6 +187,7 @@ class BotApi:
             injected=injected,
             time=self.world.clock.now(),
             bot_id=bot.bot_id if bot else None,
+            delivered=ok or delivered,
         )
         if not ok and not injected:
             logger.info("Bot API %s rejected: %s", method, description)

@@ -207,6 +207,14 @@ class SandboxClient:
         """Turn Telegram's flood limits on or off."""
         return await self._call("POST", "/rate-limits", {"enabled": enabled})
 
+    async def set_latency(self, round_trip_ms: float) -> Json:
+        """Make every Bot API call take this network round trip (ms; 0: none)."""
+        return await self._call("POST", "/latency", {"ms": round_trip_ms})
+
+    async def latency(self) -> float:
+        """The round trip every Bot API call takes, in milliseconds."""
+        return float((await self._call("GET", "/latency"))["ms"])
+
     async def set_time(self, unix_seconds: float) -> Json:
         """Freeze the sandbox clock."""
         return await self._call("POST", "/time", {"unix": unix_seconds})

@@ -84,6 +84,8 @@ class ControlApi:
             ("POST", "/faults", self._add_faults),
             ("DELETE", "/faults", self._clear_faults),
             ("POST", "/rate-limits", self._rate_limits),
+            ("GET", "/latency", self._get_latency),
+            ("POST", "/latency", self._set_latency),
             ("GET", "/time", self._get_time),
             ("POST", "/time", self._set_time),
             ("DELETE", "/time", self._clear_time),
@@ -239,6 +241,16 @@ class ControlApi:
         enabled = bool((await _body(request)).get("enabled", True))
         self.sb.enforce_rate_limits(enabled)
         return {"enabled": enabled}
+
+    async def _get_latency(self, request: web.Request) -> Json:
+        return {"ms": self.sb.latency_ms}
+
+    async def _set_latency(self, request: web.Request) -> Json:
+        body = await _body(request)
+        if "ms" not in body or isinstance(body["ms"], bool):
+            raise SandboxError("ms (the round trip in milliseconds) is required")
+        self.sb.set_latency(float(body["ms"]))
+        return await self._get_latency(request)
 
     async def _get_time(self, request: web.Request) -> Json:
         return {"now": self.sb.now(), "frozen": self.sb.world.clock.frozen}

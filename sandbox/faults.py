@@ -18,6 +18,7 @@ FaultKind = Literal[
     "server_error",
     "bad_gateway",
     "timeout",
+    "gateway_timeout",
     "too_many_requests",
     "blocked",
     "chat_not_found",
@@ -42,10 +43,15 @@ class FaultRule:
     `method` None matches every method (names ignore case); `chat_id` None matches any chat.
     The rule fires with `probability` (seeded RNG of the injector), at most `count` times
     (None: forever). `delivered=True` processes the call first, so the message exists although
-    the client is told it failed (or, for "timeout", never hears back in time). "timeout" and
-    "delay" hold the answer for `delay` seconds. "kicked" is Telegram's answer to a bot removed
-    from a group; "migrated" its answer for a group that became a supergroup, whose new id
-    (`migrate_to_chat_id`, required for that kind) it carries as Telegram does.
+    the client is told it failed (or, for "timeout", never hears back in time). "timeout",
+    "gateway_timeout" and "delay" hold the answer for `delay` seconds: "timeout" is meant for a
+    client whose own read timeout is shorter (then 504, or when delivered the real answer, for
+    a patient one); "gateway_timeout" answers 504 Gateway Timeout in every case, as Telegram's
+    front does when the server behind it was too slow, so that with `delivered=True` a client
+    hears of a failure at once although Telegram made the message. "kicked" is Telegram's
+    answer to a bot removed from a group; "migrated" its answer for a group that became a
+    supergroup, whose new id (`migrate_to_chat_id`, required for that kind) it carries as
+    Telegram does.
     """
 
     method: str | None = None
@@ -107,6 +113,7 @@ def fault_response(rule: FaultRule) -> FaultResponse | None:
     code, description = {
         "server_error": (500, "Internal Server Error"),
         "timeout": (504, "Gateway Timeout"),
+        "gateway_timeout": (504, "Gateway Timeout"),
         "too_many_requests": (429, f"Too Many Requests: retry after {rule.retry_after}"),
         "blocked": (403, "Forbidden: bot was blocked by the user"),
         "chat_not_found": (400, "Bad Request: chat not found"),

@@ -223,6 +223,8 @@ class ApiCall:
     """One Bot API call as the sandbox answered it.
 
     `injected` is True when the answer came from a fault rule rather than a Telegram check.
+    `delivered` is True when Telegram carried the call out (a sendMessage made its message),
+    whatever the client was told: every ok call, and a fault's with `delivered=True`.
     """
 
     method: str
@@ -233,6 +235,7 @@ class ApiCall:
     injected: bool
     time: float
     bot_id: int | None
+    delivered: bool = False
 
     def to_dict(self) -> JsonDict:
         """Plain JSON view (control API)."""

@@ -34,6 +34,8 @@ class SandboxServer(Sandbox):
         app = Application.builder().token(T).base_url(f"{sb.url}/bot").build()
     ```
     `port=0` picks a free port; `url` tells which. Runs on the current event loop.
+    `latency_ms` is a simulated network round trip that every Bot API call takes (see
+    `sandbox.latency.Latency`; `set_latency` changes it).
     """
 
     def __init__(
@@ -44,13 +46,16 @@ class SandboxServer(Sandbox):
         auto_register: bool = True,
         seed: int | None = None,
         webhook_retry_delay: float = 0.2,
+        latency_ms: float = 0.0,
     ) -> None:
-        super().__init__(auto_register=auto_register, seed=seed)
+        super().__init__(auto_register=auto_register, seed=seed, latency_ms=latency_ms)
         self.host = host
         self.port = port
         self.webhooks.retry_delay = webhook_retry_delay
         self.spec = load_spec()
-        self.bot_api = BotApi(self.world, self.spec, self.faults, self.limiter, self.webhooks)
+        self.bot_api = BotApi(
+            self.world, self.spec, self.faults, self.limiter, self.webhooks, self.latency
+        )
         self._runner: web.AppRunner | None = None
 
     @property

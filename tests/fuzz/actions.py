@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from tests.fuzz.callbacks import crafted, junk
+from tests.fuzz.callbacks import MANGLES, crafted, junk, malformed
 from tests.fuzz.cast import ACTORS, CHANNEL, COORDINATORS, PARTICIPANT_CHATS, chats_of
 from tests.fuzz.texts import team_commands, texts, weighted
 
@@ -48,7 +48,8 @@ class Edit:
 @dataclass(frozen=True)
 class Press:
     """Press a button under a bot message of the chat: one it has (`data` None, the
-    `button`-th), or forged `data`; `replay` presses data seen under any earlier message."""
+    `button`-th), or forged `data`; `replay` presses data seen under any earlier message;
+    `mangle` presses the chosen button's data mangled so (`callbacks.mangled`)."""
 
     actor: int
     chat: int
@@ -56,6 +57,7 @@ class Press:
     button: int
     data: str | None
     replay: bool = False
+    mangle: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def actions(facts: Facts) -> st.SearchStrategy[Action]:
     """One action, by someone who takes part in the run, in a chat they are in."""
     text = texts(facts.study_ids, facts.codes)
     pick = weighted((2, st.just(0)), (1, st.integers(min_value=0, max_value=12)))
-    forged = weighted((2, crafted(facts.row_ids)), (1, junk()))
+    forged = weighted((2, crafted(facts.row_ids)), (1, malformed(facts.row_ids)), (1, junk()))
 
     def by(actor: int) -> st.SearchStrategy[Action]:
         chat = _chat(actor, facts.groups)
@@ -112,6 +114,19 @@ def actions(facts: Facts) -> st.SearchStrategy[Action]:
             (2 if team else 6, st.builds(Press, st.just(actor), chat, pick, pick, st.none())),
             (1, st.builds(Press, st.just(actor), chat, pick, pick, forged)),
             (1, st.builds(Press, st.just(actor), chat, pick, pick, st.none(), st.just(True))),
+            (
+                1,
+                st.builds(
+                    Press,
+                    st.just(actor),
+                    chat,
+                    pick,
+                    pick,
+                    st.none(),
+                    st.just(False),
+                    st.sampled_from(MANGLES),
+                ),
+            ),
             (1, st.builds(Send, st.just(actor), chat, st.sampled_from(MEDIA), st.just("") | text)),
             (1, st.builds(Edit, st.just(actor), chat, pick, typed)),
         )

@@ -2,7 +2,11 @@
 
 Telegram lets a modified client send any callback data of 1-64 bytes for a message it sees;
 the bot must trust none of it. Crafted data use the bot's own formats (`v:`, `a:`, `c:`,
-`t:`, `d:`, `b:`, `x:`, `w:`, `r:`, `e:`, `lang:`) with ids of other people's rows.
+`t:`, `d:`, `b:`, `x:`, `w:`, `r:`, `e:`, `lang:`) with ids of other people's rows; malformed
+data use the same prefixes with parts missing (`d:<id>`, `c:<id>:<code>`), parts where they
+do not belong (`x:<id>:<code>:<answer>`), or ids that only look like numbers; mangled data
+are a real button's with a part cut or its prefix changed (`mangled`), so that the row is the
+presser's own (their open check-in, their visit) and the handler gets past the ownership check.
 """
 
 from __future__ import annotations
@@ -35,6 +39,26 @@ def row_ids(known: Sequence[int]) -> st.SearchStrategy[int]:
     )
 
 
+# Ids that a careless parser might take for numbers.
+LOOKALIKE_IDS = ("+1", "01", "1.0", "1e3", "0x1", " 1", "1 ", "１", "٣", "-0", "", "1_0", "NaN")
+
+
+def malformed(known: Sequence[int]) -> st.SearchStrategy[str]:
+    """The bot's prefixes with parts missing, added or mangled."""
+    ids = st.one_of(row_ids(known).map(str), st.sampled_from(LOOKALIKE_IDS))
+    code, answer = st.sampled_from(QUESTION_CODES), st.sampled_from(ANSWERS)
+    pick = st.sampled_from
+    return st.one_of(
+        st.builds("{}:{}".format, pick(("c", "t", "d", "b", "x", "v", "a", "w", "r")), ids),
+        st.builds("{}:{}:{}".format, pick(("c", "t")), ids, code),
+        st.builds("{}:{}:{}:{}".format, pick(("d", "b", "x")), ids, code, answer),
+        st.builds("{}:{}:{}".format, pick(("v", "a", "w", "r")), ids, pick(("", "OK", "ack:1"))),
+        st.builds("{}:{}::{}".format, pick(("c", "t")), ids, answer),
+        st.builds("{}::{}".format, pick(("c", "t", "d", "v", "a")), code),
+        st.builds("{}:{}:{}".format, pick(("lang", "e:site", "e:arm", "e:day")), ids, code),
+    ).map(within_limit)
+
+
 def crafted(known: Sequence[int]) -> st.SearchStrategy[str]:
     ids = row_ids(known)
     code, answer = st.sampled_from(QUESTION_CODES), st.sampled_from(ANSWERS)
@@ -64,3 +88,22 @@ def junk() -> st.SearchStrategy[str]:
         st.binary(min_size=1, max_size=MAX_DATA_BYTES).map(lambda b: b.decode("latin-1")),
         st.sampled_from(("c:", "a:1", "w:", "lang:", "::::", "v:1:ok:extra", "c:1:Q1:none\n")),
     ).map(within_limit)
+
+
+MANGLES = ("cut_last", "keep_id", "as_c", "as_t", "as_d", "as_b", "as_x", "as_v", "extra")
+
+
+def mangled(data: str, how: str) -> str:
+    """A real button's data with a part cut (`cut_last`: the last; `keep_id`: all but the
+    prefix and id), its prefix changed (`as_d`: `t:12:Q1:fever` -> `d:12:Q1:fever`), or its
+    last part repeated (`extra`)."""
+    parts = data.split(":")
+    if how == "cut_last":
+        parts = parts[:-1] if len(parts) > 1 else parts
+    elif how == "keep_id":
+        parts = parts[:2]
+    elif how.startswith("as_"):
+        parts = [how.removeprefix("as_"), *parts[1:]]
+    elif how == "extra":
+        parts = [*parts, parts[-1]]
+    return within_limit(":".join(parts))

@@ -21,6 +21,7 @@ from sandbox import SandboxError, SandboxServer
 from sandbox.html import command_entities
 from sandbox.models import SandboxMessage
 from tests.fuzz.actions import Action, Block, Edit, Press, Raw, Say, Send
+from tests.fuzz.callbacks import mangled
 from tests.fuzz.cast import CHANNEL
 
 WAIT_SECONDS = 30.0
@@ -66,9 +67,15 @@ class Figures:
     updates_unanswered: int = 0
     callbacks_unanswered: int = 0
     messages_to_silent_chats: int = 0  # caused by an update from another chat
+    private_messages: int = 0  # texts and media that people wrote to the bot in private
+    group_chatter: int = 0  # texts and media in groups by people not on that group's team
     handler_exceptions: list[Problem] = field(default_factory=list)
     other_errors: list[Problem] = field(default_factory=list)
     rejections: list[Problem] = field(default_factory=list)
+    # What a person would notice (see `Driver._expect`):
+    private_unanswered: list[Problem] = field(default_factory=list)
+    group_chatter_answered: list[Problem] = field(default_factory=list)
+    callbacks_left_unanswered: list[Problem] = field(default_factory=list)
 
 
 class ErrorLog(logging.Handler):
@@ -107,6 +114,12 @@ class Driver:
         self.application = application
         self.services = services
         self.silent_chats = {str(c) for c in silent_chats}
+        self.site_of_chat = {
+            chat: code
+            for code, site in services.config.sites.items()
+            for chat in (site.alert_chat_id, site.escalation_chat_id)
+            if chat is not None
+        }
         self.figures = Figures()
         self.action: Action | None = None  # what is being played, for the error log
         self.pressed: str | None = None  # and the callback data it pressed
@@ -193,8 +206,42 @@ class Driver:
         if not replied:
             figures.updates_unanswered += 1
         query = self.world.callback_queries.get(query_id or "")
-        if query is not None and not query.answered:
+        unanswered_query = query is not None and not query.answered
+        if unanswered_query:
             figures.callbacks_unanswered += 1
+        self._expect(action, calls, replied, unanswered_query)
+
+    def _expect(
+        self, action: Action, calls: list[Any], replied: bool, unanswered_query: bool
+    ) -> None:
+        """The outcome each kind of update must have: whoever writes to the bot in private
+        (text or media) gets an answer; chatter in a group (not a command, by someone not on
+        that group's site team) gets none there; every button press is answered."""
+        figures = self.figures
+        problem = Problem(describe(action), action, self.pressed)
+        if unanswered_query:
+            figures.callbacks_left_unanswered.append(problem)
+        if not isinstance(action, Say | Send):
+            return
+        if action.chat == action.actor:
+            figures.private_messages += 1
+            if not replied:
+                figures.private_unanswered.append(problem)
+            return
+        if action.chat > 0 or (isinstance(action, Say) and action.text.startswith("/")):
+            return
+        site = self.site_of_chat.get(action.chat)
+        if site is not None and site in self.services.config.roles_of(action.actor):
+            return  # the team may be in the middle of a guided command there
+        figures.group_chatter += 1
+        answers = [
+            call
+            for call in calls
+            if call.method.lower() in SEND_METHODS
+            and str(call.params.get("chat_id")) == str(action.chat)
+        ]
+        if answers:
+            figures.group_chatter_answered.append(problem)
 
     # playing the actions
 
@@ -241,7 +288,7 @@ class Driver:
         await self.sandbox.edit_text(action.actor, action.chat, message.message_id, action.text)
 
     async def _press(self, action: Press) -> str:
-        genuine = action.data is None and not action.replay
+        genuine = action.data is None and not action.replay  # a real button is needed
         shown = [
             m
             for m in self.world.transcript(action.chat)
@@ -257,6 +304,8 @@ class Driver:
         if data is None:
             buttons = message.button_data()
             data, forge = buttons[action.button % len(buttons)], False
+            if action.mangle is not None:
+                data, forge = mangled(data, action.mangle), True
         private_elsewhere = action.chat > 0 and action.chat != action.actor
         self.pressed = data
         return await self.sandbox.press(

@@ -1,5 +1,5 @@
 """The product bugs the fuzz test found, one case each, asserting the right behaviour
-(all fixed; these keep them fixed)."""
+(these keep them fixed)."""
 
 from __future__ import annotations
 
@@ -122,3 +122,18 @@ async def test_a_button_pressed_on_a_message_without_buttons_still_works(
     replies = await driver.run(Press(COORDINATOR, COORDINATOR, 0, 0, data))  # forged on it
     assert problems(driver) == []
     assert replies and replies[-1].text.startswith(answer)
+
+
+@pytest.mark.parametrize("mangle", ["keep_id", "cut_last", "as_d", "as_c", "as_x", "extra"])
+async def test_a_check_in_button_with_parts_missing_or_swapped_is_answered(
+    mangle: str, driver: Driver, database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    """`t:<id>`, `d:<id>:Q1:<item>` and the like on the participant's own open check-in."""
+    chat = STANDARD.chat_id
+    assert chat is not None
+    await enrol(driver, database, config, clock, STANDARD)
+    await driver.run(Say(chat, chat, "/checkin"))
+    for button in range(2):  # an answer, then a tick of the multi-select question
+        await driver.run(Press(chat, chat, 0, button, None, mangle=mangle))
+    assert problems(driver) == []
+    assert driver.figures.callbacks_unanswered == 0

@@ -105,7 +105,25 @@ async def test_timeout_leaves_the_client_without_an_answer(
         with pytest.raises(telegram.error.TimedOut):
             await impatient.send_message(user, "did it arrive?")
     assert [m.text for m in sb.bot_messages(user)] == (["did it arrive?"] if delivered else [])
-    assert sb.calls("sendMessage")[0].injected
+    [call] = sb.calls("sendMessage")
+    assert call.injected and call.delivered == delivered
+
+
+@pytest.mark.parametrize("delivered", [False, True])
+async def test_a_gateway_timeout_fails_at_once_even_when_telegram_made_the_message(
+    sb: SandboxServer, bot: telegram.Bot, user: int, delivered: bool
+) -> None:
+    sb.faults.add(
+        FaultRule(method="sendMessage", kind="gateway_timeout", delay=0.01, delivered=delivered)
+    )
+    with pytest.raises(telegram.error.NetworkError) as error:
+        await bot.send_message(user, "did it arrive?")  # a patient client: 5 s read timeout
+    assert not isinstance(error.value, telegram.error.BadRequest)
+    assert [m.text for m in sb.bot_messages(user)] == (["did it arrive?"] if delivered else [])
+    [call] = sb.calls("sendMessage")
+    assert (call.ok, call.error_code, call.injected) == (False, 504, True)
+    assert call.delivered == delivered
+    assert sb.rejections() == []
 
 
 async def test_delay_answers_late_but_normally(
