@@ -273,7 +273,7 @@ def _answered(
     elif kind == CheckInKind.CONTRACEPTION:
         tier = triage_contraception(answers).tier
     else:
-        tier = triage_post_infusion(next(iter(answers.values())), 24).tier
+        tier = triage_post_infusion(next(iter(answers.values())), first_day=True).tier
     return CheckIn(
         participant_id=participant.id or 0,
         kind=kind,
