@@ -57,6 +57,7 @@ from study.team_chats import forget_coordinator_chat, record_migration
 log = logging.getLogger(__name__)
 
 LIVE = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.SENT)
+NOT_OURS = "cancelled or taken over meanwhile"
 
 
 @dataclass
@@ -190,11 +191,20 @@ class Dispatcher:
             expired = await session.exec(
                 update(OutboxMessage)
                 .where(
-                    col(OutboxMessage.status) == OutboxStatus.PENDING,
-                    col(OutboxMessage.available_at) <= now,
+                    or_(
+                        and_(
+                            col(OutboxMessage.status) == OutboxStatus.PENDING,
+                            col(OutboxMessage.available_at) <= now,
+                        ),
+                        # a crashed sender's row, recovered after its time: not sent late
+                        and_(
+                            col(OutboxMessage.status) == OutboxStatus.SENDING,
+                            col(OutboxMessage.lease_until) < now,
+                        ),
+                    ),
                     col(OutboxMessage.not_after) < now,
                 )
-                .values(status=OutboxStatus.EXPIRED, last_error="past not_after")
+                .values(status=OutboxStatus.EXPIRED, lease_until=None, last_error="past not_after")
             )
             report.expired += int(expired.rowcount or 0)
             due = or_(
@@ -377,8 +387,11 @@ class Dispatcher:
         return stale
 
     async def _deliver(self, item: Claimed, report: DispatchReport) -> None:
-        if not await self._still_ours(item):
-            report.reasons["taken over after its lease"] += 1
+        refused = await self._still_to_send(item)
+        if refused is not None:
+            report.reasons[refused] += 1
+            if refused != NOT_OURS:
+                report.expired += 1
             return
         message = item.message
         try:
@@ -416,21 +429,35 @@ class Dispatcher:
         item.moved = True
         return item.message
 
-    async def _still_ours(self, item: Claimed) -> bool:
-        """Renew the lease when half of it is gone, and only if nobody took the row over:
-        a batch that waited too long must not send what another process has taken."""
+    async def _still_to_send(self, item: Claimed) -> str | None:
+        """Just before a send: why not to send it after all, or None.
+
+        A batch is claimed at one moment and sent over the next seconds, so the row is read
+        again: a pause, withdrawal or date change that landed meanwhile cancelled it, another
+        process took it over after its lease, its time ran out, or a later reminder of the
+        same event fell due. The lease is renewed when half of it is gone."""
         now = self.clock.now()
-        if item.lease_until - now > self.settings.lease / 2:
-            return True
-        renewed = now + self.settings.lease
         async with self.database.session() as session:
-            result = await session.exec(
-                update(OutboxMessage).where(*self._owned(item)).values(lease_until=renewed)
-            )
-        if not result.rowcount:
-            return False
-        item.lease_until = renewed
-        return True
+            row = await session.get(OutboxMessage, item.row_id)
+            if (
+                row is None
+                or row.status != OutboxStatus.SENDING
+                or row.lease_until != item.lease_until
+            ):
+                return NOT_OURS
+            stale = None
+            if row.not_after is not None and row.not_after < now:
+                stale = "past not_after"
+            elif row.event_key is not None and await self._superseded(session, [row], now):
+                stale = "superseded by a later reminder"
+            if stale is not None:
+                row.status, row.lease_until, row.last_error = OutboxStatus.EXPIRED, None, stale
+                session.add(row)
+                return stale
+            if item.lease_until - now <= self.settings.lease / 2:
+                row.lease_until = item.lease_until = now + self.settings.lease
+                session.add(row)
+        return None
 
     @staticmethod
     def _owned(item: Claimed) -> tuple[Any, ...]:
@@ -486,9 +513,14 @@ class Dispatcher:
         if item.moved:
             values["chat_id"] = item.message.chat_id
         async with self.database.session() as session:
-            result = await session.exec(
-                update(OutboxMessage).where(*self._owned(item)).values(**values)
+            # A row cancelled while its message was on its way was still delivered: the
+            # record says so.
+            delivered = (
+                col(OutboxMessage.id) == item.row_id,
+                col(OutboxMessage.status).in_([OutboxStatus.SENDING, OutboxStatus.CANCELLED]),
+                col(OutboxMessage.lease_until) == item.lease_until,
             )
+            result = await session.exec(update(OutboxMessage).where(*delivered).values(**values))
             if not result.rowcount:
                 log.warning("a message was sent after another dispatcher took it over")
                 return

@@ -68,7 +68,8 @@ class Planner:
             )
         }
         for key, row in existing.items():
-            if key not in keys and row.status == OutboxStatus.PENDING:
+            # A row being sent is cancelled too: the dispatcher looks again before the send.
+            if key not in keys and row.status in (OutboxStatus.PENDING, OutboxStatus.SENDING):
                 row.status = OutboxStatus.CANCELLED
                 session.add(row)
             elif key in keys and row.status == OutboxStatus.CANCELLED:

@@ -117,11 +117,12 @@ async def cancel_pending(
     *,
     participant_id: int,
 ) -> int:
-    """Cancel every unsent message to a participant. Returns how many were cancelled."""
+    """Cancel every unsent message to a participant, also one claimed for sending (the
+    dispatcher looks again just before it sends). Returns how many were cancelled."""
     rows = await session.exec(
         select(OutboxMessage).where(
             OutboxMessage.participant_id == participant_id,
-            col(OutboxMessage.status) == OutboxStatus.PENDING,
+            col(OutboxMessage.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
         )
     )
     cancelled = 0

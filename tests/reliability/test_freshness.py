@@ -1,0 +1,187 @@
+"""Nothing stale is sent: a change that lands while a batch is being sent stops that batch's
+rows it made untrue, and a row recovered after a crash past its time is expired."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import col, select
+from telegram.ext import ExtBot
+
+from bot.sender import PtbSender
+from messages import Keyboard
+from sandbox import SandboxServer
+from scheduler.dispatcher import Dispatcher
+from scheduler.planner import Planner
+from study.config import StudyConfig
+from study.database import Database
+from study.models import OutboxMessage, OutboxStatus, Participant
+from study.outbox import Priority, enqueue
+from study.status import pause
+from study.visits import set_appointment, visit_by_number
+from tests.reliability.outbox import linked_participants, put_due_reminders, queued_rows
+from tests.reliability.workers import TOKEN
+from tests.support.clock import FakeClock
+from tests.support.dispatch_worker import build_bot
+from tests.support.factories import enrolled
+
+Change = Callable[[], Awaitable[None]]
+
+
+class ChangeAfterFirstSend(PtbSender):
+    """Telegram's real client (through the sandbox); after its first message a change of
+    the study lands, as a coordinator's command would while the batch is on its way."""
+
+    def __init__(self, bot: ExtBot[Any], change: Change) -> None:
+        super().__init__(bot)
+        self.change: Change | None = change
+
+    async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
+        message_id = await super().send(chat_id, text, keyboard)
+        if self.change is not None:
+            change, self.change = self.change, None
+            await change()
+        return message_id
+
+
+@pytest.fixture
+async def bot(sandbox: SandboxServer) -> AsyncIterator[ExtBot[Any]]:
+    async with build_bot(sandbox.url, TOKEN, rate_limit=False) as ptb_bot:
+        yield ptb_bot
+
+
+def dispatcher(
+    database: Database, sender: PtbSender, clock: FakeClock, config: StudyConfig
+) -> Dispatcher:
+    return Dispatcher(database, sender, clock, config, Planner(config))
+
+
+def sent_to(sandbox: SandboxServer, chat_id: int) -> int:
+    return sum(
+        1 for call in sandbox.calls("sendMessage") if call.ok and call.params["chat_id"] == chat_id
+    )
+
+
+async def test_a_pause_while_a_batch_is_sent_stops_the_rest_of_it(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    sandbox.set_time(clock.now().timestamp())
+    [participant] = await linked_participants(database, sandbox, [8201], now=clock.now())
+    await put_due_reminders(database, [participant], now=clock.now(), each=3)
+
+    async def pause_them() -> None:
+        async with database.session() as session:
+            row = await session.get(Participant, participant.id)
+            assert row is not None
+            await pause(
+                session,
+                row,
+                actor="test",
+                now=clock.now(),
+                config=config,
+                replanner=Planner(config),
+            )
+
+    sender = ChangeAfterFirstSend(bot, pause_them)
+    report = await dispatcher(database, sender, clock, config).run_once()
+    assert sent_to(sandbox, 8201) == 1  # the one on its way when the pause landed
+    statuses = [row.status for row in await queued_rows(database)]
+    assert statuses == [OutboxStatus.SENT, OutboxStatus.CANCELLED, OutboxStatus.CANCELLED]
+    assert report.sent == 1
+
+
+async def test_a_visit_moved_while_a_batch_is_sent_is_not_reminded_at_its_old_date(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    people = []
+    for chat, hour in ((8301, 8), (8302, 9)):  # the first one's reminder goes first
+        sandbox.add_user(chat, f"P{chat}")
+        await sandbox.send_text(chat, "/start")
+        participant, _ = await enrolled(
+            database,
+            config,
+            clock,
+            study_id=f"ZJU2-{chat}",
+            randomized_on=date(2026, 3, 2),
+            chat_id=chat,
+            preferred_hour=hour,
+        )
+        people.append(participant)
+    async with database.session() as session:
+        visit = await visit_by_number(session, people[1].id or 0, 1)
+    # The morning a week before visit 1: both 7-day reminders are due.
+    week_before = visit.visit_date - timedelta(days=7)
+    clock.set(datetime.combine(week_before, time(10), tzinfo=ZoneInfo("Asia/Shanghai")))
+    sandbox.set_time(clock.now().timestamp())
+
+    async def move_the_second() -> None:
+        async with database.session() as session:
+            await set_appointment(
+                session,
+                visit.id or 0,
+                day=visit.visit_date + timedelta(days=5),
+                at=None,
+                actor="test",
+                now=clock.now(),
+                replanner=Planner(config),
+            )
+
+    sender = ChangeAfterFirstSend(bot, move_the_second)
+    await dispatcher(database, sender, clock, config).run_once()
+    assert sent_to(sandbox, 8301) == 1
+    assert sent_to(sandbox, 8302) == 0  # its reminder named the old date
+    async with database.session() as session:
+        old = list(
+            await session.exec(
+                select(OutboxMessage.status).where(
+                    OutboxMessage.participant_id == people[1].id,
+                    col(OutboxMessage.dedupe_key).contains(visit.visit_date.isoformat()),
+                    col(OutboxMessage.dedupe_key).endswith(":d7"),
+                )
+            )
+        )
+    assert old == [OutboxStatus.CANCELLED]
+
+
+async def test_a_row_recovered_after_a_crash_past_its_time_is_expired_not_sent(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    sandbox.set_time(clock.now().timestamp())
+    [participant] = await linked_participants(database, sandbox, [8401], now=clock.now())
+    async with database.session() as session:
+        row = await enqueue(
+            session,
+            template="visit_missed_participant",
+            dedupe_key="crashed:1",
+            participant_id=participant.id,
+            context={"date": "2026-03-01"},
+            due_at=clock.now() - timedelta(hours=3),
+            not_after=clock.now() - timedelta(hours=1),
+            priority=Priority.REMINDER,
+            now=clock.now() - timedelta(hours=3),
+        )
+        # Claimed by a sender that crashed two hours ago, before its time ran out.
+        row.status = OutboxStatus.SENDING
+        row.lease_until = clock.now() - timedelta(hours=2)
+        row.attempts = 1
+    await dispatcher(database, PtbSender(bot), clock, config).drain()
+    assert sent_to(sandbox, 8401) == 0
+    async with database.session() as session:
+        again = (await session.exec(select(OutboxMessage))).one()
+    assert again.status == OutboxStatus.EXPIRED and again.last_error == "past not_after"
