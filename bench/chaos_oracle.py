@@ -26,10 +26,10 @@ Rules (times are the bot's own clock, read from each run; see bench/chaos_proces
   nothing, or sent later reminders first, lost it.
 - Stale: a reminder naming a date that is not a visit of theirs still to come, or arriving
   after its visit's noon by more than `in_flight` (by the bot's clock, read to within
-  `tolerance`). The dispatcher checks a reminder's deadline when it claims a batch of them,
-  not again before each send, so one claimed before noon may arrive while the batch is in
-  flight: seconds at real speed, hours at the chaos benchmark's. Those are not stale, but
-  counted apart (`after_noon_in_flight`), so that the allowance shows.
+  `tolerance`). The dispatcher checks a reminder's deadline when it claims a batch and again
+  just before each send, so one may still arrive after noon if noon passed during the send
+  itself: milliseconds at real speed, minutes at the chaos benchmark's. Those are not
+  stale, but counted apart (`after_noon_in_flight`), so that the allowance shows.
 - Wrong: a reminder whose countdown ("in 2 days") or kind (visit with infusion, dose decided
   at the visit) does not match its visit and the day it arrived, or that came before its
   visit's first reminder was due.
