@@ -140,14 +140,17 @@ class Planner:
                 kind = "visit_dose_decided_at_visit"
             else:
                 kind = "visit"
+            # The window is offered only around a day inside it: an appointment set outside
+            # its window must not be contradicted by the reminder of it.
+            in_window = visit.window_start <= visit.visit_date <= visit.window_end
             context = {
                 "kind": kind,
                 "visit_id": visit.id,
                 "visit_number": visit.number,
                 "month": visit.month,
                 "infusion_id": infusion.id if infusion else None,
-                "window_start": visit.window_start.isoformat(),
-                "window_end": visit.window_end.isoformat(),
+                "window_start": visit.window_start.isoformat() if in_window else None,
+                "window_end": visit.window_end.isoformat() if in_window else None,
             }
             reminders += self._series(
                 participant,

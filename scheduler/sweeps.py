@@ -1,6 +1,9 @@
 """Periodic checks of the calendar against the clock; each is idempotent by dedupe keys.
 
-- A visit not confirmed 48 h before it: a T3 task for the site.
+- A visit not confirmed 48 h before it: a T3 task for the site, once the participant was
+  asked (a reminder with the buttons reached them) and had `confirmation_answer_hours` to
+  answer; a participant whose first reminder came late (a late link, quiet hours, an
+  outage) is not reported for not having answered yet.
 - A visit whose window closed without being recorded: a T3 notice for the site and a kind
   message to the participant.
 Each visit is handled on its own: one that fails is logged and the others go on.
@@ -15,12 +18,21 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scheduler.isolation import on_its_own, run_steps
+from scheduler.planner import REMINDER_PREFIX
 from scheduler.timing import local_date, local_instant
 from study.alerts import raise_alert
 from study.clock import Clock
 from study.config import StudyConfig
 from study.database import Database
-from study.models import Participant, ParticipantStatus, Tier, Visit, VisitStatus
+from study.models import (
+    OutboxMessage,
+    OutboxStatus,
+    Participant,
+    ParticipantStatus,
+    Tier,
+    Visit,
+    VisitStatus,
+)
 from study.outbox import Priority, enqueue
 
 log = logging.getLogger(__name__)
@@ -39,6 +51,7 @@ async def check_unconfirmed_visits(database: Database, clock: Clock, config: Stu
     """Raise a T3 task for each visit still unconfirmed 48 h before it. Returns how many."""
     now = clock.now()
     deadline = timedelta(hours=config.protocol.confirmation_deadline_hours)
+    answer_time = timedelta(hours=config.protocol.confirmation_answer_hours)
     raised = 0
     async with database.session() as session:
         rows = await session.exec(
@@ -61,6 +74,9 @@ async def check_unconfirmed_visits(database: Database, clock: Clock, config: Stu
                 )
                 if not starts - deadline <= now < starts:
                     continue
+                asked = await _first_asked(session, visit)
+                if asked is None or now < asked + answer_time:
+                    continue
                 await raise_alert(
                     session,
                     config=config,
@@ -80,6 +96,19 @@ async def check_unconfirmed_visits(database: Database, clock: Clock, config: Stu
                 )
                 raised += 1
     return raised
+
+
+async def _first_asked(session: AsyncSession, visit: Visit) -> datetime | None:
+    """When the participant first received a reminder of this visit (its buttons ask)."""
+    first: datetime | None = (
+        await session.exec(
+            select(func.min(OutboxMessage.sent_at)).where(
+                col(OutboxMessage.dedupe_key).startswith(f"{REMINDER_PREFIX}visit:{visit.id}:"),
+                col(OutboxMessage.status) == OutboxStatus.SENT,
+            )
+        )
+    ).one()
+    return first
 
 
 async def check_visit_windows(database: Database, clock: Clock, config: StudyConfig) -> int:

@@ -82,6 +82,7 @@ class ProtocolConfig(_Strict):
     quiet_hours: tuple[int, int] = (21, 8)
     visit_reminder_days: tuple[int, ...] = (7, 2, 0)
     confirmation_deadline_hours: int = Field(default=48, ge=0)
+    confirmation_answer_hours: int = Field(default=24, ge=0)  # after the first reminder
     checkin_interval_days: int = Field(default=14, gt=0)
     checkin_nudge_hours: int = Field(default=24, gt=0)
     checkin_expire_hours: int = Field(default=72, gt=0)

@@ -153,6 +153,7 @@ async def tell_new_date(
         context={"date": day.isoformat(), "time": at.isoformat("minutes") if at else None},
         due_at=now,
         not_after=datetime.combine(day, time(23, 59), tzinfo=ZoneInfo(participant.timezone)),
-        priority=Priority.REMINDER,
+        # Before the reminders of the new date queued with it: told first, then reminded.
+        priority=Priority.PROMPT,
         now=now,
     )

@@ -291,3 +291,91 @@ async def test_a_participant_who_blocked_the_bot_is_reported_and_taken_up_again(
     await sandbox.wait_for_message(P, after_message_id=sent.message_id)
     remaining = await pending(database, 1)
     assert {r.context["days_before"] for r in remaining} == {2, 0}
+
+
+async def test_a_visit_moved_outside_its_window_is_reminded_without_the_window(
+    sandbox: SandboxServer,
+    services: Services,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+) -> None:
+    """A reminder never contradicts itself: it offers the window only around a day in it."""
+    _, code = await enrolled(database, config, clock, randomized_on=date(2026, 3, 2))
+    await link(sandbox, code)
+    first = (await visits(database))[1]
+    outside = first.window_end + timedelta(days=3)
+    async with database.session() as session:
+        await set_appointment(
+            session,
+            first.id or 0,
+            day=outside,
+            at=None,
+            actor="test",
+            now=clock.now(),
+            replanner=services.replanner,
+        )
+    before = len(reminders_in(sandbox))
+    for row in await pending(database, 1):
+        await advance_to(row.due_at, services, sandbox, clock)
+    texts = [m.text for m in reminders_in(sandbox)[before:] if "研究随访：" in m.text]
+    assert len(texts) == 3 and all(zh_date(outside) in t for t in texts)
+    assert not any("随访可以安排在" in t for t in texts), texts
+
+
+async def test_the_new_date_is_told_before_any_reminder_of_it(
+    sandbox: SandboxServer,
+    services: Services,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+) -> None:
+    _, code = await enrolled(database, config, clock, randomized_on=date(2026, 3, 2))
+    await link(sandbox, code)
+    first = (await visits(database))[1]
+    clock.set(
+        datetime.combine(
+            first.target_date - timedelta(days=10), datetime.min.time(), SHANGHAI
+        ).replace(hour=10)
+    )
+    sandbox.set_time(clock.now().timestamp())
+    before = len(reminders_in(sandbox))
+    soon = clock.now().astimezone(SHANGHAI).date() + timedelta(days=2)
+    async with database.session() as session:
+        await set_appointment(
+            session,
+            first.id or 0,
+            day=soon,
+            at=None,
+            actor="test",
+            now=clock.now(),
+            replanner=services.replanner,
+        )
+    await advance_to(clock.now(), services, sandbox, clock)
+    texts = [m.text for m in reminders_in(sandbox)[before:]]
+    assert len(texts) == 2, texts
+    assert "您的研究随访时间已更新为" in texts[0] and "2 天后是您的研究随访" in texts[1]
+
+
+async def test_no_unconfirmed_task_before_the_participant_had_time_to_answer(
+    sandbox: SandboxServer,
+    services: Services,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+) -> None:
+    """Linked 47 hours before visit 1 (2 June, 09:00): the first reminder comes with the
+    link; the site hears of no confirmation only after a day to answer it."""
+    clock.set(datetime(2026, 5, 31, 10, 0, tzinfo=SHANGHAI))
+    _, code = await enrolled(database, config, clock, randomized_on=date(2026, 3, 2))
+    await link(sandbox, code)
+    await advance_to(clock.now(), services, sandbox, clock)
+    assert "2 天后是您的研究随访" in reminders_in(sandbox)[-1].text
+
+    def tasks() -> list[str]:
+        return [m.text for m in sandbox.bot_messages(ZJU2_ALERTS) if "任务：随访尚未确认" in m.text]
+
+    await advance_to(datetime(2026, 6, 1, 9, 59, tzinfo=SHANGHAI), services, sandbox, clock)
+    assert tasks() == []
+    await advance_to(datetime(2026, 6, 1, 10, 1, tzinfo=SHANGHAI), services, sandbox, clock)
+    assert len(tasks()) == 1
