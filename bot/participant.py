@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from zoneinfo import ZoneInfo
 
 from telegram import Update
 from telegram.ext import (
@@ -20,11 +21,14 @@ from bot.identity import identify
 from bot.keyboards import language_keyboard
 from bot.services import Services
 from messages import button, label, render, render_bilingual
+from messages.callbacks import NextAppointments as NextAppointmentsButton
 from messages.callbacks import ReportSymptom
 from study.codes import looks_like_code
 from study.enrollment import Refusal, find_by_chat, link_chat, set_language
 from study.models import Participant, ParticipantStatus
 from study.participants import forward_free_text, reactivate
+from study.protocol import Arm
+from study.views import next_appointments
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,10 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(MessageHandler(filters.ChatType.PRIVATE, reachable_again), group=-1)
     application.add_handler(CommandHandler("start", start, filters=PRIVATE))
     application.add_handler(CommandHandler("help", show_help, filters=PRIVATE))
+    application.add_handler(CommandHandler("next", show_next, filters=PRIVATE))
+    application.add_handler(
+        CallbackQueryHandler(next_pressed, pattern=NextAppointmentsButton.matches)
+    )
     application.add_handler(CommandHandler("language", choose_language, filters=PRIVATE))
     application.add_handler(CallbackQueryHandler(language_chosen, pattern=r"^lang:(zh|en)$"))
 
@@ -98,6 +106,58 @@ async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await not_a_participant(update, services)
         return
     await _help(update, services, participant)
+
+
+async def show_next(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The participant's next visit and infusion: date, place, window, what to bring."""
+    services = services_of(context)
+    participant = await _participant(update, services)
+    if participant is None:
+        await not_a_participant(update, services)
+        return
+    await reply(update, await _next_text(services, participant))
+
+
+async def next_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The "what comes next" button of /help: the same as /next."""
+    query = update.callback_query
+    if query is None:
+        return
+    await query.answer()
+    await show_next(update, context)
+
+
+async def _next_text(services: Services, participant: Participant) -> str:
+    config = services.config
+    language = participant.language
+    today = services.clock.now().astimezone(ZoneInfo(participant.timezone)).date()
+    async with services.database.session() as session:
+        coming = await next_appointments(session, participant, today=today)
+    site = config.sites[participant.site_code]
+    visit, infusion, window = coming.visit, coming.infusion, coming.window
+    return render(
+        "next_appointments",
+        language,
+        visit_date=visit.visit_date if visit else None,
+        visit_time=visit.appointment_time if visit else None,
+        infusion_at_visit=coming.infusion_at_visit,
+        dose_decided_at_visit=bool(
+            visit and visit.month > 0 and participant.arm == Arm.INDIVIDUALIZED
+        ),
+        window_start=window[0] if window else None,
+        window_end=window[1] if window else None,
+        infusion_date=infusion.planned_date if infusion else None,
+        infusion_time=infusion.planned_time if infusion else None,
+        site_name=site.name,
+        address=site.address.get(language) if site.address else None,  # type: ignore[arg-type]
+        instructions=(
+            site.visit_instructions.get(language)  # type: ignore[arg-type]
+            if site.visit_instructions
+            else None
+        ),
+        site_phone=site.phone,
+        emergency_number=site.emergency_number,
+    )
 
 
 async def choose_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -233,7 +293,10 @@ async def not_a_participant(update: Update, services: Services) -> None:
 async def _help(update: Update, services: Services, participant: Participant) -> None:
     """The help text, with a "report a symptom" button that starts a check-in."""
     language = participant.language
-    keyboard = [[button("report_symptom", language, ReportSymptom().pack())]]
+    keyboard = [
+        [button("report_symptom", language, ReportSymptom().pack())],
+        [button("next_appointments", language, NextAppointmentsButton().pack())],
+    ]
     await reply(update, render("help", language, **_site_facts(services, participant)), keyboard)
 
 

@@ -133,6 +133,11 @@ class ReportSymptom(CallbackData, prefix="s"):
     """Start a symptom check-in now (the "report a symptom" button of /help)."""
 
 
+@dataclass(frozen=True)
+class NextAppointments(CallbackData, prefix="n"):
+    """Show the next visit and infusion (a button of /help, like /next)."""
+
+
 CHECKIN_PRESSES: tuple[type[CallbackData], ...] = (Answer, Tick, Done, Back, Stop)
 
 __all__ = [
@@ -140,6 +145,7 @@ __all__ = [
     "Back",
     "CallbackData",
     "Done",
+    "NextAppointments",
     "ReportSymptom",
     "Stop",
     "Tick",

@@ -31,6 +31,20 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "link_already_linked": {"site_phone": _SITE["site_phone"]},
     "chat_in_use": {"site_phone": _SITE["site_phone"]},
     "help": dict(_SITE),
+    "next_appointments": {
+        "visit_date": "2026-06-02",
+        "visit_time": "09:30",
+        "infusion_at_visit": False,
+        "dose_decided_at_visit": True,
+        "window_start": "2026-05-19",
+        "window_end": "2026-06-16",
+        "infusion_date": "2026-06-09",
+        "infusion_time": None,
+        "site_name": "Second Affiliated Hospital, Zhejiang University",
+        "address": "Outpatient building, 3rd floor & <Rheumatology>",
+        "instructions": "Please come fasting and bring your study booklet.",
+        **_SITE,
+    },
     "language_choose": {},
     "language_set": {},
     "free_text": {"forwarded": False, **_SITE},
@@ -502,4 +516,18 @@ VARIANTS["alert_elsewhere"] = [
 VARIANTS["alert_delivered"] = [
     {**EXAMPLES["alert_delivered"], "tier": "T2", "self_harm": False, "pregnancy": pregnancy}
     for pregnancy in (False, True)
+]
+
+VARIANTS["next_appointments"] = [
+    {
+        **EXAMPLES["next_appointments"],
+        "visit_date": None,
+        "visit_time": None,
+        "window_start": None,
+        "window_end": None,
+        "infusion_date": None,
+        "address": None,
+        "instructions": None,
+    },
+    {**EXAMPLES["next_appointments"], "infusion_at_visit": True, "infusion_date": "2026-06-02"},
 ]

@@ -153,3 +153,53 @@ async def open_alerts(session: AsyncSession, sites: Collection[str]) -> list[tup
         .order_by(col(Alert.raised_at))
     )
     return [(alert, study_id) for alert, study_id in rows]
+
+
+@dataclass(frozen=True)
+class NextAppointments:
+    """What a participant has coming: their next visit (with its window, when the day is in
+    it) and their next planned infusion, if any."""
+
+    visit: Visit | None
+    infusion: Infusion | None
+    infusion_at_visit: bool
+
+    @property
+    def window(self) -> tuple[date, date] | None:
+        visit = self.visit
+        if visit is None or not visit.window_start <= visit.visit_date <= visit.window_end:
+            return None
+        return visit.window_start, visit.window_end
+
+
+async def next_appointments(
+    session: AsyncSession, participant: Participant, *, today: date
+) -> NextAppointments:
+    """The participant's next visit and infusion from `today` (their local date) on."""
+    day_of_visit = func.coalesce(Visit.appointment_date, Visit.target_date)
+    visit = (
+        await session.exec(
+            select(Visit)
+            .where(
+                Visit.participant_id == participant.id,
+                col(Visit.status).in_(UPCOMING_VISITS),
+                day_of_visit >= today,
+            )
+            .order_by(day_of_visit)
+        )
+    ).first()
+    infusion = (
+        await session.exec(
+            select(Infusion)
+            .where(
+                Infusion.participant_id == participant.id,
+                col(Infusion.status) == InfusionStatus.PLANNED,
+                col(Infusion.planned_date) >= today,
+            )
+            .order_by(col(Infusion.planned_date))
+        )
+    ).first()
+    at_visit = (
+        visit is not None and infusion is not None and infusion.planned_date == visit.visit_date
+    )
+    return NextAppointments(visit, infusion, at_visit)

@@ -242,7 +242,7 @@ async def test_help_has_a_report_a_symptom_button_that_starts_at_q1(
     await linked(database, config, clock, sandbox)
     sent = await sandbox.send_text(user_id=P, text="/help")
     help_message = await sandbox.wait_for_message(P, after_message_id=sent.message_id)
-    assert help_message.button_texts() == ["报告身体不适"]
+    assert help_message.button_texts() == ["报告身体不适", "下次随访和输液"]
     await press(sandbox, help_message, help_message.button_data()[0])
     question = await sandbox.wait_for_message(P, after_message_id=help_message.message_id)
     assert is_question(question) and "（1/13）" in question.text
