@@ -106,8 +106,7 @@ async def raise_alert(
 async def acknowledge_alert(
     session: AsyncSession, alert_id: int, *, user_id: int, sites: set[str], now: datetime
 ) -> Alert:
-    """Someone who may act on the alerts of `sites` (`sites_acting_on_alerts`) takes it on.
-    An alert of another site is DomainError `not_allowed`."""
+    """A coordinator of the alert's site takes it on. Others get DomainError `not_allowed`."""
     alert = await _alert_for(session, alert_id, sites)
     if alert.status == AlertStatus.OPEN:
         alert.status = AlertStatus.ACKNOWLEDGED
@@ -121,8 +120,7 @@ async def acknowledge_alert(
 async def resolve_alert(
     session: AsyncSession, alert_id: int, *, user_id: int, sites: set[str], now: datetime
 ) -> Alert:
-    """Someone who may act on the alerts of `sites` closes it (acknowledging it too if nobody
-    had). An alert of another site is DomainError `not_allowed`."""
+    """A coordinator of the alert's site closes it (acknowledging it too if nobody had)."""
     alert = await _alert_for(session, alert_id, sites)
     if alert.status != AlertStatus.RESOLVED:
         before = alert.status
