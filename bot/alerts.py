@@ -1,4 +1,5 @@
-"""Acknowledge and Resolve on an alert card, honoured only for that site's coordinators."""
+"""Acknowledge and Resolve on an alert card, honoured only for that site's coordinators, and
+for its on-call people in its escalation chat."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from bot.context import edit_pressed, services_of
 from bot.identity import identify
 from messages import label
 from scheduler.compose import alert_card
-from study.alerts import acknowledge_alert, resolve_alert
+from study.alerts import acknowledge_alert, resolve_alert, sites_acting_on_alerts
 from study.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,8 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
 
 
 async def alert_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A coordinator takes on or closes an alert; the card then shows who and when."""
+    """A coordinator (or an on-call person, in the escalation chat) takes on or closes an
+    alert; the card then shows who and when."""
     query = update.callback_query
     services = services_of(context)
     speaker = identify(update, services.config)
@@ -35,15 +37,14 @@ async def alert_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     language = services.config.study.language
     now = services.clock.now()
     change = acknowledge_alert if action == "ack" else resolve_alert
+    sites = sites_acting_on_alerts(services.config, speaker.user_id, speaker.chat_id)
     try:
         async with services.database.session() as session:
-            alert = await change(
-                session, alert_id, user_id=speaker.user_id, sites=set(speaker.roles), now=now
-            )
+            alert = await change(session, alert_id, user_id=speaker.user_id, sites=sites, now=now)
             language = services.config.site_language(alert.site_code)
             text, keyboard = await alert_card(session, alert, language, services.config)
     except DomainError:
-        log.info("refused an alert action by a user who is not a coordinator of its site")
+        log.info("refused an alert action by a user who may not act on its site's alerts here")
         await query.answer(label("not_allowed", language), show_alert=True)
         return
     await query.answer(label(f"alert_{action}_done", language))

@@ -26,14 +26,13 @@ from messages.callbacks import (
     Tick,
     parse_any,
 )
-from scheduler.checkin_jobs import cadence_due
 from scheduler.checkin_messages import (
     answered_text,
     question_message,
     result_text,
     site_facts,
 )
-from scheduler.timing import local_date
+from study.asked import next_symptom_checkin_at
 from study.checkins import (
     ALERTING,
     Step,
@@ -48,6 +47,7 @@ from study.checkins import (
 )
 from study.enrollment import find_by_chat
 from study.errors import DomainError
+from study.localtime import local_date
 from study.models import CheckIn, CheckInKind, Participant
 
 log = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ async def _answered(
     elif not outcome.advice:  # the advice, when there is some, is the last message
         next_day = None
         if checkin.kind == CheckInKind.SYMPTOMS:
-            due = await cadence_due(session, participant, config)
+            due = await next_symptom_checkin_at(session, participant, config)
             next_day = local_date(due, participant.timezone)
         outcome.replies.append(
             (result_text(step.result, participant, config, next_checkin=next_day), None)

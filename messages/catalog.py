@@ -82,6 +82,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "tier": "T3",
         "kind": "reschedule_request",
         "note": None,
+        "waited_minutes": None,
+        "every_minutes": None,
         "answered_at": None,
         "recent_tiers": [],
         "study_id": "ZJU2-001",
@@ -499,6 +501,30 @@ VARIANTS["alert_card"] += [
         ],
     }
     for note in ("resent", "escalated", "updated", None)
+]
+# Rounds of an unacknowledged alert: how long, and how often (T1 and T2 defaults, an odd
+# setting, and a row queued before the card knew how long).
+VARIANTS["alert_card"] += [
+    {
+        **EXAMPLES["alert_card"],
+        "tier": tier,
+        "note": note,
+        "waited_minutes": waited,
+        "every_minutes": every,
+        "acknowledged_at": None,
+        "acknowledged_by": None,
+        "resolved_at": None,
+        "resolved_by": None,
+    }
+    for tier, note, waited, every in (
+        ("T1", "resent", 30, 30),
+        ("T1", "escalated", 60, 30),
+        ("T1", "escalated", 90, 30),
+        ("T2", "escalated", 240, 240),
+        ("T2", "resent", 45, 45),
+        ("T1", "resent", None, 30),
+        ("T1", "escalated", None, None),
+    )
 ]
 
 VARIANTS["alert_elsewhere"] = [

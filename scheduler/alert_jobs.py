@@ -1,11 +1,12 @@
 """Alerts nobody has acknowledged, the daily digest, and the pre-visit summary.
 
-On the CLINICAL.md clock (configurable): a T1 alert is re-sent to the site's alert chat
-after 30 minutes and escalated after 60; a T2 alert is escalated after 4 hours. Escalation
-goes to the site's escalation chat (or, without one, again to the alert chat, marked as
-escalated). Open T3 alerts go into a daily digest; each visit gets a summary for the site
-three days before it. Each alert, site and visit is handled on its own: one that fails is
-logged and the others go on.
+An open T1 or T2 alert goes round on its escalation clock (`study.escalation`, CLINICAL.md,
+configurable): its card is sent again to the site's alert chat each round and, once the
+alert is escalated, to the site's escalation chat too (without one, the alert chat's card
+says it is escalated), until someone acknowledges or resolves it. Every round is audited.
+Open T3 alerts go into a daily digest; each visit gets a summary for the site three days
+before it. Each alert, site and visit is handled on its own: one that fails is logged and
+the others go on.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from study.alerts import ALERT_CARD, PRIORITY_OF_TIER
 from study.clock import Clock
 from study.config import StudyConfig
 from study.database import Database
+from study.escalation import ESCALATED, RESENT, clock_started, latest_round, round_of
 from study.models import (
     Alert,
     AlertStatus,
@@ -33,8 +35,15 @@ from study.models import (
 )
 from study.outbox import Priority, enqueue
 
-RESENT = "resent"
-ESCALATED = "escalated"
+# RESENT and ESCALATED are re-exported for modules that still import them from here.
+__all__ = [
+    "ESCALATED",
+    "RESENT",
+    "escalate_alerts",
+    "run_alert_sweeps",
+    "send_digests",
+    "send_previsit_summaries",
+]
 
 
 async def run_alert_sweeps(database: Database, clock: Clock, config: StudyConfig) -> None:
@@ -44,9 +53,9 @@ async def run_alert_sweeps(database: Database, clock: Clock, config: StudyConfig
 
 
 async def escalate_alerts(database: Database, clock: Clock, config: StudyConfig) -> int:
-    """Re-send or escalate every open alert whose time has come. Returns how many."""
+    """Send the round due of every open alert whose next round has come. Returns how many
+    alerts had one."""
     now = clock.now()
-    escalation = config.protocol.escalation
     acted = 0
     async with database.session() as session:
         due = list(
@@ -61,41 +70,66 @@ async def escalate_alerts(database: Database, clock: Clock, config: StudyConfig)
         )
         for alert in due:
             async with on_its_own(session, "escalating alert", alert.id):
-                site = config.sites[alert.site_code]
-                if alert.tier == Tier.T1 and alert.escalation_level == 0:
-                    step, chat = RESENT, site.alert_chat_id
-                    alert.next_escalation_at = alert.raised_at + timedelta(
-                        minutes=escalation.t1_escalate_minutes
-                    )
-                else:
-                    step, chat = ESCALATED, site.escalation_chat_id or site.alert_chat_id
-                    alert.next_escalation_at = None
-                alert.escalation_level += 1
-                session.add(alert)
-                await enqueue(
-                    session,
-                    template=ALERT_CARD,
-                    dedupe_key=f"alert:{alert.id}:{step}",
-                    chat_id=chat,
-                    language=config.site_language(alert.site_code),
-                    context={"alert_id": alert.id, "note": step},
-                    due_at=now,
-                    priority=PRIORITY_OF_TIER[Tier(alert.tier)],
-                    alert_id=alert.id,
-                    now=now,
-                )
-                audit.record(
-                    session,
-                    at=now,
-                    actor=audit.SYSTEM,
-                    action=f"alert_{step}",
-                    entity="alert",
-                    entity_id=alert.id,
-                    participant_id=alert.participant_id,
-                    after={"escalation_level": alert.escalation_level},
-                )
+                await _next_round(session, alert, now, config)
                 acted += 1
     return acted
+
+
+async def _next_round(
+    session: AsyncSession, alert: Alert, now: datetime, config: StudyConfig
+) -> None:
+    clock = config.protocol.escalation
+    assert alert.next_escalation_at is not None
+    started = clock_started(alert.tier, alert.escalation_level, alert.next_escalation_at, clock)
+    done = latest_round(alert.tier, started, now, clock)
+    assert done is not None  # its next round is due
+    site = config.sites[alert.site_code]
+    # (chat, what the copy is): the escalation chat's copy of a round is its escalation; the
+    # alert chat's is a re-send, unless there is no escalation chat to escalate to.
+    copies = [(site.alert_chat_id, RESENT)]
+    if done.escalated:
+        if site.escalation_chat_id is None:
+            copies = [(site.alert_chat_id, ESCALATED)]
+        else:
+            copies.append((site.escalation_chat_id, ESCALATED))
+    for chat, copy in copies:
+        await enqueue(
+            session,
+            template=ALERT_CARD,
+            # The due instant, not the round's number: a tier that rises starts the count again.
+            dedupe_key=f"alert:{alert.id}:round:{done.due_at.timestamp():.0f}:{copy}",
+            chat_id=chat,
+            language=config.site_language(alert.site_code),
+            context={
+                "alert_id": alert.id,
+                "note": done.note,
+                "waited_minutes": done.waited // timedelta(minutes=1),
+            },
+            due_at=now,
+            priority=PRIORITY_OF_TIER[Tier(alert.tier)],
+            alert_id=alert.id,
+            now=now,
+        )
+    following = round_of(alert.tier, started, done.number + 1, clock)
+    alert.escalation_level = done.number
+    alert.next_escalation_at = following.due_at if following else None
+    session.add(alert)
+    audit.record(
+        session,
+        at=now,
+        actor=audit.SYSTEM,
+        action=f"alert_{done.note}",
+        entity="alert",
+        entity_id=alert.id,
+        participant_id=alert.participant_id,
+        after={
+            "escalation_level": alert.escalation_level,
+            "chats": [chat for chat, _ in copies],
+            "next_round_at": alert.next_escalation_at.isoformat()
+            if alert.next_escalation_at
+            else None,
+        },
+    )
 
 
 async def send_digests(database: Database, clock: Clock, config: StudyConfig) -> int:

@@ -1,27 +1,35 @@
-"""When to put check-ins and contraception questions, nudge them, and let them expire.
+"""Putting check-ins and contraception questions when due, nudging them, letting them expire.
 
-- Symptom check-in every `checkin_interval_days` at the preferred local hour (from linking).
-- The question after an infusion, 24 h and 7 days after each infusion given.
-- Contraception C1-C3 for participants who can become pregnant, every
-  `contraception_interval_days` and with each visit's first reminder, until
-  `contraception_months_after_last_infusion` after their last infusion.
-- A nudge after `checkin_nudge_hours`; expiry (missed) after `checkin_expire_hours`, with
-  what was answered still triaged; two missed in a row -> a T3 notice for the site.
+When each is due is decided by the pure functions of `study.cadence` (the symptom check-in,
+the questions after an infusion, contraception C1-C3 for participants who can become
+pregnant); these sweeps only query the database and call them. A nudge comes after
+`checkin_nudge_hours`; expiry (missed) after `checkin_expire_hours`, with what was answered
+still triaged; two missed in a row -> a T3 notice for the site.
 Every step is idempotent by dedupe keys, so a sweep may run any number of times.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scheduler.isolation import on_its_own, run_steps
 from scheduler.planner import UPCOMING
-from scheduler.timing import allowed_hour, local_date, local_instant
 from study.alerts import raise_alert
+from study.asked import last_asked, next_symptom_checkin_at
+from study.cadence import (
+    ContraceptionDue,
+    LocalSchedule,
+    checkin_candidates_before,
+    contraception_due,
+    contraception_until,
+    infusions_asked_about_since,
+    post_infusion_question_at,
+    post_infusion_trigger,
+)
 from study.checkins import open_checkin, open_checkin_of, stop
 from study.clock import Clock
 from study.config import StudyConfig
@@ -39,7 +47,6 @@ from study.models import (
     Visit,
 )
 from study.outbox import Priority, enqueue
-from study.protocol import add_months
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,8 @@ MISSED_KIND: dict[str, str] = {
     CheckInKind.SYMPTOMS: "missed_checkins",
     CheckInKind.CONTRACEPTION: "missed_contraception",
 }
+# Kept for branches that still import it from here: `study.asked` has the function.
+cadence_due = next_symptom_checkin_at
 
 
 async def run_checkin_sweeps(database: Database, clock: Clock, config: StudyConfig) -> None:
@@ -87,12 +96,12 @@ async def _candidates(
         .outerjoin(last_cadence, last_cadence.c.participant_id == Participant.id)
         .where(
             func.coalesce(last_cadence.c.last, Participant.linked_at)
-            <= now - timedelta(days=protocol.checkin_interval_days - 1)
+            <= checkin_candidates_before(now, protocol.checkin_interval_days)
         )
     )
     infused = select(Infusion.participant_id).where(
         col(Infusion.status) == InfusionStatus.GIVEN,
-        col(Infusion.given_on) >= (now - timedelta(days=9)).date(),
+        col(Infusion.given_on) >= infusions_asked_about_since(now, protocol),
     )
     pregnancy_possible = select(Participant.id).where(col(Participant.can_become_pregnant))
     ids = {
@@ -118,34 +127,30 @@ async def _due_for(
 ) -> int:
     opened = 0
     protocol = config.protocol
-    due = await cadence_due(session, participant, config)
+    local = LocalSchedule.of(participant, protocol)
+    due = await next_symptom_checkin_at(session, participant, config)
     if due <= now and await open_checkin_of(session, participant, CheckInKind.SYMPTOMS) is None:
         await _put(
             session,
             participant,
             CheckInKind.SYMPTOMS,
             CheckInTrigger.CADENCE,
-            f"cadence:{participant.id}:{local_date(due, participant.timezone)}",
+            f"cadence:{participant.id}:{local.day_of(due)}",
             now,
             config,
         )
         opened += 1
-    for infusion in await _recent_infusions(session, participant, now):
+    for infusion in await _recent_infusions(session, participant, now, config):
         day = infusion.given_on or infusion.planned_date
         for hours in protocol.post_infusion_checkin_hours:
-            trigger: str = (
-                CheckInTrigger.INFUSION_24H if hours <= 24 else CheckInTrigger.INFUSION_7D
-            )
-            asked = _at_preferred_hour(
-                participant, day + timedelta(days=max(1, hours // 24)), config
-            )
+            asked = post_infusion_question_at(day, infusion.planned_time, hours, local)
             expires = asked + timedelta(hours=protocol.checkin_expire_hours)
             if asked <= now < expires:
                 await _put(
                     session,
                     participant,
                     CheckInKind.POST_INFUSION,
-                    trigger,
+                    post_infusion_trigger(hours),
                     f"infusion:{infusion.id}:{hours}h",
                     now,
                     config,
@@ -153,15 +158,14 @@ async def _due_for(
                 )
                 opened += 1
     if participant.can_become_pregnant:
-        contraception_due = await _contraception_due(session, participant, now, config)
-        if contraception_due is not None:
-            trigger, key_day = contraception_due
+        contraception = await _contraception_due(session, participant, now, config)
+        if contraception is not None:
             await _put(
                 session,
                 participant,
                 CheckInKind.CONTRACEPTION,
-                trigger,
-                f"contraception:{participant.id}:{key_day}",
+                contraception.trigger,
+                f"contraception:{participant.id}:{contraception.day}",
                 now,
                 config,
             )
@@ -203,43 +207,15 @@ async def _put(
     )
 
 
-async def cadence_due(
-    session: AsyncSession, participant: Participant, config: StudyConfig
-) -> datetime:
-    last = await _last_asked(session, participant, CheckInKind.SYMPTOMS, CheckInTrigger.CADENCE)
-    since = last or participant.linked_at
-    assert since is not None
-    day = local_date(since, participant.timezone) + timedelta(
-        days=config.protocol.checkin_interval_days
-    )
-    return _at_preferred_hour(participant, day, config)
-
-
-async def _last_asked(
-    session: AsyncSession,
-    participant: Participant,
-    kind: CheckInKind,
-    trigger: CheckInTrigger | None = None,
-) -> datetime | None:
-    """When the participant was last asked a check-in of this kind (and trigger), if ever."""
-    query = select(CheckIn.asked_at).where(
-        CheckIn.participant_id == participant.id, CheckIn.kind == kind
-    )
-    if trigger is not None:
-        query = query.where(CheckIn.trigger == trigger)
-    return (await session.exec(query.order_by(col(CheckIn.asked_at).desc()))).first()
-
-
 async def _recent_infusions(
-    session: AsyncSession, participant: Participant, now: datetime
+    session: AsyncSession, participant: Participant, now: datetime, config: StudyConfig
 ) -> list[Infusion]:
-    week_ago = local_date(now, participant.timezone) - timedelta(days=8)
     return list(
         await session.exec(
             select(Infusion).where(
                 Infusion.participant_id == participant.id,
                 col(Infusion.status) == InfusionStatus.GIVEN,
-                col(Infusion.given_on) >= week_ago,
+                col(Infusion.given_on) >= infusions_asked_about_since(now, config.protocol),
             )
         )
     )
@@ -247,59 +223,30 @@ async def _recent_infusions(
 
 async def _contraception_due(
     session: AsyncSession, participant: Participant, now: datetime, config: StudyConfig
-) -> tuple[str, date] | None:
-    """The trigger and day of a contraception check due now, if one is."""
-    protocol = config.protocol
-    until = await _contraception_until(session, participant, config)
-    today = local_date(now, participant.timezone)
-    if until is None or today > until:
-        return None
-    last = await _last_asked(session, participant, CheckInKind.CONTRACEPTION)
-    since = last or participant.linked_at
-    assert since is not None
-    cadence_day = local_date(since, participant.timezone) + timedelta(
-        days=protocol.contraception_interval_days
-    )
-    candidates: list[tuple[str, date]] = [(CheckInTrigger.CADENCE, cadence_day)]
-    # With each visit's first reminder, unless one was asked in the week before.
-    first_reminder = max(protocol.visit_reminder_days, default=0)
-    visits = await session.exec(
-        select(Visit).where(Visit.participant_id == participant.id, col(Visit.status).in_(UPCOMING))
-    )
-    for visit in visits:
-        day = visit.visit_date - timedelta(days=first_reminder)
-        if day <= today < visit.visit_date:
-            candidates.append((CheckInTrigger.VISIT_REMINDER, day))
-    recent = last is not None and local_date(last, participant.timezone) > today - timedelta(7)
-    for trigger, day in sorted(candidates, key=lambda c: c[1], reverse=True):
-        if _at_preferred_hour(participant, day, config) > now:
-            continue
-        if trigger == CheckInTrigger.VISIT_REMINDER and recent:
-            continue
-        if last is not None and _at_preferred_hour(participant, day, config) <= last:
-            continue
-        return trigger, day
-    return None
-
-
-async def _contraception_until(
-    session: AsyncSession, participant: Participant, config: StudyConfig
-) -> date | None:
+) -> ContraceptionDue | None:
+    """The contraception questions due now, if any (`study.cadence.contraception_due`)."""
+    assert participant.linked_at is not None  # only linked participants are candidates
     infusions = await session.exec(
         select(Infusion).where(
             Infusion.participant_id == participant.id,
             col(Infusion.status).in_([InfusionStatus.GIVEN, InfusionStatus.PLANNED]),
         )
     )
-    last = max((i.given_on or i.planned_date for i in infusions), default=None)
-    if last is None:
-        return None
-    return add_months(last, config.protocol.contraception_months_after_last_infusion)
-
-
-def _at_preferred_hour(participant: Participant, day: date, config: StudyConfig) -> datetime:
-    hour = allowed_hour(participant.preferred_hour, config.protocol.quiet_hours)
-    return local_instant(day, time(hour), participant.timezone)
+    infusion_days = [infusion.given_on or infusion.planned_date for infusion in infusions]
+    visit_days = await session.exec(
+        select(Visit).where(Visit.participant_id == participant.id, col(Visit.status).in_(UPCOMING))
+    )
+    return contraception_due(
+        now,
+        LocalSchedule.of(participant, config.protocol),
+        config.protocol,
+        until=contraception_until(
+            infusion_days, config.protocol.contraception_months_after_last_infusion
+        ),
+        last_asked=await last_asked(session, participant, CheckInKind.CONTRACEPTION),
+        linked_at=participant.linked_at,
+        upcoming_visits=[visit.visit_date for visit in visit_days],
+    )
 
 
 async def nudge_checkins(database: Database, clock: Clock, config: StudyConfig) -> int:

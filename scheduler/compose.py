@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from messages import Keyboard, button, label, render
 from messages.render import BABEL_LOCALES
-from scheduler.alert_jobs import ESCALATED, RESENT
 from scheduler.checkin_jobs import QUESTION_TEMPLATE
 from scheduler.checkin_messages import question_message
 from scheduler.planner import REMINDER_TEMPLATE, UPCOMING
@@ -28,6 +27,7 @@ from study.alerts import ALERT_CARD
 from study.checkins import question_of
 from study.config import StudyConfig
 from study.delivery import ALERT_ELSEWHERE, CHAT_REFUSED, is_rerouted
+from study.escalation import ESCALATED, RESENT, resend_every
 from study.models import (
     Alert,
     AlertStatus,
@@ -181,7 +181,9 @@ async def _alert_card(
     note = row.context.get("note")
     if note in (RESENT, ESCALATED) and alert.status != AlertStatus.OPEN:
         raise Stale("acknowledged meanwhile: no re-send or escalation needed")
-    return await alert_card(session, alert, language, config, note)
+    return await alert_card(
+        session, alert, language, config, note, waited_minutes=row.context.get("waited_minutes")
+    )
 
 
 async def alert_card(
@@ -190,16 +192,23 @@ async def alert_card(
     language: str,
     config: StudyConfig,
     note: str | None = None,
+    *,
+    waited_minutes: int | None = None,
 ) -> tuple[str, Keyboard | None]:
-    """The card of an alert as it stands (also used to edit it after a button press)."""
+    """The card of an alert as it stands (also used to edit it after a button press); a
+    re-sent or escalated card says how long nobody acknowledged it, and how often it comes
+    again (the configured interval of its tier)."""
     participant = (
         await session.get(Participant, alert.participant_id) if alert.participant_id else None
     )
     zone = config.site_timezone(alert.site_code)
+    every = resend_every(alert.tier, config.protocol.escalation)
     context: dict[str, Any] = {
         "tier": alert.tier,
         "kind": alert.kind,
         "note": note,
+        "waited_minutes": waited_minutes,
+        "every_minutes": None if every is None else every // timedelta(minutes=1),
         "study_id": participant.study_id if participant else "-",
         "arm": participant.arm if participant else "standard",
         "evidence": alert.evidence,
@@ -208,9 +217,9 @@ async def alert_card(
         "next_visit": await next_visit_date(session, alert.participant_id),
         "raised_at": local_stamp(alert.raised_at, zone, language),
         "acknowledged_at": local_stamp(alert.acknowledged_at, zone, language),
-        "acknowledged_by": _who(alert.acknowledged_by, language),
+        "acknowledged_by": _who(alert.acknowledged_by, language, config, alert.site_code),
         "resolved_at": local_stamp(alert.resolved_at, zone, language),
-        "resolved_by": _who(alert.resolved_by, language),
+        "resolved_by": _who(alert.resolved_by, language, config, alert.site_code),
     }
     return render("alert_card", language, **context), _alert_buttons(alert, language)
 
@@ -421,8 +430,13 @@ def local_stamp(instant: datetime | None, zone: str, language: str) -> str | Non
     return format_datetime(local, "yyyy-MM-dd HH:mm", locale=BABEL_LOCALES[language])
 
 
-def _who(user_id: int | None, language: str) -> str | None:
-    return None if user_id is None else label("coordinator_named", language, user_id=user_id)
+def _who(user_id: int | None, language: str, config: StudyConfig, site_code: str) -> str | None:
+    """Who acknowledged or resolved an alert: a coordinator, or the site's on-call person."""
+    if user_id is None:
+        return None
+    on_call = site_code in config.on_call_sites(user_id)
+    key = "on_call_named" if on_call else "coordinator_named"
+    return label(key, language, user_id=user_id)
 
 
 def _time(value: object) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import select
@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from study import audit
 from study.config import StudyConfig
 from study.errors import DomainError
+from study.escalation import first_round_at
 from study.models import Alert, AlertStatus, Participant, Tier
 from study.outbox import Priority, enqueue
 
@@ -24,13 +25,21 @@ PRIORITY_OF_TIER = {
 
 
 def first_escalation_at(tier: str, raised_at: datetime, config: StudyConfig) -> datetime | None:
-    """When an unacknowledged alert of this tier is first re-sent or escalated."""
-    clock = config.protocol.escalation
-    if tier == Tier.T1:
-        return raised_at + timedelta(minutes=clock.t1_resend_minutes)
-    if tier == Tier.T2:
-        return raised_at + timedelta(minutes=clock.t2_escalate_minutes)
-    return None
+    """When an unacknowledged alert of this tier, raised (or raised to it) at `raised_at`,
+    has its first round (`study.escalation`); None for a tier without rounds."""
+    return first_round_at(tier, raised_at, config.protocol.escalation)
+
+
+def sites_acting_on_alerts(config: StudyConfig, user_id: int, chat_id: int | None) -> set[str]:
+    """The sites whose alerts this Telegram user may acknowledge and resolve with a button
+    pressed in `chat_id`: every site they coordinate (in any chat), and each site they are
+    on call for, but only in that site's escalation chat."""
+    on_call = {
+        code
+        for code in config.on_call_sites(user_id)
+        if chat_id is not None and config.sites[code].escalation_chat_id == chat_id
+    }
+    return set(config.roles_of(user_id)) | on_call
 
 
 async def raise_alert(

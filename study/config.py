@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -24,7 +25,10 @@ from study.errors import ConfigError
 
 Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
-Role = Literal["coordinator", "investigator", "admin"]
+# The study team's roles; `on_call` people only acknowledge and resolve alerts, and only in
+# their site's escalation chat (they use no team command).
+Role = Literal["coordinator", "investigator", "admin", "on_call"]
+ON_CALL: Role = "on_call"
 
 
 class _Strict(BaseModel):
@@ -58,10 +62,13 @@ class RedoseRule(_Strict):
 
 
 class EscalationClock(_Strict):
-    """When unacknowledged alerts are re-sent and escalated (CLINICAL.md)."""
+    """When unacknowledged alerts are re-sent and escalated (CLINICAL.md): a round every
+    `*_resend_minutes` until someone acknowledges, and from `*_escalate_minutes` on each
+    round goes to the escalation chat too (see `study.escalation`)."""
 
     t1_resend_minutes: int = Field(default=30, gt=0)
     t1_escalate_minutes: int = Field(default=60, gt=0)
+    t2_resend_minutes: int = Field(default=240, gt=0)
     t2_escalate_minutes: int = Field(default=240, gt=0)
     digest_hour: int = Field(default=9, ge=0, le=23)
 
@@ -166,6 +173,18 @@ class SiteConfig(_Strict):
     def _zone(cls, value: str | None) -> str | None:
         return None if value is None else _check_timezone(value)
 
+    @field_validator("coordinators")
+    @classmethod
+    def _on_call_needs_an_escalation_chat(
+        cls, value: tuple[CoordinatorConfig, ...], info: ValidationInfo
+    ) -> tuple[CoordinatorConfig, ...]:
+        if info.data.get("escalation_chat_id") is None and any(c.role == ON_CALL for c in value):
+            raise ValueError(
+                "people of role 'on_call' need the site's escalation_chat_id: they "
+                "acknowledge alerts in the escalation chat"
+            )
+        return value
+
 
 class StudyInfo(_Strict):
     name: str = Field(min_length=1, max_length=200)
@@ -203,18 +222,29 @@ class StudyConfig(_Strict):
         return self.sites[site_code].language or self.study.language
 
     def roles_of(self, telegram_user_id: int) -> dict[str, Role]:
-        """The sites this Telegram user coordinates, with their role at each.
+        """The sites this Telegram user coordinates, with their role at each (never
+        `on_call`: see `on_call_sites`).
 
         An admin anywhere is an admin of every site.
         """
         roles: dict[str, Role] = {}
         for code, site in self.sites.items():
             for coordinator in site.coordinators:
-                if coordinator.telegram_user_id == telegram_user_id:
+                if coordinator.telegram_user_id == telegram_user_id and coordinator.role != ON_CALL:
                     roles[code] = coordinator.role
         if "admin" in roles.values():
             return {code: "admin" for code in self.sites}
         return roles
+
+    def on_call_sites(self, telegram_user_id: int) -> frozenset[str]:
+        """The sites where this Telegram user is on call: they may acknowledge and resolve
+        those sites' alerts in the sites' escalation chats."""
+        return frozenset(
+            code
+            for code, site in self.sites.items()
+            for person in site.coordinators
+            if person.telegram_user_id == telegram_user_id and person.role == ON_CALL
+        )
 
 
 def parse_study_config(data: dict[str, Any], *, source: str = "study.toml") -> StudyConfig:

@@ -256,7 +256,11 @@ ALERTS = (
     Column("resolved_at", DATETIME, "when a coordinator resolved it"),
     Column("minutes_to_resolve", DECIMAL, "resolved_at minus raised_at", "minutes"),
     Column("resolved_by", TEXT, COORDINATOR),
-    Column("escalation_level", INTEGER, "times re-sent or escalated while unacknowledged"),
+    Column(
+        "escalation_level",
+        INTEGER,
+        "escalation rounds reached while unacknowledged, at its latest tier",
+    ),
     Column("checkin_id", INTEGER, "the check-in that raised it (checkins/contraception.csv)"),
     Column("visit_number", INTEGER, "the visit it is about"),
     Column("flare", BOOLEAN, "kind checkin and tier T1, T2 or T3"),

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
 from scheduler.checkin_jobs import expire_checkins, nudge_checkins, put_due_checkins
+from scheduler.planner import Planner
 from study.config import StudyConfig
 from study.database import Database
+from study.infusions import record_given, schedule_infusion
 from study.models import (
     Alert,
     CheckIn,
@@ -18,6 +20,7 @@ from study.models import (
     Infusion,
     InfusionStatus,
     OutboxMessage,
+    Participant,
     PromptStatus,
 )
 from tests.support.clock import FakeClock
@@ -90,6 +93,82 @@ async def test_questions_after_an_infusion_at_one_and_seven_days(
     infusion_checkins = [c for c in await checkins(database) if c.kind == "post_infusion"]
     assert [c.trigger for c in infusion_checkins] == ["infusion_24h", "infusion_7d"]
     assert all(c.infusion_id == infusion.id for c in infusion_checkins)
+
+
+async def infusion_given(
+    database: Database, config: StudyConfig, clock: FakeClock, day: date, at: time
+) -> None:
+    """The next planned infusion of ZJU2-001 set for `day` at `at`, then given that day."""
+    replanner = Planner(config)
+    async with database.session() as session:
+        participant = (await session.exec(select(Participant))).one()
+        await schedule_infusion(
+            session,
+            participant,
+            day=day,
+            at=at,
+            actor="test",
+            now=clock.now(),
+            config=config,
+            replanner=replanner,
+        )
+        await record_given(
+            session, participant, on=day, actor="test", now=clock.now(), replanner=replanner
+        )
+
+
+async def asked_after_infusion(database: Database, since: date) -> list[tuple[str, datetime]]:
+    return [
+        (c.trigger, c.asked_at)
+        for c in await checkins(database)
+        if c.kind == CheckInKind.POST_INFUSION and c.asked_at.date() >= since
+    ]
+
+
+async def test_questions_after_an_infusion_count_from_its_recorded_time(
+    database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    await enrolled(database, config, clock, chat_id=5001, randomized_on=date(2026, 3, 2))
+    clock.set(datetime(2026, 9, 1, 10, 0, tzinfo=SHANGHAI))
+    # The month-6 infusion, recorded at 15:30 on 2 September.
+    await infusion_given(database, config, clock, date(2026, 9, 2), time(15, 30))
+    since = date(2026, 9, 1)
+    # Not at the preferred hour (9:00) the next day: 24 hours after the recorded time.
+    clock.set(datetime(2026, 9, 3, 15, 29, tzinfo=SHANGHAI))
+    await sweep(database, clock, config)
+    assert await asked_after_infusion(database, since) == []
+    clock.set(datetime(2026, 9, 3, 15, 30, tzinfo=SHANGHAI))
+    await sweep(database, clock, config)
+    assert await asked_after_infusion(database, since) == [
+        ("infusion_24h", datetime(2026, 9, 3, 15, 30, tzinfo=SHANGHAI))
+    ]
+    # The 7-day question likewise: 168 hours after it.
+    clock.set(datetime(2026, 9, 9, 15, 29, tzinfo=SHANGHAI))
+    await sweep(database, clock, config)
+    assert len(await asked_after_infusion(database, since)) == 1
+    clock.set(datetime(2026, 9, 9, 15, 30, tzinfo=SHANGHAI))
+    await sweep(database, clock, config)
+    assert [trigger for trigger, _ in await asked_after_infusion(database, since)] == [
+        "infusion_24h",
+        "infusion_7d",
+    ]
+
+
+async def test_an_infusion_recorded_late_in_the_day_is_asked_about_when_quiet_hours_end(
+    database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    await enrolled(database, config, clock, chat_id=5001, randomized_on=date(2026, 3, 2))
+    clock.set(datetime(2026, 9, 1, 10, 0, tzinfo=SHANGHAI))
+    await infusion_given(database, config, clock, date(2026, 9, 2), time(21, 45))
+    for moment in (datetime(2026, 9, 3, 21, 45), datetime(2026, 9, 4, 7, 59)):
+        clock.set(moment.replace(tzinfo=SHANGHAI))
+        await sweep(database, clock, config)
+    assert await asked_after_infusion(database, date(2026, 9, 1)) == []
+    clock.set(datetime(2026, 9, 4, 8, 0, tzinfo=SHANGHAI))
+    await sweep(database, clock, config)
+    assert await asked_after_infusion(database, date(2026, 9, 1)) == [
+        ("infusion_24h", datetime(2026, 9, 4, 8, 0, tzinfo=SHANGHAI))
+    ]
 
 
 async def test_contraception_every_four_weeks_only_for_those_who_can_become_pregnant(

@@ -25,6 +25,11 @@ def test_the_example_file_is_valid_and_documents_the_defaults() -> None:
     assert config.protocol.visit_window_days == 14
     assert config.protocol.quiet_hours == (21, 8)
     assert config.roles_of(222222) == {"ZJU2": "investigator"}
+    assert config.on_call_sites(333333) == {"ZJU2"}
+    assert config.roles_of(333333) == {}
+    escalation = config.protocol.escalation
+    assert (escalation.t1_resend_minutes, escalation.t1_escalate_minutes) == (30, 60)
+    assert (escalation.t2_resend_minutes, escalation.t2_escalate_minutes) == (240, 240)
 
 
 def test_defaults_are_the_nct04127747_protocol() -> None:
@@ -67,6 +72,16 @@ def test_protocol_overrides_apply() -> None:
             '[sites.D]\nname = "D"\nphone = "123"\nalert_chat_id = 1\n'
             'coordinators = [{ telegram_user_id = 5, role = "boss" }]\n',
             "sites.D.coordinators.0.role = 'boss': Input should be 'coordinator'",
+        ),
+        (
+            '[sites.E]\nname = "E"\nphone = "123"\nalert_chat_id = 1\n'
+            'coordinators = [{ telegram_user_id = 5, role = "on_call" }]\n',
+            "sites.E.coordinators = [{'telegram_user_id': 5, 'role': 'on_call'}]: people of "
+            "role 'on_call' need the site's escalation_chat_id",
+        ),
+        (
+            "[protocol.escalation]\nt2_resend_minutes = 0\n",
+            "protocol.escalation.t2_resend_minutes = 0: Input should be greater than 0",
         ),
     ],
 )

@@ -12,6 +12,7 @@ ZJU2_COORDINATOR = 111111
 ZJU2_INVESTIGATOR = 222222
 PUMCH_COORDINATOR = 333333
 ADMIN = 444444
+ZJU2_ON_CALL = 555555  # acknowledges and resolves ZJU2's alerts in its escalation chat only
 
 STUDY_TOML = f"""
 [study]
@@ -32,6 +33,7 @@ coordinators = [
   {{ telegram_user_id = {ZJU2_COORDINATOR}, role = "coordinator" }},
   {{ telegram_user_id = {ZJU2_INVESTIGATOR}, role = "investigator" }},
   {{ telegram_user_id = {ADMIN}, role = "admin" }},
+  {{ telegram_user_id = {ZJU2_ON_CALL}, role = "on_call" }},
 ]
 
 [sites.PUMCH]
