@@ -308,13 +308,19 @@ async def test_red_flag_advice_arrives_even_if_telegram_fails_the_first_send(
     question = await start(sandbox)
     failure = FaultRule(method="sendMessage", chat_id=P, kind="server_error", count=1)
     sandbox.faults.add(failure)
+    # The card is held up too, so that the team's notice to the participant (which follows
+    # the card) cannot be the message the first fault hits: that one is the advice.
+    sandbox.faults.add(
+        FaultRule(method="sendMessage", chat_id=ZJU2_ALERTS, kind="server_error", count=1)
+    )
     checkin_id = question.button_data()[0].split(":")[1]
     await press(sandbox, question, f"c:{checkin_id}:Q1:chest_breathing")
     await handled(sandbox)
+    await advance_to(clock.now(), services, sandbox, clock)  # the card's first try, failing
     assert failure.fired == 1
-    await sandbox.wait_for_message(ZJU2_ALERTS)
     assert not any(T1_ADVICE in text for text in after(sandbox, question.message_id))
     await advance_to(clock.now() + timedelta(minutes=1), services, sandbox, clock)
+    await sandbox.wait_for_message(ZJU2_ALERTS)
     advice = await sandbox.wait_for_message(
         P,
         after_message_id=question.message_id,
