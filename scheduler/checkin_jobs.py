@@ -19,7 +19,6 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scheduler.isolation import on_its_own, run_steps
-from scheduler.planner import UPCOMING
 from scheduler.timing import allowed_hour, local_date, local_instant
 from study.alerts import raise_alert
 from study.checkins import open_checkin, open_checkin_of, stop
@@ -27,6 +26,7 @@ from study.clock import Clock
 from study.config import StudyConfig
 from study.database import Database
 from study.models import (
+    UPCOMING,
     CheckIn,
     CheckInKind,
     CheckInTrigger,

@@ -22,13 +22,14 @@ from messages.render import BABEL_LOCALES
 from scheduler.alert_jobs import ESCALATED, RESENT
 from scheduler.checkin_jobs import QUESTION_TEMPLATE
 from scheduler.checkin_messages import question_message
-from scheduler.planner import REMINDER_TEMPLATE, UPCOMING
+from scheduler.planner import REMINDER_TEMPLATE
 from scheduler.timing import local_date
 from study.alerts import ALERT_CARD
 from study.checkins import question_of
 from study.config import StudyConfig
 from study.delivery import ALERT_ELSEWHERE, CHAT_REFUSED, is_rerouted
 from study.models import (
+    UPCOMING,
     Alert,
     AlertStatus,
     CheckIn,

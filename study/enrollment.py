@@ -17,6 +17,7 @@ from study.codes import hash_chat, hash_code, new_code
 from study.config import LANGUAGES, StudyConfig
 from study.errors import DomainError
 from study.models import (
+    CLOSED,
     EnrollmentCode,
     Infusion,
     InfusionStatus,
@@ -33,7 +34,6 @@ STUDY_ID = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 LINK_FAILURE_WINDOW = timedelta(minutes=15)
 LINK_FAILURES_ALLOWED = 5
 MAX_DAYS_AHEAD = 90
-CLOSED = (ParticipantStatus.WITHDRAWN, ParticipantStatus.COMPLETED)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -33,6 +33,14 @@ class VisitStatus(StrEnum):
     MISSED = "missed"
 
 
+CLOSED = (ParticipantStatus.WITHDRAWN, ParticipantStatus.COMPLETED)
+"""A participant who left the study (withdrawn or completed): nothing more is changed."""
+UPCOMING = (VisitStatus.PLANNED, VisitStatus.CONFIRMED)
+"""A visit still to come on its date: it is reminded of, and answered from a reminder."""
+STILL_TO_COME = (*UPCOMING, VisitStatus.RESCHEDULE_REQUESTED)
+"""A visit not yet held, including one whose new date the site has still to set."""
+
+
 class InfusionStatus(StrEnum):
     PROPOSED = "proposed"
     PLANNED = "planned"
