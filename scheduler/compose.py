@@ -28,6 +28,7 @@ from study.alerts import ALERT_CARD
 from study.checkins import question_of
 from study.config import StudyConfig
 from study.delivery import ALERT_ELSEWHERE, CHAT_REFUSED, is_rerouted
+from study.errors import Stale
 from study.models import (
     UPCOMING,
     Alert,
@@ -44,10 +45,6 @@ from study.models import (
     VisitStatus,
 )
 from study.team_chats import current_chat_id
-
-
-class Stale(Exception):
-    """The message is no longer true or no longer wanted; it is expired, not sent."""
 
 
 @dataclass(frozen=True)
