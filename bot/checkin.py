@@ -35,7 +35,6 @@ from scheduler.checkin_messages import (
 )
 from scheduler.timing import local_date
 from study.checkins import (
-    ALERTING,
     Step,
     answer,
     back,
@@ -48,7 +47,7 @@ from study.checkins import (
 )
 from study.enrollment import find_by_chat
 from study.errors import DomainError
-from study.models import CheckIn, CheckInKind, Participant
+from study.models import ALERTING, CheckIn, CheckInKind, Participant
 
 log = logging.getLogger(__name__)
 

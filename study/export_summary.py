@@ -38,23 +38,22 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from study.models import (
+    ALERTING,
     CLOSED,
     STILL_TO_COME,
+    URGENT,
     Alert,
     CheckIn,
     CheckInKind,
     CheckInTrigger,
     Participant,
     PromptStatus,
-    Tier,
     Visit,
     VisitStatus,
 )
 
 YEAR_DAYS = 365.25
 FLARE_KIND = "checkin"
-FLARE_TIERS = frozenset({Tier.T1, Tier.T2, Tier.T3})
-URGENT_TIERS = frozenset({Tier.T1, Tier.T2})
 CLOSED_CHECKIN = frozenset({PromptStatus.COMPLETED, PromptStatus.EXPIRED, PromptStatus.STOPPED})
 
 
@@ -128,11 +127,11 @@ def attendance(visit: Visit, follow: FollowUp, as_of: date) -> str:
 
 
 def is_flare(alert: Alert) -> bool:
-    return alert.kind == FLARE_KIND and alert.tier in FLARE_TIERS
+    return alert.kind == FLARE_KIND and alert.tier in ALERTING
 
 
 def is_urgent(alert: Alert) -> bool:
-    return alert.tier in URGENT_TIERS
+    return alert.tier in URGENT
 
 
 def minutes_between(start: datetime, end: datetime | None) -> float | None:

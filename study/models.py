@@ -88,6 +88,12 @@ class Tier(StrEnum):
     T4 = "T4"
 
 
+URGENT = (Tier.T1, Tier.T2)
+"""Acted on at once: an immediate alert, re-sent and escalated until acknowledged."""
+ALERTING = (*URGENT, Tier.T3)
+"""Reaches the site team as an alert (T4 only waits for the pre-visit summary)."""
+
+
 class AlertStatus(StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
