@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from scheduler.isolation import on_its_own, run_steps
 from scheduler.timing import local_date, local_instant
 from study import audit
-from study.alerts import ALERT_CARD, PRIORITY_OF_TIER
+from study.alerts import ALERT_CARD, ESCALATED, PRIORITY_OF_TIER, RESENT
 from study.clock import Clock
 from study.config import StudyConfig
 from study.database import Database
@@ -32,9 +32,6 @@ from study.models import (
     Visit,
 )
 from study.outbox import Priority, enqueue
-
-RESENT = "resent"
-ESCALATED = "escalated"
 
 
 async def run_alert_sweeps(database: Database, clock: Clock, config: StudyConfig) -> None:

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from scheduler.isolation import on_its_own, run_steps
 from scheduler.timing import allowed_hour, local_date, local_instant
 from study.alerts import raise_alert
-from study.checkins import open_checkin, open_checkin_of, stop
+from study.checkins import QUESTION_TEMPLATE, open_checkin, open_checkin_of, stop
 from study.clock import Clock
 from study.config import StudyConfig
 from study.database import Database
@@ -43,7 +43,6 @@ from study.protocol import add_months
 
 log = logging.getLogger(__name__)
 
-QUESTION_TEMPLATE = "checkin_question"
 MISSED_KIND: dict[str, str] = {
     CheckInKind.SYMPTOMS: "missed_checkins",
     CheckInKind.CONTRACEPTION: "missed_contraception",

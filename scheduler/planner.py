@@ -27,11 +27,10 @@ from study.models import (
     ParticipantStatus,
     Visit,
 )
-from study.outbox import OUTBOX_TOUCHED, Priority, new_message
+from study.outbox import OUTBOX_TOUCHED, REMINDER_TEMPLATE, Priority, new_message
 from study.protocol import Arm
 
 REMINDER_PREFIX = "remind:"
-REMINDER_TEMPLATE = "reminder"
 
 
 @dataclass(frozen=True)

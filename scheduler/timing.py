@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from study.clock import local_date as local_date  # re-exported: the sweeps' one import
+
 MORNING_ENDS = 12
 BEFORE_APPOINTMENT = timedelta(hours=2)
 
@@ -38,10 +40,6 @@ def local_instant(day: date, at: time, zone: str) -> datetime:
     """The UTC instant of a local wall-clock time (a time skipped by DST moves forward)."""
     local = datetime.combine(day, at, tzinfo=ZoneInfo(zone))
     return local.astimezone(UTC)
-
-
-def local_date(instant: datetime, zone: str) -> date:
-    return instant.astimezone(ZoneInfo(zone)).date()
 
 
 def reminder_instant(

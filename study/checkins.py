@@ -76,6 +76,7 @@ ALERT_KIND: dict[str, str] = {
 DRAFT = "~"  # answers[f"{code}~"]: the items ticked on a multi-select question, not submitted
 INFUSION_HOUR = 12  # when only the day of an infusion is known, assume midday
 ADVICE_TEMPLATE = "checkin_advice"
+QUESTION_TEMPLATE = "checkin_question"  # a check-in's question queued (first asked, nudge)
 # Advice is queued in the outbox (durable) and sent by the handler at once; the dispatcher
 # takes it up only after this, should the handler's send fail or the process die.
 HANDLER_TURN = timedelta(seconds=20)

@@ -35,8 +35,8 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
+from study.clock import local_date
 from study.models import (
     ALERTING,
     CLOSED,
@@ -68,11 +68,6 @@ class Attendance:
 
     ALL = (BASELINE, ATTENDED, MISSED, OVERDUE, NOT_DUE)
     DUE = frozenset({ATTENDED, MISSED, OVERDUE})
-
-
-def local_date(moment: datetime, timezone: str) -> date:
-    """The calendar date of an aware time in a zone."""
-    return moment.astimezone(ZoneInfo(timezone)).date()
 
 
 @dataclass(frozen=True)
