@@ -10,7 +10,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 from bot.context import edit_pressed, services_of
 from bot.identity import identify
 from messages import label
-from scheduler.compose import alert_card
+from messages.alerts import alert_card
 from study.alerts import acknowledge_alert, resolve_alert
 from study.errors import DomainError
 

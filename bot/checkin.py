@@ -14,7 +14,7 @@ from bot.context import edit_pressed, reply, send_queued, services_of
 from bot.identity import identify
 from bot.participant import PRIVATE, not_a_participant, refusal
 from bot.services import Services
-from messages import Keyboard, label, render
+from messages import Keyboard, label
 from messages.callbacks import (
     CHECKIN_PRESSES,
     Answer,
@@ -26,14 +26,8 @@ from messages.callbacks import (
     Tick,
     parse_any,
 )
+from messages.checkin import answered_text, question_message, result_text, stopped_text
 from scheduler.checkin_jobs import cadence_due
-from scheduler.checkin_messages import (
-    answered_text,
-    question_message,
-    result_text,
-    site_facts,
-)
-from scheduler.timing import local_date
 from study.checkins import (
     Step,
     answer,
@@ -45,6 +39,7 @@ from study.checkins import (
     stop,
     toggle,
 )
+from study.clock import local_date
 from study.enrollment import find_by_chat
 from study.errors import DomainError
 from study.models import ALERTING, CheckIn, CheckInKind, Participant
@@ -166,12 +161,7 @@ async def _act(
     if isinstance(press, Stop):
         step = await stop(session, checkin, participant, now=now, config=config)
         outcome = Outcome(advice=_advice(step))
-        outcome.replies.append(
-            (
-                render("checkin_stopped", participant.language, **site_facts(participant, config)),
-                None,
-            )
-        )
+        outcome.replies.append((stopped_text(participant, config), None))
         if not outcome.advice and step.result is not None and step.result.tier in ALERTING:
             outcome.replies.append(
                 (result_text(step.result, participant, config, stopped=True), None)

@@ -21,6 +21,7 @@ from bot.keyboards import language_keyboard
 from bot.services import Services
 from messages import button, label, render, render_bilingual
 from messages.callbacks import ReportSymptom
+from messages.facts import site_facts
 from study.codes import looks_like_code
 from study.enrollment import Refusal, find_by_chat, link_chat, set_language
 from study.models import Participant, ParticipantStatus
@@ -168,7 +169,7 @@ async def everything_else(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             "free_text",
             participant.language,
             forwarded=forwarded,
-            **_site_facts(services, participant),
+            **site_facts(participant, services.config),
         ),
     )
 
@@ -234,19 +235,16 @@ async def _help(update: Update, services: Services, participant: Participant) ->
     """The help text, with a "report a symptom" button that starts a check-in."""
     language = participant.language
     keyboard = [[button("report_symptom", language, ReportSymptom().pack())]]
-    await reply(update, render("help", language, **_site_facts(services, participant)), keyboard)
+    await reply(
+        update, render("help", language, **site_facts(participant, services.config)), keyboard
+    )
 
 
 def refusal(services: Services, participant: Participant, key: str) -> str:
     """A short refusal (a button's answer) for a participant, with how to reach a person."""
     language = participant.language
-    reach = label("how_to_reach", language, **_site_facts(services, participant))
+    reach = label("how_to_reach", language, **site_facts(participant, services.config))
     return f"{label(key, language)} {reach}"
-
-
-def _site_facts(services: Services, participant: Participant) -> dict[str, str]:
-    site = services.config.sites[participant.site_code]
-    return {"site_phone": site.phone, "emergency_number": site.emergency_number}
 
 
 def _welcome(services: Services, participant: Participant) -> str:

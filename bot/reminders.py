@@ -10,7 +10,8 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 from bot.context import edit_pressed, reply, services_of
 from bot.identity import identify
 from bot.participant import refusal
-from messages import label, render
+from messages import label
+from messages.reminders import visit_answered_text
 from study.enrollment import find_by_chat
 from study.errors import DomainError
 from study.visits import confirm_visit, own_visit, request_reschedule
@@ -60,8 +61,9 @@ async def visit_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             )
     await query.answer()
     await edit_pressed(query)
-    phone = services.config.sites[participant.site_code].phone
-    template = "visit_confirmed" if answer == "ok" else "visit_reschedule_requested"
     await reply(
-        update, render(template, participant.language, date=visit.visit_date, site_phone=phone)
+        update,
+        visit_answered_text(
+            participant, visit.visit_date, services.config, will_come=answer == "ok"
+        ),
     )

@@ -15,8 +15,9 @@ from datetime import date, datetime, time
 from functools import cache
 from importlib import resources
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_datetime, format_time
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
@@ -138,6 +139,14 @@ def label(key: str, language: str, /, **context: Any) -> str:
 def button(key: str, language: str, data: str, /, **context: Any) -> Button:
     """A callback button whose label is the label `key` in `language`."""
     return Button(label(key, language, **context), data=data)
+
+
+def local_stamp(instant: datetime | None, zone: str, language: str) -> str | None:
+    """A moment as a site reads it: `yyyy-MM-dd HH:mm` in the zone `zone` (None stays None)."""
+    if instant is None:
+        return None
+    local = instant.astimezone(ZoneInfo(zone))
+    return format_datetime(local, "yyyy-MM-dd HH:mm", locale=BABEL_LOCALES[language])
 
 
 def plain(html_text: str) -> str:

@@ -34,7 +34,7 @@ from sqlalchemy import and_, or_, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scheduler.compose import Composed, compose
+from messages.compose import Composed, compose
 from scheduler.sender import ChatMoved, PermanentFailure, Sender, TransientFailure
 from scheduler.timing import next_allowed_instant
 from study.clock import Clock
