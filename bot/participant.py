@@ -17,11 +17,11 @@ from telegram.ext import (
 
 from bot.context import reply, services_of
 from bot.identity import identify
-from bot.keyboards import language_keyboard
 from bot.services import Services
-from messages import button, label, render, render_bilingual
-from messages.callbacks import ReportSymptom
+from messages import label, render, render_bilingual
+from messages.callbacks import Language
 from messages.facts import site_facts
+from messages.participant import help_keyboard, language_keyboard
 from study.codes import looks_like_code
 from study.enrollment import Refusal, find_by_chat, link_chat, set_language
 from study.models import Participant, ParticipantStatus
@@ -40,7 +40,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CommandHandler("start", start, filters=PRIVATE))
     application.add_handler(CommandHandler("help", show_help, filters=PRIVATE))
     application.add_handler(CommandHandler("language", choose_language, filters=PRIVATE))
-    application.add_handler(CallbackQueryHandler(language_chosen, pattern=r"^lang:(zh|en)$"))
+    application.add_handler(CallbackQueryHandler(language_chosen, pattern=Language.matches))
 
 
 def register_fallbacks(application: Application) -> None:  # type: ignore[type-arg]
@@ -120,11 +120,12 @@ async def language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     query = update.callback_query
     services = services_of(context)
     speaker = identify(update, services.config)
-    if query is None or query.data is None or not speaker.private or speaker.chat_id is None:
+    press = Language.parse(query.data) if query is not None else None
+    if query is None or press is None or not speaker.private or speaker.chat_id is None:
         if query is not None:
             await query.answer()
         return
-    language = query.data.removeprefix("lang:")
+    language = press.language
     async with services.database.session() as session:
         participant = await find_by_chat(session, speaker.chat_id)
         if participant is not None:
@@ -234,10 +235,8 @@ async def not_a_participant(update: Update, services: Services) -> None:
 async def _help(update: Update, services: Services, participant: Participant) -> None:
     """The help text, with a "report a symptom" button that starts a check-in."""
     language = participant.language
-    keyboard = [[button("report_symptom", language, ReportSymptom().pack())]]
-    await reply(
-        update, render("help", language, **site_facts(participant, services.config)), keyboard
-    )
+    text = render("help", language, **site_facts(participant, services.config))
+    await reply(update, text, help_keyboard(language))
 
 
 def refusal(services: Services, participant: Participant, key: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from messages.callbacks import AlertAction, AlertStep
 from messages.queued import Queued, Text
 from messages.render import Keyboard, button, label, local_stamp, render
 from study.alerts import ALERT_CARD
@@ -80,10 +81,12 @@ def alert_buttons(alert: Alert, language: str) -> Keyboard | None:
     """Acknowledge while it is open, Resolve until it is resolved."""
     if alert.status == AlertStatus.RESOLVED:
         return None
+    assert alert.id is not None
     row = []
     if alert.status == AlertStatus.OPEN:
-        row.append(button("alert_acknowledge", language, f"a:{alert.id}:ack"))
-    row.append(button("alert_resolve", language, f"a:{alert.id}:res"))
+        acknowledge = AlertAction(alert.id, AlertStep.ACKNOWLEDGE).pack()
+        row.append(button("alert_acknowledge", language, acknowledge))
+    row.append(button("alert_resolve", language, AlertAction(alert.id, AlertStep.RESOLVE).pack()))
     return [row]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from messages.callbacks import VisitAnswer, VisitReply
 from messages.queued import Queued, Text
 from messages.render import Keyboard, button, render
 from study.clock import local_date
@@ -52,16 +53,20 @@ async def compose_reminder(queued: Queued) -> Text:
 def visit_buttons(visit_id: int, language: str) -> Keyboard:
     return [
         [
-            button("visit_will_come", language, f"v:{visit_id}:ok"),
-            button("visit_need_other_date", language, f"v:{visit_id}:rs"),
+            button("visit_will_come", language, VisitAnswer(visit_id, VisitReply.COMING).pack()),
+            button(
+                "visit_need_other_date",
+                language,
+                VisitAnswer(visit_id, VisitReply.RESCHEDULE).pack(),
+            ),
         ]
     ]
 
 
 def visit_answered_text(
-    participant: Participant, day: date, config: StudyConfig, *, will_come: bool
+    participant: Participant, day: date, config: StudyConfig, reply: VisitReply
 ) -> str:
     """The reply to a press: thanks, or that the site will call about another date."""
-    template = "visit_confirmed" if will_come else "visit_reschedule_requested"
+    template = "visit_confirmed" if reply == VisitReply.COMING else "visit_reschedule_requested"
     phone = config.sites[participant.site_code].phone
     return render(template, participant.language, date=day, site_phone=phone)
