@@ -48,9 +48,6 @@ class Staff:
         assert self.speaker.user_id is not None
         return audit.telegram_actor(self.speaker.user_id)
 
-    def is_admin(self) -> bool:
-        return "admin" in self.speaker.roles.values()
-
 
 async def authorize(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Staff | None:
     """The coordinator speaking, or None after politely refusing anyone else (a refused

@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 
 from study.config import LANGUAGES, Language
 
@@ -152,8 +151,3 @@ def local_stamp(instant: datetime | None, zone: str, language: str) -> str | Non
 def plain(html_text: str) -> str:
     """A rendered message without its Telegram-HTML markup (for terminals and logs)."""
     return html.unescape(_TAG.sub("", html_text))
-
-
-def escape(value: object) -> Markup:
-    """Escape a value for Telegram HTML outside a template (rarely needed)."""
-    return Markup.escape(value)

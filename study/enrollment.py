@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -329,10 +328,6 @@ async def _failed(session: AsyncSession, chat_key: str, now: datetime) -> Refusa
     for stale in old:
         await session.delete(stale)
     return Refusal("link_invalid")
-
-
-async def count_participants(session: AsyncSession) -> int:
-    return (await session.exec(select(func.count()).select_from(Participant))).one()
 
 
 def _validate(request: EnrollmentRequest, config: StudyConfig, now: datetime) -> None:
