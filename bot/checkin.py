@@ -72,7 +72,7 @@ class Outcome:
 
 async def start_checkin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Start a symptom check-in from Q1 (an open one is closed, and what it holds acted on)."""
-    await _start(update, services_of(context))
+    await _start(update, context)
 
 
 async def report_symptom(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -80,10 +80,11 @@ async def report_symptom(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     query = update.callback_query
     if query is not None:
         await query.answer()
-    await _start(update, services_of(context))
+    await _start(update, context)
 
 
-async def _start(update: Update, services: Services) -> None:
+async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    services = services_of(context)
     speaker = identify(update, services.config)
     if not speaker.private or speaker.chat_id is None:
         return
@@ -103,7 +104,7 @@ async def _start(update: Update, services: Services) -> None:
         assert question is not None
         text, keyboard = question_message(checkin, question, participant, services.config)
     if closed is not None and closed.advice is not None:
-        await send_queued(services, [closed.advice.id or 0])
+        await send_queued(context, [closed.advice.id or 0])
     await reply(update, text, keyboard)
 
 
@@ -141,7 +142,7 @@ async def checkin_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await edit_pressed(
         query, outcome.edit_text, outcome.edit_keyboard if outcome.keep_keyboard else None
     )
-    await send_queued(services, outcome.advice)
+    await send_queued(context, outcome.advice)
     for text, keyboard in outcome.replies:
         await reply(update, text, keyboard)
 
