@@ -39,9 +39,9 @@ from study.checkins import (
     stop,
     toggle,
 )
-from study.clock import local_date
 from study.enrollment import find_by_chat
 from study.errors import DomainError
+from study.localtime import local_date
 from study.models import ALERTING, CheckIn, CheckInKind, Participant
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ from datetime import date
 from messages.callbacks import VisitAnswer, VisitReply
 from messages.queued import Queued, Text
 from messages.render import Keyboard, button, render
-from study.clock import local_date
 from study.config import StudyConfig
+from study.localtime import local_date
 from study.message_views import reminder_of
 from study.models import Participant, VisitStatus
 from study.staleness import days_before

@@ -1,45 +1,35 @@
-"""Local send times: the preferred hour, quiet hours and time zones (pure functions).
+"""When a reminder of a visit or infusion goes out, and when it becomes stale (pure functions).
 
-Every time is computed in the participant's own zone with `zoneinfo` and stored in UTC, so
-a daylight-saving change or a new zone moves the UTC instant, never the local hour.
+The general local-time arithmetic (quiet hours, local instants and dates) lives in
+`study.localtime`; it is re-exported here for the scheduler's modules.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, time, timedelta
 
-from study.clock import local_date as local_date  # re-exported: the sweeps' one import
+from study.localtime import (
+    allowed_hour,
+    is_quiet,
+    local_date,
+    local_instant,
+    next_allowed_instant,
+)
+
+__all__ = [
+    "BEFORE_APPOINTMENT",
+    "MORNING_ENDS",
+    "allowed_hour",
+    "event_deadline",
+    "is_quiet",
+    "local_date",
+    "local_instant",
+    "next_allowed_instant",
+    "reminder_instant",
+]
 
 MORNING_ENDS = 12
 BEFORE_APPOINTMENT = timedelta(hours=2)
-
-
-def is_quiet(hour: int, quiet_hours: tuple[int, int]) -> bool:
-    """Whether `hour` (0-23) falls in [start, end), which may wrap past midnight."""
-    start, end = quiet_hours
-    if start == end:
-        return False
-    if start < end:
-        return start <= hour < end
-    return hour >= start or hour < end
-
-
-def allowed_hour(hour: int, quiet_hours: tuple[int, int]) -> int:
-    """`hour`, moved out of quiet hours on the same day: late evening moves to the last hour
-    before quiet starts, night and early morning to the hour quiet ends."""
-    if not is_quiet(hour, quiet_hours):
-        return hour
-    start, end = quiet_hours
-    if start > end and hour >= start:
-        return (start - 1) % 24
-    return end
-
-
-def local_instant(day: date, at: time, zone: str) -> datetime:
-    """The UTC instant of a local wall-clock time (a time skipped by DST moves forward)."""
-    local = datetime.combine(day, at, tzinfo=ZoneInfo(zone))
-    return local.astimezone(UTC)
 
 
 def reminder_instant(
@@ -76,13 +66,3 @@ def event_deadline(
     """The instant after which a reminder of this event is stale: the appointment time, or
     local noon of the day when no time is set."""
     return local_instant(event_day, appointment or time(noon), zone)
-
-
-def next_allowed_instant(instant: datetime, zone: str, quiet_hours: tuple[int, int]) -> datetime:
-    """`instant` if it is outside quiet hours locally, else the moment quiet hours end."""
-    local = instant.astimezone(ZoneInfo(zone))
-    if not is_quiet(local.hour, quiet_hours):
-        return instant
-    end = quiet_hours[1]
-    day = local.date() if local.hour < end else local.date() + timedelta(days=1)
-    return local_instant(day, time(end), zone)

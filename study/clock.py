@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 
 class Clock(Protocol):
@@ -17,11 +16,6 @@ class Clock(Protocol):
     def wall_seconds(self, seconds: float) -> float:
         """How long `seconds` of this clock's time last on the wall clock."""
         ...
-
-
-def local_date(instant: datetime, zone: str) -> date:
-    """The calendar date of an aware time in the time zone `zone`."""
-    return instant.astimezone(ZoneInfo(zone)).date()
 
 
 class SystemClock:

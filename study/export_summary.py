@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from study.clock import local_date
+from study.localtime import local_date
 from study.models import (
     ALERTING,
     CLOSED,
