@@ -18,10 +18,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from scheduler.isolation import on_its_own, run_steps
 from scheduler.timing import local_date, local_instant
 from study import audit
-from study.alerts import ALERT_CARD, ESCALATED, PRIORITY_OF_TIER, RESENT
+from study.alerts import ALERT_CARD, PRIORITY_OF_TIER
 from study.clock import Clock
 from study.config import StudyConfig
 from study.database import Database
+from study.escalation import ESCALATED, RESENT
 from study.models import (
     UPCOMING,
     Alert,

@@ -15,9 +15,6 @@ from study.models import Alert, AlertStatus, Participant, Tier
 from study.outbox import Priority, enqueue
 
 ALERT_CARD = "alert_card"
-# The `note` of an alert card queued again because nobody acknowledged it.
-RESENT = "resent"
-ESCALATED = "escalated"
 PRIORITY_OF_TIER = {
     Tier.T1: Priority.URGENT,
     Tier.T2: Priority.URGENT,

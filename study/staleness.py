@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from datetime import date, time
 from typing import TypeVar
 
-from study.alerts import ESCALATED, RESENT
 from study.errors import Stale
+from study.escalation import ESCALATED, RESENT
 from study.models import (
     UPCOMING,
     Alert,

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from study.alerts import ESCALATED, RESENT
 from study.errors import Stale, TrialbotError
+from study.escalation import ESCALATED, RESENT
 from study.models import (
     Alert,
     AlertStatus,
