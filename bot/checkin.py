@@ -27,7 +27,7 @@ from messages.callbacks import (
     parse_any,
 )
 from messages.checkin import answered_text, question_message, result_text, stopped_text
-from scheduler.checkin_jobs import cadence_due
+from study.asked import next_symptom_checkin_at
 from study.checkins import (
     Step,
     answer,
@@ -212,7 +212,7 @@ async def _answered(
     elif not outcome.advice:  # the advice, when there is some, is the last message
         next_day = None
         if checkin.kind == CheckInKind.SYMPTOMS:
-            due = await cadence_due(session, participant, config)
+            due = await next_symptom_checkin_at(session, participant, config)
             next_day = local_date(due, participant.timezone)
         outcome.replies.append(
             (result_text(step.result, participant, config, next_checkin=next_day), None)

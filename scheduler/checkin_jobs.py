@@ -13,14 +13,15 @@ Every step is idempotent by dedupe keys, so a sweep may run any number of times.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scheduler.isolation import on_its_own, run_steps
-from scheduler.timing import allowed_hour, local_date, local_instant
+from scheduler.timing import local_date
 from study.alerts import raise_alert
+from study.asked import at_preferred_hour, last_asked, next_symptom_checkin_at
 from study.checkins import QUESTION_TEMPLATE, open_checkin, open_checkin_of, stop
 from study.clock import Clock
 from study.config import StudyConfig
@@ -117,7 +118,7 @@ async def _due_for(
 ) -> int:
     opened = 0
     protocol = config.protocol
-    due = await cadence_due(session, participant, config)
+    due = await next_symptom_checkin_at(session, participant, config)
     if due <= now and await open_checkin_of(session, participant, CheckInKind.SYMPTOMS) is None:
         await _put(
             session,
@@ -135,7 +136,7 @@ async def _due_for(
             trigger: str = (
                 CheckInTrigger.INFUSION_24H if hours <= 24 else CheckInTrigger.INFUSION_7D
             )
-            asked = _at_preferred_hour(
+            asked = at_preferred_hour(
                 participant, day + timedelta(days=max(1, hours // 24)), config
             )
             expires = asked + timedelta(hours=protocol.checkin_expire_hours)
@@ -202,33 +203,6 @@ async def _put(
     )
 
 
-async def cadence_due(
-    session: AsyncSession, participant: Participant, config: StudyConfig
-) -> datetime:
-    last = await _last_asked(session, participant, CheckInKind.SYMPTOMS, CheckInTrigger.CADENCE)
-    since = last or participant.linked_at
-    assert since is not None
-    day = local_date(since, participant.timezone) + timedelta(
-        days=config.protocol.checkin_interval_days
-    )
-    return _at_preferred_hour(participant, day, config)
-
-
-async def _last_asked(
-    session: AsyncSession,
-    participant: Participant,
-    kind: CheckInKind,
-    trigger: CheckInTrigger | None = None,
-) -> datetime | None:
-    """When the participant was last asked a check-in of this kind (and trigger), if ever."""
-    query = select(CheckIn.asked_at).where(
-        CheckIn.participant_id == participant.id, CheckIn.kind == kind
-    )
-    if trigger is not None:
-        query = query.where(CheckIn.trigger == trigger)
-    return (await session.exec(query.order_by(col(CheckIn.asked_at).desc()))).first()
-
-
 async def _recent_infusions(
     session: AsyncSession, participant: Participant, now: datetime
 ) -> list[Infusion]:
@@ -253,7 +227,7 @@ async def _contraception_due(
     today = local_date(now, participant.timezone)
     if until is None or today > until:
         return None
-    last = await _last_asked(session, participant, CheckInKind.CONTRACEPTION)
+    last = await last_asked(session, participant, CheckInKind.CONTRACEPTION)
     since = last or participant.linked_at
     assert since is not None
     cadence_day = local_date(since, participant.timezone) + timedelta(
@@ -271,11 +245,11 @@ async def _contraception_due(
             candidates.append((CheckInTrigger.VISIT_REMINDER, day))
     recent = last is not None and local_date(last, participant.timezone) > today - timedelta(7)
     for trigger, day in sorted(candidates, key=lambda c: c[1], reverse=True):
-        if _at_preferred_hour(participant, day, config) > now:
+        if at_preferred_hour(participant, day, config) > now:
             continue
         if trigger == CheckInTrigger.VISIT_REMINDER and recent:
             continue
-        if last is not None and _at_preferred_hour(participant, day, config) <= last:
+        if last is not None and at_preferred_hour(participant, day, config) <= last:
             continue
         return trigger, day
     return None
@@ -294,11 +268,6 @@ async def _contraception_until(
     if last is None:
         return None
     return add_months(last, config.protocol.contraception_months_after_last_infusion)
-
-
-def _at_preferred_hour(participant: Participant, day: date, config: StudyConfig) -> datetime:
-    hour = allowed_hour(participant.preferred_hour, config.protocol.quiet_hours)
-    return local_instant(day, time(hour), participant.timezone)
 
 
 async def nudge_checkins(database: Database, clock: Clock, config: StudyConfig) -> int:
