@@ -260,8 +260,7 @@ def _welcome(services: Services, participant: Participant) -> str:
         can_become_pregnant=participant.can_become_pregnant,
         contraception_interval_weeks=max(1, protocol.contraception_interval_days // 7),
         preferred_hour=participant.preferred_hour,
-        site_phone=site.phone,
-        emergency_number=site.emergency_number,
+        **site_facts(participant, config),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from messages.callbacks import VisitAnswer, VisitReply
+from messages.facts import site_facts
 from messages.queued import Queued, Text
 from messages.render import Keyboard, button, render
 from study.config import StudyConfig
@@ -44,7 +45,7 @@ async def compose_reminder(queued: Queued) -> Text:
         window_start=context.get("window_start") if is_follow_up else None,
         window_end=context.get("window_end") if is_follow_up else None,
         ask=ask,
-        site_phone=site.phone,
+        **site_facts(participant, queued.config),
     )
     keyboard = visit_buttons(context["visit_id"], language) if ask else None
     return text, keyboard
@@ -68,5 +69,4 @@ def visit_answered_text(
 ) -> str:
     """The reply to a press: thanks, or that the site will call about another date."""
     template = "visit_confirmed" if reply == VisitReply.COMING else "visit_reschedule_requested"
-    phone = config.sites[participant.site_code].phone
-    return render(template, participant.language, date=day, site_phone=phone)
+    return render(template, participant.language, date=day, **site_facts(participant, config))
