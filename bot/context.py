@@ -19,8 +19,8 @@ SERVICES = "services"
 RUNNING = "running"
 
 
-class Running(Protocol):
-    """What handlers may use of the running bot's scheduler (see `bot.runner.Running`)."""
+class SendsQueued(Protocol):
+    """What handlers may use of the running bot's scheduler (`bot.runner.Running`)."""
 
     async def send_now(self, row_ids: list[int]) -> None:
         """Send these committed outbox rows at once."""
@@ -71,7 +71,7 @@ async def edit_pressed(
 async def send_queued(context: ContextTypes.DEFAULT_TYPE, row_ids: list[int]) -> None:
     """Send outbox rows a handler just committed (advice that must not be lost) at once,
     before its other replies. Should this fail, the dispatcher sends them a little later."""
-    running = cast(Running | None, context.bot_data.get(RUNNING))
+    running = cast(SendsQueued | None, context.bot_data.get(RUNNING))
     if not row_ids or running is None:
         return
     try:

@@ -101,7 +101,7 @@ async def running_bot(
 @dataclass(frozen=True)
 class Running:
     """What exists only while the bot runs: its scheduler (with the dispatcher). Handlers
-    see it as `bot.context.Running`, through which they send queued advice at once."""
+    see it as `bot.context.SendsQueued`, through which they send queued advice at once."""
 
     scheduler: SchedulerService
 

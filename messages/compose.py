@@ -34,6 +34,9 @@ PREVISIT_SUMMARY = "previsit_summary"
 
 @dataclass(frozen=True)
 class Composed:
+    """What the dispatcher sends for a row: the chat, the text and buttons, and whether
+    where it lands is recorded for later edits (`scheduler.dispatcher.after_sent`)."""
+
     chat_id: int
     text: str
     keyboard: Keyboard | None = None
