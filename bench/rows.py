@@ -16,10 +16,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bench.support import Linked
-from scheduler.planner import REMINDER_PREFIX, REMINDER_TEMPLATE
+from scheduler.planner import REMINDER_PREFIX
 from study.database import Database
 from study.models import OutboxMessage
-from study.outbox import Priority, enqueue
+from study.outbox import REMINDER_TEMPLATE, Priority, enqueue
 
 __all__ = ["Template", "enqueue_copy", "planned_reminders"]
 

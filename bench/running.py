@@ -31,7 +31,7 @@ from sqlmodel import col, select, update
 
 from bench.support import ARMS, SITES, Linked
 from scheduler.dispatcher import Dispatcher
-from scheduler.planner import UPCOMING, Planner
+from scheduler.planner import Planner
 from scheduler.service import SchedulerService
 from scheduler.timing import local_instant
 from study.alerts import acknowledge_alert, raise_alert, resolve_alert
@@ -41,6 +41,7 @@ from study.database import Database
 from study.enrollment import EnrollmentRequest, enroll, link_chat
 from study.infusions import record_given
 from study.models import (
+    UPCOMING,
     AuditEvent,
     CheckIn,
     CheckInKind,

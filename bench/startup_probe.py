@@ -24,10 +24,10 @@ from pathlib import Path
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 
 from bot.logs import configure_logging
-from bot.runner import running_bot
-from bot.services import Services, build_services, prepare_database
+from bot.runner import running_bot, running_of
+from bot.services import build_services, prepare_database
 from bot.settings import load_settings
-from scheduler.service import SWEEP_JOB
+from scheduler.service import SWEEP_JOB, SchedulerService
 
 SETTLE_TIMEOUT = 120.0
 
@@ -50,11 +50,13 @@ async def probe() -> dict[str, float]:
     assert settings.token is not None, "the probe needs TELEGRAM_BOT_TOKEN"
     try:
         await prepare_database(services.database, services.config, migrate=False)
-        async with running_bot(services, token=settings.token, api_url=settings.telegram_api_url):
+        async with running_bot(
+            services, token=settings.token, api_url=settings.telegram_api_url
+        ) as application:
             ready = time.perf_counter() - started
             ready_at = time.time()
             ready_memory = memory_mb()
-            await _first_sweep_and_dispatch(services)
+            await _first_sweep_and_dispatch(running_of(application).scheduler)
             settled = time.perf_counter() - started
             settled_memory = memory_mb()
     finally:
@@ -69,13 +71,12 @@ async def probe() -> dict[str, float]:
     }
 
 
-async def _first_sweep_and_dispatch(services: Services) -> None:
+async def _first_sweep_and_dispatch(scheduler: SchedulerService) -> None:
     """Wait for the sweep job that `SchedulerService.start` runs at once, then for the sweep
     it started to finish (the job only spawns it as a task of the service), then for the
     dispatcher to be idle. The listener is added before the event loop gets to run the job
     (nothing awaits between the scheduler's start and the body of `running_bot`)."""
-    scheduler = services.scheduler
-    assert scheduler is not None and scheduler.scheduler is not None
+    assert scheduler.scheduler is not None
     loop = asyncio.get_running_loop()
     swept = asyncio.Event()
 

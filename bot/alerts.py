@@ -11,17 +11,16 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 from bot.context import edit_pressed, services_of
 from bot.identity import identify
 from messages import label
-from scheduler.compose import alert_card
+from messages.alerts import alert_card
+from messages.callbacks import AlertAction, AlertStep
 from study.alerts import acknowledge_alert, resolve_alert, sites_acting_on_alerts
 from study.errors import DomainError
 
 log = logging.getLogger(__name__)
 
-ALERT_ACTION = r"^a:(\d{1,9}):(ack|res)$"
-
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
-    application.add_handler(CallbackQueryHandler(alert_action, pattern=ALERT_ACTION))
+    application.add_handler(CallbackQueryHandler(alert_action, pattern=AlertAction.matches))
 
 
 async def alert_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -30,22 +29,23 @@ async def alert_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     query = update.callback_query
     services = services_of(context)
     speaker = identify(update, services.config)
-    if query is None or not context.matches or speaker.user_id is None:
+    press = AlertAction.parse(query.data) if query is not None else None
+    if query is None or press is None or speaker.user_id is None:
         return
-    match = context.matches[0]
-    alert_id, action = int(match.group(1)), match.group(2)
     language = services.config.study.language
     now = services.clock.now()
-    change = acknowledge_alert if action == "ack" else resolve_alert
+    change = acknowledge_alert if press.step == AlertStep.ACKNOWLEDGE else resolve_alert
     sites = sites_acting_on_alerts(services.config, speaker.user_id, speaker.chat_id)
     try:
         async with services.database.session() as session:
-            alert = await change(session, alert_id, user_id=speaker.user_id, sites=sites, now=now)
+            alert = await change(
+                session, press.alert_id, user_id=speaker.user_id, sites=sites, now=now
+            )
             language = services.config.site_language(alert.site_code)
             text, keyboard = await alert_card(session, alert, language, services.config)
     except DomainError:
         log.info("refused an alert action by a user who may not act on its site's alerts here")
         await query.answer(label("not_allowed", language), show_alert=True)
         return
-    await query.answer(label(f"alert_{action}_done", language))
+    await query.answer(label(f"alert_{press.step}_done", language))
     await edit_pressed(query, text, keyboard)

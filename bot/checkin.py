@@ -14,7 +14,7 @@ from bot.context import edit_pressed, reply, send_queued, services_of
 from bot.identity import identify
 from bot.participant import PRIVATE, not_a_participant, refusal
 from bot.services import Services
-from messages import Keyboard, label, render
+from messages import Keyboard, label
 from messages.callbacks import (
     CHECKIN_PRESSES,
     Answer,
@@ -26,15 +26,9 @@ from messages.callbacks import (
     Tick,
     parse_any,
 )
-from scheduler.checkin_messages import (
-    answered_text,
-    question_message,
-    result_text,
-    site_facts,
-)
+from messages.checkin import answered_text, question_message, result_text, stopped_text
 from study.asked import next_symptom_checkin_at
 from study.checkins import (
-    ALERTING,
     Step,
     answer,
     back,
@@ -48,7 +42,7 @@ from study.checkins import (
 from study.enrollment import find_by_chat
 from study.errors import DomainError
 from study.localtime import local_date
-from study.models import CheckIn, CheckInKind, Participant
+from study.models import ALERTING, CheckIn, CheckInKind, Participant
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +72,7 @@ class Outcome:
 
 async def start_checkin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Start a symptom check-in from Q1 (an open one is closed, and what it holds acted on)."""
-    await _start(update, services_of(context))
+    await _start(update, context)
 
 
 async def report_symptom(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -86,10 +80,11 @@ async def report_symptom(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     query = update.callback_query
     if query is not None:
         await query.answer()
-    await _start(update, services_of(context))
+    await _start(update, context)
 
 
-async def _start(update: Update, services: Services) -> None:
+async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    services = services_of(context)
     speaker = identify(update, services.config)
     if not speaker.private or speaker.chat_id is None:
         return
@@ -109,7 +104,7 @@ async def _start(update: Update, services: Services) -> None:
         assert question is not None
         text, keyboard = question_message(checkin, question, participant, services.config)
     if closed is not None and closed.advice is not None:
-        await send_queued(services, [closed.advice.id or 0])
+        await send_queued(context, [closed.advice.id or 0])
     await reply(update, text, keyboard)
 
 
@@ -147,7 +142,7 @@ async def checkin_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await edit_pressed(
         query, outcome.edit_text, outcome.edit_keyboard if outcome.keep_keyboard else None
     )
-    await send_queued(services, outcome.advice)
+    await send_queued(context, outcome.advice)
     for text, keyboard in outcome.replies:
         await reply(update, text, keyboard)
 
@@ -167,12 +162,7 @@ async def _act(
     if isinstance(press, Stop):
         step = await stop(session, checkin, participant, now=now, config=config)
         outcome = Outcome(advice=_advice(step))
-        outcome.replies.append(
-            (
-                render("checkin_stopped", participant.language, **site_facts(participant, config)),
-                None,
-            )
-        )
+        outcome.replies.append((stopped_text(participant, config), None))
         if not outcome.advice and step.result is not None and step.result.tier in ALERTING:
             outcome.replies.append(
                 (result_text(step.result, participant, config, stopped=True), None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import cast
+from typing import Protocol, cast
 
 from telegram import CallbackQuery, Update
 from telegram.error import BadRequest
@@ -16,6 +16,15 @@ from messages import Keyboard
 log = logging.getLogger(__name__)
 
 SERVICES = "services"
+RUNNING = "running"
+
+
+class SendsQueued(Protocol):
+    """What handlers may use of the running bot's scheduler (`bot.runner.Running`)."""
+
+    async def send_now(self, row_ids: list[int]) -> None:
+        """Send these committed outbox rows at once."""
+        ...
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
@@ -59,13 +68,14 @@ async def edit_pressed(
             raise
 
 
-async def send_queued(services: Services, row_ids: list[int]) -> None:
+async def send_queued(context: ContextTypes.DEFAULT_TYPE, row_ids: list[int]) -> None:
     """Send outbox rows a handler just committed (advice that must not be lost) at once,
     before its other replies. Should this fail, the dispatcher sends them a little later."""
-    if not row_ids or services.scheduler is None:
+    running = cast(SendsQueued | None, context.bot_data.get(RUNNING))
+    if not row_ids or running is None:
         return
     try:
-        await services.scheduler.dispatcher.send_now(row_ids)
+        await running.send_now(row_ids)
     except Exception:
         log.exception(
             "sending %d queued message(s) at once failed; the outbox retries", len(row_ids)

@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 from bot.context import services_of
 from bot.services import Services
 from messages import render, render_bilingual
+from messages.facts import site_facts
 from study.enrollment import find_by_chat
 from study.errors import DomainError
 
@@ -54,10 +55,4 @@ async def _error_text(services: Services, chat_id: int) -> str:
         return render_bilingual(
             "error", site_phone=None, emergency_number=first_site.emergency_number
         )
-    site = config.sites[participant.site_code]
-    return render(
-        "error",
-        participant.language,
-        site_phone=site.phone,
-        emergency_number=site.emergency_number,
-    )
+    return render("error", participant.language, **site_facts(participant, config))

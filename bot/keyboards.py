@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from messages import Keyboard, button
+from messages import Keyboard
 
 
 def inline_markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
@@ -16,10 +16,3 @@ def inline_markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
             for row in keyboard
         ]
     )
-
-
-def language_keyboard(language: str) -> Keyboard:
-    """The two languages, each labelled in its own words."""
-    return [
-        [button("language_zh", language, "lang:zh"), button("language_en", language, "lang:en")]
-    ]

@@ -18,16 +18,16 @@ from telegram.ext import (
 
 from bot.context import reply, services_of
 from bot.identity import identify
-from bot.keyboards import language_keyboard
 from bot.services import Services
-from messages import button, label, render, render_bilingual
+from messages import label, render, render_bilingual
+from messages.callbacks import Language
 from messages.callbacks import NextAppointments as NextAppointmentsButton
-from messages.callbacks import ReportSymptom
+from messages.facts import site_facts
+from messages.participant import help_keyboard, language_keyboard, next_appointments_text
 from study.codes import looks_like_code
 from study.enrollment import Refusal, find_by_chat, link_chat, set_language
 from study.models import Participant, ParticipantStatus
 from study.participants import forward_free_text, reactivate
-from study.protocol import Arm
 from study.views import next_appointments
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         CallbackQueryHandler(next_pressed, pattern=NextAppointmentsButton.matches)
     )
     application.add_handler(CommandHandler("language", choose_language, filters=PRIVATE))
-    application.add_handler(CallbackQueryHandler(language_chosen, pattern=r"^lang:(zh|en)$"))
+    application.add_handler(CallbackQueryHandler(language_chosen, pattern=Language.matches))
 
 
 def register_fallbacks(application: Application) -> None:  # type: ignore[type-arg]
@@ -128,36 +128,10 @@ async def next_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def _next_text(services: Services, participant: Participant) -> str:
-    config = services.config
-    language = participant.language
     today = services.clock.now().astimezone(ZoneInfo(participant.timezone)).date()
     async with services.database.session() as session:
         coming = await next_appointments(session, participant, today=today)
-    site = config.sites[participant.site_code]
-    visit, infusion, window = coming.visit, coming.infusion, coming.window
-    return render(
-        "next_appointments",
-        language,
-        visit_date=visit.visit_date if visit else None,
-        visit_time=visit.appointment_time if visit else None,
-        infusion_at_visit=coming.infusion_at_visit,
-        dose_decided_at_visit=bool(
-            visit and visit.month > 0 and participant.arm == Arm.INDIVIDUALIZED
-        ),
-        window_start=window[0] if window else None,
-        window_end=window[1] if window else None,
-        infusion_date=infusion.planned_date if infusion else None,
-        infusion_time=infusion.planned_time if infusion else None,
-        site_name=site.name,
-        address=site.address.get(language) if site.address else None,  # type: ignore[arg-type]
-        instructions=(
-            site.visit_instructions.get(language)  # type: ignore[arg-type]
-            if site.visit_instructions
-            else None
-        ),
-        site_phone=site.phone,
-        emergency_number=site.emergency_number,
-    )
+    return next_appointments_text(participant, coming, services.config)
 
 
 async def choose_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -179,11 +153,12 @@ async def language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     query = update.callback_query
     services = services_of(context)
     speaker = identify(update, services.config)
-    if query is None or query.data is None or not speaker.private or speaker.chat_id is None:
+    press = Language.parse(query.data) if query is not None else None
+    if query is None or press is None or not speaker.private or speaker.chat_id is None:
         if query is not None:
             await query.answer()
         return
-    language = query.data.removeprefix("lang:")
+    language = press.language
     async with services.database.session() as session:
         participant = await find_by_chat(session, speaker.chat_id)
         if participant is not None:
@@ -228,7 +203,7 @@ async def everything_else(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             "free_text",
             participant.language,
             forwarded=forwarded,
-            **_site_facts(services, participant),
+            **site_facts(participant, services.config),
         ),
     )
 
@@ -293,23 +268,15 @@ async def not_a_participant(update: Update, services: Services) -> None:
 async def _help(update: Update, services: Services, participant: Participant) -> None:
     """The help text, with a "report a symptom" button that starts a check-in."""
     language = participant.language
-    keyboard = [
-        [button("report_symptom", language, ReportSymptom().pack())],
-        [button("next_appointments", language, NextAppointmentsButton().pack())],
-    ]
-    await reply(update, render("help", language, **_site_facts(services, participant)), keyboard)
+    text = render("help", language, **site_facts(participant, services.config))
+    await reply(update, text, help_keyboard(language))
 
 
 def refusal(services: Services, participant: Participant, key: str) -> str:
     """A short refusal (a button's answer) for a participant, with how to reach a person."""
     language = participant.language
-    reach = label("how_to_reach", language, **_site_facts(services, participant))
+    reach = label("how_to_reach", language, **site_facts(participant, services.config))
     return f"{label(key, language)} {reach}"
-
-
-def _site_facts(services: Services, participant: Participant) -> dict[str, str]:
-    site = services.config.sites[participant.site_code]
-    return {"site_phone": site.phone, "emergency_number": site.emergency_number}
 
 
 def _welcome(services: Services, participant: Participant) -> str:
@@ -326,8 +293,7 @@ def _welcome(services: Services, participant: Participant) -> str:
         can_become_pregnant=participant.can_become_pregnant,
         contraception_interval_weeks=max(1, protocol.contraception_interval_days // 7),
         preferred_hour=participant.preferred_hour,
-        site_phone=site.phone,
-        emergency_number=site.emergency_number,
+        **site_facts(participant, config),
     )
 
 

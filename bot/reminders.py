@@ -10,18 +10,18 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 from bot.context import edit_pressed, reply, services_of
 from bot.identity import identify
 from bot.participant import refusal
-from messages import label, render
+from messages import label
+from messages.callbacks import VisitAnswer, VisitReply
+from messages.reminders import visit_answered_text
 from study.enrollment import find_by_chat
 from study.errors import DomainError
 from study.visits import confirm_visit, own_visit, request_reschedule
 
 log = logging.getLogger(__name__)
 
-VISIT_ANSWER = r"^v:(\d{1,9}):(ok|rs)$"
-
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
-    application.add_handler(CallbackQueryHandler(visit_answered, pattern=VISIT_ANSWER))
+    application.add_handler(CallbackQueryHandler(visit_answered, pattern=VisitAnswer.matches))
 
 
 async def visit_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -29,13 +29,12 @@ async def visit_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     query = update.callback_query
     services = services_of(context)
     speaker = identify(update, services.config)
-    if query is None or query.data is None or context.matches is None:
+    if query is None:
         return
-    match = context.matches[0] if context.matches else None
-    if match is None or not speaker.private or speaker.chat_id is None:
+    press = VisitAnswer.parse(query.data)
+    if press is None or not speaker.private or speaker.chat_id is None:
         await query.answer()
         return
-    visit_id, answer = int(match.group(1)), match.group(2)
     now = services.clock.now()
     async with services.database.session() as session:
         participant = await find_by_chat(session, speaker.chat_id)
@@ -43,11 +42,11 @@ async def visit_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             await query.answer(label("button_inactive", services.config.study.language))
             return
         try:
-            visit = await own_visit(session, participant, visit_id)
+            visit = await own_visit(session, participant, press.visit_id)
         except DomainError:
             await query.answer(refusal(services, participant, "button_inactive"))
             return
-        if answer == "ok":
+        if press.reply == VisitReply.COMING:
             await confirm_visit(session, participant, visit, now=now)
         else:
             await request_reschedule(
@@ -60,8 +59,7 @@ async def visit_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             )
     await query.answer()
     await edit_pressed(query)
-    phone = services.config.sites[participant.site_code].phone
-    template = "visit_confirmed" if answer == "ok" else "visit_reschedule_requested"
     await reply(
-        update, render(template, participant.language, date=visit.visit_date, site_phone=phone)
+        update,
+        visit_answered_text(participant, visit.visit_date, services.config, press.reply),
     )

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 from telegram.ext import Application
 
 from bot.app import ALLOWED_UPDATES, build_application
+from bot.context import RUNNING
 from bot.health import Health, health_server
 from bot.logs import configure_logging
 from bot.sender import PtbSender, TelegramRateLimiter
@@ -67,7 +68,6 @@ async def running_bot(
         services, token=token, api_url=api_url, rate_limiter=rate_limiter
     )
     async with application:
-        services.bot_username = application.bot.username
         dispatcher = Dispatcher(
             services.database,
             PtbSender(application.bot),
@@ -84,7 +84,8 @@ async def running_bot(
             poll_interval=timedelta(seconds=services.settings.trialbot_poll_seconds),
             sweep_interval=timedelta(seconds=services.settings.trialbot_sweep_seconds),
         )
-        services.scheduler = scheduler
+        # Set once, before the first update is taken.
+        application.bot_data[RUNNING] = Running(scheduler)
         await application.start()
         await _take_updates(application, updates)
         await scheduler.start()
@@ -95,7 +96,24 @@ async def running_bot(
                 await application.updater.stop()
             await scheduler.shutdown()
             await application.stop()
-            services.scheduler = None
+
+
+@dataclass(frozen=True)
+class Running:
+    """What exists only while the bot runs: its scheduler (with the dispatcher). Handlers
+    see it as `bot.context.SendsQueued`, through which they send queued advice at once."""
+
+    scheduler: SchedulerService
+
+    async def send_now(self, row_ids: list[int]) -> None:
+        await self.scheduler.dispatcher.send_now(row_ids)
+
+
+def running_of(application: Application) -> Running:  # type: ignore[type-arg]
+    """The running bot's scheduler (tests and benchmarks drive it)."""
+    running = application.bot_data.get(RUNNING)
+    assert isinstance(running, Running), "the bot is not running (see running_bot)"
+    return running
 
 
 async def _take_updates(application: Application, updates: Updates) -> None:  # type: ignore[type-arg]
@@ -148,7 +166,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if settings.trialbot_health_listen:
             health = Health(services, application.bot)
             await stack.enter_async_context(health_server(health, settings.trialbot_health_listen))
-        log.info("trialbot is running as @%s", services.bot_username)
+        log.info("trialbot is running as @%s", application.bot.username)
         await stop.wait()
         log.info("stopping")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection, make_url
@@ -15,7 +15,6 @@ from bot.config import demo_study, load_study_file
 from bot.settings import Settings
 from migrations import current_revision, head_revision, upgrade
 from scheduler.planner import Planner
-from scheduler.service import SchedulerService
 from study import audit
 from study.clock import Clock, SimulatedClock, SystemClock
 from study.config import StudyConfig
@@ -34,20 +33,19 @@ DEMO_DATABASE_MARK = "demo_database_created"
 DatabaseKind = Literal["empty", "demo", "study"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
-    """What handlers, jobs and commands share; built once per process."""
+    """What handlers, jobs and commands share; built once per process and never changed.
+    (What exists only while the bot runs, its scheduler, is `bot.runner.Running`.)"""
 
     settings: Settings
     config: StudyConfig
     database: Database
     clock: Clock = field(default_factory=SystemClock)
     replanner: Planner = field(init=False)
-    scheduler: SchedulerService | None = None
-    bot_username: str | None = None
 
     def __post_init__(self) -> None:
-        self.replanner = Planner(self.config)
+        object.__setattr__(self, "replanner", Planner(self.config))  # derived, set once
 
     @property
     def sandbox_mode(self) -> bool:
@@ -148,13 +146,12 @@ def _mark_demo(connection: Connection, now: datetime) -> None:
     )
 
 
-def build_services(settings: Settings, *, clock: Clock | None = None, **kwargs: Any) -> Services:
+def build_services(settings: Settings, *, clock: Clock | None = None) -> Services:
     return Services(
         settings=settings,
         config=load_config(settings),
         database=Database.from_url(settings.database_url),
         clock=clock or clock_for(settings),
-        **kwargs,
     )
 
 

@@ -22,13 +22,12 @@ from bot.identity import Speaker, identify
 from bot.services import Services
 from messages import plain, render, render_bilingual
 from study import audit
-from study.enrollment import find_by_chat, get_participant
+from study.enrollment import STUDY_ID, find_by_chat, get_participant
 from study.errors import DomainError
 from study.models import Participant
 
 log = logging.getLogger(__name__)
 
-STUDY_ID = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 VISIT_NUMBER = re.compile(r"^[0-9]{1,3}$")
 
 
@@ -48,9 +47,6 @@ class Staff:
     def actor(self) -> str:
         assert self.speaker.user_id is not None
         return audit.telegram_actor(self.speaker.user_id)
-
-    def is_admin(self) -> bool:
-        return "admin" in self.speaker.roles.values()
 
 
 async def authorize(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Staff | None:

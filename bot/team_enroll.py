@@ -265,7 +265,7 @@ async def _enroll(update: Update, staff: Staff, draft: dict[str, Any]) -> None:
             "team_enrolled",
             staff.language,
             study_id=request.study_id,
-            link=deep_link(services.bot_username or "", invitation.code),
+            link=deep_link(update.get_bot().username, invitation.code),
             expires_at=invitation.expires_at.date(),
         ),
     )

@@ -1,23 +1,37 @@
 """Callback data of buttons: one frozen dataclass per kind of button, packed and parsed here.
 
 Telegram hands back a pressed button's data as it was sent (1-64 bytes), and anyone can forge
-it. Each kind has a one-letter prefix and typed parts; `parse` accepts exactly what `pack`
+it. Each kind has a short prefix and typed parts; `parse` accepts exactly what `pack`
 produces, and returns None for anything else, so a handler never sees a half-valid press.
-(aiogram's `CallbackData` is the model.)
+Handlers register `CallbackQueryHandler(handler, pattern=Kind.matches)` and read the press
+with `Kind.parse(query.data)`. (aiogram's `CallbackData` is the model.)
+
+The data of buttons already sent stays valid: a kind's format does not change once
+buttons of it are in people's chats (`v:12:ok`, `a:7:ack`, `lang:zh` are what earlier
+versions sent).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import Field, dataclass, field, fields
+from enum import StrEnum
 from typing import Any, ClassVar, Self
 
 from messages.render import MAX_CALLBACK_BYTES
+from study.config import LANGUAGES
 
-ID = r"[1-9][0-9]{0,9}"  # a table id
+# A table id, below 10**9: ids are 32-bit on PostgreSQL, where a larger one (forged) would
+# make the lookup itself fail instead of finding nothing.
+ID = r"[1-9][0-9]{0,8}"
 CODE = r"[A-Z][A-Z0-9]{0,3}"  # a question code: Q1, PI, C2
 ITEM = r"[a-z][a-z0-9_]{0,23}"  # an answer code
+
+
+def _choice(values: Iterable[str]) -> str:
+    """A pattern matching exactly one of `values`."""
+    return "|".join(re.escape(value) for value in values)
 
 
 def part(pattern: str, convert: Callable[[str], Any] = str) -> Any:
@@ -34,8 +48,8 @@ class CallbackData:
 
     def __init_subclass__(cls, *, prefix: str, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not re.fullmatch(r"[a-z]", prefix) or prefix in CallbackData.kinds:
-            raise ValueError(f"callback prefix {prefix!r} must be one new lower-case letter")
+        if not re.fullmatch(r"[a-z]{1,4}", prefix) or prefix in CallbackData.kinds:
+            raise ValueError(f"callback prefix {prefix!r} must be 1-4 new lower-case letters")
         cls.prefix = prefix
         CallbackData.kinds[prefix] = cls
 
@@ -140,14 +154,71 @@ class NextAppointments(CallbackData, prefix="n"):
 
 CHECKIN_PRESSES: tuple[type[CallbackData], ...] = (Answer, Tick, Done, Back, Stop)
 
+
+# Visit reminders (messages/reminders.py builds them, bot/reminders.py handles them).
+
+
+class VisitReply(StrEnum):
+    COMING = "ok"  # "I will come"
+    RESCHEDULE = "rs"  # "I need another date"
+
+
+VISIT_REPLY = _choice(VisitReply)
+
+
+@dataclass(frozen=True)
+class VisitAnswer(CallbackData, prefix="v"):
+    """The participant's answer to a visit reminder."""
+
+    visit_id: int = part(ID, int)
+    reply: VisitReply = part(VISIT_REPLY, VisitReply)  # noqa: RUF009 (a dataclasses.field)
+
+
+# Alert cards and their notices elsewhere (messages/alerts.py, bot/alerts.py).
+
+
+class AlertStep(StrEnum):
+    ACKNOWLEDGE = "ack"
+    RESOLVE = "res"
+
+
+ALERT_STEP = _choice(AlertStep)
+
+
+@dataclass(frozen=True)
+class AlertAction(CallbackData, prefix="a"):
+    """A coordinator acknowledges or resolves an alert."""
+
+    alert_id: int = part(ID, int)
+    step: AlertStep = part(ALERT_STEP, AlertStep)  # noqa: RUF009 (a dataclasses.field)
+
+
+# The participant's language (messages/participant.py, bot/participant.py).
+
+LANGUAGE = _choice(LANGUAGES)
+
+
+@dataclass(frozen=True)
+class Language(CallbackData, prefix="lang"):
+    """Read the bot in this language from now on."""
+
+    language: str = part(LANGUAGE)
+
+
 __all__ = [
+    "CHECKIN_PRESSES",
+    "AlertAction",
+    "AlertStep",
     "Answer",
     "Back",
     "CallbackData",
     "Done",
+    "Language",
     "NextAppointments",
     "ReportSymptom",
     "Stop",
     "Tick",
+    "VisitAnswer",
+    "VisitReply",
     "parse_any",
 ]

@@ -15,10 +15,10 @@ from datetime import date, datetime, time
 from functools import cache
 from importlib import resources
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_datetime, format_time
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 
 from study.config import LANGUAGES, Language
 
@@ -140,11 +140,14 @@ def button(key: str, language: str, data: str, /, **context: Any) -> Button:
     return Button(label(key, language, **context), data=data)
 
 
+def local_stamp(instant: datetime | None, zone: str, language: str) -> str | None:
+    """A moment as a site reads it: `yyyy-MM-dd HH:mm` in the zone `zone` (None stays None)."""
+    if instant is None:
+        return None
+    local = instant.astimezone(ZoneInfo(zone))
+    return format_datetime(local, "yyyy-MM-dd HH:mm", locale=BABEL_LOCALES[language])
+
+
 def plain(html_text: str) -> str:
     """A rendered message without its Telegram-HTML markup (for terminals and logs)."""
     return html.unescape(_TAG.sub("", html_text))
-
-
-def escape(value: object) -> Markup:
-    """Escape a value for Telegram HTML outside a template (rarely needed)."""
-    return Markup.escape(value)

@@ -17,7 +17,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scheduler.isolation import on_its_own, run_steps
-from scheduler.planner import UPCOMING
 from scheduler.timing import local_date, local_instant
 from study import audit
 from study.alerts import ALERT_CARD, PRIORITY_OF_TIER
@@ -26,6 +25,7 @@ from study.config import StudyConfig
 from study.database import Database
 from study.escalation import ESCALATED, RESENT, clock_started, latest_round, round_of
 from study.models import (
+    UPCOMING,
     Alert,
     AlertStatus,
     Participant,

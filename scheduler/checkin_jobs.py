@@ -17,7 +17,6 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scheduler.isolation import on_its_own, run_steps
-from scheduler.planner import UPCOMING
 from study.alerts import raise_alert
 from study.asked import last_asked, next_symptom_checkin_at
 from study.cadence import (
@@ -30,11 +29,12 @@ from study.cadence import (
     post_infusion_question_at,
     post_infusion_trigger,
 )
-from study.checkins import open_checkin, open_checkin_of, stop
+from study.checkins import QUESTION_TEMPLATE, open_checkin, open_checkin_of, stop
 from study.clock import Clock
 from study.config import StudyConfig
 from study.database import Database
 from study.models import (
+    UPCOMING,
     CheckIn,
     CheckInKind,
     CheckInTrigger,
@@ -50,7 +50,6 @@ from study.outbox import Priority, enqueue
 
 log = logging.getLogger(__name__)
 
-QUESTION_TEMPLATE = "checkin_question"
 MISSED_KIND: dict[str, str] = {
     CheckInKind.SYMPTOMS: "missed_checkins",
     CheckInKind.CONTRACEPTION: "missed_contraception",

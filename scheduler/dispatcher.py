@@ -34,7 +34,7 @@ from sqlalchemy import and_, or_, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scheduler.compose import Composed, Stale, compose
+from messages.compose import Composed, compose
 from scheduler.sender import ChatMoved, PermanentFailure, Sender, TransientFailure
 from scheduler.timing import next_allowed_instant
 from study.clock import Clock
@@ -48,6 +48,7 @@ from study.delivery import (
     reached_nobody,
     reroute,
 )
+from study.errors import Stale
 from study.models import CheckIn, OutboxMessage, OutboxStatus, Participant
 from study.outbox import Priority
 from study.participants import mark_unreachable

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from scheduler.timing import event_deadline, local_date, reminder_instant
 from study.config import StudyConfig
 from study.models import (
+    UPCOMING,
     Infusion,
     InfusionStatus,
     OutboxMessage,
@@ -25,14 +26,11 @@ from study.models import (
     Participant,
     ParticipantStatus,
     Visit,
-    VisitStatus,
 )
-from study.outbox import OUTBOX_TOUCHED, Priority, new_message
+from study.outbox import OUTBOX_TOUCHED, REMINDER_TEMPLATE, Priority, new_message
 from study.protocol import Arm
 
 REMINDER_PREFIX = "remind:"
-REMINDER_TEMPLATE = "reminder"
-UPCOMING = (VisitStatus.PLANNED, VisitStatus.CONFIRMED)
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Protocol
 
 from messages import Keyboard
+from study.errors import TrialbotError
 
 
-class SendFailure(Exception):
+class SendFailure(TrialbotError):
     """Sending did not happen (or may not have happened)."""
 
     def __init__(self, reason: str) -> None:

@@ -25,6 +25,7 @@ from study.clock import Clock
 from study.config import StudyConfig
 from study.database import Database
 from study.models import (
+    STILL_TO_COME,
     OutboxMessage,
     OutboxStatus,
     Participant,
@@ -43,7 +44,6 @@ FOLLOWED = (
     ParticipantStatus.PAUSED,
     ParticipantStatus.UNREACHABLE,
 )
-NOT_RECORDED = (VisitStatus.PLANNED, VisitStatus.CONFIRMED, VisitStatus.RESCHEDULE_REQUESTED)
 KIND_MESSAGE_LIFETIME = timedelta(days=3)
 
 
@@ -120,7 +120,7 @@ async def check_visit_windows(database: Database, clock: Clock, config: StudyCon
             select(Visit, Participant)
             .join(Participant, col(Participant.id) == Visit.participant_id)
             .where(
-                col(Visit.status).in_(NOT_RECORDED),
+                col(Visit.status).in_(STILL_TO_COME),
                 col(Participant.status).in_(FOLLOWED),
                 col(Visit.window_end) < now.date() + timedelta(days=1),
             )

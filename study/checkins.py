@@ -30,6 +30,8 @@ from study.alerts import ALERT_CARD, PRIORITY_OF_TIER, first_escalation_at, rais
 from study.config import StudyConfig
 from study.errors import DomainError
 from study.models import (
+    ALERTING,
+    URGENT,
     Alert,
     AlertStatus,
     CheckIn,
@@ -72,10 +74,9 @@ ALERT_KIND: dict[str, str] = {
     CheckInKind.CONTRACEPTION: "contraception",
 }
 DRAFT = "~"  # answers[f"{code}~"]: the items ticked on a multi-select question, not submitted
-ALERTING = (Tier.T1, Tier.T2, Tier.T3)
-URGENT = (Tier.T1, Tier.T2)  # acted on at the answer; T3 when the check-in ends
 INFUSION_HOUR = 12  # when only the day of an infusion is known, assume midday
 ADVICE_TEMPLATE = "checkin_advice"
+QUESTION_TEMPLATE = "checkin_question"  # a check-in's question queued (first asked, nudge)
 # Advice is queued in the outbox (durable) and sent by the handler at once; the dispatcher
 # takes it up only after this, should the handler's send fail or the process die.
 HANDLER_TURN = timedelta(seconds=20)
@@ -484,6 +485,7 @@ async def _act(
     new = [
         item
         for item in evidence
+        # Urgent findings are acted on at the answer; T3 ones when the check-in ends.
         if item["tier"] in ALERTING and _more_urgent(item["tier"], known.get(_finding_key(item)))
     ]
     urgent = any(item["tier"] in URGENT for item in new)

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study.alerts import ALERT_CARD
-from study.models import Alert, OutboxMessage, OutboxStatus, Tier
+from study.models import URGENT, Alert, OutboxMessage, OutboxStatus
 from study.outbox import Priority, enqueue
 from study.team_chats import reachable_coordinators, sites_of_chat, team_chats
 from study.triage import SELF_HARM
@@ -124,7 +124,7 @@ async def card_delivered(session: AsyncSession, row: OutboxMessage, now: datetim
         session.add(alert)
     if alert.checkin_id is None or alert.participant_id is None:
         return
-    if alert.tier not in (Tier.T1, Tier.T2):
+    if alert.tier not in URGENT:
         return
     await enqueue(
         session,

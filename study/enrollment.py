@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,6 +16,7 @@ from study.codes import hash_chat, hash_code, new_code
 from study.config import LANGUAGES, StudyConfig
 from study.errors import DomainError
 from study.models import (
+    CLOSED,
     EnrollmentCode,
     Infusion,
     InfusionStatus,
@@ -33,7 +33,6 @@ STUDY_ID = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 LINK_FAILURE_WINDOW = timedelta(minutes=15)
 LINK_FAILURES_ALLOWED = 5
 MAX_DAYS_AHEAD = 90
-CLOSED = (ParticipantStatus.WITHDRAWN, ParticipantStatus.COMPLETED)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -329,10 +328,6 @@ async def _failed(session: AsyncSession, chat_key: str, now: datetime) -> Refusa
     for stale in old:
         await session.delete(stale)
     return Refusal("link_invalid")
-
-
-async def count_participants(session: AsyncSession) -> int:
-    return (await session.exec(select(func.count()).select_from(Participant))).one()
 
 
 def _validate(request: EnrollmentRequest, config: StudyConfig, now: datetime) -> None:

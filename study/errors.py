@@ -21,6 +21,12 @@ class ConfigError(TrialbotError):
         return "\n".join(lines)
 
 
+class Stale(TrialbotError):
+    """A queued message is no longer true or no longer wanted (the visit moved, the alert
+    was acknowledged meanwhile...): it is expired, not sent. The text says why, for the
+    outbox row's `last_error`; it names no person."""
+
+
 ECHO_LIMIT = 40
 
 

@@ -35,29 +35,25 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
+from study.localtime import local_date
 from study.models import (
+    ALERTING,
+    CLOSED,
+    STILL_TO_COME,
+    URGENT,
     Alert,
     CheckIn,
     CheckInKind,
     CheckInTrigger,
     Participant,
-    ParticipantStatus,
     PromptStatus,
-    Tier,
     Visit,
     VisitStatus,
 )
 
 YEAR_DAYS = 365.25
 FLARE_KIND = "checkin"
-FLARE_TIERS = frozenset({Tier.T1, Tier.T2, Tier.T3})
-URGENT_TIERS = frozenset({Tier.T1, Tier.T2})
-STOPPED = frozenset({ParticipantStatus.WITHDRAWN, ParticipantStatus.COMPLETED})
-NOT_RECORDED = frozenset(
-    {VisitStatus.PLANNED, VisitStatus.CONFIRMED, VisitStatus.RESCHEDULE_REQUESTED}
-)
 CLOSED_CHECKIN = frozenset({PromptStatus.COMPLETED, PromptStatus.EXPIRED, PromptStatus.STOPPED})
 
 
@@ -72,11 +68,6 @@ class Attendance:
 
     ALL = (BASELINE, ATTENDED, MISSED, OVERDUE, NOT_DUE)
     DUE = frozenset({ATTENDED, MISSED, OVERDUE})
-
-
-def local_date(moment: datetime, timezone: str) -> date:
-    """The calendar date of an aware time in a zone."""
-    return moment.astimezone(ZoneInfo(timezone)).date()
 
 
 @dataclass(frozen=True)
@@ -104,7 +95,7 @@ class FollowUp:
 def follow_up(participant: Participant, visits: Sequence[Visit], as_of: date) -> FollowUp:
     """The follow-up interval of a participant (see the module's definitions)."""
     stopped_on = None
-    if participant.status in STOPPED and participant.status_changed_at is not None:
+    if participant.status in CLOSED and participant.status_changed_at is not None:
         stopped_on = local_date(participant.status_changed_at, participant.timezone)
     ends = [as_of]
     if stopped_on is not None:
@@ -125,17 +116,17 @@ def attendance(visit: Visit, follow: FollowUp, as_of: date) -> str:
         return Attendance.MISSED
     last_day = max(visit.window_end, visit.visit_date)
     stopped_before = follow.stopped_on is not None and last_day >= follow.stopped_on
-    if visit.status in NOT_RECORDED and last_day < as_of and not stopped_before:
+    if visit.status in STILL_TO_COME and last_day < as_of and not stopped_before:
         return Attendance.OVERDUE
     return Attendance.NOT_DUE
 
 
 def is_flare(alert: Alert) -> bool:
-    return alert.kind == FLARE_KIND and alert.tier in FLARE_TIERS
+    return alert.kind == FLARE_KIND and alert.tier in ALERTING
 
 
 def is_urgent(alert: Alert) -> bool:
-    return alert.tier in URGENT_TIERS
+    return alert.tier in URGENT
 
 
 def minutes_between(start: datetime, end: datetime | None) -> float | None:

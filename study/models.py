@@ -33,6 +33,14 @@ class VisitStatus(StrEnum):
     MISSED = "missed"
 
 
+CLOSED = (ParticipantStatus.WITHDRAWN, ParticipantStatus.COMPLETED)
+"""A participant who left the study (withdrawn or completed): nothing more is changed."""
+UPCOMING = (VisitStatus.PLANNED, VisitStatus.CONFIRMED)
+"""A visit still to come on its date: it is reminded of, and answered from a reminder."""
+STILL_TO_COME = (*UPCOMING, VisitStatus.RESCHEDULE_REQUESTED)
+"""A visit not yet held, including one whose new date the site has still to set."""
+
+
 class InfusionStatus(StrEnum):
     PROPOSED = "proposed"
     PLANNED = "planned"
@@ -78,6 +86,12 @@ class Tier(StrEnum):
     T2 = "T2"
     T3 = "T3"
     T4 = "T4"
+
+
+URGENT = (Tier.T1, Tier.T2)
+"""Acted on at once: an immediate alert, re-sent and escalated until acknowledged."""
+ALERTING = (*URGENT, Tier.T3)
+"""Reaches the site team as an alert (T4 only waits for the pre-visit summary)."""
 
 
 class AlertStatus(StrEnum):

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from study.models import OutboxMessage, OutboxStatus, Participant
 
 OUTBOX_TOUCHED = "outbox_touched"
+REMINDER_TEMPLATE = "reminder"  # a visit or infusion reminder (the planner's rows)
 
 
 class Priority(IntEnum):

@@ -8,9 +8,7 @@ from datetime import date
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from study.models import Participant, Visit, VisitStatus
-
-OPEN_VISIT = (VisitStatus.PLANNED, VisitStatus.CONFIRMED, VisitStatus.RESCHEDULE_REQUESTED)
+from study.models import STILL_TO_COME, Participant, Visit
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ async def _next_visits(session: AsyncSession, participant_ids: list[int]) -> dic
         return {}
     visits = await session.exec(
         select(Visit)
-        .where(col(Visit.participant_id).in_(participant_ids), col(Visit.status).in_(OPEN_VISIT))
+        .where(col(Visit.participant_id).in_(participant_ids), col(Visit.status).in_(STILL_TO_COME))
         .order_by(col(Visit.participant_id), col(Visit.number))
     )
     first: dict[int, date] = {}

@@ -18,6 +18,7 @@ from study.checkins import End, close
 from study.config import StudyConfig
 from study.errors import DomainError
 from study.models import (
+    CLOSED,
     CheckIn,
     EnrollmentCode,
     Participant,
@@ -26,8 +27,6 @@ from study.models import (
 )
 from study.outbox import cancel_pending
 from study.ports import Replanner
-
-CLOSED = (ParticipantStatus.WITHDRAWN, ParticipantStatus.COMPLETED)
 
 
 async def pause(

@@ -10,6 +10,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study.models import (
+    STILL_TO_COME,
     Alert,
     AlertStatus,
     CheckIn,
@@ -20,10 +21,7 @@ from study.models import (
     Participant,
     PromptStatus,
     Visit,
-    VisitStatus,
 )
-
-UPCOMING_VISITS = (VisitStatus.PLANNED, VisitStatus.CONFIRMED, VisitStatus.RESCHEDULE_REQUESTED)
 
 
 @dataclass(frozen=True)
@@ -106,7 +104,7 @@ async def upcoming(
         .join(Participant, col(Participant.id) == Visit.participant_id)
         .where(
             col(Participant.site_code).in_(list(sites)),
-            col(Visit.status).in_(UPCOMING_VISITS),
+            col(Visit.status).in_(STILL_TO_COME),
             day_of_visit >= today,
             day_of_visit <= until,
         )
@@ -182,7 +180,7 @@ async def next_appointments(
             select(Visit)
             .where(
                 Visit.participant_id == participant.id,
-                col(Visit.status).in_(UPCOMING_VISITS),
+                col(Visit.status).in_(STILL_TO_COME),
                 day_of_visit >= today,
             )
             .order_by(day_of_visit)

@@ -12,18 +12,16 @@ from study import audit
 from study.alerts import raise_alert
 from study.config import StudyConfig
 from study.errors import DomainError
-from study.models import Participant, Tier, Visit, VisitStatus
+from study.models import UPCOMING, Participant, Tier, Visit, VisitStatus
 from study.outbox import tell_new_date
 from study.ports import Replanner
 from study.protocol import plausible_day
-
-ANSWERABLE = (VisitStatus.PLANNED, VisitStatus.CONFIRMED)
 
 
 async def own_visit(session: AsyncSession, participant: Participant, visit_id: int) -> Visit:
     """The participant's visit, still open to an answer; else DomainError `button_inactive`."""
     visit = await session.get(Visit, visit_id)
-    if visit is None or visit.participant_id != participant.id or visit.status not in ANSWERABLE:
+    if visit is None or visit.participant_id != participant.id or visit.status not in UPCOMING:
         raise DomainError("button_inactive")
     return visit
 

@@ -10,11 +10,12 @@ import pytest
 from telegram.ext import Application
 
 from bot.demo import add_study_teams
-from bot.runner import running_bot
+from bot.runner import running_bot, running_of
 from bot.sender import TelegramRateLimiter
 from bot.services import Services
 from bot.settings import Settings
 from sandbox import SandboxServer
+from scheduler.service import SchedulerService
 from study.config import StudyConfig
 from study.database import Database
 from tests.support.clock import FakeClock
@@ -73,15 +74,19 @@ async def bot(services: Services, sandbox: SandboxServer) -> AsyncIterator[Appli
         yield application
 
 
+@pytest.fixture
+def scheduler(bot: Application) -> SchedulerService:  # type: ignore[type-arg]
+    """The running bot's scheduler, to run the sweeps and the dispatcher at a test's time."""
+    return running_of(bot).scheduler
+
+
 async def advance_to(
-    moment: datetime, services: Services, sandbox: SandboxServer, clock: FakeClock
+    moment: datetime, scheduler: SchedulerService, sandbox: SandboxServer, clock: FakeClock
 ) -> None:
     """Move time to `moment`, run the calendar sweeps, and let the dispatcher send all that
     is due; returns when it is idle."""
     clock.set(moment)
     sandbox.set_time(moment.timestamp())
-    scheduler = services.scheduler
-    assert scheduler is not None
     await scheduler.sweep()
     scheduler.wake()
     await scheduler.idle.wait()

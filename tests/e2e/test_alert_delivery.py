@@ -15,6 +15,7 @@ from telegram.ext import Application
 from bot.health import Health, health_server
 from bot.services import Services
 from sandbox import FaultRule, SandboxServer
+from scheduler.service import SchedulerService
 from study.alerts import resolve_alert
 from study.config import StudyConfig
 from study.database import Database
@@ -71,7 +72,7 @@ def received(sandbox: SandboxServer) -> list[str]:
 async def test_an_alert_the_alert_chat_refuses_reaches_the_escalation_chat_and_coordinators(
     refusal: str,
     sandbox: SandboxServer,
-    services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -87,7 +88,7 @@ async def test_an_alert_the_alert_chat_refuses_reaches_the_escalation_chat_and_c
         assert first == "T1 紧急 · ZJU2-001"
         assert UNREACHABLE_ZH in second
         assert "胸痛或呼吸困难" in message.text  # what the participant reported
-    await advance_to(clock.now(), services, sandbox, clock)
+    await advance_to(clock.now(), scheduler, sandbox, clock)
     assert sandbox.bot_messages(ZJU2_INVESTIGATOR) == []  # Telegram would refuse: not started
     assert sandbox.bot_messages(ZJU2_ALERTS) == []
     card, *copies = await card_rows(database)
@@ -98,7 +99,7 @@ async def test_an_alert_the_alert_chat_refuses_reaches_the_escalation_chat_and_c
     }
     # The team has it, so the participant is told so (once).
     await sandbox.wait_for_message(P, predicate=lambda m: RECEIVED_ZH in m.text)
-    await advance_to(clock.now() + timedelta(minutes=1), services, sandbox, clock)
+    await advance_to(clock.now() + timedelta(minutes=1), scheduler, sandbox, clock)
     assert len(received(sandbox)) == 1
 
     # The coordinator can act on it in their private chat.
@@ -138,6 +139,7 @@ async def test_without_an_escalation_chat_the_sites_coordinators_get_the_alert_p
 async def test_an_alert_no_chat_received_is_critical_and_unhealthy_until_it_reaches_someone(
     sandbox: SandboxServer,
     services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -156,7 +158,7 @@ async def test_an_alert_no_chat_received_is_critical_and_unhealthy_until_it_reac
         assert (await client.get(address)).status_code == 200
         with caplog.at_level(logging.CRITICAL):
             await checkin(sandbox, RED_FLAG)
-            await advance_to(clock.now(), services, sandbox, clock)
+            await advance_to(clock.now(), scheduler, sandbox, clock)
         assert any(
             record.levelno == logging.CRITICAL and "no chat received" in record.getMessage()
             for record in caplog.records
@@ -169,9 +171,9 @@ async def test_an_alert_no_chat_received_is_critical_and_unhealthy_until_it_reac
         # The coordinator starts the bot; the 30-minute re-send, refused again by the alert
         # chat, now reaches them, and only then is the participant told.
         await start_bot_privately(sandbox, PUMCH_COORDINATOR)
-        await advance_to(clock.now() + timedelta(minutes=29), services, sandbox, clock)
+        await advance_to(clock.now() + timedelta(minutes=29), scheduler, sandbox, clock)
         assert received(sandbox) == []
-        await advance_to(clock.now() + timedelta(minutes=1), services, sandbox, clock)
+        await advance_to(clock.now() + timedelta(minutes=1), scheduler, sandbox, clock)
         resent = await sandbox.wait_for_message(
             PUMCH_COORDINATOR, predicate=lambda m: "PUMCH-001" in m.text
         )
@@ -185,6 +187,7 @@ async def test_an_alert_no_chat_received_is_critical_and_unhealthy_until_it_reac
 async def test_health_recovers_when_an_undelivered_alert_is_resolved(
     sandbox: SandboxServer,
     services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -193,7 +196,7 @@ async def test_health_recovers_when_an_undelivered_alert_is_resolved(
     sandbox.faults.add(FaultRule("sendMessage", "kicked", chat_id=PUMCH_ALERTS))
     await linked(database, config, clock, sandbox, study_id="PUMCH-001", site="PUMCH")
     await checkin(sandbox, RED_FLAG)
-    await advance_to(clock.now(), services, sandbox, clock)
+    await advance_to(clock.now(), scheduler, sandbox, clock)
     health = Health(services, bot.bot)
     healthy, body = await health.report()
     assert not healthy and body["undelivered_alerts"] == 1
@@ -208,7 +211,7 @@ async def test_health_recovers_when_an_undelivered_alert_is_resolved(
 
 async def test_the_participant_hears_the_team_has_the_report_only_once_the_card_landed(
     sandbox: SandboxServer,
-    services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -217,13 +220,13 @@ async def test_the_participant_hears_the_team_has_the_report_only_once_the_card_
     sandbox.faults.add(FaultRule("sendMessage", "server_error", chat_id=ZJU2_ALERTS, count=2))
     await linked(database, config, clock, sandbox)
     await checkin(sandbox, RED_FLAG)
-    await advance_to(clock.now(), services, sandbox, clock)
+    await advance_to(clock.now(), scheduler, sandbox, clock)
     assert sandbox.bot_messages(ZJU2_ALERTS) == []
     assert received(sandbox) == []
     for _ in range(10):
         if sandbox.bot_messages(ZJU2_ALERTS):
             break
-        await advance_to(clock.now() + timedelta(minutes=1), services, sandbox, clock)
+        await advance_to(clock.now() + timedelta(minutes=1), scheduler, sandbox, clock)
     [card] = sandbox.bot_messages(ZJU2_ALERTS)
     assert card.text.startswith("T1 紧急 · ZJU2-001")
     message = await sandbox.wait_for_message(P, predicate=lambda m: RECEIVED_ZH in m.text)
@@ -235,7 +238,7 @@ async def test_the_participant_hears_the_team_has_the_report_only_once_the_card_
 
 async def test_a_group_that_became_a_supergroup_is_followed_to_its_new_id(
     sandbox: SandboxServer,
-    services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -262,7 +265,7 @@ async def test_a_group_that_became_a_supergroup_is_followed_to_its_new_id(
     assert moved is not None and moved.new_chat_id == NEW_SUPERGROUP
 
     # Later messages for the alert chat go straight to the supergroup.
-    await advance_to(clock.now() + timedelta(minutes=30), services, sandbox, clock)
+    await advance_to(clock.now() + timedelta(minutes=30), scheduler, sandbox, clock)
     resent = sandbox.bot_messages(NEW_SUPERGROUP)[-1]
     assert resent.message_id != card.message_id and "再次发送" in resent.text
     to_old = [c for c in sandbox.calls("sendMessage") if c.params["chat_id"] == ZJU2_ALERTS]
@@ -283,7 +286,7 @@ async def test_a_coordinator_writing_privately_is_remembered_once(
 
 async def test_t3_alerts_and_the_digest_take_the_same_path_and_nothing_refused_counts_as_sent(
     sandbox: SandboxServer,
-    services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -291,14 +294,14 @@ async def test_t3_alerts_and_the_digest_take_the_same_path_and_nothing_refused_c
     sandbox.faults.add(FaultRule("sendMessage", "kicked", chat_id=ZJU2_ALERTS))
     await linked(database, config, clock, sandbox)
     await checkin(sandbox, {**NONE, "Q3": ["cough"]})
-    await advance_to(clock.now(), services, sandbox, clock)
+    await advance_to(clock.now(), scheduler, sandbox, clock)
     [t3] = sandbox.bot_messages(ZJU2_ESCALATION)
     assert t3.text.startswith("T3 复核 · ZJU2-001\n") and UNREACHABLE_ZH in t3.text
     assert received(sandbox) == []  # only T1/T2 reports are confirmed to the participant
 
     # The next morning's digest of open T3 alerts is refused too, and goes the same way.
     next_morning = clock.now().replace(hour=1, minute=0) + timedelta(days=1)  # 09:00 local
-    await advance_to(next_morning, services, sandbox, clock)
+    await advance_to(next_morning, scheduler, sandbox, clock)
     digest = sandbox.bot_messages(ZJU2_ESCALATION)[-1]
     assert digest.text.startswith("每日汇总 · ZJU2")
     assert "ZJU2-001" in digest.text and UNREACHABLE_ZH in digest.text
@@ -312,7 +315,7 @@ async def test_t3_alerts_and_the_digest_take_the_same_path_and_nothing_refused_c
 
 async def test_a_coordinator_who_blocked_the_bot_is_not_counted_on_any_more(
     sandbox: SandboxServer,
-    services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -323,7 +326,7 @@ async def test_a_coordinator_who_blocked_the_bot_is_not_counted_on_any_more(
     sandbox.faults.add(FaultRule("sendMessage", "kicked", chat_id=ZJU2_ALERTS))
     await linked(database, config, clock, sandbox)
     await checkin(sandbox, RED_FLAG)
-    await advance_to(clock.now(), services, sandbox, clock)
+    await advance_to(clock.now(), scheduler, sandbox, clock)
     assert any("ZJU2-001" in m.text for m in sandbox.bot_messages(ZJU2_COORDINATOR))
     async with database.session() as session:
         remembered = list(await session.exec(select(CoordinatorChat.telegram_user_id)))

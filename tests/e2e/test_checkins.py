@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.services import Services
 from sandbox import SandboxMessage, SandboxServer
+from scheduler.service import SchedulerService
 from study.config import StudyConfig
 from study.database import Database
 from study.models import Alert, AlertStatus, CheckIn, OutboxMessage, PromptStatus
@@ -22,6 +22,7 @@ from tests.support.study import (
     ZJU2_ALERTS,
     ZJU2_COORDINATOR,
     ZJU2_ESCALATION,
+    study_config,
 )
 
 pytestmark = pytest.mark.usefixtures("bot")
@@ -204,7 +205,7 @@ async def test_buttons_of_a_finished_checkin_change_nothing(
 
 async def test_urgent_alerts_are_resent_escalated_and_only_the_sites_team_may_act(
     sandbox: SandboxServer,
-    services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -213,12 +214,12 @@ async def test_urgent_alerts_are_resent_escalated_and_only_the_sites_team_may_ac
     await checkin(sandbox, {"Q1": ["chest_breathing"]})
     raised = clock.now()
     first = await sandbox.wait_for_message(ZJU2_ALERTS)
-    await advance_to(raised + timedelta(minutes=29), services, sandbox, clock)
+    await advance_to(raised + timedelta(minutes=29), scheduler, sandbox, clock)
     assert len(sandbox.bot_messages(ZJU2_ALERTS)) == 1
-    await advance_to(raised + timedelta(minutes=30), services, sandbox, clock)
+    await advance_to(raised + timedelta(minutes=30), scheduler, sandbox, clock)
     resent = sandbox.bot_messages(ZJU2_ALERTS)[-1]
     assert resent.message_id != first.message_id and "再次发送" in resent.text
-    await advance_to(raised + timedelta(minutes=60), services, sandbox, clock)
+    await advance_to(raised + timedelta(minutes=60), scheduler, sandbox, clock)
     escalated = await sandbox.wait_for_message(ZJU2_ESCALATION)
     assert escalated.text.startswith("T1 紧急 · ZJU2-001") and "已升级" in escalated.text
 
@@ -242,14 +243,14 @@ async def test_urgent_alerts_are_resent_escalated_and_only_the_sites_team_may_ac
 
 async def test_a_possible_pregnancy_is_a_t2_alert_at_the_c2_answer_and_its_clock_starts_there(
     sandbox: SandboxServer,
-    services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
 ) -> None:
     await linked(database, config, clock, sandbox, can_become_pregnant=True)
     # Four weeks after linking, the contraception questions come by themselves.
-    await advance_to(clock.now() + timedelta(days=28), services, sandbox, clock)
+    await advance_to(clock.now() + timedelta(days=28), scheduler, sandbox, clock)
     prompt = next(m for m in sandbox.bot_messages(P) if "（1/3）" in m.text)
     assert prompt.text.startswith("来自您的研究团队的消息")
     await answer_one(sandbox, "C1", [], then="question")
@@ -285,16 +286,21 @@ async def test_free_text_is_not_watched_not_stored_and_not_forwarded(
     assert not any("头疼" in str(row.context) for row in rows)
 
 
+def forwarding_free_text() -> StudyConfig:
+    """The test study, with free text passed on to the site team (`forward_free_text`)."""
+    config = study_config()
+    return config.model_copy(
+        update={"study": config.study.model_copy(update={"forward_free_text": True})}
+    )
+
+
+@pytest.mark.parametrize("config", [forwarding_free_text()])  # the bot starts with it
 async def test_free_text_reaches_the_team_when_the_study_turns_forwarding_on(
     sandbox: SandboxServer,
-    services: Services,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
 ) -> None:
-    services.config = config.model_copy(
-        update={"study": config.study.model_copy(update={"forward_free_text": True})}
-    )
     await linked(database, config, clock, sandbox)
     sent = await sandbox.send_text(user_id=P, text="我头疼 <b>急</b> & 想问问")
     reply = await sandbox.wait_for_message(P, after_message_id=sent.message_id)

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 
 from bot.services import Services
 from sandbox import SandboxMessage, SandboxServer
+from scheduler.service import SchedulerService
 from study.alerts import raise_alert
 from study.config import StudyConfig
 from study.database import Database
@@ -52,6 +53,7 @@ async def press(
 async def test_an_urgent_alert_goes_round_until_the_on_call_doctor_acknowledges_it(
     sandbox: SandboxServer,
     services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -64,7 +66,7 @@ async def test_an_urgent_alert_goes_round_until_the_on_call_doctor_acknowledges_
     async def at(minutes: int) -> tuple[list[str], list[str]]:
         """Time moves on; the cards each chat got since the last look."""
         seen = len(cards(sandbox, ZJU2_ALERTS)), len(cards(sandbox, ZJU2_ESCALATION))
-        await advance_to(raised + timedelta(minutes=minutes), services, sandbox, clock)
+        await advance_to(raised + timedelta(minutes=minutes), scheduler, sandbox, clock)
         return (
             [m.text for m in cards(sandbox, ZJU2_ALERTS)[seen[0] :]],
             [m.text for m in cards(sandbox, ZJU2_ESCALATION)[seen[1] :]],
@@ -166,6 +168,7 @@ async def test_on_call_people_may_not_act_in_the_alert_chat_nor_on_other_sites_a
 async def test_a_tier_that_rises_starts_the_rounds_of_its_new_tier(
     sandbox: SandboxServer,
     services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -178,7 +181,7 @@ async def test_a_tier_that_rises_starts_the_rounds_of_its_new_tier(
     t2_at = clock.now()
     await sandbox.wait_for_message(ZJU2_ALERTS)
     # Twenty minutes later the participant reports thoughts of self-harm: the alert is T1.
-    await advance_to(t2_at + timedelta(minutes=20), services, sandbox, clock)
+    await advance_to(t2_at + timedelta(minutes=20), scheduler, sandbox, clock)
     for code in ("Q3", "Q4", "Q5", "Q6", "Q7", "Q8"):
         await answer_one(sandbox, code, NONE[code], then="question")
     await tick(sandbox, "Q9", "halluc_self_harm")  # T1
@@ -189,7 +192,7 @@ async def test_a_tier_that_rises_starts_the_rounds_of_its_new_tier(
     assert updated.text.startswith("T1 紧急 · ZJU2-001")
 
     async def rounds_until(moment: datetime) -> tuple[int, int]:
-        await advance_to(moment, services, sandbox, clock)
+        await advance_to(moment, scheduler, sandbox, clock)
         return len(cards(sandbox, ZJU2_ALERTS)), len(cards(sandbox, ZJU2_ESCALATION))
 
     before = len(cards(sandbox, ZJU2_ALERTS))

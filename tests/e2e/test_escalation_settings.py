@@ -11,6 +11,7 @@ import pytest
 from bot.config import parse_study_text
 from bot.services import Services
 from sandbox import SandboxServer
+from scheduler.service import SchedulerService
 from study.config import StudyConfig
 from study.database import Database
 from tests.e2e.conftest import advance_to
@@ -41,6 +42,7 @@ def study_file(tmp_path: Path) -> Path:
 async def test_the_cards_follow_and_state_the_configured_clock(
     sandbox: SandboxServer,
     services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -52,7 +54,7 @@ async def test_the_cards_follow_and_state_the_configured_clock(
     seen: list[tuple[int, list[str], list[str]]] = []
     for minutes in (19, 20, 39, 40, 45, 64, 65):
         before = len(cards(sandbox, ZJU2_ALERTS)), len(cards(sandbox, ZJU2_ESCALATION))
-        await advance_to(raised + timedelta(minutes=minutes), services, sandbox, clock)
+        await advance_to(raised + timedelta(minutes=minutes), scheduler, sandbox, clock)
         seen.append(
             (
                 minutes,

@@ -4,12 +4,14 @@ on a real alert: pressed by anyone but the site's team, they change nothing."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlmodel import select
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ConversationHandler
 
-from bot.services import Services
 from sandbox import SandboxServer
+from scheduler.service import SchedulerService
 from study.alerts import raise_alert
 from study.config import StudyConfig
 from study.database import Database
@@ -46,6 +48,13 @@ def module_of(handler: object) -> str:
 def test_every_handler_belongs_to_a_known_audience(bot: Application) -> None:  # type: ignore[type-arg]
     modules = {module_of(h) for h in handlers_of(bot)}
     assert modules <= set(TEAM_MODULES) | set(PARTICIPANT_MODULES), modules
+
+
+def accepts(handler: CallbackQueryHandler, data: str) -> bool:  # type: ignore[type-arg]
+    pattern = handler.pattern
+    if isinstance(pattern, re.Pattern):
+        return pattern.match(data) is not None
+    return callable(pattern) and bool(pattern(data))
 
 
 async def snapshot(database: Database) -> list[str]:
@@ -91,19 +100,22 @@ async def test_team_buttons_pressed_by_a_participant_change_nothing(
     config: StudyConfig,
     clock: FakeClock,
 ) -> None:
-    patterns = [
-        h.pattern.pattern  # type: ignore[union-attr]
+    buttons = [
+        h
         for h in handlers_of(bot)
         if isinstance(h, CallbackQueryHandler) and module_of(h) in TEAM_MODULES
     ]
-    forged = {"w": "w:1:yes", "r": "r:1:ok", "a": "a:1:ack", "e": "e:arm:standard"}
-    assert {p[1] for p in patterns} <= set(forged), patterns
+    forged = ["w:1:yes", "r:1:ok", "a:1:ack"]
+    forged += ["e:site:ZJU2", "e:arm:standard", "e:day:today", "e:lang:zh", "e:preg:yes"]
+    # Every team button's handler takes one of the forged presses (regex or typed data).
+    for handler in buttons:
+        assert any(accepts(handler, data) for data in forged), handler.pattern
     sandbox.add_user(P, "P")
     _, code = await enrolled(database, config, clock)
     sent = await sandbox.send_text(user_id=P, text=f"/start {code}")
     welcome = await sandbox.wait_for_message(P, after_message_id=sent.message_id)
     before = await snapshot(database)
-    for data in forged.values():
+    for data in forged:
         query = await sandbox.press(
             user_id=P, chat_id=P, message_id=welcome.message_id, data=data, forge=True
         )
@@ -111,10 +123,38 @@ async def test_team_buttons_pressed_by_a_participant_change_nothing(
     assert await snapshot(database) == before
 
 
+@pytest.mark.parametrize(
+    "data",
+    ["c:3000000000:Q1:none", "t:3000000000:Q1:fever", "x:3000000000", "v:3000000000:ok"],
+)
+async def test_a_forged_id_beyond_what_the_database_holds_gets_the_polite_answer(
+    data: str,
+    sandbox: SandboxServer,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+) -> None:
+    """An id no table can hold (PostgreSQL's ids are 32-bit) is not looked up: on
+    PostgreSQL the lookup itself failed and the participant got an apology instead."""
+    sandbox.add_user(P, "P")
+    _, code = await enrolled(database, config, clock)
+    sent = await sandbox.send_text(user_id=P, text=f"/start {code}")
+    welcome = await sandbox.wait_for_message(P, after_message_id=sent.message_id)
+    before = await snapshot(database)
+    query = await sandbox.press(
+        user_id=P, chat_id=P, message_id=welcome.message_id, data=data, forge=True
+    )
+    answer = await sandbox.wait_for_callback_answer(query)
+    assert answer.text is not None and answer.text.startswith("这个按钮已经失效。")
+    assert "+86 571 0000 0000" in answer.text  # how to reach a person
+    assert [m.message_id for m in sandbox.bot_messages(P)][-1] == welcome.message_id
+    assert await snapshot(database) == before
+
+
 async def test_alert_card_buttons_pressed_by_anyone_but_the_site_team_change_nothing(
     bot: Application,  # type: ignore[type-arg]
     sandbox: SandboxServer,
-    services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -133,7 +173,7 @@ async def test_alert_card_buttons_pressed_by_anyone_but_the_site_team_change_not
             evidence=[],
             now=clock.now(),
         )
-    await advance_to(clock.now(), services, sandbox, clock)
+    await advance_to(clock.now(), scheduler, sandbox, clock)
     [card] = [m for m in sandbox.bot_messages(ZJU2_ALERTS) if m.button_data()]
     assert set(card.button_data()) == {f"a:{alert.id}:ack", f"a:{alert.id}:res"}
     team_chat = sandbox.world.chat(ZJU2_ALERTS)

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 
 from bot.services import Services
 from sandbox import SandboxMessage, SandboxServer
+from scheduler.service import SchedulerService
 from study.config import StudyConfig
 from study.database import Database
 from study.models import OutboxMessage, OutboxStatus, Visit
@@ -72,6 +73,7 @@ async def test_two_years_of_reminders(
     arm: str,
     sandbox: SandboxServer,
     services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -87,7 +89,7 @@ async def test_two_years_of_reminders(
                 for r in await pending(database, visit.number)
                 if r.context["days_before"] == days_before
             ]
-            await advance_to(row.due_at, services, sandbox, clock)
+            await advance_to(row.due_at, scheduler, sandbox, clock)
             new = reminders_in(sandbox)[seen:]
             assert len(new) == 1, [m.text for m in new]
             message = new[0]
@@ -133,13 +135,14 @@ async def test_two_years_of_reminders(
         assert not any(about_visits in text for text in team)
     assert sum(text.startswith("随访前汇总 · ZJU2-001") for text in team) == 8
     # Far past the end, nothing else arrives.
-    await advance_to(datetime(2028, 6, 1, 1, 0, tzinfo=SHANGHAI), services, sandbox, clock)
+    await advance_to(datetime(2028, 6, 1, 1, 0, tzinfo=SHANGHAI), scheduler, sandbox, clock)
     assert len(reminders_in(sandbox)) == seen
 
 
 async def test_a_moved_visit_never_gets_a_stale_reminder(
     sandbox: SandboxServer,
     services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -148,7 +151,7 @@ async def test_a_moved_visit_never_gets_a_stale_reminder(
     await link(sandbox, code)
     first = (await visits(database))[1]
     week_before = next(r for r in await pending(database, 1) if r.context["days_before"] == 7)
-    await advance_to(week_before.due_at, services, sandbox, clock)
+    await advance_to(week_before.due_at, scheduler, sandbox, clock)
     assert zh_date(first.target_date) in reminders_in(sandbox)[-1].text
 
     moved_to = first.target_date + timedelta(days=3)
@@ -165,7 +168,7 @@ async def test_a_moved_visit_never_gets_a_stale_reminder(
     before = len(reminders_in(sandbox))
     # Through the old visit day and the new one: only reminders naming the new date.
     for row in await pending(database, 1):
-        await advance_to(row.due_at, services, sandbox, clock)
+        await advance_to(row.due_at, scheduler, sandbox, clock)
     texts = [m.text for m in reminders_in(sandbox)[before:]]
     # The participant is told the new date once, then reminded of it three times.
     assert len(texts) == 4 and "您的研究随访时间已更新为" in texts[0]
@@ -174,7 +177,7 @@ async def test_a_moved_visit_never_gets_a_stale_reminder(
 
 async def test_a_participant_who_links_late_gets_only_the_latest_reminder(
     sandbox: SandboxServer,
-    services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -183,18 +186,18 @@ async def test_a_participant_who_links_late_gets_only_the_latest_reminder(
     clock.set(datetime(2026, 5, 29, 10, 0, tzinfo=SHANGHAI))
     _, code = await enrolled(database, config, clock, randomized_on=date(2026, 3, 2))
     await link(sandbox, code)
-    await advance_to(clock.now(), services, sandbox, clock)
+    await advance_to(clock.now(), scheduler, sandbox, clock)
     messages = reminders_in(sandbox)
     assert len(messages) == 2  # the welcome, then one reminder
     assert "4 天后是您的研究随访" in messages[1].text  # true today, not "in 7 days"
     two_days = next(r for r in await pending(database, 1) if r.context["days_before"] == 2)
-    await advance_to(two_days.due_at, services, sandbox, clock)
+    await advance_to(two_days.due_at, scheduler, sandbox, clock)
     assert "2 天后是您的研究随访" in reminders_in(sandbox)[-1].text
 
 
 async def test_reschedule_request_tasks_the_site_and_only_its_coordinators_can_act(
     sandbox: SandboxServer,
-    services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -205,7 +208,7 @@ async def test_reschedule_request_tasks_the_site_and_only_its_coordinators_can_a
     await link(sandbox, code)
     first = (await visits(database))[1]
     week_before = next(r for r in await pending(database, 1) if r.context["days_before"] == 7)
-    await advance_to(week_before.due_at, services, sandbox, clock)
+    await advance_to(week_before.due_at, scheduler, sandbox, clock)
     reminder = reminders_in(sandbox)[-1]
     await sandbox.press(
         user_id=P, chat_id=P, message_id=reminder.message_id, data=f"v:{first.id}:rs"
@@ -244,7 +247,7 @@ async def test_reschedule_request_tasks_the_site_and_only_its_coordinators_can_a
 
 async def test_a_three_day_outage_sends_at_most_one_message_per_event(
     sandbox: SandboxServer,
-    services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -254,10 +257,8 @@ async def test_a_three_day_outage_sends_at_most_one_message_per_event(
     await link(sandbox, code)
     first = (await visits(database))[1]
     rows = {r.context["days_before"]: r for r in await pending(database, 1)}
-    await advance_to(rows[7].due_at, services, sandbox, clock)
+    await advance_to(rows[7].due_at, scheduler, sandbox, clock)
     before = len(reminders_in(sandbox))
-    scheduler = services.scheduler
-    assert scheduler is not None
     await scheduler.shutdown()  # the host goes down before the 2-day reminder...
     clock.set(rows[0].due_at + timedelta(hours=1))  # ...and comes back on the visit morning
     sandbox.set_time(clock.now().timestamp())
@@ -272,7 +273,7 @@ async def test_a_three_day_outage_sends_at_most_one_message_per_event(
 
 async def test_a_participant_who_blocked_the_bot_is_reported_and_taken_up_again(
     sandbox: SandboxServer,
-    services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -281,7 +282,7 @@ async def test_a_participant_who_blocked_the_bot_is_reported_and_taken_up_again(
     await link(sandbox, code)
     sandbox.block(P)
     week_before = next(r for r in await pending(database, 1) if r.context["days_before"] == 7)
-    await advance_to(week_before.due_at, services, sandbox, clock)
+    await advance_to(week_before.due_at, scheduler, sandbox, clock)
     notice = await sandbox.wait_for_message(ZJU2_ALERTS)
     assert notice.text.startswith("T3 复核 · ZJU2-001")
     assert "通知：无法联系到参与者" in notice.text
@@ -296,6 +297,7 @@ async def test_a_participant_who_blocked_the_bot_is_reported_and_taken_up_again(
 async def test_a_visit_moved_outside_its_window_is_reminded_without_the_window(
     sandbox: SandboxServer,
     services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -317,7 +319,7 @@ async def test_a_visit_moved_outside_its_window_is_reminded_without_the_window(
         )
     before = len(reminders_in(sandbox))
     for row in await pending(database, 1):
-        await advance_to(row.due_at, services, sandbox, clock)
+        await advance_to(row.due_at, scheduler, sandbox, clock)
     texts = [m.text for m in reminders_in(sandbox)[before:] if "研究随访：" in m.text]
     assert len(texts) == 3 and all(zh_date(outside) in t for t in texts)
     assert not any("随访可以安排在" in t for t in texts), texts
@@ -326,6 +328,7 @@ async def test_a_visit_moved_outside_its_window_is_reminded_without_the_window(
 async def test_the_new_date_is_told_before_any_reminder_of_it(
     sandbox: SandboxServer,
     services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -351,7 +354,7 @@ async def test_the_new_date_is_told_before_any_reminder_of_it(
             now=clock.now(),
             replanner=services.replanner,
         )
-    await advance_to(clock.now(), services, sandbox, clock)
+    await advance_to(clock.now(), scheduler, sandbox, clock)
     texts = [m.text for m in reminders_in(sandbox)[before:]]
     assert len(texts) == 2, texts
     assert "您的研究随访时间已更新为" in texts[0] and "2 天后是您的研究随访" in texts[1]
@@ -360,6 +363,7 @@ async def test_the_new_date_is_told_before_any_reminder_of_it(
 async def test_no_unconfirmed_task_before_the_participant_had_time_to_answer(
     sandbox: SandboxServer,
     services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -369,13 +373,13 @@ async def test_no_unconfirmed_task_before_the_participant_had_time_to_answer(
     clock.set(datetime(2026, 5, 31, 10, 0, tzinfo=SHANGHAI))
     _, code = await enrolled(database, config, clock, randomized_on=date(2026, 3, 2))
     await link(sandbox, code)
-    await advance_to(clock.now(), services, sandbox, clock)
+    await advance_to(clock.now(), scheduler, sandbox, clock)
     assert "2 天后是您的研究随访" in reminders_in(sandbox)[-1].text
 
     def tasks() -> list[str]:
         return [m.text for m in sandbox.bot_messages(ZJU2_ALERTS) if "任务：随访尚未确认" in m.text]
 
-    await advance_to(datetime(2026, 6, 1, 9, 59, tzinfo=SHANGHAI), services, sandbox, clock)
+    await advance_to(datetime(2026, 6, 1, 9, 59, tzinfo=SHANGHAI), scheduler, sandbox, clock)
     assert tasks() == []
-    await advance_to(datetime(2026, 6, 1, 10, 1, tzinfo=SHANGHAI), services, sandbox, clock)
+    await advance_to(datetime(2026, 6, 1, 10, 1, tzinfo=SHANGHAI), scheduler, sandbox, clock)
     assert len(tasks()) == 1

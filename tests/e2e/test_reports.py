@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from bot.services import Services
 from sandbox import FaultRule, SandboxMessage, SandboxServer
+from scheduler.service import SchedulerService
 from study.config import StudyConfig
 from study.database import Database
 from study.models import Alert, AlertStatus, CheckIn, CheckInKind, PromptStatus
@@ -197,7 +197,7 @@ async def test_a_pause_mid_checkin_triages_what_was_answered(
 
 async def test_expiry_triages_an_unsubmitted_tick(
     sandbox: SandboxServer,
-    services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -207,7 +207,7 @@ async def test_expiry_triages_an_unsubmitted_tick(
     for code in ("Q1", "Q2", "Q3", "Q4", "Q5"):
         await answer_one(sandbox, code, [], then="question")
     await tick(sandbox, "Q6", "rash")  # T3, and the phone is put down
-    await advance_to(clock.now() + timedelta(hours=73), services, sandbox, clock)
+    await advance_to(clock.now() + timedelta(hours=73), scheduler, sandbox, clock)
     card = await sandbox.wait_for_message(ZJU2_ALERTS)
     assert card.text.startswith("T3 复核 · ZJU2-001") and "新出现的皮疹" in card.text
     assert (await the_checkin(database)).status == PromptStatus.EXPIRED
@@ -299,7 +299,7 @@ async def test_a_more_urgent_answer_on_an_open_alert_sends_the_card_again(
 
 async def test_red_flag_advice_arrives_even_if_telegram_fails_the_first_send(
     sandbox: SandboxServer,
-    services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -316,10 +316,10 @@ async def test_red_flag_advice_arrives_even_if_telegram_fails_the_first_send(
     checkin_id = question.button_data()[0].split(":")[1]
     await press(sandbox, question, f"c:{checkin_id}:Q1:chest_breathing")
     await handled(sandbox)
-    await advance_to(clock.now(), services, sandbox, clock)  # the card's first try, failing
+    await advance_to(clock.now(), scheduler, sandbox, clock)  # the card's first try, failing
     assert failure.fired == 1
     assert not any(T1_ADVICE in text for text in after(sandbox, question.message_id))
-    await advance_to(clock.now() + timedelta(minutes=1), services, sandbox, clock)
+    await advance_to(clock.now() + timedelta(minutes=1), scheduler, sandbox, clock)
     await sandbox.wait_for_message(ZJU2_ALERTS)
     advice = await sandbox.wait_for_message(
         P,

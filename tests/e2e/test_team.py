@@ -9,6 +9,7 @@ from sqlmodel import col, select
 
 from bot.services import Services
 from sandbox import SandboxServer
+from scheduler.service import SchedulerService
 from study.config import StudyConfig
 from study.database import Database
 from study.models import (
@@ -197,7 +198,7 @@ async def test_labs_of_the_standard_arm_are_recorded_only(
 
 async def test_withdrawal_stops_every_future_message(
     sandbox: SandboxServer,
-    services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -218,7 +219,7 @@ async def test_withdrawal_stops_every_future_message(
     )
     before = len(sandbox.bot_messages(P))
     for days in (30, 90, 200, 400, 800):
-        await advance_to(clock.now() + timedelta(days=days), services, sandbox, clock)
+        await advance_to(clock.now() + timedelta(days=days), scheduler, sandbox, clock)
     assert len(sandbox.bot_messages(P)) == before
     async with database.session() as session:
         participant = (await session.exec(select(Participant))).one()

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 
 from bot.services import Services
 from sandbox import SandboxServer
+from scheduler.service import SchedulerService
 from study.config import StudyConfig
 from study.database import Database
 from study.models import (
@@ -297,7 +298,7 @@ async def test_guided_enrolment_asks_the_pregnancy_question_with_yes_and_no(
 
 async def test_changing_can_become_pregnant_starts_and_stops_the_contraception_questions(
     sandbox: SandboxServer,
-    services: Services,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -306,13 +307,13 @@ async def test_changing_can_become_pregnant_starts_and_stops_the_contraception_q
         return sum("（1/3）" in m.text for m in sandbox.bot_messages(P))
 
     await linked(database, config, clock, sandbox, arm="standard")
-    await advance_to(clock.now() + timedelta(days=28), services, sandbox, clock)
+    await advance_to(clock.now() + timedelta(days=28), scheduler, sandbox, clock)
     assert prompts() == 0
 
     on = await say(sandbox, "/can_become_pregnant ZJU2-001 yes")
     assert on.startswith("✓ ZJU2-001 有可能怀孕")
     assert "有可能怀孕：是" in await say(sandbox, "/participant ZJU2-001")
-    await advance_to(clock.now() + timedelta(minutes=5), services, sandbox, clock)
+    await advance_to(clock.now() + timedelta(minutes=5), scheduler, sandbox, clock)
     assert prompts() == 1
 
     off = await say(sandbox, "/can_become_pregnant ZJU2-001 no")
@@ -335,7 +336,7 @@ async def test_changing_can_become_pregnant_starts_and_stops_the_contraception_q
     ]
     # No nudge for the closed prompt, and no new prompt weeks later.
     for days in (1, 30, 60):
-        await advance_to(clock.now() + timedelta(days=days), services, sandbox, clock)
+        await advance_to(clock.now() + timedelta(days=days), scheduler, sandbox, clock)
     assert prompts() == 1
     assert "用法：/can_become_pregnant STUDY_ID yes|no" in await say(
         sandbox, "/can_become_pregnant ZJU2-001 maybe"

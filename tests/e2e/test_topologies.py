@@ -16,7 +16,7 @@ import httpx
 from sqlmodel import select
 
 from bot.health import Health, health_server
-from bot.runner import Updates, running_bot
+from bot.runner import Updates, running_bot, running_of
 from bot.sender import TelegramRateLimiter
 from bot.services import Services
 from sandbox import SandboxServer
@@ -191,8 +191,7 @@ async def test_the_health_endpoint_reports_overdue_messages(
                 assert good.json()["overdue_messages"] == 0
                 # The host stops dispatching (the scheduler is stopped); a message falls due
                 # and ten minutes pass.
-                assert services.scheduler is not None
-                await services.scheduler.shutdown()
+                await running_of(application).scheduler.shutdown()
                 async with database.session() as session:
                     await enqueue(
                         session,

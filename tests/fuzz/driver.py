@@ -16,6 +16,7 @@ from typing import Any
 
 from telegram.ext import Application
 
+from bot.runner import running_of
 from bot.services import Services
 from sandbox import SandboxError, SandboxServer
 from sandbox.html import command_entities
@@ -167,16 +168,14 @@ class Driver:
                 f"the bot to fetch update {last_update}",
             )
         await asyncio.wait_for(self.application.update_queue.join(), WAIT_SECONDS)
-        scheduler = self.services.scheduler
-        assert scheduler is not None
+        scheduler = running_of(self.application).scheduler
         scheduler.wake()
         await asyncio.wait_for(scheduler.idle.wait(), WAIT_SECONDS)
 
     async def sweep(self) -> None:
         """The periodic jobs, at the (fixed) test time: what the data typed so far does to
         them shows. At a fixed time they change nothing that was settled before."""
-        scheduler = self.services.scheduler
-        assert scheduler is not None
+        scheduler = running_of(self.application).scheduler
         await scheduler.sweep()
         await scheduler.escalate()
         await self.settle()

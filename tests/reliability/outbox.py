@@ -8,10 +8,9 @@ from datetime import date, datetime, timedelta
 from sqlmodel import col, select
 
 from sandbox import SandboxServer
-from scheduler.planner import REMINDER_TEMPLATE
 from study.database import Database
 from study.models import OutboxMessage, Participant, ParticipantStatus
-from study.outbox import Priority, enqueue
+from study.outbox import REMINDER_TEMPLATE, Priority, enqueue
 
 KEY = "reliability:"  # the dedupe keys of the rows these tests put in the outbox
 VISIT_DAY = date(2027, 3, 2)

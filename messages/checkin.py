@@ -1,31 +1,38 @@
 """The messages of a check-in: a question with its buttons, an answer, the outcome.
 
-Used by the dispatcher (the first question, nudges) and by the bot's handlers (each next
-question, as a reply). The buttons' data are `messages.callbacks`' Answer, Tick, Done, Back
-and Stop.
+Used by the dispatcher (the first question, nudges: `compose_question`) and by the bot's
+handlers (each next question, as a reply). The buttons' data are `messages.callbacks`'
+Answer, Tick, Done, Back and Stop.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from messages import Button, Keyboard, button, label, render
 from messages.callbacks import Answer, Back, Done, Stop, Tick
-from messages.render import question_text
+from messages.facts import site_facts
+from messages.queued import Queued, Text
+from messages.render import Button, Keyboard, button, label, question_text, render
 from study.checkins import draft_of, questions_of
 from study.config import StudyConfig
+from study.message_views import checkin_question_of
 from study.models import CheckIn, Participant
 from study.questionnaire import Question
 from study.triage import TriageResult
 
 
-def site_facts(participant: Participant, config: StudyConfig) -> dict[str, str | None]:
-    site = config.sites[participant.site_code]
-    return {
-        "site_phone": site.phone,
-        "emergency_number": site.emergency_number,
-        "crisis_phone": site.crisis_phone,
-    }
+async def compose_question(queued: Queued) -> Text:
+    """A check-in's question sent by the dispatcher: first asked, or a nudge."""
+    context = queued.row.context
+    asked = await checkin_question_of(queued.session, queued.row)
+    return question_message(
+        asked.checkin,
+        asked.question,
+        asked.participant,
+        queued.config,
+        proactive=bool(context.get("proactive")),
+        nudge=bool(context.get("nudge")),
+    )
 
 
 def question_message(
@@ -85,6 +92,10 @@ def question_keyboard(checkin: CheckIn, question: Question, language: str) -> Ke
     controls.append(button("checkin_stop", language, Stop(checkin_id).pack()))
     rows.append(controls)
     return rows
+
+
+def stopped_text(participant: Participant, config: StudyConfig) -> str:
+    return render("checkin_stopped", participant.language, **site_facts(participant, config))
 
 
 def answered_text(question: Question, chosen: tuple[str, ...], language: str) -> str:
