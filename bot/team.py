@@ -15,6 +15,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from bot.context import edit_pressed, reply
 from bot.staff import Staff, authorize, parse_date, parse_number, parse_time, participant_of
 from messages import button, label, render
+from messages.callbacks import WithdrawAnswer
 from study.errors import DomainError
 from study.infusions import record_given, schedule_infusion
 from study.models import Participant
@@ -24,7 +25,6 @@ from study.views import open_alerts, participant_detail, upcoming
 from study.visits import mark_attended, mark_missed, set_appointment, visit_by_number
 
 NEW_MESSAGES = filters.UpdateType.MESSAGE
-WITHDRAW_CONFIRM = r"^w:(\d{1,9}):(yes|no)$"
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
@@ -46,7 +46,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     # New messages only: editing an old message into a command must not run it.
     for name, handler in commands.items():
         application.add_handler(CommandHandler(name, handler, filters=NEW_MESSAGES))
-    application.add_handler(CallbackQueryHandler(withdraw_answered, pattern=WITHDRAW_CONFIRM))
+    application.add_handler(CallbackQueryHandler(withdraw_answered, pattern=WithdrawAnswer.matches))
 
 
 def done_text(staff: Staff, what: str, study_id: str, **facts: object) -> str:
@@ -275,10 +275,17 @@ async def ask_withdraw(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     (study_id, *_) = _args(context, "/withdraw STUDY_ID", 1)
     async with staff.services.database.session() as session:
         participant = await participant_of(session, staff, study_id)
+    participant_id = participant.id
+    assert participant_id is not None  # a stored row
     keyboard = [
         [
-            button("withdraw_yes", staff.language, f"w:{participant.id}:yes", study_id=study_id),
-            button("withdraw_no", staff.language, f"w:{participant.id}:no"),
+            button(
+                "withdraw_yes",
+                staff.language,
+                WithdrawAnswer(participant_id, "yes").pack(),
+                study_id=study_id,
+            ),
+            button("withdraw_no", staff.language, WithdrawAnswer(participant_id, "no").pack()),
         ]
     ]
     await reply(
@@ -292,16 +299,16 @@ async def withdraw_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     staff = await authorize(update, context)
     if staff is None:
         return  # refused: `authorize` answered the press
-    if query is None or not context.matches:
+    press = WithdrawAnswer.parse(query.data if query else None)
+    if query is None or press is None:
         return
-    participant_id, answer = int(context.matches[0].group(1)), context.matches[0].group(2)
     services, now = staff.services, staff.services.clock.now()
     async with services.database.session() as session:
-        participant = await session.get(Participant, participant_id)
+        participant = await session.get(Participant, press.participant_id)
         if participant is None or participant.site_code not in staff.sites:
             await query.answer(label("not_allowed", staff.language), show_alert=True)
             return
-        if answer == "yes":
+        if press.confirmed:
             await withdraw(
                 session,
                 participant,
@@ -311,5 +318,5 @@ async def withdraw_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) 
                 replanner=services.replanner,
             )
     await query.answer()
-    what = "withdraw" if answer == "yes" else "withdraw_cancelled"
+    what = "withdraw" if press.confirmed else "withdraw_cancelled"
     await edit_pressed(query, done_text(staff, what, participant.study_id))

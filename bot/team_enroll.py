@@ -30,6 +30,7 @@ from telegram.warnings import PTBUserWarning
 from bot.context import edit_pressed, reply
 from bot.staff import Staff, authorize, parse_date
 from messages import Button, Keyboard, button, render
+from messages.callbacks import EnrollChoice
 from study.codes import deep_link
 from study.enrollment import STUDY_ID, EnrollmentRequest, enroll
 from study.errors import DomainError
@@ -50,15 +51,19 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         conversation = ConversationHandler(
             entry_points=[CommandHandler("enroll", start, filters=filters.UpdateType.MESSAGE)],
             states={
-                SITE: [CallbackQueryHandler(site_chosen, pattern=r"^e:site:[A-Za-z0-9_-]{1,16}$")],
+                SITE: [CallbackQueryHandler(site_chosen, pattern=EnrollChoice.of_step("site"))],
                 STUDY: [MessageHandler(TYPED, study_id_typed)],
-                ARM: [CallbackQueryHandler(arm_chosen, pattern=r"^e:arm:\w+$")],
+                ARM: [CallbackQueryHandler(arm_chosen, pattern=EnrollChoice.of_step("arm"))],
                 DAY: [
-                    CallbackQueryHandler(day_chosen, pattern=r"^e:day:today$"),
+                    CallbackQueryHandler(day_chosen, pattern=EnrollChoice.of_step("day")),
                     MessageHandler(TYPED, day_typed),
                 ],
-                LANGUAGE: [CallbackQueryHandler(language_chosen, pattern=r"^e:lang:(zh|en)$")],
-                PREGNANCY: [CallbackQueryHandler(pregnancy_chosen, pattern=r"^e:preg:(yes|no)$")],
+                LANGUAGE: [
+                    CallbackQueryHandler(language_chosen, pattern=EnrollChoice.of_step("lang"))
+                ],
+                PREGNANCY: [
+                    CallbackQueryHandler(pregnancy_chosen, pattern=EnrollChoice.of_step("preg"))
+                ],
             },
             fallbacks=[CommandHandler("cancel", cancel, filters=filters.UpdateType.MESSAGE)],
             per_user=True,
@@ -100,7 +105,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
         draft["site"] = sites[0]
         await _ask(update, staff, "study_id")
         return STUDY
-    await _ask(update, staff, "site", [[Button(site, data=f"e:site:{site}") for site in sites]])
+    choices = [[Button(site, data=EnrollChoice("site", site).pack()) for site in sites]]
+    await _ask(update, staff, "site", choices)
     return SITE
 
 
@@ -109,7 +115,7 @@ async def site_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int
     staff = await _pressed(update, context)
     if staff is None:
         return ConversationHandler.END
-    site = _data(update).removeprefix("e:site:")
+    site = _chosen(update)
     if site not in staff.sites:
         return ConversationHandler.END
     _draft(update, context)["site"] = site
@@ -128,7 +134,12 @@ async def study_id_typed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await reply(update, render("error_bad_study_id", staff.language, study_id=study_id))
         return STUDY
     _draft(update, context)["study_id"] = study_id
-    arms = [[button(f"arm_{arm.value}", staff.language, f"e:arm:{arm.value}") for arm in Arm]]
+    arms = [
+        [
+            button(f"arm_{arm.value}", staff.language, EnrollChoice("arm", arm.value).pack())
+            for arm in Arm
+        ]
+    ]
     await _ask(update, staff, "arm", arms)
     return ARM
 
@@ -138,8 +149,9 @@ async def arm_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     staff = await _pressed(update, context)
     if staff is None:
         return ConversationHandler.END
-    _draft(update, context)["arm"] = _data(update).removeprefix("e:arm:")
-    await _ask(update, staff, "day", [[button("today", staff.language, "e:day:today")]])
+    _draft(update, context)["arm"] = _chosen(update)
+    today = EnrollChoice("day", "today").pack()
+    await _ask(update, staff, "day", [[button("today", staff.language, today)]])
     return DAY
 
 
@@ -174,9 +186,12 @@ async def language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     staff = await _pressed(update, context)
     if staff is None:
         return ConversationHandler.END
-    _draft(update, context)["language"] = _data(update).removeprefix("e:lang:")
+    _draft(update, context)["language"] = _chosen(update)
     choices = [
-        [button("yes", staff.language, "e:preg:yes"), button("no", staff.language, "e:preg:no")]
+        [
+            button(answer, staff.language, EnrollChoice("preg", answer).pack())
+            for answer in ("yes", "no")
+        ]
     ]
     await _ask(update, staff, "pregnancy", choices)
     return PREGNANCY
@@ -188,7 +203,7 @@ async def pregnancy_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if staff is None:
         return ConversationHandler.END
     draft = _draft(update, context)
-    draft["pregnancy"] = _data(update).endswith("yes")
+    draft["pregnancy"] = _chosen(update) == "yes"
     try:
         await _enroll(update, staff, draft)
     finally:
@@ -208,8 +223,8 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
 async def _ask_language(update: Update, staff: Staff) -> int:
     choices = [
         [
-            button("language_zh", staff.language, "e:lang:zh"),
-            button("language_en", staff.language, "e:lang:en"),
+            button(f"language_{code}", staff.language, EnrollChoice("lang", code).pack())
+            for code in ("zh", "en")
         ]
     ]
     await _ask(update, staff, "language", choices)
@@ -228,9 +243,12 @@ async def _pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Staff 
     return staff
 
 
-def _data(update: Update) -> str:
+def _chosen(update: Update) -> str:
+    """The value of the enrolment choice pressed (the handler's pattern parsed it)."""
     query = update.callback_query
-    return query.data if query is not None and query.data else ""
+    choice = EnrollChoice.parse(query.data if query is not None else None)
+    assert choice is not None
+    return choice.value
 
 
 def _draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from bot.context import edit_pressed, reply
 from bot.staff import authorize, parse_date, parse_number, parse_time, participant_of
 from bot.team import NEW_MESSAGES, done_text
 from messages import Keyboard, button, label, render
+from messages.callbacks import DoseDecision
 from study.config import StudyConfig
 from study.errors import DomainError
 from study.infusions import cancel_proposal, confirm_proposal, proposal_of_visit
@@ -26,7 +27,6 @@ from study.labs import LabOutcome, record_labs
 from study.models import CancelReason, Infusion, InfusionStatus, Participant, Visit
 from study.protocol import Labs
 
-DECIDE = r"^r:(\d{1,9}):(ok|no)$"
 USAGE = "/labs STUDY_ID VISIT_NUMBER cd19=1.2 dsdna=150+ c3=0.45 lln=0.9"
 CONFIRM_USAGE = "/confirm STUDY_ID VISIT_NUMBER [YYYY-MM-DD [HH:MM]]"
 REJECT_USAGE = "/reject STUDY_ID VISIT_NUMBER"
@@ -36,7 +36,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CommandHandler("labs", enter_labs, filters=NEW_MESSAGES))
     application.add_handler(CommandHandler("confirm", confirm_command, filters=NEW_MESSAGES))
     application.add_handler(CommandHandler("reject", reject_command, filters=NEW_MESSAGES))
-    application.add_handler(CallbackQueryHandler(decide_pressed, pattern=DECIDE))
+    application.add_handler(CallbackQueryHandler(decide_pressed, pattern=DoseDecision.matches))
 
 
 def parse_labs(tokens: list[str]) -> Labs:
@@ -104,17 +104,17 @@ async def enter_labs(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 def decision_keyboard(proposal: Infusion | None, language: str) -> Keyboard | None:
     """Confirm and Reject, bound to this one proposal."""
-    if proposal is None:
+    if proposal is None or proposal.id is None:
         return None
     return [
         [
             button(
                 "confirm_dose",
                 language,
-                f"r:{proposal.id}:ok",
+                DoseDecision(proposal.id, "ok").pack(),
                 date=proposal.planned_date.isoformat(),
             ),
-            button("reject_dose", language, f"r:{proposal.id}:no"),
+            button("reject_dose", language, DoseDecision(proposal.id, "no").pack()),
         ]
     ]
 
@@ -211,12 +211,12 @@ async def decide_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     staff = await authorize(update, context)
     if staff is None:
         return  # refused: `authorize` answered the press
-    if query is None or not context.matches:
+    press = DoseDecision.parse(query.data if query else None)
+    if query is None or press is None:
         return
-    proposal_id, answer = int(context.matches[0].group(1)), context.matches[0].group(2)
     services, now = staff.services, staff.services.clock.now()
     async with services.database.session() as session:
-        proposal = await session.get(Infusion, proposal_id)
+        proposal = await session.get(Infusion, press.proposal_id)
         participant = await session.get(Participant, proposal.participant_id) if proposal else None
         if (
             proposal is None
@@ -226,7 +226,7 @@ async def decide_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         ):
             await query.answer(label("button_inactive", staff.language), show_alert=True)
             return
-        if answer == "ok":
+        if press.confirmed:
             infusion = await confirm_proposal(
                 session,
                 participant,

@@ -14,6 +14,8 @@ from dataclasses import Field, dataclass, field, fields
 from typing import Any, ClassVar, Self
 
 from messages.render import MAX_CALLBACK_BYTES
+from study.config import LANGUAGES
+from study.protocol import Arm
 
 ID = r"[1-9][0-9]{0,9}"  # a table id
 CODE = r"[A-Z][A-Z0-9]{0,3}"  # a question code: Q1, PI, C2
@@ -135,13 +137,85 @@ class ReportSymptom(CallbackData, prefix="s"):
 
 CHECKIN_PRESSES: tuple[type[CallbackData], ...] = (Answer, Tick, Done, Back, Stop)
 
+
+# The study team's buttons (messages/team.py builds them; bot/team.py, bot/team_labs.py and
+# bot/team_enroll.py handle them). Their data are those of the buttons sent before they were
+# typed, so buttons already in chats keep working.
+
+
+@dataclass(frozen=True)
+class WithdrawAnswer(CallbackData, prefix="w"):
+    """Yes or No to "withdraw this participant?"."""
+
+    participant_id: int = part(ID, int)
+    answer: str = part("yes|no")
+
+    @property
+    def confirmed(self) -> bool:
+        return self.answer == "yes"
+
+
+@dataclass(frozen=True)
+class DoseDecision(CallbackData, prefix="r"):
+    """Confirm (`ok`) or Reject (`no`) exactly this proposed re-dose."""
+
+    proposal_id: int = part(ID, int)
+    answer: str = part("ok|no")
+
+    @property
+    def confirmed(self) -> bool:
+        return self.answer == "ok"
+
+
+ENROLL_CHOICES = {
+    "site": r"[\w-]{1,16}",  # a site code of study.toml
+    "arm": "|".join(arm.value for arm in Arm),
+    "day": "today",
+    "lang": "|".join(LANGUAGES),
+    "preg": "yes|no",
+}
+
+
+@dataclass(frozen=True)
+class EnrollChoice(CallbackData, prefix="e"):
+    """A choice of the guided enrolment: its `step` and the `value` chosen, which must be
+    one that step offers (ValueError on building, None on parsing otherwise)."""
+
+    step: str = part("|".join(ENROLL_CHOICES))
+    value: str = part(r"[\w-]{1,16}")
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(ENROLL_CHOICES[self.step], self.value):
+            raise ValueError(f"{self.value!r} is not a choice of the enrolment step {self.step}")
+
+    @classmethod
+    def parse(cls, data: str | None) -> Self | None:
+        try:
+            return super().parse(data)
+        except ValueError:
+            return None
+
+    @classmethod
+    def of_step(cls, step: str) -> Callable[[object], bool]:
+        """For PTB's `CallbackQueryHandler(pattern=...)`: a choice of this step only."""
+
+        def matches(data: object) -> bool:
+            choice = cls.parse(data) if isinstance(data, str) else None
+            return choice is not None and choice.step == step
+
+        return matches
+
+
 __all__ = [
     "Answer",
     "Back",
     "CallbackData",
     "Done",
+    "DoseDecision",
+    "EnrollChoice",
     "ReportSymptom",
     "Stop",
     "Tick",
+    "WithdrawAnswer",
     "parse_any",
 ]
