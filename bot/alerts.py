@@ -9,10 +9,11 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
 from bot.context import edit_pressed, services_of
 from bot.identity import identify
+from bot.staff import team_of
 from messages import label
 from scheduler.compose import alert_card
-from study.alerts import acknowledge_alert, resolve_alert
 from study.errors import DomainError
+from study.team import Acknowledge, Resolve
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +34,10 @@ async def alert_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     match = context.matches[0]
     alert_id, action = int(match.group(1)), match.group(2)
     language = services.config.study.language
-    now = services.clock.now()
-    change = acknowledge_alert if action == "ack" else resolve_alert
+    operation = Acknowledge(alert_id) if action == "ack" else Resolve(alert_id)
     try:
         async with services.database.session() as session:
-            alert = await change(
-                session, alert_id, user_id=speaker.user_id, sites=set(speaker.roles), now=now
-            )
+            alert = await operation.run(session, team_of(speaker, services))
             language = services.config.site_language(alert.site_code)
             text, keyboard = await alert_card(session, alert, language, services.config)
     except DomainError:

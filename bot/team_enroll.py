@@ -28,13 +28,15 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.context import edit_pressed, reply
-from bot.staff import Staff, authorize, parse_date
-from messages import Button, Keyboard, button, render
+from bot.parse import parse_date
+from bot.staff import Staff, authorize
+from messages import render
 from messages.callbacks import EnrollChoice
+from messages.team import enroll_step, invitation_text
 from study.codes import deep_link
-from study.enrollment import STUDY_ID, EnrollmentRequest, enroll
+from study.enrollment import STUDY_ID, EnrollmentRequest
 from study.errors import DomainError
-from study.protocol import Arm
+from study.team import Enroll
 
 SITE, STUDY, ARM, DAY, LANGUAGE, PREGNANCY = range(6)
 DRAFT = "enroll"
@@ -105,8 +107,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
         draft["site"] = sites[0]
         await _ask(update, staff, "study_id")
         return STUDY
-    choices = [[Button(site, data=EnrollChoice("site", site).pack()) for site in sites]]
-    await _ask(update, staff, "site", choices)
+    await _ask(update, staff, "site", sites=sites)
     return SITE
 
 
@@ -134,13 +135,7 @@ async def study_id_typed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await reply(update, render("error_bad_study_id", staff.language, study_id=study_id))
         return STUDY
     _draft(update, context)["study_id"] = study_id
-    arms = [
-        [
-            button(f"arm_{arm.value}", staff.language, EnrollChoice("arm", arm.value).pack())
-            for arm in Arm
-        ]
-    ]
-    await _ask(update, staff, "arm", arms)
+    await _ask(update, staff, "arm")
     return ARM
 
 
@@ -150,8 +145,7 @@ async def arm_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     if staff is None:
         return ConversationHandler.END
     _draft(update, context)["arm"] = _chosen(update)
-    today = EnrollChoice("day", "today").pack()
-    await _ask(update, staff, "day", [[button("today", staff.language, today)]])
+    await _ask(update, staff, "day")
     return DAY
 
 
@@ -187,13 +181,7 @@ async def language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if staff is None:
         return ConversationHandler.END
     _draft(update, context)["language"] = _chosen(update)
-    choices = [
-        [
-            button(answer, staff.language, EnrollChoice("preg", answer).pack())
-            for answer in ("yes", "no")
-        ]
-    ]
-    await _ask(update, staff, "pregnancy", choices)
+    await _ask(update, staff, "pregnancy")
     return PREGNANCY
 
 
@@ -221,18 +209,12 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
 
 
 async def _ask_language(update: Update, staff: Staff) -> int:
-    choices = [
-        [
-            button(f"language_{code}", staff.language, EnrollChoice("lang", code).pack())
-            for code in ("zh", "en")
-        ]
-    ]
-    await _ask(update, staff, "language", choices)
+    await _ask(update, staff, "language")
     return LANGUAGE
 
 
-async def _ask(update: Update, staff: Staff, step: str, keyboard: Keyboard | None = None) -> None:
-    await reply(update, render("team_enroll_step", staff.language, step=step), keyboard)
+async def _ask(update: Update, staff: Staff, step: str, *, sites: list[str] | None = None) -> None:
+    await reply(update, *enroll_step(step, staff.language, sites=sites or []))
 
 
 async def _pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Staff | None:
@@ -260,10 +242,6 @@ def _draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any]
 
 
 async def _enroll(update: Update, staff: Staff, draft: dict[str, Any]) -> None:
-    if draft["site"] not in staff.sites:
-        raise DomainError(
-            "error_unknown_site", site=draft["site"], known=", ".join(sorted(staff.sites))
-        )
     request = EnrollmentRequest(
         study_id=draft["study_id"],
         site_code=draft["site"],
@@ -272,18 +250,6 @@ async def _enroll(update: Update, staff: Staff, draft: dict[str, Any]) -> None:
         language=draft.get("language"),
         can_become_pregnant=draft["pregnancy"],
     )
-    services = staff.services
-    async with services.database.session() as session:
-        invitation = await enroll(
-            session, request, config=services.config, now=services.clock.now(), actor=staff.actor
-        )
-    await reply(
-        update,
-        render(
-            "team_enrolled",
-            staff.language,
-            study_id=request.study_id,
-            link=deep_link(services.bot_username or "", invitation.code),
-            expires_at=invitation.expires_at.date(),
-        ),
-    )
+    invitation = await staff.perform(Enroll(request))
+    link = deep_link(staff.services.bot_username or "", invitation.code)
+    await reply(update, invitation_text(invitation, link, staff.language, renewed=False))

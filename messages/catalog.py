@@ -51,6 +51,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "error_participant_closed": {"study_id": "ZJU2-001"},
     "error_visit_closed": {"visit_number": 3},
     "error_unknown_visit": {"visit_id": 42},
+    "error_unknown_alert": {"alert_id": 12},
     "reminder": {
         "kind": "visit_infusion",
         "date": "2026-06-02",
@@ -277,6 +278,8 @@ EXAMPLES.update(
             "study_id": "ZJU2-001",
             "link": "https://t.me/trialbot_bot?start=abc_DEF-123",
             "expires_at": "2026-03-16",
+            "renewed": False,
+            "cli": False,
         },
         "team_labs": {
             "study_id": "ZJU2-001",
@@ -414,6 +417,11 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "error_no_proposal": [{"study_id": "ZJU2-001", "visit_number": None}],
     "team_upcoming": [{**EXAMPLES["team_upcoming"], "rows": []}],
     "team_alerts": [{"items": []}],
+    "team_enrolled": [
+        {**EXAMPLES["team_enrolled"], "renewed": renewed, "cli": cli}
+        for renewed in (False, True)
+        for cli in (False, True)
+    ],
     "team_enroll_step": [
         {"step": step} for step in ("site", "arm", "day", "language", "pregnancy", "cancelled")
     ],

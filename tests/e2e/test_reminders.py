@@ -117,9 +117,11 @@ async def test_two_years_of_reminders(
             else:
                 assert message.button_data() == []  # already confirmed
         async with database.session() as session:
+            attended = await session.get(Visit, visit.id)
+            assert attended is not None
             await mark_attended(
                 session,
-                visit.id or 0,
+                attended,
                 on=visit.target_date,
                 actor="test",
                 now=clock.now(),
@@ -153,9 +155,11 @@ async def test_a_moved_visit_never_gets_a_stale_reminder(
 
     moved_to = first.target_date + timedelta(days=3)
     async with database.session() as session:
+        moved = await session.get(Visit, first.id)
+        assert moved is not None
         await set_appointment(
             session,
-            first.id or 0,
+            moved,
             day=moved_to,
             at=None,
             actor="test",
