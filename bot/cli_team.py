@@ -19,8 +19,10 @@ from bot.parse import parse_date, parse_labs, parse_number, parse_time, parse_ye
 from bot.services import Services
 from messages import plain, render
 from messages.team import TeamResult, team_reply
+from scheduler.compose import alert_card
 from study import team as ops
 from study.errors import DomainError
+from study.models import Alert
 
 LANGUAGE = "en"
 T = TypeVar("T")
@@ -69,7 +71,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     show.add_argument("study_id")
     for name, listed, text in (
         ("upcoming", ops.ListUpcoming, "visits and infusions of the next 14 days"),
-        ("alerts", ops.ListAlerts, "open alerts"),
+        ("alerts", ops.ListAlerts, "open alerts, numbered for ack and resolve"),
     ):
         listing = _add(commands, name, listed, text)
         listing.add_argument(
@@ -135,6 +137,19 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     leave.add_argument(
         "--yes", action="store_true", required=True, help="confirm (withdrawal stops all contact)"
     )
+    for name, operation, text in (
+        ("ack", ops.Acknowledge, "acknowledge an alert: its re-sending and escalation stop"),
+        ("resolve", ops.Resolve, "resolve an alert"),
+    ):
+        _add(commands, name, operation, text).add_argument(
+            "alert_id", type=typed(parse_alert_id), metavar="NUMBER", help="as `alerts` shows"
+        )
+
+
+def parse_alert_id(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        raise DomainError("error_unknown_alert", alert_id=text)
+    return int(text)
 
 
 def _add(
@@ -163,10 +178,10 @@ def _at(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("at", type=typed(parse_time), nargs="?", metavar="HH:MM")
 
 
-def operation_of(args: argparse.Namespace) -> ops.Operation[TeamResult]:
+def operation_of(args: argparse.Namespace) -> ops.Operation[TeamResult | Alert]:
     """The operation a parsed subcommand names, its fields filled from the arguments."""
     kind = args.operation
-    operation: ops.Operation[TeamResult] = kind(
+    operation: ops.Operation[TeamResult | Alert] = kind(
         **{f.name: getattr(args, f.name) for f in fields(kind)}
     )
     return operation
@@ -187,5 +202,8 @@ async def run(services: Services, args: argparse.Namespace, actor: str) -> None:
     """Carry out one of the team's subcommands, for every site, and print what happened."""
     async with services.database.session() as session:
         result = await operation_of(args).run(session, server_team(services, actor))
-    text, _ = team_reply(result, LANGUAGE, cli=True)
+        if isinstance(result, Alert):  # acknowledged or resolved: its card as it now stands
+            text, _ = await alert_card(session, result, LANGUAGE, services.config)
+        else:
+            text, _ = team_reply(result, LANGUAGE, cli=True)
     sys.stdout.write(plain(text) + "\n")

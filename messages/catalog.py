@@ -262,9 +262,10 @@ EXAMPLES.update(
             "items": [
                 {
                     "study_id": "ZJU2-001",
-                    "alert": {"tier": "T1", "kind": "checkin", "status": "acknowledged"},
+                    "alert": {"id": 12, "tier": "T1", "kind": "checkin", "status": "acknowledged"},
                 },
-            ]
+            ],
+            "cli": False,
         },
         "team_done": {
             "what": "visit_set",
@@ -361,7 +362,9 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
             ),
             ("unreachable", "T3", {"key": "unreachable", "reason": "forbidden: bot was blocked"}),
         )
-    ],
+    ]
+    # Acknowledged and resolved on the command line: no Telegram user to name.
+    + [{**EXAMPLES["alert_card"], "acknowledged_by": None, "resolved_by": None}],
     "welcome": [{**EXAMPLES["welcome"], "can_become_pregnant": False, "reminder_days": [1]}],
     "free_text": [{**EXAMPLES["free_text"], "forwarded": True}],
     "team_done": [
@@ -416,7 +419,11 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     ],
     "error_no_proposal": [{"study_id": "ZJU2-001", "visit_number": None}],
     "team_upcoming": [{**EXAMPLES["team_upcoming"], "rows": []}],
-    "team_alerts": [{"items": []}],
+    "team_alerts": [
+        {"items": [], "cli": False},
+        {"items": [], "cli": True},
+        {**EXAMPLES["team_alerts"], "cli": True},
+    ],
     "team_enrolled": [
         {**EXAMPLES["team_enrolled"], "renewed": renewed, "cli": cli}
         for renewed in (False, True)

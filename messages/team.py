@@ -31,7 +31,7 @@ def team_reply(result: TeamResult, language: str, *, cli: bool = False) -> Reply
         return render("team_upcoming", language, rows=result.rows, today=result.today), None
     if isinstance(result, AlertList):
         items = [{"alert": alert, "study_id": study_id} for alert, study_id in result.items]
-        return render("team_alerts", language, items=items), None
+        return render("team_alerts", language, items=items, cli=cli), None
     keyboard = None if cli else decision_keyboard(result.outcome.proposal, language)
     return labs_text(result, language, cli=cli), keyboard
 

@@ -249,8 +249,9 @@ def test_show_upcoming_and_alerts_read_every_site(trialbot: Trialbot) -> None:
 
     assert "None." in trialbot.ok("alerts")
     alert_id = trialbot.raise_alert("PUMCH-001")
-    assert alert_id > 0
-    assert "T1 urgent · PUMCH-001" in trialbot.ok("alerts")
+    alerts = trialbot.ok("alerts")
+    assert f"{alert_id} · T1 urgent · PUMCH-001" in alerts
+    assert "trialbot ack NUMBER, trialbot resolve NUMBER" in alerts
     assert "PUMCH-001" not in trialbot.ok("alerts", "--site", "ZJU2")
     assert "There is no site with the code XX." in trialbot.refused("alerts", "--site", "XX")
 
@@ -347,3 +348,25 @@ def test_pause_resume_withdraw_and_the_pregnancy_answer(trialbot: Trialbot) -> N
     assert "ZJU2-001 has withdrawn or completed the study" in trialbot.refused("pause", "ZJU2-001")
     assert trialbot.actions()[2:] == ["set_can_become_pregnant", "pause", "resume", "withdraw"]
     assert "Status: withdrawn" in trialbot.ok("show", "ZJU2-001")
+
+
+def test_an_alert_is_acknowledged_and_resolved_on_the_command_line(trialbot: Trialbot) -> None:
+    trialbot.enroll("ZJU2-001", *STANDARD)
+    alert_id = trialbot.raise_alert("ZJU2-001")
+    assert "There is no alert 999 at your sites." in trialbot.refused("ack", "999")
+    assert "There is no alert x at your sites." in trialbot.refused("resolve", "x", code=2)
+
+    card = trialbot.ok("ack", str(alert_id))
+    assert card.startswith("T1 urgent · ZJU2-001")
+    assert "✓ Acknowledged on the server, " in card and "Resolved" not in card
+    assert "acknowledged" in trialbot.ok("alerts")
+    resolved = trialbot.ok("resolve", str(alert_id))
+    assert "✓ Resolved on the server, " in resolved
+    assert "None." in trialbot.ok("alerts")
+    assert "✓ Resolved on the server, " in trialbot.ok("resolve", str(alert_id))  # no change
+
+    changes = [e for e in trialbot.audit() if e["entity"] == "alert" and e["actor"] != "system"]
+    assert [(e["action"], e["actor"], e["after"]) for e in changes] == [
+        ("acknowledge_alert", _actor(), {"status": "acknowledged"}),
+        ("resolve_alert", _actor(), {"status": "resolved"}),
+    ]
