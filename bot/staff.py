@@ -9,6 +9,7 @@ participant of another site is "not found", exactly like one that does not exist
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -58,12 +59,13 @@ class Staff:
         return "admin" in self.speaker.roles.values()
 
 
-def team_of(speaker: Speaker, services: Services) -> Team:
-    """A Telegram user acting for the sites they coordinate (none: every lookup fails)."""
+def team_of(speaker: Speaker, services: Services, sites: Iterable[str] | None = None) -> Team:
+    """A Telegram user acting for `sites`, by default the sites they coordinate (none: every
+    lookup fails)."""
     assert speaker.user_id is not None
     return Team(
         actor=audit.telegram_actor(speaker.user_id),
-        sites=frozenset(speaker.roles),
+        sites=frozenset(speaker.roles if sites is None else sites),
         now=services.clock.now(),
         config=services.config,
         replanner=services.replanner,
