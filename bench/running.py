@@ -34,6 +34,7 @@ from scheduler.dispatcher import Dispatcher
 from scheduler.planner import Planner
 from scheduler.service import SchedulerService
 from scheduler.timing import local_instant
+from study import audit
 from study.alerts import acknowledge_alert, raise_alert, resolve_alert
 from study.checkins import QUESTIONS
 from study.config import StudyConfig
@@ -192,11 +193,9 @@ async def _visits_and_infusions(
                     session, participant, on=day, actor="bench", now=at, replanner=planner
                 )
             elif step.id is not None and (participant_id + step.number) % MISSED_EVERY == 0:
-                await mark_missed(session, step.id, actor="bench", now=at, replanner=planner)
+                await mark_missed(session, step, actor="bench", now=at, replanner=planner)
             elif step.id is not None:
-                await mark_attended(
-                    session, step.id, on=day, actor="bench", now=at, replanner=planner
-                )
+                await mark_attended(session, step, on=day, actor="bench", now=at, replanner=planner)
 
 
 async def _answered_checkins(
@@ -326,7 +325,6 @@ async def _alerts(
     database: Database, config: StudyConfig, participant_id: int, now: datetime
 ) -> None:
     """An open T3 alert, an acknowledged T2 one and a resolved T1 one, days old."""
-    sites = set(config.sites)
     for tier, days_ago, then in (
         (Tier.T3, 2, None),
         (Tier.T2, 9, acknowledge_alert),
@@ -348,7 +346,7 @@ async def _alerts(
             if then is not None:
                 assert alert.id is not None
                 answered = raised + timedelta(minutes=20)
-                await then(session, alert.id, user_id=TEAM_USER, sites=sites, now=answered)
+                await then(session, alert, actor=audit.telegram_actor(TEAM_USER), now=answered)
         await _sent_until(database, raised + timedelta(minutes=1), alert_id=alert.id)
 
 

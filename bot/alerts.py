@@ -10,11 +10,13 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
 from bot.context import edit_pressed, services_of
 from bot.identity import identify
+from bot.staff import team_of
 from messages import label
 from messages.alerts import alert_card
 from messages.callbacks import AlertAction, AlertStep
-from study.alerts import acknowledge_alert, resolve_alert, sites_acting_on_alerts
+from study.alerts import sites_acting_on_alerts
 from study.errors import DomainError
+from study.team import Acknowledge, Resolve
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +35,12 @@ async def alert_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if query is None or press is None or speaker.user_id is None:
         return
     language = services.config.study.language
-    now = services.clock.now()
-    change = acknowledge_alert if press.step == AlertStep.ACKNOWLEDGE else resolve_alert
     sites = sites_acting_on_alerts(services.config, speaker.user_id, speaker.chat_id)
+    step = Acknowledge if press.step == AlertStep.ACKNOWLEDGE else Resolve
+    operation = step(press.alert_id)
     try:
         async with services.database.session() as session:
-            alert = await change(
-                session, press.alert_id, user_id=speaker.user_id, sites=sites, now=now
-            )
+            alert = await operation.run(session, team_of(speaker, services, sites=sites))
             language = services.config.site_language(alert.site_code)
             text, keyboard = await alert_card(session, alert, language, services.config)
     except DomainError:

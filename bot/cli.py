@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from telegram import Bot
 from telegram.error import TelegramError
 
 from bot import cli_team
+from bot.parse import parse_date
 from bot.services import (
     SANDBOX_USERNAME,
     Services,
@@ -24,16 +25,18 @@ from bot.services import (
     prepare_database,
 )
 from bot.settings import load_settings
-from messages import render
+from messages import plain, render
+from messages.team import invitation_text
 from study import audit
 from study.audit_log import read_audit_log
 from study.codes import deep_link
 from study.config import LANGUAGES
-from study.enrollment import EnrollmentRequest, Invitation, enroll, issue_code
+from study.enrollment import EnrollmentRequest
 from study.errors import ConfigError, DomainError, TrialbotError
 from study.export import ExportFile, export_study
 from study.protocol import Arm
 from study.reports import participant_overview
+from study.team import Enroll, Invite
 
 CLI_LANGUAGE = "en"
 
@@ -42,13 +45,7 @@ class CommandFailed(TrialbotError):
     """A command could not do what was asked; the message says why."""
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            render("error_bad_date", CLI_LANGUAGE, date=text)
-        ) from None
+_date = cli_team.typed(parse_date)
 
 
 def _yes_no(text: str) -> bool:
@@ -192,7 +189,7 @@ async def _dispatch(args: argparse.Namespace) -> None:
             await _export(services, args)
         elif args.command == "audit":
             await _audit(services, args)
-        elif args.command in cli_team.COMMANDS:
+        elif hasattr(args, "operation"):  # one of the team's operations
             await cli_team.run(services, args, _actor())
     finally:
         await services.close()
@@ -231,7 +228,6 @@ def _actor() -> str:
 
 async def _enroll(services: Services, args: argparse.Namespace) -> None:
     username = await bot_username(services)
-    now = services.clock.now()
     request = EnrollmentRequest(
         study_id=args.study_id,
         site_code=args.site,
@@ -242,27 +238,20 @@ async def _enroll(services: Services, args: argparse.Namespace) -> None:
         timezone=args.timezone,
         preferred_hour=args.preferred_hour,
     )
-    async with services.database.session() as session:
-        invitation = await enroll(session, request, config=services.config, now=now, actor=_actor())
-    _print_invitation(invitation, username, as_json=args.json, enrolled=True)
+    await _invitation(services, Enroll(request), username, as_json=args.json)
 
 
 async def _invite(services: Services, args: argparse.Namespace) -> None:
     username = await bot_username(services)
-    async with services.database.session() as session:
-        invitation = await issue_code(
-            session,
-            args.study_id,
-            config=services.config,
-            now=services.clock.now(),
-            actor=_actor(),
-        )
-    _print_invitation(invitation, username, as_json=args.json, enrolled=False)
+    await _invitation(services, Invite(args.study_id), username, as_json=args.json)
 
 
-def _print_invitation(
-    invitation: Invitation, username: str, *, as_json: bool, enrolled: bool
+async def _invitation(
+    services: Services, operation: Enroll | Invite, username: str, *, as_json: bool
 ) -> None:
+    """Enrol or invite again, and print the invitation: as JSON, or as in Telegram."""
+    async with services.database.session() as session:
+        invitation = await operation.run(session, cli_team.server_team(services, _actor()))
     participant = invitation.participant
     link = deep_link(username, invitation.code)
     if as_json:
@@ -279,14 +268,8 @@ def _print_invitation(
             }
         )
         return
-    if enrolled:
-        _out(
-            f"Enrolled {participant.study_id}: site {participant.site_code}, "
-            f"{participant.arm} arm, randomised {participant.randomized_on.isoformat()}."
-        )
-    _out(f"Invitation link (works once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC):")
-    _out(f"  {link}")
-    _out("Give it to the participant only. A new one: trialbot invite " + participant.study_id)
+    renewed = isinstance(operation, Invite)
+    _out(plain(invitation_text(invitation, link, CLI_LANGUAGE, renewed=renewed, cli=True)))
 
 
 async def _participants(services: Services, args: argparse.Namespace) -> None:

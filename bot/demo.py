@@ -91,6 +91,6 @@ async def _demo_invitation(services: Services) -> str | None:
         if participant.telegram_chat_id is not None:
             return None
         invitation = await issue_code(
-            session, DEMO_STUDY_ID, config=services.config, now=now, actor=actor
+            session, participant, config=services.config, now=now, actor=actor
         )
         return invitation.code

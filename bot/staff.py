@@ -9,11 +9,10 @@ participant of another site is "not found", exactly like one that does not exist
 from __future__ import annotations
 
 import logging
-import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, time
+from typing import TypeVar
 
-from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
 from telegram.ext import ContextTypes
 
@@ -22,13 +21,12 @@ from bot.identity import Speaker, identify
 from bot.services import Services
 from messages import plain, render, render_bilingual
 from study import audit
-from study.enrollment import STUDY_ID, find_by_chat, get_participant
-from study.errors import DomainError
-from study.models import Participant
+from study.enrollment import find_by_chat
+from study.team import Operation, Team
 
 log = logging.getLogger(__name__)
 
-VISIT_NUMBER = re.compile(r"^[0-9]{1,3}$")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -47,6 +45,28 @@ class Staff:
     def actor(self) -> str:
         assert self.speaker.user_id is not None
         return audit.telegram_actor(self.speaker.user_id)
+
+    def team(self) -> Team:
+        """The scope of their operations: their sites, audited as their Telegram id."""
+        return team_of(self.speaker, self.services)
+
+    async def perform(self, operation: Operation[R]) -> R:
+        """Run one team operation in one transaction."""
+        async with self.services.database.session() as session:
+            return await operation.run(session, self.team())
+
+
+def team_of(speaker: Speaker, services: Services, sites: Iterable[str] | None = None) -> Team:
+    """A Telegram user acting for `sites`, by default the sites they coordinate (none: every
+    lookup fails)."""
+    assert speaker.user_id is not None
+    return Team(
+        actor=audit.telegram_actor(speaker.user_id),
+        sites=frozenset(speaker.roles if sites is None else sites),
+        now=services.clock.now(),
+        config=services.config,
+        replanner=services.replanner,
+    )
 
 
 async def authorize(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Staff | None:
@@ -84,33 +104,3 @@ async def _refuse(update: Update, services: Services, speaker: Speaker) -> None:
             await reply(update, render("staff_only", participant.language))
             return
     await reply(update, render_bilingual("staff_only"))
-
-
-async def participant_of(session: AsyncSession, staff: Staff, study_id: str) -> Participant:
-    """A participant of the coordinator's sites; anyone else is 'not found'."""
-    if not STUDY_ID.match(study_id):
-        raise DomainError("error_unknown_participant", study_id=study_id)
-    participant = await get_participant(session, study_id)
-    if participant.site_code not in staff.sites:
-        raise DomainError("error_unknown_participant", study_id=study_id)
-    return participant
-
-
-def parse_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise DomainError("error_bad_date", date=text) from None
-
-
-def parse_time(text: str) -> time:
-    try:
-        return time.fromisoformat(text)
-    except ValueError:
-        raise DomainError("error_bad_time", time=text) from None
-
-
-def parse_number(text: str) -> int:
-    if not VISIT_NUMBER.match(text):  # ASCII only: "²".isdigit() is true, int("²") fails
-        raise DomainError("error_bad_visit_number", number=text)
-    return int(text)

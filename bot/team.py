@@ -1,65 +1,137 @@
 """The study team's commands in Telegram: keep the calendar true, pause or withdraw, see.
 
-Every command: authorise (`bot.staff`), parse, call one use case of `study/`, render one
-template, reply. Changes are audited by the use cases and re-plan the reminders in the same
-transaction; a participant is told when a date of theirs changes.
+Every command authorises the speaker (`bot.staff`), parses its words into one operation of
+`study.team`, runs it in one transaction and replies with `messages.team`'s rendering of the
+result: the same operations and texts as `trialbot` on the command line (`bot/cli_team.py`).
+Changes are audited and re-plan the reminders in the same transaction; a participant is
+told when a date of theirs changes.
 """
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from telegram import Update
+from telegram import CallbackQuery, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
 from bot.context import edit_pressed, reply
-from bot.staff import Staff, authorize, parse_date, parse_number, parse_time, participant_of
-from messages import button, label, render
+from bot.parse import parse_date, parse_number, parse_time, parse_yes_no
+from bot.staff import Staff, authorize
+from messages import label, render
+from messages.callbacks import CallbackData, WithdrawAnswer
+from messages.team import TeamResult, done_text, team_reply, withdraw_question
 from study.errors import DomainError
-from study.infusions import record_given, schedule_infusion
-from study.models import Participant
-from study.pregnancy import set_can_become_pregnant
-from study.status import pause, resume, withdraw
-from study.views import open_alerts, participant_detail, upcoming
-from study.visits import mark_attended, mark_missed, set_appointment, visit_by_number
+from study.team import (
+    AnswerWithdraw,
+    Done,
+    ListAlerts,
+    ListUpcoming,
+    MarkAttended,
+    MarkMissed,
+    Operation,
+    Pause,
+    RecordGiven,
+    Resume,
+    SetCanBecomePregnant,
+    SetInfusion,
+    SetVisit,
+    ShowParticipant,
+)
 
 NEW_MESSAGES = filters.UpdateType.MESSAGE
-WITHDRAW_CONFIRM = r"^w:(\d{1,9}):(yes|no)$"
+T = TypeVar("T")
+Press = TypeVar("Press", bound=CallbackData)
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A team command: its usage (shown when words are missing), how many words it needs at
+    least, and how its words become an operation (a wrong word: DomainError)."""
+
+    usage: str
+    needs: int
+    operation: Callable[[list[str]], Operation[TeamResult]]
+
+
+def optional(words: list[str], index: int, parse: Callable[[str], T]) -> T | None:
+    """The optional word at `index`, parsed, or None when it was left out."""
+    return parse(words[index]) if len(words) > index else None
+
+
+PREGNANCY_USAGE = "/can_become_pregnant STUDY_ID yes|no"
+COMMANDS: dict[str, Command] = {
+    "participant": Command("/participant STUDY_ID", 1, lambda w: ShowParticipant(w[0])),
+    "upcoming": Command("/upcoming", 0, lambda w: ListUpcoming()),
+    "alerts": Command("/alerts", 0, lambda w: ListAlerts()),
+    "visit": Command(
+        "/visit STUDY_ID VISIT_NUMBER YYYY-MM-DD [HH:MM]",
+        3,
+        lambda w: SetVisit(w[0], parse_number(w[1]), parse_date(w[2]), optional(w, 3, parse_time)),
+    ),
+    "attended": Command(
+        "/attended STUDY_ID VISIT_NUMBER [YYYY-MM-DD]",
+        2,
+        lambda w: MarkAttended(w[0], parse_number(w[1]), optional(w, 2, parse_date)),
+    ),
+    "missed": Command(
+        "/missed STUDY_ID VISIT_NUMBER", 2, lambda w: MarkMissed(w[0], parse_number(w[1]))
+    ),
+    "infusion": Command(
+        "/infusion STUDY_ID YYYY-MM-DD [HH:MM]",
+        2,
+        lambda w: SetInfusion(w[0], parse_date(w[1]), optional(w, 2, parse_time)),
+    ),
+    "given": Command(
+        "/given STUDY_ID [YYYY-MM-DD]", 1, lambda w: RecordGiven(w[0], optional(w, 1, parse_date))
+    ),
+    "pause": Command("/pause STUDY_ID", 1, lambda w: Pause(w[0])),
+    "resume": Command("/resume STUDY_ID", 1, lambda w: Resume(w[0])),
+    "can_become_pregnant": Command(
+        PREGNANCY_USAGE,
+        2,
+        lambda w: SetCanBecomePregnant(w[0], parse_yes_no(w[1], PREGNANCY_USAGE)),
+    ),
+}
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
-    commands = {
-        "participant": show_participant,
-        "upcoming": show_upcoming,
-        "alerts": show_alerts,
-        "visit": set_visit,
-        "attended": visit_attended,
-        "missed": visit_missed,
-        "infusion": set_infusion,
-        "given": infusion_given,
-        "pause": pause_participant,
-        "resume": resume_participant,
-        "withdraw": ask_withdraw,
-        "can_become_pregnant": change_can_become_pregnant,
-        "team": team_help,
-    }
+    register_commands(application, COMMANDS)
     # New messages only: editing an old message into a command must not run it.
-    for name, handler in commands.items():
-        application.add_handler(CommandHandler(name, handler, filters=NEW_MESSAGES))
-    application.add_handler(CallbackQueryHandler(withdraw_answered, pattern=WITHDRAW_CONFIRM))
+    application.add_handler(CommandHandler("withdraw", ask_withdraw, filters=NEW_MESSAGES))
+    application.add_handler(CommandHandler("team", team_help, filters=NEW_MESSAGES))
+    application.add_handler(CallbackQueryHandler(withdraw_answered, pattern=WithdrawAnswer.matches))
 
 
-def done_text(staff: Staff, what: str, study_id: str, **facts: object) -> str:
-    """The confirmation of a change (`team_done`), in the coordinator's language."""
-    values: dict[str, object] = {"number": None, "date": None, "time": None, **facts}
-    return render("team_done", staff.language, what=what, study_id=study_id, **values)
+def register_commands(application: Application, commands: Mapping[str, Command]) -> None:  # type: ignore[type-arg]
+    """One handler a command, for new messages only (editing an old message into a command
+    must not run it)."""
+    for name, command in commands.items():
+        application.add_handler(
+            CommandHandler(name, command_handler(command), filters=NEW_MESSAGES)
+        )
 
 
-def _args(context: ContextTypes.DEFAULT_TYPE, usage: str, count: int) -> list[str]:
-    args = list(context.args or [])
-    if len(args) < count:
+def command_handler(command: Command) -> Handler:
+    async def run_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Authorise, parse the command's words, run its operation, reply with the result."""
+        staff = await authorize(update, context)
+        if staff is None:
+            return
+        words = _words(context, command.usage, command.needs)
+        result = await staff.perform(command.operation(words))
+        await reply(update, *team_reply(result, staff.language))
+
+    return run_command
+
+
+def _words(context: ContextTypes.DEFAULT_TYPE, usage: str, needs: int) -> list[str]:
+    words = list(context.args or [])
+    if len(words) < needs:
         raise DomainError("error_usage", usage=usage)
-    return args
+    return words
 
 
 async def team_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -69,247 +141,55 @@ async def team_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(update, render("team_help", staff.language))
 
 
-async def show_participant(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A participant's arm, status, calendar, infusions, recent check-ins and open alerts."""
-    staff = await authorize(update, context)
-    if staff is None:
-        return
-    (study_id, *_) = _args(context, "/participant STUDY_ID", 1)
-    async with staff.services.database.session() as session:
-        participant = await participant_of(session, staff, study_id)
-        detail = await participant_detail(session, participant)
-    await reply(update, render("team_participant", staff.language, detail=detail))
-
-
-async def show_upcoming(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The next 14 days of visits and infusions at the coordinator's sites."""
-    staff = await authorize(update, context)
-    if staff is None:
-        return
-    zone = staff.services.config.site_timezone(sorted(staff.sites)[0])
-    today = staff.services.clock.now().astimezone(ZoneInfo(zone)).date()
-    async with staff.services.database.session() as session:
-        rows = await upcoming(session, staff.sites, today=today)
-    await reply(update, render("team_upcoming", staff.language, rows=rows, today=today))
-
-
-async def show_alerts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Unresolved alerts of the coordinator's sites."""
-    staff = await authorize(update, context)
-    if staff is None:
-        return
-    async with staff.services.database.session() as session:
-        rows = await open_alerts(session, staff.sites)
-    items = [{"alert": alert, "study_id": study_id} for alert, study_id in rows]
-    await reply(update, render("team_alerts", staff.language, items=items))
-
-
-async def set_visit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Give a visit its appointment date (and time); the participant is told."""
-    staff = await authorize(update, context)
-    if staff is None:
-        return
-    study_id, number, day, *rest = _args(
-        context, "/visit STUDY_ID VISIT_NUMBER YYYY-MM-DD [HH:MM]", 3
-    )
-    at = parse_time(rest[0]) if rest else None
-    services, now = staff.services, staff.services.clock.now()
-    async with services.database.session() as session:
-        participant = await participant_of(session, staff, study_id)
-        visit = await visit_by_number(session, participant.id or 0, parse_number(number))
-        moved = await set_appointment(
-            session,
-            visit.id or 0,
-            day=parse_date(day),
-            at=at,
-            actor=staff.actor,
-            now=now,
-            replanner=services.replanner,
-        )
-    await reply(
-        update,
-        done_text(
-            staff, "visit_set", study_id, number=moved.number, date=moved.visit_date, time=at
-        ),
-    )
-
-
-async def visit_attended(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Record that the participant came to a visit."""
-    staff = await authorize(update, context)
-    if staff is None:
-        return
-    study_id, number, *rest = _args(context, "/attended STUDY_ID VISIT_NUMBER [YYYY-MM-DD]", 2)
-    services, now = staff.services, staff.services.clock.now()
-    async with services.database.session() as session:
-        participant = await participant_of(session, staff, study_id)
-        visit = await visit_by_number(session, participant.id or 0, parse_number(number))
-        on = parse_date(rest[0]) if rest else visit.visit_date
-        await mark_attended(
-            session, visit.id or 0, on=on, actor=staff.actor, now=now, replanner=services.replanner
-        )
-    await reply(update, done_text(staff, "attended", study_id, number=visit.number, date=on))
-
-
-async def visit_missed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Record that a visit did not take place."""
-    staff = await authorize(update, context)
-    if staff is None:
-        return
-    study_id, number, *_ = _args(context, "/missed STUDY_ID VISIT_NUMBER", 2)
-    services, now = staff.services, staff.services.clock.now()
-    async with services.database.session() as session:
-        participant = await participant_of(session, staff, study_id)
-        visit = await visit_by_number(session, participant.id or 0, parse_number(number))
-        await mark_missed(
-            session, visit.id or 0, actor=staff.actor, now=now, replanner=services.replanner
-        )
-    await reply(
-        update, done_text(staff, "missed", study_id, number=visit.number, date=visit.visit_date)
-    )
-
-
-async def set_infusion(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Plan or move the next infusion (confirming a proposed one); the participant is told."""
-    staff = await authorize(update, context)
-    if staff is None:
-        return
-    study_id, day, *rest = _args(context, "/infusion STUDY_ID YYYY-MM-DD [HH:MM]", 2)
-    at = parse_time(rest[0]) if rest else None
-    services, now = staff.services, staff.services.clock.now()
-    async with services.database.session() as session:
-        participant = await participant_of(session, staff, study_id)
-        infusion = await schedule_infusion(
-            session,
-            participant,
-            day=parse_date(day),
-            at=at,
-            actor=staff.actor,
-            now=now,
-            config=services.config,
-            replanner=services.replanner,
-        )
-    await reply(
-        update, done_text(staff, "infusion_set", study_id, date=infusion.planned_date, time=at)
-    )
-
-
-async def infusion_given(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Record that the next planned infusion was given (its follow-up questions start)."""
-    staff = await authorize(update, context)
-    if staff is None:
-        return
-    study_id, *rest = _args(context, "/given STUDY_ID [YYYY-MM-DD]", 1)
-    services, now = staff.services, staff.services.clock.now()
-    async with services.database.session() as session:
-        participant = await participant_of(session, staff, study_id)
-        on = parse_date(rest[0]) if rest else now.astimezone(ZoneInfo(participant.timezone)).date()
-        infusion = await record_given(
-            session, participant, on=on, actor=staff.actor, now=now, replanner=services.replanner
-        )
-    await reply(update, done_text(staff, "infusion_given", study_id, date=infusion.given_on))
-
-
-async def change_can_become_pregnant(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Change whether the contraception and pregnancy questions are put to a participant."""
-    staff = await authorize(update, context)
-    if staff is None:
-        return
-    usage = "/can_become_pregnant STUDY_ID yes|no"
-    study_id, answer, *_ = _args(context, usage, 2)
-    if answer.lower() not in ("yes", "no"):
-        raise DomainError("error_usage", usage=usage)
-    services = staff.services
-    async with services.database.session() as session:
-        participant = await participant_of(session, staff, study_id)
-        await set_can_become_pregnant(
-            session,
-            participant,
-            answer.lower() == "yes",
-            actor=staff.actor,
-            now=services.clock.now(),
-            config=services.config,
-        )
-    await reply(update, done_text(staff, f"pregnancy_{answer.lower()}", study_id))
-
-
-async def pause_participant(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Stop all messages to a participant until resumed."""
-    await _status_change(update, context, "pause")
-
-
-async def resume_participant(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Resume messages to a paused participant."""
-    await _status_change(update, context, "resume")
-
-
-async def _status_change(update: Update, context: ContextTypes.DEFAULT_TYPE, what: str) -> None:
-    staff = await authorize(update, context)
-    if staff is None:
-        return
-    (study_id, *_) = _args(context, f"/{what} STUDY_ID", 1)
-    services, now = staff.services, staff.services.clock.now()
-    async with services.database.session() as session:
-        participant = await participant_of(session, staff, study_id)
-        if what == "pause":
-            await pause(
-                session,
-                participant,
-                actor=staff.actor,
-                now=now,
-                config=services.config,
-                replanner=services.replanner,
-            )
-        else:
-            await resume(
-                session, participant, actor=staff.actor, now=now, replanner=services.replanner
-            )
-    await reply(update, done_text(staff, what, study_id))
-
-
 async def ask_withdraw(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Ask for confirmation before withdrawing a participant (it stops all contact)."""
     staff = await authorize(update, context)
     if staff is None:
         return
-    (study_id, *_) = _args(context, "/withdraw STUDY_ID", 1)
+    (study_id, *_) = _words(context, "/withdraw STUDY_ID", 1)
     async with staff.services.database.session() as session:
-        participant = await participant_of(session, staff, study_id)
-    keyboard = [
-        [
-            button("withdraw_yes", staff.language, f"w:{participant.id}:yes", study_id=study_id),
-            button("withdraw_no", staff.language, f"w:{participant.id}:no"),
-        ]
-    ]
-    await reply(
-        update, render("team_withdraw_confirm", staff.language, study_id=study_id), keyboard
-    )
+        participant = await staff.team().participant(session, study_id)
+    await reply(update, *withdraw_question(participant, staff.language))
 
 
 async def withdraw_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Withdraw (or not) after the confirmation button."""
+    pressed = await perform_press(
+        update,
+        context,
+        WithdrawAnswer,
+        lambda press: AnswerWithdraw(press.participant_id, press.confirmed),
+        refusal="not_allowed",
+    )
+    if pressed is not None:
+        staff, query, done = pressed
+        await query.answer()
+        await edit_pressed(query, done_text(done, staff.language))
+
+
+async def perform_press(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    kind: type[Press],
+    operation: Callable[[Press], Operation[Done]],
+    *,
+    refusal: str,
+) -> tuple[Staff, CallbackQuery, Done] | None:
+    """A team button pressed: authorise, parse its data, run its operation. None when it was
+    refused: by `authorize`, or by the operation with the label `refusal` (shown to the
+    presser); either way the press is answered."""
     query = update.callback_query
     staff = await authorize(update, context)
     if staff is None:
-        return  # refused: `authorize` answered the press
-    if query is None or not context.matches:
-        return
-    participant_id, answer = int(context.matches[0].group(1)), context.matches[0].group(2)
-    services, now = staff.services, staff.services.clock.now()
-    async with services.database.session() as session:
-        participant = await session.get(Participant, participant_id)
-        if participant is None or participant.site_code not in staff.sites:
-            await query.answer(label("not_allowed", staff.language), show_alert=True)
-            return
-        if answer == "yes":
-            await withdraw(
-                session,
-                participant,
-                actor=staff.actor,
-                now=now,
-                config=services.config,
-                replanner=services.replanner,
-            )
-    await query.answer()
-    what = "withdraw" if answer == "yes" else "withdraw_cancelled"
-    await edit_pressed(query, done_text(staff, what, participant.study_id))
+        return None  # refused: `authorize` answered the press
+    press = kind.parse(query.data if query else None)
+    if query is None or press is None:
+        return None
+    try:
+        done = await staff.perform(operation(press))
+    except DomainError as error:
+        if error.key != refusal:
+            raise
+        await query.answer(label(refusal, staff.language), show_alert=True)
+        return None
+    return staff, query, done

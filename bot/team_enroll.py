@@ -28,12 +28,15 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.context import edit_pressed, reply
-from bot.staff import Staff, authorize, parse_date
-from messages import Button, Keyboard, button, render
+from bot.parse import parse_date
+from bot.staff import Staff, authorize
+from messages import render
+from messages.callbacks import EnrollChoice
+from messages.team import enroll_step, invitation_text
 from study.codes import deep_link
-from study.enrollment import STUDY_ID, EnrollmentRequest, enroll
+from study.enrollment import STUDY_ID, EnrollmentRequest
 from study.errors import DomainError
-from study.protocol import Arm
+from study.team import Enroll
 
 SITE, STUDY, ARM, DAY, LANGUAGE, PREGNANCY = range(6)
 DRAFT = "enroll"
@@ -50,15 +53,19 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         conversation = ConversationHandler(
             entry_points=[CommandHandler("enroll", start, filters=filters.UpdateType.MESSAGE)],
             states={
-                SITE: [CallbackQueryHandler(site_chosen, pattern=r"^e:site:[A-Za-z0-9_-]{1,16}$")],
+                SITE: [CallbackQueryHandler(site_chosen, pattern=EnrollChoice.of_step("site"))],
                 STUDY: [MessageHandler(TYPED, study_id_typed)],
-                ARM: [CallbackQueryHandler(arm_chosen, pattern=r"^e:arm:\w+$")],
+                ARM: [CallbackQueryHandler(arm_chosen, pattern=EnrollChoice.of_step("arm"))],
                 DAY: [
-                    CallbackQueryHandler(day_chosen, pattern=r"^e:day:today$"),
+                    CallbackQueryHandler(day_chosen, pattern=EnrollChoice.of_step("day")),
                     MessageHandler(TYPED, day_typed),
                 ],
-                LANGUAGE: [CallbackQueryHandler(language_chosen, pattern=r"^e:lang:(zh|en)$")],
-                PREGNANCY: [CallbackQueryHandler(pregnancy_chosen, pattern=r"^e:preg:(yes|no)$")],
+                LANGUAGE: [
+                    CallbackQueryHandler(language_chosen, pattern=EnrollChoice.of_step("lang"))
+                ],
+                PREGNANCY: [
+                    CallbackQueryHandler(pregnancy_chosen, pattern=EnrollChoice.of_step("preg"))
+                ],
             },
             fallbacks=[CommandHandler("cancel", cancel, filters=filters.UpdateType.MESSAGE)],
             per_user=True,
@@ -100,7 +107,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
         draft["site"] = sites[0]
         await _ask(update, staff, "study_id")
         return STUDY
-    await _ask(update, staff, "site", [[Button(site, data=f"e:site:{site}") for site in sites]])
+    await _ask(update, staff, "site", sites=sites)
     return SITE
 
 
@@ -109,7 +116,7 @@ async def site_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int
     staff = await _pressed(update, context)
     if staff is None:
         return ConversationHandler.END
-    site = _data(update).removeprefix("e:site:")
+    site = _chosen(update)
     if site not in staff.sites:
         return ConversationHandler.END
     _draft(update, context)["site"] = site
@@ -128,8 +135,7 @@ async def study_id_typed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await reply(update, render("error_bad_study_id", staff.language, study_id=study_id))
         return STUDY
     _draft(update, context)["study_id"] = study_id
-    arms = [[button(f"arm_{arm.value}", staff.language, f"e:arm:{arm.value}") for arm in Arm]]
-    await _ask(update, staff, "arm", arms)
+    await _ask(update, staff, "arm")
     return ARM
 
 
@@ -138,8 +144,8 @@ async def arm_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     staff = await _pressed(update, context)
     if staff is None:
         return ConversationHandler.END
-    _draft(update, context)["arm"] = _data(update).removeprefix("e:arm:")
-    await _ask(update, staff, "day", [[button("today", staff.language, "e:day:today")]])
+    _draft(update, context)["arm"] = _chosen(update)
+    await _ask(update, staff, "day")
     return DAY
 
 
@@ -174,11 +180,8 @@ async def language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     staff = await _pressed(update, context)
     if staff is None:
         return ConversationHandler.END
-    _draft(update, context)["language"] = _data(update).removeprefix("e:lang:")
-    choices = [
-        [button("yes", staff.language, "e:preg:yes"), button("no", staff.language, "e:preg:no")]
-    ]
-    await _ask(update, staff, "pregnancy", choices)
+    _draft(update, context)["language"] = _chosen(update)
+    await _ask(update, staff, "pregnancy")
     return PREGNANCY
 
 
@@ -188,7 +191,7 @@ async def pregnancy_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if staff is None:
         return ConversationHandler.END
     draft = _draft(update, context)
-    draft["pregnancy"] = _data(update).endswith("yes")
+    draft["pregnancy"] = _chosen(update) == "yes"
     try:
         await _enroll(update, staff, draft)
     finally:
@@ -206,18 +209,12 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
 
 
 async def _ask_language(update: Update, staff: Staff) -> int:
-    choices = [
-        [
-            button("language_zh", staff.language, "e:lang:zh"),
-            button("language_en", staff.language, "e:lang:en"),
-        ]
-    ]
-    await _ask(update, staff, "language", choices)
+    await _ask(update, staff, "language")
     return LANGUAGE
 
 
-async def _ask(update: Update, staff: Staff, step: str, keyboard: Keyboard | None = None) -> None:
-    await reply(update, render("team_enroll_step", staff.language, step=step), keyboard)
+async def _ask(update: Update, staff: Staff, step: str, *, sites: list[str] | None = None) -> None:
+    await reply(update, *enroll_step(step, staff.language, sites=sites or []))
 
 
 async def _pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Staff | None:
@@ -228,9 +225,12 @@ async def _pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Staff 
     return staff
 
 
-def _data(update: Update) -> str:
+def _chosen(update: Update) -> str:
+    """The value of the enrolment choice pressed (the handler's pattern parsed it)."""
     query = update.callback_query
-    return query.data if query is not None and query.data else ""
+    choice = EnrollChoice.parse(query.data if query is not None else None)
+    assert choice is not None
+    return choice.value
 
 
 def _draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any]:
@@ -242,10 +242,6 @@ def _draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any]
 
 
 async def _enroll(update: Update, staff: Staff, draft: dict[str, Any]) -> None:
-    if draft["site"] not in staff.sites:
-        raise DomainError(
-            "error_unknown_site", site=draft["site"], known=", ".join(sorted(staff.sites))
-        )
     request = EnrollmentRequest(
         study_id=draft["study_id"],
         site_code=draft["site"],
@@ -254,18 +250,6 @@ async def _enroll(update: Update, staff: Staff, draft: dict[str, Any]) -> None:
         language=draft.get("language"),
         can_become_pregnant=draft["pregnancy"],
     )
-    services = staff.services
-    async with services.database.session() as session:
-        invitation = await enroll(
-            session, request, config=services.config, now=services.clock.now(), actor=staff.actor
-        )
-    await reply(
-        update,
-        render(
-            "team_enrolled",
-            staff.language,
-            study_id=request.study_id,
-            link=deep_link(update.get_bot().username, invitation.code),
-            expires_at=invitation.expires_at.date(),
-        ),
-    )
+    invitation = await staff.perform(Enroll(request))
+    link = deep_link(update.get_bot().username, invitation.code)
+    await reply(update, invitation_text(invitation, link, staff.language, renewed=False))

@@ -11,251 +11,52 @@ dose: Confirm and Reject buttons decide exactly that proposal, as do `/confirm I
 
 from __future__ import annotations
 
-from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
 from bot.context import edit_pressed, reply
-from bot.staff import authorize, parse_date, parse_number, parse_time, participant_of
-from bot.team import NEW_MESSAGES, done_text
-from messages import Keyboard, button, label, render
-from study.config import StudyConfig
-from study.errors import DomainError
-from study.infusions import cancel_proposal, confirm_proposal, proposal_of_visit
-from study.labs import LabOutcome, record_labs
-from study.models import CancelReason, Infusion, InfusionStatus, Participant, Visit
-from study.protocol import Labs
+from bot.parse import parse_date, parse_labs, parse_number, parse_time
+from bot.team import Command, optional, perform_press, register_commands
+from messages.callbacks import DoseDecision
+from messages.team import done_text
+from study.team import ConfirmDose, DecideProposal, EnterLabs, RejectDose
 
-DECIDE = r"^r:(\d{1,9}):(ok|no)$"
-USAGE = "/labs STUDY_ID VISIT_NUMBER cd19=1.2 dsdna=150+ c3=0.45 lln=0.9"
-CONFIRM_USAGE = "/confirm STUDY_ID VISIT_NUMBER [YYYY-MM-DD [HH:MM]]"
-REJECT_USAGE = "/reject STUDY_ID VISIT_NUMBER"
+LABS_USAGE = "/labs STUDY_ID VISIT_NUMBER cd19=1.2 dsdna=150+ c3=0.45 lln=0.9"
+COMMANDS = {
+    "labs": Command(
+        LABS_USAGE,
+        3,
+        lambda w: EnterLabs(w[0], parse_number(w[1]), parse_labs(w[2:], LABS_USAGE)),
+    ),
+    "confirm": Command(
+        "/confirm STUDY_ID VISIT_NUMBER [YYYY-MM-DD [HH:MM]]",
+        2,
+        lambda w: ConfirmDose(
+            w[0], parse_number(w[1]), optional(w, 2, parse_date), optional(w, 3, parse_time)
+        ),
+    ),
+    "reject": Command(
+        "/reject STUDY_ID VISIT_NUMBER", 2, lambda w: RejectDose(w[0], parse_number(w[1]))
+    ),
+}
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
-    application.add_handler(CommandHandler("labs", enter_labs, filters=NEW_MESSAGES))
-    application.add_handler(CommandHandler("confirm", confirm_command, filters=NEW_MESSAGES))
-    application.add_handler(CommandHandler("reject", reject_command, filters=NEW_MESSAGES))
-    application.add_handler(CallbackQueryHandler(decide_pressed, pattern=DECIDE))
-
-
-def parse_labs(tokens: list[str]) -> Labs:
-    """`cd19=1.2 dsdna=150+ c3=0.45 lln=0.9`, any subset; ranges are checked by the use case."""
-    values: dict[str, str] = {}
-    for token in tokens:
-        key, sep, value = token.partition("=")
-        if not sep or key.lower() not in {"cd19", "dsdna", "c3", "lln"} or not value:
-            raise DomainError("error_usage", usage=USAGE)
-        values[key.lower()] = value
-    dsdna = values.get("dsdna")
-    positive = None
-    if dsdna is not None:
-        if dsdna[-1] not in "+-":
-            raise DomainError("error_usage", usage=USAGE)
-        positive, dsdna = dsdna[-1] == "+", dsdna[:-1]
-    return Labs(
-        cd19_percent=_number(values.get("cd19")),
-        anti_dsdna_value=_number(dsdna),
-        anti_dsdna_positive=positive,
-        c3_value=_number(values.get("c3")),
-        c3_lower_limit=_number(values.get("lln")),
-    )
-
-
-def _number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise DomainError("error_usage", usage=USAGE) from None
-
-
-async def enter_labs(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Record a visit's labs and answer with the re-dose rule's verdict."""
-    staff = await authorize(update, context)
-    if staff is None:
-        return
-    args = list(context.args or [])
-    if len(args) < 3:
-        raise DomainError("error_usage", usage=USAGE)
-    study_id, number, *tokens = args
-    labs = parse_labs(tokens)
-    visit_number = parse_number(number)
-    services = staff.services
-    async with services.database.session() as session:
-        participant = await participant_of(session, staff, study_id)
-        outcome = await record_labs(
-            session,
-            participant,
-            visit_number,
-            labs,
-            actor=staff.actor,
-            now=services.clock.now(),
-            config=services.config,
-        )
-    keyboard = decision_keyboard(outcome.proposal, staff.language)
-    await reply(
-        update,
-        labs_text(outcome, participant, visit_number, staff.language, services.config),
-        keyboard,
-    )
-
-
-def decision_keyboard(proposal: Infusion | None, language: str) -> Keyboard | None:
-    """Confirm and Reject, bound to this one proposal."""
-    if proposal is None:
-        return None
-    return [
-        [
-            button(
-                "confirm_dose",
-                language,
-                f"r:{proposal.id}:ok",
-                date=proposal.planned_date.isoformat(),
-            ),
-            button("reject_dose", language, f"r:{proposal.id}:no"),
-        ]
-    ]
-
-
-def labs_text(
-    outcome: LabOutcome,
-    participant: Participant,
-    visit_number: int,
-    language: str,
-    config: StudyConfig,
-    *,
-    cli: bool = False,
-) -> str:
-    """The visit's labs and the re-dose rule's verdict (in Telegram and on the command line,
-    whose commands the text names)."""
-    return render(
-        "team_labs",
-        language,
-        study_id=participant.study_id,
-        visit_number=visit_number,
-        arm=participant.arm,
-        labs=outcome.labs,
-        baseline=outcome.baseline,
-        fired=[str(c) for c in outcome.decision.fired],
-        not_evaluable=[str(c) for c in outcome.decision.not_evaluable],
-        previous_visit=outcome.previous_visit,
-        proposal=outcome.proposal,
-        withdrawn=outcome.withdrawn,
-        decided=outcome.decided,
-        rule=config.protocol.redose,
-        cli=cli,
-    )
-
-
-async def confirm_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Confirm a visit's proposed dose, on the proposed day or another."""
-    staff = await authorize(update, context)
-    if staff is None:
-        return
-    args = list(context.args or [])
-    if len(args) < 2:
-        raise DomainError("error_usage", usage=CONFIRM_USAGE)
-    study_id, number, *rest = args
-    day = parse_date(rest[0]) if rest else None
-    at = parse_time(rest[1]) if len(rest) > 1 else None
-    services = staff.services
-    async with services.database.session() as session:
-        participant = await participant_of(session, staff, study_id)
-        proposal = await proposal_of_visit(session, participant, parse_number(number))
-        infusion = await confirm_proposal(
-            session,
-            participant,
-            proposal,
-            day=day,
-            at=at,
-            actor=staff.actor,
-            now=services.clock.now(),
-            replanner=services.replanner,
-        )
-    await reply(
-        update,
-        done_text(staff, "infusion_set", study_id, date=infusion.planned_date, time=at),
-    )
-
-
-async def reject_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Reject a visit's proposed dose: nothing is planned."""
-    staff = await authorize(update, context)
-    if staff is None:
-        return
-    args = list(context.args or [])
-    if len(args) < 2:
-        raise DomainError("error_usage", usage=REJECT_USAGE)
-    study_id, number, *_ = args
-    services = staff.services
-    async with services.database.session() as session:
-        participant = await participant_of(session, staff, study_id)
-        visit_number = parse_number(number)
-        proposal = await proposal_of_visit(session, participant, visit_number)
-        await cancel_proposal(
-            session,
-            participant,
-            proposal,
-            reason=CancelReason.REJECTED,
-            actor=staff.actor,
-            now=services.clock.now(),
-        )
-    await reply(update, done_text(staff, "dose_rejected", study_id, number=visit_number))
+    register_commands(application, COMMANDS)
+    application.add_handler(CallbackQueryHandler(decide_pressed, pattern=DoseDecision.matches))
 
 
 async def decide_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Confirm or Reject pressed under a proposal: exactly that proposal is decided."""
-    query = update.callback_query
-    staff = await authorize(update, context)
-    if staff is None:
-        return  # refused: `authorize` answered the press
-    if query is None or not context.matches:
-        return
-    proposal_id, answer = int(context.matches[0].group(1)), context.matches[0].group(2)
-    services, now = staff.services, staff.services.clock.now()
-    async with services.database.session() as session:
-        proposal = await session.get(Infusion, proposal_id)
-        participant = await session.get(Participant, proposal.participant_id) if proposal else None
-        if (
-            proposal is None
-            or participant is None
-            or participant.site_code not in staff.sites
-            or proposal.status != InfusionStatus.PROPOSED
-        ):
-            await query.answer(label("button_inactive", staff.language), show_alert=True)
-            return
-        if answer == "ok":
-            infusion = await confirm_proposal(
-                session,
-                participant,
-                proposal,
-                day=None,
-                at=None,
-                actor=staff.actor,
-                now=now,
-                replanner=services.replanner,
-            )
-            text = done_text(
-                staff, "infusion_set", participant.study_id, date=infusion.planned_date
-            )
-        else:
-            await cancel_proposal(
-                session,
-                participant,
-                proposal,
-                reason=CancelReason.REJECTED,
-                actor=staff.actor,
-                now=now,
-            )
-            number = await _visit_number(session, proposal)
-            text = done_text(staff, "dose_rejected", participant.study_id, number=number)
-    await query.answer()
-    await edit_pressed(query)
-    await reply(update, text)
-
-
-async def _visit_number(session: AsyncSession, proposal: Infusion) -> int | None:
-    visit = await session.get(Visit, proposal.visit_id) if proposal.visit_id else None
-    return visit.number if visit else None
+    pressed = await perform_press(
+        update,
+        context,
+        DoseDecision,
+        lambda press: DecideProposal(press.proposal_id, press.confirmed),
+        refusal="button_inactive",
+    )
+    if pressed is not None:
+        staff, query, done = pressed
+        await query.answer()
+        await edit_pressed(query)
+        await reply(update, done_text(done, staff.language))

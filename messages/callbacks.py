@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Self
 
 from messages.render import MAX_CALLBACK_BYTES
 from study.config import LANGUAGES
+from study.protocol import Arm
 
 # A table id, below 10**9: ids are 32-bit on PostgreSQL, where a larger one (forged) would
 # make the lookup itself fail instead of finding nothing.
@@ -205,6 +206,74 @@ class Language(CallbackData, prefix="lang"):
     language: str = part(LANGUAGE)
 
 
+# The study team's buttons (messages/team.py builds them; bot/team.py, bot/team_labs.py and
+# bot/team_enroll.py handle them). Their data are those of the buttons sent before they were
+# typed, so buttons already in chats keep working.
+
+
+@dataclass(frozen=True)
+class WithdrawAnswer(CallbackData, prefix="w"):
+    """Yes or No to "withdraw this participant?"."""
+
+    participant_id: int = part(ID, int)
+    answer: str = part("yes|no")
+
+    @property
+    def confirmed(self) -> bool:
+        return self.answer == "yes"
+
+
+@dataclass(frozen=True)
+class DoseDecision(CallbackData, prefix="r"):
+    """Confirm (`ok`) or Reject (`no`) exactly this proposed re-dose."""
+
+    proposal_id: int = part(ID, int)
+    answer: str = part("ok|no")
+
+    @property
+    def confirmed(self) -> bool:
+        return self.answer == "ok"
+
+
+ENROLL_CHOICES = {
+    "site": r"[A-Za-z0-9_-]{1,16}",  # a site code of study.toml (ASCII)
+    "arm": "|".join(arm.value for arm in Arm),
+    "day": "today",
+    "lang": "|".join(LANGUAGES),
+    "preg": "yes|no",
+}
+
+
+@dataclass(frozen=True)
+class EnrollChoice(CallbackData, prefix="e"):
+    """A choice of the guided enrolment: its `step` and the `value` chosen, which must be
+    one that step offers (ValueError on building, None on parsing otherwise)."""
+
+    step: str = part("|".join(ENROLL_CHOICES))
+    value: str = part(r"[A-Za-z0-9_-]{1,16}")
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(ENROLL_CHOICES[self.step], self.value):
+            raise ValueError(f"{self.value!r} is not a choice of the enrolment step {self.step}")
+
+    @classmethod
+    def parse(cls, data: str | None) -> Self | None:
+        try:
+            return super().parse(data)
+        except ValueError:
+            return None
+
+    @classmethod
+    def of_step(cls, step: str) -> Callable[[object], bool]:
+        """For PTB's `CallbackQueryHandler(pattern=...)`: a choice of this step only."""
+
+        def matches(data: object) -> bool:
+            choice = cls.parse(data) if isinstance(data, str) else None
+            return choice is not None and choice.step == step
+
+        return matches
+
+
 __all__ = [
     "CHECKIN_PRESSES",
     "AlertAction",
@@ -213,6 +282,8 @@ __all__ = [
     "Back",
     "CallbackData",
     "Done",
+    "DoseDecision",
+    "EnrollChoice",
     "Language",
     "NextAppointments",
     "ReportSymptom",
@@ -220,5 +291,6 @@ __all__ = [
     "Tick",
     "VisitAnswer",
     "VisitReply",
+    "WithdrawAnswer",
     "parse_any",
 ]

@@ -65,6 +65,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "error_participant_closed": {"study_id": "ZJU2-001"},
     "error_visit_closed": {"visit_number": 3},
     "error_unknown_visit": {"visit_id": 42},
+    "error_unknown_alert": {"alert_id": 12},
     "reminder": {
         "kind": "visit_infusion",
         "date": "2026-06-02",
@@ -277,9 +278,10 @@ EXAMPLES.update(
             "items": [
                 {
                     "study_id": "ZJU2-001",
-                    "alert": {"tier": "T1", "kind": "checkin", "status": "acknowledged"},
+                    "alert": {"id": 12, "tier": "T1", "kind": "checkin", "status": "acknowledged"},
                 },
-            ]
+            ],
+            "cli": False,
         },
         "team_done": {
             "what": "visit_set",
@@ -293,6 +295,8 @@ EXAMPLES.update(
             "study_id": "ZJU2-001",
             "link": "https://t.me/trialbot_bot?start=abc_DEF-123",
             "expires_at": "2026-03-16",
+            "renewed": False,
+            "cli": False,
         },
         "team_labs": {
             "study_id": "ZJU2-001",
@@ -374,7 +378,9 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
             ),
             ("unreachable", "T3", {"key": "unreachable", "reason": "forbidden: bot was blocked"}),
         )
-    ],
+    ]
+    # Acknowledged and resolved on the command line: no Telegram user to name.
+    + [{**EXAMPLES["alert_card"], "acknowledged_by": None, "resolved_by": None}],
     "welcome": [{**EXAMPLES["welcome"], "can_become_pregnant": False, "reminder_days": [1]}],
     "free_text": [{**EXAMPLES["free_text"], "forwarded": True}],
     "team_done": [
@@ -429,7 +435,16 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     ],
     "error_no_proposal": [{"study_id": "ZJU2-001", "visit_number": None}],
     "team_upcoming": [{**EXAMPLES["team_upcoming"], "rows": []}],
-    "team_alerts": [{"items": []}],
+    "team_alerts": [
+        {"items": [], "cli": False},
+        {"items": [], "cli": True},
+        {**EXAMPLES["team_alerts"], "cli": True},
+    ],
+    "team_enrolled": [
+        {**EXAMPLES["team_enrolled"], "renewed": renewed, "cli": cli}
+        for renewed in (False, True)
+        for cli in (False, True)
+    ],
     "team_enroll_step": [
         {"step": step} for step in ("site", "arm", "day", "language", "pregnancy", "cancelled")
     ],

@@ -10,7 +10,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study import audit
 from study.config import StudyConfig
-from study.errors import DomainError
 from study.escalation import first_round_at
 from study.models import Alert, AlertStatus, Participant, Tier
 from study.outbox import Priority, enqueue
@@ -104,51 +103,42 @@ async def raise_alert(
 
 
 async def acknowledge_alert(
-    session: AsyncSession, alert_id: int, *, user_id: int, sites: set[str], now: datetime
+    session: AsyncSession, alert: Alert, *, actor: str, now: datetime
 ) -> Alert:
-    """A coordinator of the alert's site takes it on. Others get DomainError `not_allowed`."""
-    alert = await _alert_for(session, alert_id, sites)
+    """A team member takes the alert on (a repeat changes nothing); its escalation stops."""
+    await session.refresh(alert, with_for_update=True)
     if alert.status == AlertStatus.OPEN:
         alert.status = AlertStatus.ACKNOWLEDGED
         alert.acknowledged_at = now
-        alert.acknowledged_by = user_id
+        alert.acknowledged_by = audit.telegram_user_of(actor)
         alert.next_escalation_at = None
-        _audit_change(session, alert, user_id, now, "acknowledge_alert", AlertStatus.OPEN)
+        _audit_change(session, alert, actor, now, "acknowledge_alert", AlertStatus.OPEN)
     return alert
 
 
-async def resolve_alert(
-    session: AsyncSession, alert_id: int, *, user_id: int, sites: set[str], now: datetime
-) -> Alert:
-    """A coordinator of the alert's site closes it (acknowledging it too if nobody had)."""
-    alert = await _alert_for(session, alert_id, sites)
+async def resolve_alert(session: AsyncSession, alert: Alert, *, actor: str, now: datetime) -> Alert:
+    """A team member closes the alert (acknowledging it too if nobody had)."""
+    await session.refresh(alert, with_for_update=True)
     if alert.status != AlertStatus.RESOLVED:
         before = alert.status
         if alert.acknowledged_at is None:
             alert.acknowledged_at = now
-            alert.acknowledged_by = user_id
+            alert.acknowledged_by = audit.telegram_user_of(actor)
         alert.status = AlertStatus.RESOLVED
         alert.resolved_at = now
-        alert.resolved_by = user_id
+        alert.resolved_by = audit.telegram_user_of(actor)
         alert.next_escalation_at = None
-        _audit_change(session, alert, user_id, now, "resolve_alert", before)
-    return alert
-
-
-async def _alert_for(session: AsyncSession, alert_id: int, sites: set[str]) -> Alert:
-    alert = await session.get(Alert, alert_id, with_for_update=True)
-    if alert is None or alert.site_code not in sites:
-        raise DomainError("not_allowed")
+        _audit_change(session, alert, actor, now, "resolve_alert", before)
     return alert
 
 
 def _audit_change(
-    session: AsyncSession, alert: Alert, user_id: int, now: datetime, action: str, before: str
+    session: AsyncSession, alert: Alert, actor: str, now: datetime, action: str, before: str
 ) -> None:
     audit.record(
         session,
         at=now,
-        actor=audit.telegram_actor(user_id),
+        actor=actor,
         action=action,
         entity="alert",
         entity_id=alert.id,

@@ -8,6 +8,7 @@ the value and what is expected.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,6 +28,7 @@ Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
 # The study team's roles; `on_call` people only acknowledge and resolve alerts, and only in
 # their site's escalation chat (they use no team command).
+SITE_CODE = re.compile(r"[A-Za-z0-9_-]{1,16}")
 Role = Literal["coordinator", "investigator", "admin", "on_call"]
 ON_CALL: Role = "on_call"
 
@@ -210,8 +212,11 @@ class StudyConfig(_Strict):
     @classmethod
     def _site_codes(cls, value: dict[str, SiteConfig]) -> dict[str, SiteConfig]:
         for code in value:
-            if not code.replace("-", "").replace("_", "").isalnum() or len(code) > 16:
-                raise ValueError(f"site code {code!r}: expected 1-16 letters, digits, '-' or '_'")
+            # ASCII: a site code travels in commands, file names and button data.
+            if not SITE_CODE.fullmatch(code):
+                raise ValueError(
+                    f"site code {code!r}: expected 1-16 ASCII letters, digits, '-' or '_'"
+                )
         return value
 
     def site_timezone(self, site_code: str) -> str:

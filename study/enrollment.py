@@ -152,16 +152,15 @@ async def enroll(
 
 async def issue_code(
     session: AsyncSession,
-    study_id: str,
+    participant: Participant,
     *,
     config: StudyConfig,
     now: datetime,
     actor: str,
 ) -> Invitation:
     """A fresh invite code for a participant; every earlier unused code stops working."""
-    participant = await get_participant(session, study_id)
     if participant.status in CLOSED:
-        raise DomainError("error_participant_closed", study_id=study_id)
+        raise DomainError("error_participant_closed", study_id=participant.study_id)
     return await _issue(session, participant, config=config, now=now, actor=actor)
 
 

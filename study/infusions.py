@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from study import audit
 from study.config import StudyConfig
 from study.errors import DomainError
-from study.models import CancelReason, Infusion, InfusionStatus, Participant, Visit
+from study.models import CancelReason, Infusion, InfusionStatus, Participant, Visit, saved_id
 from study.outbox import tell_new_date
 from study.ports import Replanner
 from study.protocol import plausible_day
@@ -53,7 +53,7 @@ async def proposal_of_visit(
     session: AsyncSession, participant: Participant, visit_number: int
 ) -> Infusion:
     """The proposal of a visit still awaiting a decision; DomainError if there is none."""
-    visit = await visit_by_number(session, participant.id or 0, visit_number)
+    visit = await visit_by_number(session, participant, visit_number)
     infusion = await redose_of_visit(session, visit)
     if infusion is None or infusion.status != InfusionStatus.PROPOSED:
         raise DomainError(
@@ -82,7 +82,7 @@ async def schedule_infusion(
     )
     if infusion is None:
         infusion = Infusion(
-            participant_id=participant.id or 0,
+            participant_id=saved_id(participant),
             planned_date=day,
             dose_mg=config.protocol.infusion_dose_mg,
             reason="coordinator",

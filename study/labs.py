@@ -25,7 +25,15 @@ from study import audit
 from study.config import StudyConfig
 from study.errors import DomainError
 from study.infusions import REDOSE, cancel_proposal, redose_of_visit
-from study.models import CancelReason, Infusion, InfusionStatus, LabResult, Participant, Visit
+from study.models import (
+    CancelReason,
+    Infusion,
+    InfusionStatus,
+    LabResult,
+    Participant,
+    Visit,
+    saved_id,
+)
 from study.protocol import Arm, Labs, RedoseDecision, evaluate_redose
 from study.visits import visit_by_number
 
@@ -111,7 +119,7 @@ async def record_labs(
     """Add `labs` to the visit's results, evaluate the re-dose rule on the result, and keep
     the visit's one proposal in line with it."""
     check_plausible(labs)
-    visit = await visit_by_number(session, participant.id or 0, visit_number)
+    visit = await visit_by_number(session, participant, visit_number)
     previous = (
         await session.exec(
             select(LabResult, Visit)
@@ -123,7 +131,7 @@ async def record_labs(
     result = (
         await session.exec(select(LabResult).where(LabResult.visit_id == visit.id))
     ).first() or LabResult(
-        participant_id=participant.id or 0, visit_id=visit.id or 0, entered_at=now
+        participant_id=saved_id(participant), visit_id=saved_id(visit), entered_at=now
     )
     before = _facts(result) if result.id else None
     current = merged(_labs(result), labs) if result.id else labs
@@ -203,7 +211,7 @@ async def _propose(
     """The visit's proposal: a new one, or the existing row updated (reopened if it had
     been withdrawn)."""
     proposal = existing or Infusion(
-        participant_id=participant.id or 0,
+        participant_id=saved_id(participant),
         visit_id=visit.id,
         planned_date=max(visit.visit_date, now.astimezone(ZoneInfo(participant.timezone)).date()),
         dose_mg=config.protocol.infusion_dose_mg,

@@ -8,12 +8,30 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, BigInteger, Column, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from study.errors import TrialbotError
 from study.types import UTCDateTime
+
+
+class UnsavedRowError(TrialbotError):
+    """A row was used by id before the database gave it one: a bug, never "row 0"."""
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def saved_id(row: _Row) -> int:
+    """The id of a row the database has stored (added and flushed); UnsavedRowError if it
+    has none yet."""
+    if row.id is None:
+        raise UnsavedRowError(f"{type(row).__name__} has no id yet: flush it first")
+    return row.id
 
 
 class ParticipantStatus(StrEnum):
@@ -279,6 +297,8 @@ class Alert(SQLModel, table=True):
     raised_at: datetime = _utc_required()
     answered_at: datetime | None = _utc()
     acknowledged_at: datetime | None = _utc()
+    # Who acknowledged and resolved, by Telegram user id; None when done on the command line
+    # (the audit log names the server's user).
     acknowledged_by: int | None = Field(default=None, sa_type=BigInteger)
     resolved_at: datetime | None = _utc()
     resolved_by: int | None = Field(default=None, sa_type=BigInteger)

@@ -24,6 +24,7 @@ from study.models import (
     Participant,
     ParticipantStatus,
     PromptStatus,
+    saved_id,
 )
 from study.outbox import cancel_pending
 from study.ports import Replanner
@@ -102,7 +103,7 @@ async def _silence(
 ) -> None:
     """Cancel every unsent message to the participant and close their open check-ins; what
     those hold is triaged and reaches the site team like a finished check-in."""
-    await cancel_pending(session, participant_id=participant.id or 0)
+    await cancel_pending(session, participant_id=saved_id(participant))
     open_checkins = list(
         await session.exec(
             select(CheckIn).where(

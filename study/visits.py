@@ -12,7 +12,7 @@ from study import audit
 from study.alerts import raise_alert
 from study.config import StudyConfig
 from study.errors import DomainError
-from study.models import UPCOMING, Participant, Tier, Visit, VisitStatus
+from study.models import UPCOMING, Participant, Tier, Visit, VisitStatus, saved_id
 from study.outbox import tell_new_date
 from study.ports import Replanner
 from study.protocol import plausible_day
@@ -96,7 +96,7 @@ async def request_reschedule(
 
 async def set_appointment(
     session: AsyncSession,
-    visit_id: int,
+    visit: Visit,
     *,
     day: date,
     at: time | None,
@@ -120,9 +120,9 @@ async def set_appointment(
         visit.appointment_date = day
         visit.appointment_time = at
 
-    visit = await _change_visit(
+    await _change_visit(
         session,
-        visit_id,
+        visit,
         appoint,
         action="set_appointment",
         actor=actor,
@@ -136,7 +136,7 @@ async def set_appointment(
 
 async def mark_missed(
     session: AsyncSession,
-    visit_id: int,
+    visit: Visit,
     *,
     actor: str,
     now: datetime,
@@ -151,7 +151,7 @@ async def mark_missed(
 
     return await _change_visit(
         session,
-        visit_id,
+        visit,
         missed,
         action="mark_missed",
         actor=actor,
@@ -179,11 +179,13 @@ def _check_day(day: date, participant: Participant) -> None:
         raise DomainError("error_implausible_date", date=day.isoformat())
 
 
-async def visit_by_number(session: AsyncSession, participant_id: int, number: int) -> Visit:
+async def visit_by_number(session: AsyncSession, participant: Participant, number: int) -> Visit:
     """A participant's visit by its number (0 is day 1); DomainError if there is none."""
     visit = (
         await session.exec(
-            select(Visit).where(Visit.participant_id == participant_id, Visit.number == number)
+            select(Visit).where(
+                Visit.participant_id == saved_id(participant), Visit.number == number
+            )
         )
     ).first()
     if visit is None:
@@ -193,7 +195,7 @@ async def visit_by_number(session: AsyncSession, participant_id: int, number: in
 
 async def mark_attended(
     session: AsyncSession,
-    visit_id: int,
+    visit: Visit,
     *,
     on: date,
     actor: str,
@@ -209,7 +211,7 @@ async def mark_attended(
 
     return await _change_visit(
         session,
-        visit_id,
+        visit,
         attended,
         action="mark_attended",
         actor=actor,
@@ -220,7 +222,7 @@ async def mark_attended(
 
 async def _change_visit(
     session: AsyncSession,
-    visit_id: int,
+    visit: Visit,
     change: Callable[[Visit, Participant], None],
     *,
     action: str,
@@ -230,7 +232,7 @@ async def _change_visit(
 ) -> Visit:
     """A coordinator's change to a visit: applied, audited, and the reminders re-planned,
     all in the caller's transaction."""
-    visit, participant = await _visit_and_participant(session, visit_id)
+    participant = await _lock(session, visit)
     before = _visit_facts(visit)
     change(visit, participant)
     visit.updated_at = now
@@ -250,12 +252,13 @@ async def _change_visit(
     return visit
 
 
-async def _visit_and_participant(session: AsyncSession, visit_id: int) -> tuple[Visit, Participant]:
-    visit = await session.get(Visit, visit_id, with_for_update=True)
-    participant = await session.get(Participant, visit.participant_id) if visit else None
-    if visit is None or participant is None:
-        raise DomainError("error_unknown_visit", visit_id=visit_id)
-    return visit, participant
+async def _lock(session: AsyncSession, visit: Visit) -> Participant:
+    """Lock the visit's row for the change (re-read as it stands) and return its participant."""
+    await session.refresh(visit, with_for_update=True)
+    participant = await session.get(Participant, visit.participant_id)
+    if participant is None:
+        raise DomainError("error_unknown_visit", visit_id=visit.id)
+    return participant
 
 
 def _visit_facts(visit: Visit) -> dict[str, object]:

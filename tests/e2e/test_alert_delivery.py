@@ -16,6 +16,7 @@ from bot.health import Health, health_server
 from bot.services import Services
 from sandbox import FaultRule, SandboxServer
 from scheduler.service import SchedulerService
+from study import audit
 from study.alerts import resolve_alert
 from study.config import StudyConfig
 from study.database import Database
@@ -203,7 +204,7 @@ async def test_health_recovers_when_an_undelivered_alert_is_resolved(
     async with database.session() as session:
         alert = (await session.exec(select(Alert))).one()
         await resolve_alert(
-            session, alert.id or 0, user_id=PUMCH_COORDINATOR, sites={"PUMCH"}, now=clock.now()
+            session, alert, actor=audit.telegram_actor(PUMCH_COORDINATOR), now=clock.now()
         )
     healthy, body = await health.report()
     assert healthy and body["undelivered_alerts"] == 0

@@ -119,9 +119,11 @@ async def test_two_years_of_reminders(
             else:
                 assert message.button_data() == []  # already confirmed
         async with database.session() as session:
+            attended = await session.get(Visit, visit.id)
+            assert attended is not None
             await mark_attended(
                 session,
-                visit.id or 0,
+                attended,
                 on=visit.target_date,
                 actor="test",
                 now=clock.now(),
@@ -156,9 +158,11 @@ async def test_a_moved_visit_never_gets_a_stale_reminder(
 
     moved_to = first.target_date + timedelta(days=3)
     async with database.session() as session:
+        moved = await session.get(Visit, first.id)
+        assert moved is not None
         await set_appointment(
             session,
-            first.id or 0,
+            moved,
             day=moved_to,
             at=None,
             actor="test",
@@ -308,9 +312,11 @@ async def test_a_visit_moved_outside_its_window_is_reminded_without_the_window(
     first = (await visits(database))[1]
     outside = first.window_end + timedelta(days=3)
     async with database.session() as session:
+        visit = await session.get(Visit, first.id)
+        assert visit is not None
         await set_appointment(
             session,
-            first.id or 0,
+            visit,
             day=outside,
             at=None,
             actor="test",
@@ -345,9 +351,11 @@ async def test_the_new_date_is_told_before_any_reminder_of_it(
     before = len(reminders_in(sandbox))
     soon = clock.now().astimezone(SHANGHAI).date() + timedelta(days=2)
     async with database.session() as session:
+        row = await session.get(Visit, first.id)
+        assert row is not None
         await set_appointment(
             session,
-            first.id or 0,
+            row,
             day=soon,
             at=None,
             actor="test",

@@ -2,11 +2,13 @@
 
 Telegram lets a modified client send any callback data of 1-64 bytes for a message it sees;
 the bot must trust none of it. Crafted data use the bot's own formats (`v:`, `a:`, `c:`,
-`t:`, `d:`, `b:`, `x:`, `w:`, `r:`, `e:`, `lang:`) with ids of other people's rows; malformed
-data use the same prefixes with parts missing (`d:<id>`, `c:<id>:<code>`), parts where they
-do not belong (`x:<id>:<code>:<answer>`), or ids that only look like numbers; mangled data
-are a real button's with a part cut or its prefix changed (`mangled`), so that the row is the
-presser's own (their open check-in, their visit) and the handler gets past the ownership check.
+`t:`, `d:`, `b:`, `x:`, `w:`, `r:`, `e:`, `lang:`) with ids of other people's rows (the
+typed kinds of `messages.callbacks` built from their classes); malformed data use the same
+prefixes with parts missing (`d:<id>`, `c:<id>:<code>`), parts where they do not belong
+(`x:<id>:<code>:<answer>`), or ids that only look like numbers, beside near misses that no
+class packs; mangled data are a real button's with a part cut or its prefix changed
+(`mangled`), so that the row is the presser's own (their open check-in, their visit) and the
+handler gets past the ownership check.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
+from messages.callbacks import ENROLL_CHOICES, DoseDecision, EnrollChoice, WithdrawAnswer
+from study.protocol import Arm
 from study.questionnaire import ALL_QUESTIONS
 from tests.fuzz.texts import ARMS, LANGUAGES, SITES, YES_NO
 
@@ -72,14 +76,33 @@ def crafted(known: Sequence[int]) -> st.SearchStrategy[str]:
         st.builds("b:{}".format, ids),
         st.builds("b:{}:{}".format, ids, code),
         st.builds("x:{}".format, ids),
-        st.builds("w:{}:{}".format, ids, pick(YES_NO)),
-        st.builds("r:{}:{}".format, ids, pick(("ok", "no", "yes"))),
-        st.builds("e:site:{}".format, pick(SITES)),
-        st.builds("e:arm:{}".format, pick((*ARMS, "junk", "x" * 40))),
-        st.builds("e:day:{}".format, pick(("today", "tomorrow"))),
-        st.builds("e:lang:{}".format, pick(LANGUAGES)),
-        st.builds("e:preg:{}".format, pick(YES_NO)),
+        team_presses(known),
     ).map(within_limit)
+
+
+# The study team's buttons: packed by their classes (with the victims' row ids), and near
+# misses (ids out of range, answers and steps that no class packs).
+
+
+def team_presses(known: Sequence[int]) -> st.SearchStrategy[str]:
+    ids = row_ids(known).filter(lambda i: 1 <= i < 10**10)
+    pick = st.sampled_from
+    packed = st.one_of(
+        st.builds(WithdrawAnswer, ids, pick(("yes", "no"))),
+        st.builds(DoseDecision, ids, pick(("ok", "no"))),
+        st.builds(EnrollChoice, st.just("site"), pick(("ZJU2", "PUMCH", "XJTU", "zju2"))),
+        st.builds(EnrollChoice, st.just("arm"), pick([arm.value for arm in Arm])),
+        st.builds(EnrollChoice, st.just("day"), st.just("today")),
+        st.builds(EnrollChoice, st.just("lang"), pick(("zh", "en"))),
+        st.builds(EnrollChoice, st.just("preg"), pick(("yes", "no"))),
+    ).map(lambda press: press.pack())
+    values = (*SITES, *ARMS, *LANGUAGES, *YES_NO, "today", "tomorrow", "junk", "x" * 40)
+    near_misses = st.one_of(
+        st.builds("w:{}:{}".format, row_ids(known), pick(YES_NO)),
+        st.builds("r:{}:{}".format, row_ids(known), pick(("ok", "no", "yes"))),
+        st.builds("e:{}:{}".format, pick((*ENROLL_CHOICES, "language", "")), pick(values)),
+    )
+    return st.one_of(packed, near_misses)
 
 
 def junk() -> st.SearchStrategy[str]:

@@ -19,7 +19,7 @@ from scheduler.dispatcher import Dispatcher
 from scheduler.planner import Planner
 from study.config import StudyConfig
 from study.database import Database
-from study.models import OutboxMessage, OutboxStatus, Participant
+from study.models import OutboxMessage, OutboxStatus, Participant, Visit
 from study.outbox import Priority, enqueue
 from study.status import pause
 from study.visits import set_appointment, visit_by_number
@@ -120,7 +120,7 @@ async def test_a_visit_moved_while_a_batch_is_sent_is_not_reminded_at_its_old_da
         )
         people.append(participant)
     async with database.session() as session:
-        visit = await visit_by_number(session, people[1].id or 0, 1)
+        visit = await visit_by_number(session, people[1], 1)
     # The morning a week before visit 1: both 7-day reminders are due.
     week_before = visit.visit_date - timedelta(days=7)
     clock.set(datetime.combine(week_before, time(10), tzinfo=ZoneInfo("Asia/Shanghai")))
@@ -128,9 +128,11 @@ async def test_a_visit_moved_while_a_batch_is_sent_is_not_reminded_at_its_old_da
 
     async def move_the_second() -> None:
         async with database.session() as session:
+            row = await session.get(Visit, visit.id)
+            assert row is not None
             await set_appointment(
                 session,
-                visit.id or 0,
+                row,
                 day=visit.visit_date + timedelta(days=5),
                 at=None,
                 actor="test",

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 
 from scheduler.alert_jobs import escalate_alerts
+from study import audit
 from study.alerts import acknowledge_alert, raise_alert
 from study.config import StudyConfig
 from study.database import Database
@@ -116,8 +117,10 @@ async def test_an_acknowledged_alert_has_no_more_rounds(
     start = clock.now()
     await sweep_at(database, clock, config, start, 30)
     async with database.session() as session:
+        alert = await session.get(Alert, alert_id)
+        assert alert is not None
         await acknowledge_alert(
-            session, alert_id, user_id=ZJU2_COORDINATOR, sites={"ZJU2"}, now=clock.now()
+            session, alert, actor=audit.telegram_actor(ZJU2_COORDINATOR), now=clock.now()
         )
     for minutes in (60, 90, 24 * 60):
         await sweep_at(database, clock, config, start, minutes)

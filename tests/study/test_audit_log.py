@@ -39,7 +39,7 @@ async def _history(database: Database, config: StudyConfig, clock: FakeClock) ->
         ).one()
         await mark_attended(
             session,
-            visit.id or 0,
+            visit,
             on=date(2026, 3, 3),
             actor=ALICE,
             now=clock.now(),
@@ -62,7 +62,7 @@ async def _history(database: Database, config: StudyConfig, clock: FakeClock) ->
     async with database.session() as session:
         alert = (await session.exec(select(Alert))).one()
         await acknowledge_alert(
-            session, alert.id or 0, user_id=ZJU2_COORDINATOR, sites={"ZJU2"}, now=clock.now()
+            session, alert, actor=audit.telegram_actor(ZJU2_COORDINATOR), now=clock.now()
         )
 
 

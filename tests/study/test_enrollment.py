@@ -16,6 +16,7 @@ from study.enrollment import (
     EnrollmentRequest,
     Refusal,
     enroll,
+    get_participant,
     issue_code,
     link_chat,
 )
@@ -187,15 +188,17 @@ async def test_expired_and_replaced_codes_stop_working(
 ) -> None:
     first = await _enrolled(database, config, clock)
     async with database.session() as session:
+        participant = await get_participant(session, "ZJU2-001")
         second = (
-            await issue_code(session, "ZJU2-001", config=config, now=clock.now(), actor=ACTOR)
+            await issue_code(session, participant, config=config, now=clock.now(), actor=ACTOR)
         ).code
     assert await _link(database, first, 5001, clock) == Refusal("link_invalid")
     clock.advance(timedelta(days=14))
     assert await _link(database, second, 5001, clock) == Refusal("link_invalid")
     async with database.session() as session:
+        participant = await get_participant(session, "ZJU2-001")
         third = (
-            await issue_code(session, "ZJU2-001", config=config, now=clock.now(), actor=ACTOR)
+            await issue_code(session, participant, config=config, now=clock.now(), actor=ACTOR)
         ).code
     clock.advance(timedelta(days=13, hours=23))
     assert isinstance(await _link(database, third, 5001, clock), Participant)
@@ -207,8 +210,9 @@ async def test_a_linked_participant_cannot_be_taken_by_a_second_chat(
     code = await _enrolled(database, config, clock)
     assert isinstance(await _link(database, code, 5001, clock), Participant)
     async with database.session() as session:
+        participant = await get_participant(session, "ZJU2-001")
         fresh = (
-            await issue_code(session, "ZJU2-001", config=config, now=clock.now(), actor=ACTOR)
+            await issue_code(session, participant, config=config, now=clock.now(), actor=ACTOR)
         ).code
     assert await _link(database, fresh, 5002, clock) == Refusal(
         "link_already_linked", site_code="ZJU2"

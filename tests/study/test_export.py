@@ -115,9 +115,11 @@ class Study:
     async def attended(self, participant: Participant, number: int, on: date, at: datetime):
         visit = await self.visit(participant, number)
         async with self.database.session() as session:
+            row = await session.get(Visit, visit.id)
+            assert row is not None
             await mark_attended(
                 session,
-                visit.id or 0,
+                row,
                 on=on,
                 actor=audit.telegram_actor(ZJU2_COORDINATOR),
                 now=at,
@@ -187,15 +189,15 @@ class Study:
 
     async def acknowledge(self, alert: Alert, user_id: int, at: datetime) -> None:
         async with self.database.session() as session:
-            await acknowledge_alert(
-                session, alert.id or 0, user_id=user_id, sites={alert.site_code}, now=at
-            )
+            row = await session.get(Alert, alert.id)
+            assert row is not None
+            await acknowledge_alert(session, row, actor=audit.telegram_actor(user_id), now=at)
 
     async def resolve(self, alert: Alert, user_id: int, at: datetime) -> None:
         async with self.database.session() as session:
-            await resolve_alert(
-                session, alert.id or 0, user_id=user_id, sites={alert.site_code}, now=at
-            )
+            row = await session.get(Alert, alert.id)
+            assert row is not None
+            await resolve_alert(session, row, actor=audit.telegram_actor(user_id), now=at)
 
     async def withdraw(self, participant: Participant, at: datetime) -> None:
         # Set directly: the withdrawal use case is being written alongside.
@@ -242,9 +244,11 @@ async def seed(database: Database, config: StudyConfig, clock: FakeClock) -> Non
     await study.set_visit_status(a, 2, VisitStatus.MISSED)
     month9 = await study.visit(a, 3)
     async with database.session() as session:
+        visit = await session.get(Visit, month9.id)
+        assert visit is not None
         await set_appointment(
             session,
-            month9.id or 0,
+            visit,
             day=date(2026, 3, 5),
             at=time(10, 30),
             actor=audit.cli_actor("alice"),
@@ -271,9 +275,11 @@ async def seed(database: Database, config: StudyConfig, clock: FakeClock) -> Non
             replanner=study.planner,
         )
     async with database.session() as session:
+        visit = await session.get(Visit, b_month6.id)
+        assert visit is not None
         await set_appointment(
             session,
-            b_month6.id or 0,
+            visit,
             day=date(2026, 3, 20),
             at=None,
             actor=audit.telegram_actor(ZJU2_COORDINATOR),

@@ -1,0 +1,59 @@
+"""What the team looks at: one participant in full, the coming fortnight, open alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from study.models import Alert
+from study.team.scope import Team
+from study.views import ParticipantDetail, Upcoming, open_alerts, participant_detail, upcoming
+
+
+@dataclass(frozen=True)
+class ShowParticipant:
+    """A participant's arm, status, calendar, infusions, recent check-ins and open alerts."""
+
+    study_id: str
+
+    async def run(self, session: AsyncSession, team: Team) -> ParticipantDetail:
+        return await participant_detail(session, await team.participant(session, self.study_id))
+
+
+@dataclass(frozen=True)
+class UpcomingList:
+    today: date
+    rows: list[Upcoming]
+
+
+@dataclass(frozen=True)
+class ListUpcoming:
+    """Visits and infusions of the next 14 days at these of the team's sites (None: all),
+    from today at the first of them."""
+
+    sites: Collection[str] | None = None
+
+    async def run(self, session: AsyncSession, team: Team) -> UpcomingList:
+        sites = team.within(self.sites)
+        today = team.today(sites[0])
+        return UpcomingList(today, await upcoming(session, sites, today=today))
+
+
+@dataclass(frozen=True)
+class AlertList:
+    """Unresolved alerts, oldest first, each with its participant's study id."""
+
+    items: list[tuple[Alert, str]]
+
+
+@dataclass(frozen=True)
+class ListAlerts:
+    """Unresolved alerts of these of the team's sites (None: all)."""
+
+    sites: Collection[str] | None = None
+
+    async def run(self, session: AsyncSession, team: Team) -> AlertList:
+        return AlertList(await open_alerts(session, team.within(self.sites)))
