@@ -18,7 +18,7 @@ from messages.callbacks import (
 from messages.render import MAX_CALLBACK_BYTES
 from study.protocol import Arm
 
-IDS = st.integers(min_value=1, max_value=10**10 - 1)
+IDS = st.integers(min_value=1, max_value=10**9 - 1)  # ids below 10**9 (32-bit on PostgreSQL)
 SITE_CODES = st.from_regex(r"[A-Za-z0-9_-]{1,16}", fullmatch=True)
 CHOICES = st.one_of(
     st.builds(EnrollChoice, st.just("site"), SITE_CODES),
