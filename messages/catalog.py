@@ -11,6 +11,7 @@ from typing import Any
 
 from study.models import Alert, CheckIn, Infusion, Participant, Visit
 from study.protocol import Labs
+from study.questionnaire import ALL_QUESTIONS
 
 _SITE = {"site_phone": "+86 571 0000 0000", "emergency_number": "120"}
 
@@ -118,6 +119,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             {"study_id": "ZJU2-001", "kind": "checkin", "raised_at": "2026-06-01 09:00"},
             {"study_id": "ZJU2-007", "kind": "missed_visit", "raised_at": "2026-05-30 09:00"},
         ],
+    },
+    "trend_caption": {
+        "study_id": "ZJU2-001",
+        "since": "2025-06-02",
+        "today": "2026-04-30",
+        "codes": ["Q2", "Q7", "PI", "C2"],
+        "open_alerts": 1,
     },
     "previsit_summary": {
         "study_id": "ZJU2-001",
@@ -502,4 +510,12 @@ VARIANTS["alert_elsewhere"] = [
 VARIANTS["alert_delivered"] = [
     {**EXAMPLES["alert_delivered"], "tier": "T2", "self_harm": False, "pregnancy": pregnancy}
     for pregnancy in (False, True)
+]
+VARIANTS["trend_caption"] = [
+    {**EXAMPLES["trend_caption"], "codes": [], "open_alerts": 0},
+    {
+        **EXAMPLES["trend_caption"],
+        "codes": [q.code for q in ALL_QUESTIONS],
+        "study_id": "PUMCH-0123456789012345678901234",
+    },
 ]
