@@ -33,7 +33,7 @@ from study.codes import deep_link
 from study.config import LANGUAGES
 from study.enrollment import EnrollmentRequest
 from study.errors import ConfigError, DomainError, TrialbotError
-from study.export import ExportFile, export_study
+from study.export import ExportFile, csv_files, export_tables
 from study.protocol import Arm
 from study.reports import participant_overview
 from study.team import Enroll, Invite
@@ -111,9 +111,18 @@ def build_parser() -> argparse.ArgumentParser:
     list_cmd.add_argument("--site", help="only this site")
     list_cmd.add_argument("--json", action="store_true", help="print a JSON array")
 
-    export_cmd = commands.add_parser("export", help="write the statistician's CSV files")
+    export_cmd = commands.add_parser(
+        "export", help="write the statistician's CSV files, or one CDISC ODM 1.3.2 file"
+    )
     export_cmd.add_argument(
         "--out", required=True, type=Path, metavar="DIR", help="created if missing; must be empty"
+    )
+    export_cmd.add_argument(
+        "--format",
+        choices=["csv", "odm"],
+        default="csv",
+        help="csv: the CSV files and their data dictionary (default); odm: one CDISC ODM 1.3.2 "
+        "file, trialbot_odm.xml",
     )
     export_cmd.add_argument(
         "--as-of", type=_date, metavar="YYYY-MM-DD", help="the export's today (default: UTC today)"
@@ -297,6 +306,7 @@ async def _participants(services: Services, args: argparse.Namespace) -> None:
 
 
 async def _export(services: Services, args: argparse.Namespace) -> None:
+    from messages.odm import ODM_FILE, odm_export  # odmlib: only for this command
     from migrations import current_revision
 
     out: Path = args.out
@@ -304,10 +314,16 @@ async def _export(services: Services, args: argparse.Namespace) -> None:
     as_of = args.as_of or services.clock.now().date()
     revision = await current_revision(services.database)
     async with services.database.session() as session:
-        files = await export_study(session, as_of=as_of, schema_revision=revision)
+        tables = await export_tables(session, as_of=as_of, schema_revision=revision)
+    if args.format == "odm":
+        content = odm_export(tables, config=services.config, created_at=services.clock.now())
+        files = [ExportFile(ODM_FILE, len(tables["participants.csv"]), content)]
+    else:
+        files = csv_files(tables)
     _write_export(out, files)
-    _out_table(["file", "rows"], [[str(out / file.name), str(file.rows)] for file in files])
-    _out(f"Exported as of {as_of.isoformat()}: {len(files)} files in {out}")
+    counted = "subjects" if args.format == "odm" else "rows"
+    _out_table(["file", counted], [[str(out / file.name), str(file.rows)] for file in files])
+    _out(f"Exported as of {as_of.isoformat()}: {len(files)} file{'s' * (len(files) != 1)} in {out}")
 
 
 def _check_export_dir(out: Path, *, force: bool) -> None:

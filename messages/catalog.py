@@ -11,6 +11,7 @@ from typing import Any
 
 from study.models import Alert, CheckIn, Infusion, Participant, Visit
 from study.protocol import Labs
+from study.questionnaire import ALL_QUESTIONS
 
 _SITE = {"site_phone": "+86 571 0000 0000", "emergency_number": "120"}
 
@@ -135,6 +136,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             {"study_id": "ZJU2-001", "kind": "checkin", "raised_at": "2026-06-01 09:00"},
             {"study_id": "ZJU2-007", "kind": "missed_visit", "raised_at": "2026-05-30 09:00"},
         ],
+    },
+    "trend_caption": {
+        "study_id": "ZJU2-001",
+        "since": "2025-06-02",
+        "today": "2026-04-30",
+        "codes": ["Q2", "Q7", "PI", "C2"],
+        "open_alerts": 1,
     },
     "previsit_summary": {
         "study_id": "ZJU2-001",
@@ -571,4 +579,13 @@ VARIANTS["next_appointments"] = [
         "instructions": None,
     },
     {**EXAMPLES["next_appointments"], "infusion_at_visit": True, "infusion_date": "2026-06-02"},
+]
+
+VARIANTS["trend_caption"] = [
+    {**EXAMPLES["trend_caption"], "codes": [], "open_alerts": 0},
+    {
+        **EXAMPLES["trend_caption"],
+        "codes": [q.code for q in ALL_QUESTIONS],
+        "study_id": "PUMCH-0123456789012345678901234",
+    },
 ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox import botapi_bot, botapi_chat
+from sandbox import botapi_bot, botapi_chat, botapi_media
 from sandbox.context import CallContext, Handler
 from sandbox.errors import ApiError, bad_request
 from sandbox.faults import FaultInjector, FaultRule, RateLimiter, fault_response
@@ -22,7 +22,11 @@ __all__ = ["HANDLERS", "BotApi"]
 
 logger = logging.getLogger(__name__)
 
-HANDLERS: dict[str, Handler] = {**botapi_bot.HANDLERS, **botapi_chat.HANDLERS}
+HANDLERS: dict[str, Handler] = {
+    **botapi_bot.HANDLERS,
+    **botapi_chat.HANDLERS,
+    **botapi_media.HANDLERS,
+}
 _NOT_SUPPORTED = "method not supported by the sandbox"
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -48,7 +52,8 @@ async def read_params(request: web.Request) -> dict[str, Any]:
         form = await request.post()
         for key, value in form.items():
             if isinstance(value, web.FileField):
-                raw[key] = FileUpload(value.filename, len(value.file.read()))
+                content = value.file.read()
+                raw[key] = FileUpload(value.filename, len(content), content)
             else:
                 raw[key] = value
     attached = " ".join(v for v in raw.values() if isinstance(v, str) and "attach://" in v)

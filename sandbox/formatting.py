@@ -9,9 +9,10 @@ from urllib.parse import urlsplit
 from sandbox.errors import bad_request
 from sandbox.html import HtmlParseError, entities_to_html, parse_html, utf16_len
 
-__all__ = ["FormattedText", "check_reply_markup", "format_text"]
+__all__ = ["FormattedText", "check_reply_markup", "format_caption", "format_text"]
 
 MAX_TEXT = 4096
+MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64
 MAX_BUTTONS = 100
 _BUTTON_ACTIONS = (
@@ -44,6 +45,7 @@ def format_text(
     entities: list[dict[str, Any]] | None,
     *,
     limit: int = MAX_TEXT,
+    too_long: str = "message is too long",
 ) -> FormattedText:
     """Apply `parse_mode` (or explicit `entities`) and Telegram's length checks."""
     source = source or ""
@@ -69,8 +71,20 @@ def format_text(
     if not result.text.strip():
         raise bad_request("message text is empty")
     if len(result.text) > limit:
-        raise bad_request("message is too long")
+        raise bad_request(too_long)
     return result
+
+
+def format_caption(
+    source: str | None, parse_mode: str | None, entities: list[dict[str, Any]] | None
+) -> FormattedText | None:
+    """A media caption: as `format_text`, at most 1024 characters after parsing; None when
+    there is none (a caption is optional, and one of only spaces is dropped)."""
+    if not source or not source.strip(" \n"):
+        return None
+    return format_text(
+        source, parse_mode, entities, limit=MAX_CAPTION, too_long="message caption is too long"
+    )
 
 
 def _trimmed(formatted: FormattedText) -> FormattedText:

@@ -6,6 +6,7 @@ PaulSonOfLars/telegram-bot-api-spec (MIT licence), scraped from Telegram's own d
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -48,10 +49,12 @@ SHARED_SEND_OPTIONS = frozenset(
 
 @dataclass(frozen=True)
 class FileUpload:
-    """A file sent as a multipart part (the sandbox keeps only its name and size)."""
+    """A file sent as a multipart part, for the length of the call (a method that checks
+    the file, such as sendPhoto, reads `content`; only the name and size are recorded)."""
 
     filename: str
     size: int
+    content: bytes = dataclasses.field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)

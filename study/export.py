@@ -50,13 +50,28 @@ async def export_study(
     Call it first thing in a fresh transaction: on PostgreSQL it asks for one snapshot of
     every table, so that rows written meanwhile by the bot cannot make the files disagree.
     """
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    tables = build_tables(await load_study(session), as_of=as_of, schema_revision=schema_revision)
+    return csv_files(await export_tables(session, as_of=as_of, schema_revision=schema_revision))
+
+
+def csv_files(tables: dict[str, list[Row]]) -> list[ExportFile]:
+    """The CSV files of `export_tables`' rows, in the order of `study.export_columns.FILES`."""
     return [
         ExportFile(name, len(tables[name]), render_csv(columns, tables[name]))
         for name, columns in FILES.items()
     ]
+
+
+async def export_tables(
+    session: AsyncSession, *, as_of: date, schema_revision: str | None
+) -> dict[str, list[Row]]:
+    """The rows of every file of the export, by file name, before formatting: what the CSV
+    files and the ODM export (`messages.odm`) are both made of.
+
+    Call it first thing in a fresh transaction (see `export_study`).
+    """
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    return build_tables(await load_study(session), as_of=as_of, schema_revision=schema_revision)
 
 
 async def load_study(session: AsyncSession) -> StudyData:
@@ -101,4 +116,12 @@ def cell(value: Cell) -> str:
     return str(value)
 
 
-__all__ = ["ExportFile", "cell", "export_study", "load_study", "render_csv"]
+__all__ = [
+    "ExportFile",
+    "cell",
+    "csv_files",
+    "export_study",
+    "export_tables",
+    "load_study",
+    "render_csv",
+]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from migrations import head_revision
 from study.export_columns import FILES
 from tests.bot.test_cli import trialbot
+from tests.study.test_export_odm import check_odm
 from tests.support.study import STUDY_TOML
 
 AS_OF = "2026-06-30"
@@ -67,6 +70,31 @@ def test_export_writes_every_file_and_says_how_many_rows(workdir: Path) -> None:
         .read_text(encoding="utf-8")
         .startswith(f"as_of,schema_revision,questionnaire_version\n{AS_OF},{head_revision()},")
     )
+
+
+def test_export_as_odm_writes_one_owner_only_file_valid_against_the_odm_schema(
+    workdir: Path,
+) -> None:
+    previous = os.umask(0o022)  # inherited by the command
+    try:
+        result = run(workdir, "export", "--format", "odm", "--out", "odm", "--as-of", AS_OF)
+    finally:
+        os.umask(previous)
+    assert result.returncode == 0, result.stderr
+    assert [line.split() for line in result.stdout.splitlines()] == [
+        ["file", "subjects"],
+        ["odm/trialbot_odm.xml", "2"],
+        ["Exported", "as", "of", f"{AS_OF}:", "1", "file", "in", "odm"],
+    ]
+    folder = workdir / "odm"
+    assert [path.name for path in folder.iterdir()] == ["trialbot_odm.xml"]
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "trialbot_odm.xml").stat().st_mode) == 0o600
+    content = (folder / "trialbot_odm.xml").read_bytes()
+    check_odm(content)
+    assert b'<SubjectData SubjectKey="PUMCH-001">' in content
+    assert b'<SubjectData SubjectKey="ZJU2-001">' in content
+    assert f'FileOID="trialbot.NCT04127747.{AS_OF}"'.encode() in content
 
 
 def test_export_refuses_a_non_empty_directory_unless_forced(workdir: Path) -> None:
