@@ -294,3 +294,14 @@ __all__ = [
     "WithdrawAnswer",
     "parse_any",
 ]
+
+
+# The roster's pages (messages/team.py builds them, bot/team_roster.py handles them). The page
+# alone: the sites are those of the chat the button is pressed in, checked at the press.
+
+
+@dataclass(frozen=True)
+class RosterPage(CallbackData, prefix="ro"):
+    """Show this page (from 1) of the roster."""
+
+    page: int = part(r"[1-9][0-9]{0,3}", int)

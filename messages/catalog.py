@@ -282,6 +282,29 @@ EXAMPLES.update(
                 },
             ],
         },
+        "team_roster": {
+            "sites": ["ZJU2"],
+            "total": 1,
+            "page": 1,
+            "pages": 1,
+            "rows": [
+                {
+                    "study_id": "ZJU2-001",
+                    "site": "ZJU2",
+                    "status": "active",
+                    "next_visit": Visit(
+                        participant_id=1,
+                        number=2,
+                        month=6,
+                        target_date=date(2026, 9, 2),
+                        window_start=date(2026, 8, 19),
+                        window_end=date(2026, 9, 16),
+                    ),
+                    "last_tier": "T3",
+                    "open_alerts": 1,
+                }
+            ],
+        },
         "team_alerts": {
             "items": [
                 {
@@ -443,6 +466,28 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     ],
     "error_no_proposal": [{"study_id": "ZJU2-001", "visit_number": None}],
     "team_upcoming": [{**EXAMPLES["team_upcoming"], "rows": []}],
+    # A full page (messages.team.ROSTER_ROWS) of the longest study ids, for the length limit.
+    "team_roster": [
+        {"sites": ["PUMCH"], "total": 0, "page": 1, "pages": 1, "rows": []},
+        {
+            "sites": ["PUMCH", "ZJU2"],
+            "total": 400,
+            "page": 20,
+            "pages": 20,
+            "rows": [
+                {
+                    **EXAMPLES["team_roster"]["rows"][0],
+                    "study_id": f"ZJU2-{n:027d}",
+                    "status": "unreachable",
+                    "next_visit": None
+                    if n % 2
+                    else EXAMPLES["team_roster"]["rows"][0]["next_visit"],
+                    "open_alerts": 12,
+                }
+                for n in range(20)
+            ],
+        },
+    ],
     "team_alerts": [
         {"items": [], "cli": False},
         {"items": [], "cli": True},

@@ -14,7 +14,15 @@ from study.team.dosing import ConfirmDose, DecideProposal, EnterLabs, LabsEntere
 from study.team.enrolment import Enroll, Invite
 from study.team.scope import Done, Operation, Team
 from study.team.status import AnswerWithdraw, Pause, Resume, SetCanBecomePregnant, Withdraw
-from study.team.views import AlertList, ListAlerts, ListUpcoming, ShowParticipant, UpcomingList
+from study.team.views import (
+    AlertList,
+    ListAlerts,
+    ListParticipants,
+    ListUpcoming,
+    Roster,
+    ShowParticipant,
+    UpcomingList,
+)
 
 __all__ = [
     "Acknowledge",
@@ -28,6 +36,7 @@ __all__ = [
     "Invite",
     "LabsEntered",
     "ListAlerts",
+    "ListParticipants",
     "ListUpcoming",
     "MarkAttended",
     "MarkMissed",
@@ -37,6 +46,7 @@ __all__ = [
     "RejectDose",
     "Resolve",
     "Resume",
+    "Roster",
     "SetCanBecomePregnant",
     "SetInfusion",
     "SetVisit",

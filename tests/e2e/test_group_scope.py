@@ -14,8 +14,7 @@ from scheduler.service import SchedulerService
 from study.alerts import raise_alert
 from study.config import StudyConfig
 from study.database import Database
-from study.models import Alert, AlertStatus, AuditEvent, Participant
-from study.triage import Tier
+from study.models import Alert, AlertStatus, AuditEvent, Participant, Tier
 from tests.e2e.conftest import advance_to
 from tests.e2e.test_team import say
 from tests.support.clock import FakeClock
