@@ -16,6 +16,7 @@ from bot import (
     team_enroll,
     team_labs,
     team_roster,
+    team_visit,
 )
 from bot.context import attach
 from bot.errors import on_error
@@ -56,6 +57,7 @@ def build_application(
     team_enroll.register(application)
     team_labs.register(application)
     team_roster.register(application)
+    team_visit.register(application)
     checkin.register(application)
     reminders.register(application)
     alerts.register(application)

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from messages.callbacks import DoseDecision, EnrollChoice, RosterPage, WithdrawAnswer
+from messages.callbacks import (
+    DoseDecision,
+    EnrollChoice,
+    RosterPage,
+    VisitAnyway,
+    WithdrawAnswer,
+)
 from messages.render import Button, Keyboard, button, render
 from study.enrollment import Invitation
 from study.models import Infusion, Participant, saved_id
@@ -118,6 +124,20 @@ def decision_keyboard(proposal: Infusion | None, language: str) -> Keyboard | No
             button("reject_dose", language, DoseDecision(proposal_id, "no").pack()),
         ]
     ]
+
+
+def outside_window_question(details: dict[str, object], language: str) -> Reply:
+    """A visit day refused for being outside its window (`error_outside_window`'s details),
+    with the button that sets it anyway."""
+    day, at = str(details["date"]), details["time"]
+    data = VisitAnyway(
+        int(str(details["participant_id"])),
+        int(str(details["visit_number"])),
+        day.replace("-", ""),
+        str(at).replace(":", "") if at else "-",
+    ).pack()
+    keyboard = [[button("visit_anyway", language, data, date=day)]]
+    return render("error_outside_window", language, **details), keyboard
 
 
 def withdraw_question(participant: Participant, language: str) -> Reply:

@@ -9,7 +9,14 @@ Domain errors are `DomainError`s whose key names the template that explains them
 """
 
 from study.team.alerts import Acknowledge, Resolve
-from study.team.calendar import MarkAttended, MarkMissed, RecordGiven, SetInfusion, SetVisit
+from study.team.calendar import (
+    MarkAttended,
+    MarkMissed,
+    RecordGiven,
+    SetInfusion,
+    SetVisit,
+    SetVisitAnyway,
+)
 from study.team.dosing import ConfirmDose, DecideProposal, EnterLabs, LabsEntered, RejectDose
 from study.team.enrolment import Enroll, Invite
 from study.team.scope import Done, Operation, Team
@@ -50,6 +57,7 @@ __all__ = [
     "SetCanBecomePregnant",
     "SetInfusion",
     "SetVisit",
+    "SetVisitAnyway",
     "ShowParticipant",
     "Team",
     "UpcomingList",
