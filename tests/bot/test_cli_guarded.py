@@ -2,11 +2,13 @@
 --force, attendance cannot be in the future, sites and arms are checked the same way in every
 command, `--json` errors are JSON, and the audit log names visits by their number."""
 
+# ruff: noqa: F811 (`trialbot` is test_cli_team's fixture, imported to be used here)
+
 from __future__ import annotations
 
 import json
 
-from tests.bot.test_cli_team import (  # noqa: F401 (the fixture)
+from tests.bot.test_cli_team import (  # noqa: F401
     INDIVIDUALISED,
     STANDARD,
     Trialbot,

@@ -22,7 +22,6 @@ from study.models import Tier, saved_id
 from tests.bot.test_cli import trialbot as trialbot_process
 from tests.support.study import STUDY_TOML, study_config
 
-
 VISIT_DAY = datetime(2026, 12, 3, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 

@@ -39,7 +39,8 @@ async def test_a_day_outside_the_window_is_set_only_after_the_confirm_button(
     )
     question = await sandbox.wait_for_message(ZJU2_ALERTS, after_message_id=sent.message_id)
     assert question.text.startswith(
-        "2026-06-30 不在 ZJU2-001 第 1 次随访的方案窗口期内：2026-05-19 至 2026-06-16。未做任何更改。"
+        "2026-06-30 不在 ZJU2-001 第 1 次随访的方案窗口期内："
+        "2026-05-19 至 2026-06-16。未做任何更改。"
     )
     assert [b["text"] for row in question.buttons for b in row] == ["仍然设置为 2026-06-30"]
     assert (await visit_one(database)).appointment_date is None
