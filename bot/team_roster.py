@@ -3,12 +3,13 @@ paged with buttons past one screen."""
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import MaybeInaccessibleMessage, Message, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.context import edit_pressed, reply
 from bot.staff import authorize
 from bot.team import NEW_MESSAGES
+from messages import Keyboard, plain
 from messages.callbacks import RosterPage
 from messages.team import roster_page
 from study.team import ListParticipants
@@ -36,4 +37,17 @@ async def roster_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     roster = await staff.perform(ListParticipants())
     await query.answer()
-    await edit_pressed(query, *roster_page(roster, press.page, staff.language))
+    text, keyboard = roster_page(roster, press.page, staff.language)
+    if _shown(query.message, text, keyboard):
+        return  # the same page, unchanged: Telegram would refuse the edit as "not modified"
+    await edit_pressed(query, text, keyboard)
+
+
+def _shown(message: MaybeInaccessibleMessage | None, text: str, keyboard: Keyboard | None) -> bool:
+    """Whether `message` already shows this text and these buttons."""
+    if not isinstance(message, Message):
+        return False
+    markup = message.reply_markup
+    shown = [b.callback_data for row in markup.inline_keyboard for b in row] if markup else []
+    wanted = [b.data for row in keyboard or [] for b in row]
+    return message.text == plain(text) and shown == wanted

@@ -152,3 +152,50 @@ async def test_another_sites_alert_cannot_be_acted_on_from_a_group(
     async with database.session() as session:
         statuses = list(await session.exec(select(Alert.status).order_by(col(Alert.id))))
     assert statuses == [AlertStatus.OPEN, AlertStatus.OPEN]
+
+
+async def pumch_participant_id(database: Database) -> int:
+    async with database.session() as session:
+        participant = (
+            await session.exec(select(Participant).where(Participant.study_id == "PUMCH-001"))
+        ).one()
+    assert participant.id is not None
+    return participant.id
+
+
+@pytest.mark.parametrize("kind", ["withdraw", "visit_anyway"])
+async def test_another_sites_participant_cannot_be_changed_by_a_button_in_a_group(
+    kind: str,
+    sandbox: SandboxServer,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    scheduler: SchedulerService,
+) -> None:
+    await two_sites(database, config, clock, scheduler, sandbox)
+    pid = await pumch_participant_id(database)
+    data = {"withdraw": f"w:{pid}:yes", "visit_anyway": f"va:{pid}:1:20260701:-"}[kind]
+    before = await audit_count(database)
+    shown = await sandbox.send_text(user_id=ADMIN, text="/team", chat_id=ZJU2_ALERTS)
+    query = await sandbox.press(ADMIN, ZJU2_ALERTS, shown.message_id, data, forge=True)
+    assert (await sandbox.wait_for_callback_answer(query)).show_alert
+    assert await audit_count(database) == before
+
+
+async def test_roster_pages_pressed_in_a_group_show_only_its_site(
+    sandbox: SandboxServer,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    scheduler: SchedulerService,
+) -> None:
+    await two_sites(database, config, clock, scheduler, sandbox)
+    for n in range(2, 23):
+        await enrolled(database, config, clock, study_id=f"PUMCH-{n:03d}", site="PUMCH")
+    roster = await sandbox.send_text(user_id=ADMIN, text="/participants", chat_id=ZJU2_ALERTS)
+    first = await sandbox.wait_for_message(ZJU2_ALERTS, after_message_id=roster.message_id)
+    assert "ZJU2-001" in first.text and "PUMCH" not in first.text and not first.buttons
+    # A page pressed (forged) there still shows the group's site only.
+    query = await sandbox.press(ADMIN, ZJU2_ALERTS, first.message_id, "ro:2", forge=True)
+    await sandbox.wait_for_callback_answer(query)
+    assert "PUMCH" not in sandbox.message(ZJU2_ALERTS, first.message_id).text
