@@ -54,7 +54,7 @@ def _yes_no(text: str) -> bool:
     return text.lower() == "yes"
 
 
-class UsageError(Exception):
+class UsageError(TrialbotError):
     """Words argparse refused: `main` prints them as argparse would, or as JSON."""
 
     def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
