@@ -15,6 +15,8 @@ from bot import (
     team_chats,
     team_enroll,
     team_labs,
+    team_roster,
+    team_visit,
 )
 from bot.context import attach
 from bot.errors import on_error
@@ -54,6 +56,8 @@ def build_application(
     team.register(application)
     team_enroll.register(application)
     team_labs.register(application)
+    team_roster.register(application)
+    team_visit.register(application)
     checkin.register(application)
     reminders.register(application)
     alerts.register(application)

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from telegram import Bot
 from telegram.error import TelegramError
@@ -34,7 +34,7 @@ from study.config import LANGUAGES
 from study.enrollment import EnrollmentRequest
 from study.errors import ConfigError, DomainError, TrialbotError
 from study.export import ExportFile, csv_files, export_tables
-from study.protocol import Arm
+from study.protocol import Arm, arm_named
 from study.reports import participant_overview
 from study.team import Enroll, Invite
 
@@ -54,8 +54,25 @@ def _yes_no(text: str) -> bool:
     return text.lower() == "yes"
 
 
+class UsageError(TrialbotError):
+    """Words argparse refused: `main` prints them as argparse would, or as JSON."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser (its subcommands' too), leaving how a usage error is shown to
+    `main`: with --json it is JSON like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="trialbot",
         description="Telegram study companion for NCT04127747. "
         "Settings come from the environment and .env (see .env.example).",
@@ -82,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     enroll_cmd = commands.add_parser("enroll", help="enrol a participant and print an invite")
     enroll_cmd.add_argument("--study-id", required=True, help="1-32 letters, digits or '-'")
     enroll_cmd.add_argument("--site", required=True, help="a site code of study.toml")
-    enroll_cmd.add_argument("--arm", required=True, choices=[arm.value for arm in Arm])
+    enroll_cmd.add_argument(
+        "--arm", required=True, type=arm_named, choices=[arm.value for arm in Arm]
+    )  # `individualised` (British) is accepted as `individualized`
     enroll_cmd.add_argument(
         "--randomized", required=True, type=_date, metavar="YYYY-MM-DD", help="day 1"
     )
@@ -154,7 +173,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Opt in to PTB's coming timedelta durations (our code handles both), which also
     # silences its deprecation warning on every 429.
     os.environ.setdefault("PTB_TIMEDELTA", "1")
-    args = build_parser().parse_args(argv)
+    as_json = "--json" in (sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        if as_json:
+            _fail_json("usage", f"{exc.parser.prog}: {exc.message}", 2)
+        argparse.ArgumentParser.error(exc.parser, exc.message)  # usage, and exit 2
     try:
         if args.command == "run":
             from bot.runner import run
@@ -163,13 +188,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         else:
             asyncio.run(_dispatch(args))
     except (ConfigError, CommandFailed) as exc:
+        code = "config" if isinstance(exc, ConfigError) else "failed"
+        if as_json:
+            _fail_json(code, str(exc), 1)
         sys.stderr.write(f"trialbot: {exc}\n")
         sys.exit(1)
     except DomainError as exc:
-        sys.stderr.write(f"trialbot: {render(exc.key, CLI_LANGUAGE, **exc.details)}\n")
+        text = plain(render(exc.key, CLI_LANGUAGE, cli=True, **exc.details))
+        if as_json:
+            _fail_json(exc.key, text, 1)
+        sys.stderr.write(f"trialbot: {text}\n")
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _fail_json(code: str, message: str, status: int) -> NoReturn:
+    """An error as JSON, the one shape of every command's errors under --json: on stderr,
+    `{"error": {"code": ..., "message": ...}}` (code: `usage`, `config`, `failed`, or the
+    refusal's template key such as `error_unknown_site`), then exit `status`."""
+    error = {"code": code, "message": message}
+    sys.stderr.write(json.dumps({"error": error}, ensure_ascii=False, sort_keys=True) + "\n")
+    sys.exit(status)
 
 
 def _run_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -282,6 +322,8 @@ async def _invitation(
 
 
 async def _participants(services: Services, args: argparse.Namespace) -> None:
+    if args.site is not None:  # an unknown site is an error, as in `enroll`
+        cli_team.server_team(services, _actor()).within([args.site])
     async with services.database.session() as session:
         rows = await participant_overview(session, site_code=args.site)
     if args.json:
@@ -372,7 +414,7 @@ async def _audit(services: Services, args: argparse.Namespace) -> None:
             row.actor,
             row.action,
             row.study_id or "-",
-            f"{row.entity} {row.entity_id or ''}".rstrip(),
+            row.subject,
             row.change() or "-",
         ]
         for row in rows

@@ -83,6 +83,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _visit_of(visit)
     _day(visit)
     _at(visit)
+    visit.add_argument(
+        "--force",
+        action="store_true",
+        help="set a day outside the visit's protocol window (a deviation; refused without)",
+    )
     attended = _add(commands, "attended", ops.MarkAttended, "record a visit as attended")
     _visit_of(attended)
     _day(attended, optional=True)

@@ -24,7 +24,15 @@ from tests.support.study import PUMCH_COORDINATOR, ZJU2_ALERTS, ZJU2_COORDINATOR
 pytestmark = pytest.mark.usefixtures("bot")
 
 P = 5001
-TEAM_MODULES = ("bot.team", "bot.team_labs", "bot.team_enroll", "bot.alerts", "bot.team_chats")
+TEAM_MODULES = (
+    "bot.team",
+    "bot.team_labs",
+    "bot.team_enroll",
+    "bot.team_roster",
+    "bot.team_visit",
+    "bot.alerts",
+    "bot.team_chats",
+)
 PARTICIPANT_MODULES = ("bot.participant", "bot.checkin", "bot.reminders")
 
 
@@ -107,6 +115,7 @@ async def test_team_buttons_pressed_by_a_participant_change_nothing(
     ]
     forged = ["w:1:yes", "r:1:ok", "a:1:ack"]
     forged += ["e:site:ZJU2", "e:arm:standard", "e:day:today", "e:lang:zh", "e:preg:yes"]
+    forged += ["ro:1", "va:1:1:20260630:-"]
     # Every team button's handler takes one of the forged presses (regex or typed data).
     for handler in buttons:
         assert any(accepts(handler, data) for data in forged), handler.pattern
