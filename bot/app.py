@@ -14,6 +14,7 @@ from bot import (
     team,
     team_chats,
     team_enroll,
+    team_invite,
     team_labs,
 )
 from bot.context import attach
@@ -53,6 +54,7 @@ def build_application(
     participant.register(application)
     team.register(application)
     team_enroll.register(application)
+    team_invite.register(application)
     team_labs.register(application)
     checkin.register(application)
     reminders.register(application)

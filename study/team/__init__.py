@@ -13,7 +13,14 @@ from study.team.calendar import MarkAttended, MarkMissed, RecordGiven, SetInfusi
 from study.team.dosing import ConfirmDose, DecideProposal, EnterLabs, LabsEntered, RejectDose
 from study.team.enrolment import Enroll, Invite
 from study.team.scope import Done, Operation, Team
-from study.team.status import AnswerWithdraw, Pause, Resume, SetCanBecomePregnant, Withdraw
+from study.team.status import (
+    AnswerWithdraw,
+    Pause,
+    Resume,
+    SetCanBecomePregnant,
+    Unlink,
+    Withdraw,
+)
 from study.team.views import AlertList, ListAlerts, ListUpcoming, ShowParticipant, UpcomingList
 
 __all__ = [
@@ -42,6 +49,7 @@ __all__ = [
     "SetVisit",
     "ShowParticipant",
     "Team",
+    "Unlink",
     "UpcomingList",
     "Withdraw",
 ]
