@@ -48,7 +48,12 @@ async def sandbox_invitation_lines(settings: Settings, code: str) -> list[str]:
             f"The sandbox demo is not running at {root}: start it with `make run` "
             "(no TELEGRAM_BOT_TOKEN), then run `trialbot invite` for a link to open there."
         ]
-    guest = max([FIRST_GUEST - 1, *(int(user["user_id"]) for user in users)]) + 1
+    taken = {int(user["user_id"]) for user in users}
+    guest = next(
+        user_id
+        for user_id in range(FIRST_GUEST, FIRST_GUEST + len(taken) + 1)
+        if user_id not in taken
+    )
     return [
         "Open the invitation in the sandbox as a new participant (then press Start):",
         f"  {root}/?as={guest}&chat={guest}&start={code}",
