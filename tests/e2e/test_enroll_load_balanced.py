@@ -34,9 +34,7 @@ class LoadBalancer:
         self.last = 0
 
     async def to(self, application: Application) -> None:  # type: ignore[type-arg]
-        fresh = [
-            u for u in self.sandbox.pending_updates() if int(str(u["update_id"])) > self.last
-        ]
+        fresh = [u for u in self.sandbox.pending_updates() if int(str(u["update_id"])) > self.last]
         assert len(fresh) == 1, fresh
         self.last = int(str(fresh[0]["update_id"]))
         await application.process_update(Update.de_json(fresh[0], application.bot))
@@ -129,3 +127,32 @@ async def test_a_cancel_on_one_process_ends_the_enrolment_on_the_other(
     assert "/team" in await say("ZJU2-071", first)
     async with database.session() as session:
         assert list(await session.exec(select(Participant))) == []
+
+
+async def test_a_button_of_a_step_already_answered_is_no_longer_active(
+    sandbox: SandboxServer,
+    processes: tuple[Application, Application],  # type: ignore[type-arg]
+    database: Database,
+) -> None:
+    first, second = processes
+    balancer = LoadBalancer(sandbox)
+    sent = await sandbox.send_text(user_id=C, text="/enroll")
+    await balancer.to(first)
+    sent = await sandbox.send_text(user_id=C, text="ZJU2-072")
+    await balancer.to(second)
+    arm_question = await sandbox.wait_for_message(C, after_message_id=sent.message_id)
+    # Pressed twice (the second time from a phone that still shows the buttons): taken once.
+    for process, stale in ((first, False), (second, True)):
+        query = await sandbox.press(
+            user_id=C,
+            chat_id=C,
+            message_id=arm_question.message_id,
+            data="e:arm:standard",
+            forge=stale,
+        )
+        await balancer.to(process)
+        answer = await sandbox.wait_for_callback_answer(query)
+    assert answer.text == "这个按钮已经失效。"
+    async with database.session() as session:
+        draft = (await session.exec(select(EnrollDraft))).one()
+    assert (draft.step, draft.answers["arm"]) == ("day", "standard")
