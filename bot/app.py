@@ -14,6 +14,7 @@ from bot import (
     team,
     team_chats,
     team_enroll,
+    team_invite,
     team_labs,
     team_roster,
     team_visit,
@@ -55,6 +56,7 @@ def build_application(
     participant.register(application)
     team.register(application)
     team_enroll.register(application)
+    team_invite.register(application)
     team_labs.register(application)
     team_roster.register(application)
     team_visit.register(application)

@@ -17,6 +17,7 @@ from telegram import Bot
 from telegram.error import TelegramError
 
 from bot import cli_team
+from bot.cli_invite import sandbox_invitation_lines, write_qr
 from bot.parse import parse_date
 from bot.services import (
     SANDBOX_USERNAME,
@@ -119,12 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--preferred-hour", type=int, metavar="0-23", help="local hour for messages"
     )
     enroll_cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    _qr_option(enroll_cmd)
 
     invite_cmd = commands.add_parser(
         "invite", help="issue a fresh invite code (the previous one stops working)"
     )
     invite_cmd.add_argument("study_id")
     invite_cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    _qr_option(invite_cmd)
 
     list_cmd = commands.add_parser("participants", help="list participants")
     list_cmd.add_argument("--site", help="only this site")
@@ -166,6 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands.add_parser("upgrade", help="apply every pending migration (back up first)")
     db_commands.add_parser("current", help="print the schema revision of the database")
     return parser
+
+
+def _qr_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--qr",
+        type=Path,
+        metavar="FILE.png",
+        help="also write the link as a QR code (PNG, owner-only) to scan at the bedside",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -287,22 +299,30 @@ async def _enroll(services: Services, args: argparse.Namespace) -> None:
         timezone=args.timezone,
         preferred_hour=args.preferred_hour,
     )
-    await _invitation(services, Enroll(request), username, as_json=args.json)
+    await _invitation(services, Enroll(request), username, as_json=args.json, qr=args.qr)
 
 
 async def _invite(services: Services, args: argparse.Namespace) -> None:
     username = await bot_username(services)
-    await _invitation(services, Invite(args.study_id), username, as_json=args.json)
+    await _invitation(services, Invite(args.study_id), username, as_json=args.json, qr=args.qr)
 
 
 async def _invitation(
-    services: Services, operation: Enroll | Invite, username: str, *, as_json: bool
+    services: Services,
+    operation: Enroll | Invite,
+    username: str,
+    *,
+    as_json: bool,
+    qr: Path | None = None,
 ) -> None:
-    """Enrol or invite again, and print the invitation: as JSON, or as in Telegram."""
+    """Enrol or invite again, and print the invitation: as JSON, or as in Telegram (and, in
+    the no-token demo, where to open it in the sandbox); `qr`: also write its QR code."""
     async with services.database.session() as session:
         invitation = await operation.run(session, cli_team.server_team(services, _actor()))
     participant = invitation.participant
     link = deep_link(username, invitation.code)
+    if qr is not None:
+        write_qr(qr, link)
     if as_json:
         _out_json(
             {
@@ -319,6 +339,11 @@ async def _invitation(
         return
     renewed = isinstance(operation, Invite)
     _out(plain(invitation_text(invitation, link, CLI_LANGUAGE, renewed=renewed, cli=True)))
+    if qr is not None:
+        _out(f"QR code written to {qr}")
+    if services.settings.token is None:
+        for line in await sandbox_invitation_lines(services.settings, invitation.code):
+            _out(line)
 
 
 async def _participants(services: Services, args: argparse.Namespace) -> None:

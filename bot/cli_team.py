@@ -137,6 +137,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         ("resume", ops.Resume, "resume messages"),
     ):
         _add(commands, name, silence, text).add_argument("study_id")
+    _add(
+        commands,
+        "unlink",
+        ops.Unlink,
+        "forget a participant's chat linked by mistake (then `invite` gives a new link)",
+    ).add_argument("study_id")
     leave = _add(commands, "withdraw", ops.Withdraw, "withdraw: no more contact, data kept")
     leave.add_argument("study_id")
     leave.add_argument(

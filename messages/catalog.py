@@ -368,6 +368,13 @@ EXAMPLES.update(
         "error_bad_time": {"time": "25:61"},
         "error_bad_visit_number": {"number": "x"},
         "error_not_paused": {"study_id": "ZJU2-001"},
+        "error_not_linked": {"study_id": "ZJU2-001"},
+        "team_invitation_private": {
+            "sent": True,
+            "enrolled": True,
+            "study_id": "ZJU2-001",
+            "bot": "trialbot_bot",
+        },
         "error_no_planned_infusion": {"study_id": "ZJU2-001"},
     }
 )
@@ -438,6 +445,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
             "dose_rejected",
             "pregnancy_yes",
             "pregnancy_no",
+            "unlink",
         )
     ]
     + [{**EXAMPLES["team_done"], "what": "dose_rejected", "number": None}],
@@ -503,6 +511,10 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
         {"items": [], "cli": False},
         {"items": [], "cli": True},
         {**EXAMPLES["team_alerts"], "cli": True},
+    ],
+    "team_invitation_private": [
+        {**EXAMPLES["team_invitation_private"], "sent": False, "enrolled": enrolled}
+        for enrolled in (False, True)
     ],
     "team_enrolled": [
         {**EXAMPLES["team_enrolled"], "renewed": renewed, "cli": cli}

@@ -1,5 +1,6 @@
 """Bot API methods that send media: sendPhoto, with Telegram's checks of the photo and its
-caption. The sandbox keeps the photo's sizes, not its pixels."""
+caption. The sandbox keeps the photo's sizes, and the uploaded image for the page (which
+shows it, and "scans" a QR code in it: `Sandbox.scan_photo`)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ async def send_photo(ctx: CallContext) -> dict[str, Any]:
     photo = params["photo"]
     if isinstance(photo, FileUpload):
         sizes = photo_sizes(ctx, *_dimensions(photo), photo.size)
+        world.photos[sizes[-1]["file_id"]] = photo.content
     else:
         sizes = _known_photo(ctx, str(photo))
     caption = format_caption(

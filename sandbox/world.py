@@ -114,6 +114,7 @@ class World:
         self.callback_queries: dict[str, CallbackQuery] = {}
         self.answers: list[CallbackAnswer] = []
         self.calls: list[ApiCall] = []
+        self.photos: dict[str, bytes] = {}  # a bot's photo uploads, by largest file_id
         self._next_query = 1
         self._next_file = 1
 
@@ -125,6 +126,7 @@ class World:
         self.callback_queries.clear()
         self.answers.clear()
         self.calls.clear()
+        self.photos.clear()
         for bot in self.bots.values():
             bot.updates.clear()
             bot.webhook = None

@@ -20,7 +20,14 @@ from study.team.calendar import (
 from study.team.dosing import ConfirmDose, DecideProposal, EnterLabs, LabsEntered, RejectDose
 from study.team.enrolment import Enroll, Invite
 from study.team.scope import Done, Operation, Team
-from study.team.status import AnswerWithdraw, Pause, Resume, SetCanBecomePregnant, Withdraw
+from study.team.status import (
+    AnswerWithdraw,
+    Pause,
+    Resume,
+    SetCanBecomePregnant,
+    Unlink,
+    Withdraw,
+)
 from study.team.views import (
     AlertList,
     ListAlerts,
@@ -60,6 +67,7 @@ __all__ = [
     "SetVisitAnyway",
     "ShowParticipant",
     "Team",
+    "Unlink",
     "UpcomingList",
     "Withdraw",
 ]
