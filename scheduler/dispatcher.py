@@ -125,6 +125,8 @@ class Dispatcher:
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
         # Shared by the batches and `send_now`: together they never exceed the bound.
         self._slots = Slots(self.settings.concurrency)
+        self._to_record: list[tuple[Claimed, int, datetime, asyncio.Future[None]]] = []
+        self._recorder: asyncio.Task[None] | None = None
 
     async def run_once(self) -> DispatchReport:
         """Claim one batch of due rows and deliver them."""
@@ -461,8 +463,26 @@ class Dispatcher:
         A batch is claimed at one moment and sent over the next seconds, so the row is read
         again: a pause, withdrawal or date change that landed meanwhile cancelled it, another
         process took it over after its lease, its time ran out, or a later reminder of the
-        same event fell due. The lease is renewed when half of it is gone."""
+        same event fell due. The lease is renewed when half of it is gone.
+
+        Read on a snapshot first (on SQLite without waiting for the write lock); only a row
+        to expire or a lease to renew takes a write transaction, which reads it again."""
         now = self.clock.now()
+        async with self.database.reading() as session:
+            row = await session.get(OutboxMessage, item.row_id)
+            if (
+                row is None
+                or row.status != OutboxStatus.SENDING
+                or row.lease_until != item.lease_until
+            ):
+                return NOT_OURS
+            unchanged = (
+                (row.not_after is None or row.not_after >= now)
+                and (row.event_key is None or not await self._superseded(session, [row], now))
+                and item.lease_until - now > self.settings.lease / 2
+            )
+        if unchanged:
+            return None
         async with self.database.session() as session:
             row = await session.get(OutboxMessage, item.row_id)
             if (
@@ -529,7 +549,38 @@ class Dispatcher:
             session.add(row)
 
     async def _sent(self, item: Claimed, message_id: int) -> None:
-        now = self.clock.now()
+        """Record the message as sent; returns once committed. The messages sent meanwhile
+        to other chats are recorded in the same transaction (one commit for many: SQLite
+        has one writer, and each commit waits for the disk)."""
+        recorded = asyncio.get_running_loop().create_future()
+        self._to_record.append((item, message_id, self.clock.now(), recorded))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_sent())
+        await asyncio.shield(recorded)
+
+    async def _record_sent(self) -> None:
+        while self._to_record:
+            batch, self._to_record = self._to_record, []
+            failed: dict[int, Exception] = {}
+            try:
+                async with self.database.session() as session:
+                    for number, (item, message_id, now, _) in enumerate(batch):
+                        try:  # one bad record fails only its own message
+                            async with session.begin_nested():
+                                await self._record_one(session, item, message_id, now)
+                        except Exception as error:
+                            failed[number] = error
+            except Exception as error:
+                failed = dict.fromkeys(range(len(batch)), error)
+            for number, (*_, recorded) in enumerate(batch):
+                if number in failed:
+                    recorded.set_exception(failed[number])
+                else:
+                    recorded.set_result(None)
+
+    async def _record_one(
+        self, session: AsyncSession, item: Claimed, message_id: int, now: datetime
+    ) -> None:
         values: dict[str, Any] = {
             "status": OutboxStatus.SENT,
             "lease_until": None,
@@ -538,22 +589,21 @@ class Dispatcher:
         }
         if item.moved:
             values["chat_id"] = item.message.chat_id
-        async with self.database.session() as session:
-            # A row cancelled while its message was on its way was still delivered: the
-            # record says so.
-            delivered = (
-                col(OutboxMessage.id) == item.row_id,
-                col(OutboxMessage.status).in_([OutboxStatus.SENDING, OutboxStatus.CANCELLED]),
-                col(OutboxMessage.lease_until) == item.lease_until,
-            )
-            result = await session.exec(update(OutboxMessage).where(*delivered).values(**values))
-            if not result.rowcount:
-                log.warning("a message was sent after another dispatcher took it over")
-                return
-            if item.message.remember:
-                row = await session.get(OutboxMessage, item.row_id)
-                if row is not None:
-                    await after_sent(session, row, now)
+        # A row cancelled while its message was on its way was still delivered: the record
+        # says so.
+        delivered = (
+            col(OutboxMessage.id) == item.row_id,
+            col(OutboxMessage.status).in_([OutboxStatus.SENDING, OutboxStatus.CANCELLED]),
+            col(OutboxMessage.lease_until) == item.lease_until,
+        )
+        result = await session.exec(update(OutboxMessage).where(*delivered).values(**values))
+        if not result.rowcount:
+            log.warning("a message was sent after another dispatcher took it over")
+            return
+        if item.message.remember:
+            row = await session.get(OutboxMessage, item.row_id)
+            if row is not None:
+                await after_sent(session, row, now)
 
     async def _fail(self, item: Claimed, failure: PermanentFailure) -> None:
         now = self.clock.now()
