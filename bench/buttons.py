@@ -123,7 +123,9 @@ async def presses_during_a_burst(url: str) -> list[float]:
         settings = Settings(
             _env_file=None, telegram_bot_token=TOKEN, telegram_api_url=sandbox.url, database_url=url
         )
-        services = Services(settings=settings, config=config, database=database, clock=SystemClock())
+        services = Services(
+            settings=settings, config=config, database=database, clock=SystemClock()
+        )
         pressed: dict[str, float] = {}  # callback query id -> when
         async with running_bot(services, token=TOKEN, api_url=sandbox.url) as application:
             await sandbox.wait_until(lambda: bool(sandbox.calls("getUpdates")), 30, "polling")

@@ -1,8 +1,8 @@
 """Chaos, short: the real `trialbot run` on simulated time, killed with SIGKILL a few times
 over six simulated days against a flaky Telegram. Every reminder the protocol requires
 arrives, none is stale or wrong, none is crowded out (the load is light), and a repeat comes
-only from a kill (at most the one message in flight in each chat) or from a timeout after which Telegram
-had made the message.
+only from a kill (at most the one message in flight in each chat) or from a timeout after
+which Telegram had made the message.
 
 The machinery and the oracle are the chaos benchmark's (`python -m bench.chaos` runs a month
 with 200 participants and 20 kills); the oracle's rules are in `bench/chaos_oracle.py`. It is
