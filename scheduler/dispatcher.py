@@ -32,8 +32,10 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, or_, update
@@ -66,6 +68,7 @@ log = logging.getLogger(__name__)
 
 LIVE = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.SENT)
 NOT_OURS = "cancelled or taken over meanwhile"
+AHEAD = 4  # batches claimed and not yet sent, at most
 
 
 @dataclass
@@ -126,33 +129,89 @@ class Dispatcher:
         # Shared by the batches and `send_now`: together they never exceed the bound.
         self._slots = Slots(self.settings.concurrency)
         self._to_record: list[tuple[Claimed, int, datetime, asyncio.Future[None]]] = []
+        self._tails: dict[int, asyncio.Task[None]] = {}  # each chat's last messages on their way
+        self._unfinished = 0  # claimed messages not yet sent (or given up)
+        self._before_slot = 0  # of those, not yet in a slot
+        self._pacing = 0  # of those, waiting for their chat's turn
+        self._progress = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
 
     async def run_once(self) -> DispatchReport:
-        """Claim one batch of due rows and deliver them."""
+        """Claim due rows batch by batch and deliver them, until a batch comes back short
+        (nothing more is due). The next batch is claimed while the last is on its way, as
+        soon as the slots would otherwise run dry, so that sends never wait for the
+        database; never more than `AHEAD` batches are held at once."""
         report = DispatchReport()
-        await self._deliver_all(await self._claim(report), report)
+        claimed, full = await self._claim_batch(report)
+        batches = [asyncio.create_task(self._deliver_all(claimed, report))]
+        try:
+            while full:
+                await self._room_for_more()
+                claimed, full = await self._claim_batch(report)
+                batches.append(asyncio.create_task(self._deliver_all(claimed, report)))
+        finally:
+            await asyncio.gather(*batches)
         return report
+
+    async def _claim_batch(self, report: DispatchReport) -> tuple[list[Claimed], bool]:
+        """A batch, and whether it was full (then more may be due)."""
+        before = report.handled
+        claimed = await self._claim(report)
+        selected = len(claimed) + report.handled - before
+        self._unfinished += len(claimed)
+        self._before_slot += len(claimed)
+        return claimed, selected >= self.settings.batch_size
+
+    async def _room_for_more(self) -> None:
+        """Until fewer messages wait for a slot than there are slots, and fewer than `AHEAD`
+        batches are unfinished (messages waiting for their chat's turn do not count: a
+        chat at its limit does not hold up what is due for other chats)."""
+        while (
+            self._before_slot - self._pacing >= self.settings.concurrency
+            or self._unfinished >= AHEAD * self.settings.batch_size
+        ):
+            self._progress.clear()
+            await self._progress.wait()
 
     async def send_now(self, row_ids: list[int]) -> DispatchReport:
         """Send these rows at once, in this order, even before they fall due: a handler's
         reply that must also be durable (red-flag advice) is queued, committed, then sent
         here. A row another dispatcher holds, or already sent, is left alone."""
         report = DispatchReport()
-        await self._deliver_all(await self._claim(report, only=row_ids), report)
+        claimed = await self._claim(report, only=row_ids)
+        self._unfinished += len(claimed)
+        self._before_slot += len(claimed)
+        await self._deliver_all(claimed, report)
         return report
 
     async def _deliver_all(self, claimed: list[Claimed], report: DispatchReport) -> None:
-        """Each chat's messages one after another in the order claimed; the chats at once."""
+        """Each chat's messages one after another in the order claimed (after those of an
+        earlier batch still on their way); the chats at once."""
         by_chat: dict[int, list[Claimed]] = defaultdict(list)
         for item in claimed:
             by_chat[item.message.chat_id].append(item)
 
-        async def in_order(items: list[Claimed]) -> None:
+        async def in_order(before: asyncio.Task[None] | None, items: list[Claimed]) -> None:
+            if before is not None:
+                await asyncio.wait([before])  # its failure is its own batch's to report
             for item in items:
-                await self._deliver(item, report)
+                try:
+                    await self._deliver(item, report)
+                finally:
+                    self._unfinished -= 1
+                    self._progress.set()
 
-        await asyncio.gather(*(in_order(items) for items in by_chat.values()))
+        chains = []
+        for chat, items in by_chat.items():
+            chain = asyncio.create_task(in_order(self._tails.get(chat), items))
+            self._tails[chat] = chain
+            chain.add_done_callback(partial(self._forget_tail, chat))
+            chains.append(chain)
+        await asyncio.gather(*chains)
+
+    def _forget_tail(self, chat: int, done: asyncio.Task[None]) -> None:
+        if self._tails.get(chat) is done:
+            del self._tails[chat]
 
     async def drain(self, max_rounds: int = 1000) -> DispatchReport:
         """Run until nothing is due now (tests and shutdown use this)."""
@@ -408,10 +467,32 @@ class Dispatcher:
         return stale
 
     async def _deliver(self, item: Claimed, report: DispatchReport) -> None:
+        in_slot = False
+
+        def entered() -> None:
+            nonlocal in_slot
+            in_slot = True
+            self._before_slot -= 1
+            self._progress.set()
+
+        try:
+            await self._deliver_in_turn(item, report, entered)
+        finally:
+            if not in_slot:
+                entered()
+
+    async def _deliver_in_turn(
+        self, item: Claimed, report: DispatchReport, entered: Callable[[], None]
+    ) -> None:
         # The chat's turn first, holding no slot: a chat at its limit delays only itself.
-        await self.sender.wait_turn(item.message.chat_id)
+        self._pacing += 1
+        try:
+            await self.sender.wait_turn(item.message.chat_id)
+        finally:
+            self._pacing -= 1
         try:
             async with self._slots.hold(item.rank):
+                entered()
                 refused = await self._still_to_send(item)
                 if refused is not None:
                     report.reasons[refused] += 1
@@ -566,6 +647,9 @@ class Dispatcher:
                 async with self.database.session() as session:
                     for number, (item, message_id, now, _) in enumerate(batch):
                         try:  # one bad record fails only its own message
+                            if not item.message.remember:  # one UPDATE: nothing to undo
+                                await self._record_one(session, item, message_id, now)
+                                continue
                             async with session.begin_nested():
                                 await self._record_one(session, item, message_id, now)
                         except Exception as error:
