@@ -503,6 +503,10 @@ class Dispatcher:
                     message_id = await self._send(item.message)
                 except ChatMoved as moved:
                     message_id = await self._send(await self._follow(item, moved))
+                # Recorded before the slot is given up and before the chat's next message:
+                # a crash repeats at most one message per chat, and no more in all than
+                # there are slots.
+                await self._sent(item, message_id)
         except TransientFailure as failure:
             await self._retry_at(item, failure)
             report.retried += 1
@@ -513,9 +517,6 @@ class Dispatcher:
             report.failed += 1
             report.reasons[failure.reason] += 1
             return
-        # Recorded before the chat's next message is sent (the caller awaits this): a crash
-        # repeats at most one message per chat. The slot is free meanwhile for other chats.
-        await self._sent(item, message_id)
         report.sent += 1
 
     async def _send(self, message: Composed) -> int:

@@ -182,8 +182,10 @@ class Database:
         answered while a sweep writes."""
         async with self._readers() as session:
             async with session.begin():
-                yield session
-                session.expunge_all()
+                try:
+                    yield session
+                finally:  # before the rollback would expire them, also on an exception
+                    session.expunge_all()
                 await session.rollback()
 
     @asynccontextmanager
