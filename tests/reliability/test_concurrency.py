@@ -100,8 +100,9 @@ async def test_many_chats_at_once_and_each_chats_messages_in_order(
     assert sender.same_chat_overlaps == 0, "one chat's messages one after another"
     # Each chat's four were queued one after another (each names a later visit day): the
     # message ids Telegram gave them, chat by chat, rise in that order.
-    landed: dict[int | None, list[int | None]] = {}
+    landed: dict[int | None, list[int]] = {}
     for row in await queued_rows(database):
+        assert row.telegram_message_id is not None
         landed.setdefault(row.participant_id, []).append(row.telegram_message_id)
     for participant in participants:
         ids = landed[participant.id]
