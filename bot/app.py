@@ -23,6 +23,7 @@ from bot.context import attach
 from bot.errors import on_error
 from bot.sender import TelegramRateLimiter
 from bot.services import Services
+from bot.updates import ChatOrderedUpdates
 
 
 def build_application(
@@ -47,7 +48,7 @@ def build_application(
         # Telegram's limits: 30 messages/s overall, 1/s per chat, 20/min per group. Retries
         # of proactive messages belong to the outbox dispatcher: the limiter never retries.
         .rate_limiter(rate_limiter or TelegramRateLimiter())
-        .concurrent_updates(False)
+        .concurrent_updates(ChatOrderedUpdates())
         .build()
     )
     attach(application, services)
