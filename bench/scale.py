@@ -37,6 +37,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event
+
 from bench.clone import clone_participants
 from bench.running import enrol_on_randomisation, live_through, settle
 from bench.support import (
@@ -54,9 +56,10 @@ from sandbox import SandboxServer
 from scheduler.dispatcher import Dispatcher
 from scheduler.planner import Planner
 from scheduler.service import SchedulerService
+from study.checkin_due import forget_all
 from study.clock import SystemClock
 from study.config import StudyConfig
-from study.database import Database
+from study.database import READ_ONLY, Database
 from tests.support.study import STUDY_TOML
 
 TOTAL = 10_000
@@ -71,9 +74,13 @@ NOTES = {
     "SQLite, extrapolated from a sample on the empty database and one at 10,000 (--full "
     "measures plan_10k_s instead)",
     "plan_per_participant_ms": "the mean cost of the two samples (*_empty_db_ms, *_at_10k_ms)",
-    "sweep_10k_s": "one run of SchedulerService.sweep() (every 5 min, and at start) over a "
-    "running study of 10,000 (randomised over 24 months, with their history)",
-    "sweep_10k_queued": "messages that sweep queued (what fell due since the study settled)",
+    "sweep_10k_s": "one run of SchedulerService.sweep() (every 5 min) over a running study of "
+    "10,000 (randomised over 24 months, with their history)",
+    "sweep_10k_first_s": "the first run after a start, when every participant's check-in "
+    "moment (Participant.checkins_due_at) is worked out again",
+    "sweep_10k_queued": "messages the first sweep queued (what fell due since the study settled)",
+    "lock_hold_max_ms": "the longest SQLite write transaction during those two sweeps (each "
+    "transaction holds the write lock from BEGIN IMMEDIATE to its end)",
     "dispatch_round_10k_ms": "one Dispatcher.run_once() at 10,000 (every wake and every 30 s "
     "poll), median of 5, with what is due (usually nothing)",
     "start_10k_s": "bot process: settings -> running_bot entered (migration check, sites, "
@@ -190,29 +197,62 @@ async def study_rows(database: Database, label: str) -> dict[str, float]:
     return figures
 
 
+class WriteLocks:
+    """How long each SQLite write transaction lasts (every transaction takes the write lock
+    at BEGIN IMMEDIATE and holds it to COMMIT or ROLLBACK): a button press waits at most
+    the longest."""
+
+    def __init__(self, database: Database) -> None:
+        self.held: list[float] = []
+        self._began: dict[int, float] = {}
+        engine = database.engine.sync_engine
+        event.listen(engine, "begin", self._begin)
+        event.listen(engine, "commit", self._end)
+        event.listen(engine, "rollback", self._end)
+
+    def _begin(self, connection: Any) -> None:
+        if not connection.get_execution_options().get(READ_ONLY):  # takes no lock
+            self._began[id(connection)] = time.perf_counter()
+
+    def _end(self, connection: Any) -> None:
+        began = self._began.pop(id(connection), None)
+        if began is not None:
+            self.held.append(time.perf_counter() - began)
+
+
 async def sweep_and_dispatch(
     database: Database, config: StudyConfig, label: str
 ) -> dict[str, float]:
-    """Dispatcher rounds, then one run of the scheduler's periodic sweeps, on the system
-    clock."""
+    """Dispatcher rounds, then the scheduler's periodic sweeps on the system clock: the
+    first after a start (every participant's check-in moment to work out), then one as
+    every 5 minutes, timing each and the longest write transaction during them."""
     clock = SystemClock()
     sender = Counted()
     dispatcher = Dispatcher(database, sender, clock, config, Planner(config))
     service = SchedulerService(database=database, dispatcher=dispatcher, clock=clock, config=config)
-    progress("scale: dispatcher rounds, and one run of the periodic sweeps")
+    progress("scale: dispatcher rounds, and the periodic sweeps")
     rounds = []
     for _ in range(ROUNDS):
         started = time.perf_counter()
         await dispatcher.run_once()
         rounds.append(time.perf_counter() - started)
+    async with database.session() as session:
+        await session.exec(forget_all())  # as `SchedulerService.start()` does
+    locks = WriteLocks(database)
     started = time.perf_counter()
     await service.sweep()  # not started: it only sweeps
-    sweep = time.perf_counter() - started
+    first = time.perf_counter() - started
     before = sender.sent
     await dispatcher.drain()
+    queued = sender.sent - before
+    started = time.perf_counter()
+    await service.sweep()
+    sweep = time.perf_counter() - started
     return {
         f"sweep_{label}_s": sweep,
-        f"sweep_{label}_queued": sender.sent - before,
+        f"sweep_{label}_first_s": first,
+        f"sweep_{label}_queued": queued,
+        "lock_hold_max_ms": max(locks.held) * 1000,
         f"dispatch_round_{label}_ms": statistics.median(rounds) * 1000,
     }
 

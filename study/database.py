@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from study import checkin_due as _checkin_due  # noqa: F401 (its flush hooks, for every session)
 from study.errors import ConfigError
 from study.outbox import OUTBOX_TOUCHED
 
@@ -87,10 +88,18 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
+READ_ONLY = "trialbot_read_only"
+"""Execution option of a connection that only reads (`Database.reading`)."""
+
+
 def _sqlite_begin_immediate(connection: Any) -> None:
     # Take SQLite's write lock when a transaction starts rather than on its first write:
     # a deferred transaction that later writes fails at once with "database is locked"
-    # when another connection wrote in between, whatever the busy timeout.
+    # when another connection wrote in between, whatever the busy timeout. One that only
+    # reads needs no lock: in WAL mode it reads a snapshot while others write.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+        return
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -137,6 +146,17 @@ class Database:
             if session.info.pop(OUTBOX_TOUCHED, False):
                 for listener in self._outbox_listeners:
                     listener()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that only reads (rolled back at the end): on SQLite it does not take
+        the write lock, so a sweep finding what is due keeps no button press waiting."""
+        async with self._sessions() as session:
+            await session.connection(execution_options={READ_ONLY: True})
+            try:
+                yield session
+            finally:
+                await session.rollback()
 
     @asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[bool]:
