@@ -53,7 +53,7 @@ from study.outbox import Priority, enqueue
 
 log = logging.getLogger(__name__)
 
-MOMENT_BATCH = 25
+MOMENT_BATCH = 15
 
 MISSED_KIND: dict[str, str] = {
     CheckInKind.SYMPTOMS: "missed_checkins",

@@ -128,3 +128,25 @@ def test_from_a_file_or_from_options_never_both(trialbot: Trialbot, tmp_path: Pa
     assert (
         "the following arguments are required: --arm, --randomized, --can-become-pregnant" in single
     )
+
+
+def test_a_row_is_enrolled_exactly_as_a_single_enroll(trialbot: Trialbot, tmp_path: Path) -> None:
+    trialbot.ok(
+        "enroll", "--study-id", "ZJU2-100", "--site", "ZJU2", "--arm", "individualized",
+        "--randomized", "2026-11-20", "--can-become-pregnant", "yes", "--preferred-hour", "8",
+    )  # fmt: skip
+    row = "ZJU2-101,ZJU2,individualized,2026-11-20,yes,,,8"
+    assert trialbot("enroll", "--from", write(tmp_path, HEADER, row)).code == 0
+    single, bulk = (trialbot.ok("show", study_id) for study_id in ("ZJU2-100", "ZJU2-101"))
+    assert bulk.replace("ZJU2-101", "ZJU2-100") == single
+    events = trialbot.audit()
+    for action in ("enroll", "issue_code"):
+        first, second = (event for event in events if event["action"] == action)
+        assert (second["actor"], second["entity"], second["before"]) == (
+            first["actor"],
+            first["entity"],
+            first["before"],
+        )
+        assert second["after"].keys() == first["after"].keys()
+        if action == "enroll":
+            assert {**second["after"], "study_id": "ZJU2-100"} == first["after"]
