@@ -96,24 +96,23 @@ async def put_due_checkins(database: Database, clock: Clock, config: StudyConfig
 async def _work_out_unknown(database: Database, now: datetime, config: StudyConfig) -> None:
     """Work out the moment of each participant who has none (new, changed, or everyone after
     a start), `MOMENT_BATCH` at a time, each batch a short transaction."""
-    while True:
+    unknown = col(Participant.checkins_due_at).is_(None)
+    async with database.reading() as session:
+        ids = list(await session.exec(_linked(select(Participant.id)).where(unknown)))
+    for batch in batches(ids, MOMENT_BATCH):
         try:
             async with database.session() as session:
-                batch = list(
+                participants = list(
                     await session.exec(
                         _linked(select(Participant))
-                        .where(col(Participant.checkins_due_at).is_(None))
-                        .limit(MOMENT_BATCH)
+                        .where(unknown, col(Participant.id).in_(batch))
                         .with_for_update(skip_locked=True)
                     )
                 )
-                await remember(session, await checkin_moments(session, batch, now, config))
+                await remember(session, await checkin_moments(session, participants, now, config))
         except Exception:
             # Those left unknown are each worked out on their own below.
             log.exception("could not work out when check-ins are next due; one by one instead")
-            return
-        if len(batch) < MOMENT_BATCH:
-            return
 
 
 def _linked(query: Any) -> Any:
