@@ -4,6 +4,7 @@ it stores, so that it reads nobody before then (`study.cadence.next_contraceptio
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -44,7 +45,7 @@ def test_nothing_is_due_before_the_stored_moment_and_something_is_at_it(
     linked = now - linked_ago * HALF_HOUR
     asked = None if asked_ago is None else max(linked, now - asked_ago * HALF_HOUR)
     today = now.date()
-    facts = {
+    facts: dict[str, Any] = {
         "until": None if until_days is None else today + timedelta(days=until_days),
         "last_asked": asked,
         "linked_at": linked,
