@@ -12,12 +12,13 @@ the others go on.
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scheduler.isolation import batches, on_its_own, run_steps
+from scheduler.isolation import batches, may_be_due, on_its_own, run_steps
 from scheduler.sweeps import on_days
 from scheduler.timing import local_date, local_instant
 from study import audit
@@ -194,7 +195,9 @@ async def send_previsit_summaries(database: Database, clock: Clock, config: Stud
     async with database.reading() as session:
         rows = await session.exec(_coming(select(Visit, Participant), now, ahead))
         ids = [
-            visit.id for visit, participant in rows if _summary_due(visit, participant, now, config)
+            visit.id
+            for visit, participant in rows
+            if may_be_due(partial(_summary_due, visit, participant, now, config))
         ]
     for batch in batches(ids):
         async with database.session() as session:

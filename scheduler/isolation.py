@@ -55,3 +55,13 @@ def batches(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
     """`items` in slices of `size`, each for a transaction of its own."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def may_be_due(check: Callable[[], bool]) -> bool:
+    """A sweep's quick check of a row, before its transaction: a row whose check fails (bad
+    data) counts as due, so that handling it on its own logs the failure and the others go
+    on."""
+    try:
+        return check()
+    except Exception:
+        return True

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import String, and_, cast, exists, literal, or_
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scheduler.isolation import batches, on_its_own, run_steps
+from scheduler.isolation import batches, may_be_due, on_its_own, run_steps
 from scheduler.planner import REMINDER_PREFIX
 from scheduler.timing import local_date, local_instant
 from study.alerts import raise_alert
@@ -59,7 +60,9 @@ async def check_unconfirmed_visits(database: Database, clock: Clock, config: Stu
     async with database.reading() as session:
         rows = await session.exec(_visits_near(select(Visit, Participant), near))
         ids = [
-            visit.id for visit, participant in rows if _in_deadline(visit, participant, now, config)
+            visit.id
+            for visit, participant in rows
+            if may_be_due(partial(_in_deadline, visit, participant, now, config))
         ]
     for batch in batches(ids):
         async with database.session() as session:
@@ -169,7 +172,11 @@ async def check_visit_windows(database: Database, clock: Clock, config: StudyCon
     found = 0
     async with database.reading() as session:
         rows = await session.exec(_windows_closed(select(Visit, Participant), now))
-        ids = [visit.id for visit, participant in rows if _closed(visit, participant, now)]
+        ids = [
+            visit.id
+            for visit, participant in rows
+            if may_be_due(partial(_closed, visit, participant, now))
+        ]
     for batch in batches(ids):
         async with database.session() as session:
             rows = await session.exec(
