@@ -195,10 +195,16 @@ async def _visits_and_infusions(
                 await record_given(
                     session, participant, on=day, actor="bench", now=at, replanner=planner
                 )
-            elif step.id is not None and (participant_id + step.number) % MISSED_EVERY == 0:
-                await mark_missed(session, step, actor="bench", now=at, replanner=planner)
-            elif step.id is not None:
-                await mark_attended(session, step, on=day, actor="bench", now=at, replanner=planner)
+            else:
+                # The use cases lock the visit's row in their own transaction: this session's.
+                visit = await session.get(Visit, step.id)
+                assert visit is not None
+                if (participant_id + visit.number) % MISSED_EVERY == 0:
+                    await mark_missed(session, visit, actor="bench", now=at, replanner=planner)
+                else:
+                    await mark_attended(
+                        session, visit, on=day, actor="bench", now=at, replanner=planner
+                    )
 
 
 async def _answered_checkins(

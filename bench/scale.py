@@ -12,10 +12,15 @@ over them, starting a bot on them.
   sample, and a second sample of new participants (randomised in the weeks ahead) is
   enrolled and linked at that size. `plan_10k_extrapolated_s` is 10,000 x the mean cost of
   enrolling and linking in the two samples (a linear fit between the empty and the full
-  database); `--full` builds all 10,000 for real and measures `plan_10k_s` (enrolling and
+  database); `--full` builds all 10,000 for real and measures `plan_10k_linked_s` (enrolling and
   linking only; about 45 minutes on the 2-core development machine with the history).
   `--participants N` builds another size (the figures then say N instead of 10k).
-- The database then serves the periodic checks (`sweep_10k_s`), a dispatcher round, and the
+- Bulk enrolment (`plan_10k_s`): 10,000 enrolled on an empty database as
+  `trialbot enroll --from FILE.csv` does (`study.enrollment_bulk`, 100 a transaction).
+- The database then serves the periodic checks: the first run after a start, which works out
+  every participant's check-in moment (`sweep_10k_first_s`), then one as every 5 minutes
+  (`sweep_10k_s`), with the longest SQLite write transaction during both
+  (`lock_hold_max_ms`); a dispatcher round, and the
   start of a real bot process (`bench.startup_probe`) against the sandbox: ready, and
   settled (its first sweep and first dispatch done: `settle_10k_s`).
 
@@ -32,15 +37,19 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event
+
 from bench.clone import clone_participants
 from bench.running import enrol_on_randomisation, live_through, settle
 from bench.support import (
+    ARMS,
     BOT_USERNAME,
+    SITES,
     TOKEN,
     configure_logging,
     enrol_and_link,
@@ -54,12 +63,16 @@ from sandbox import SandboxServer
 from scheduler.dispatcher import Dispatcher
 from scheduler.planner import Planner
 from scheduler.service import SchedulerService
+from study.checkin_due import forget_all
 from study.clock import SystemClock
 from study.config import StudyConfig
-from study.database import Database
+from study.database import READ_ONLY, Database
+from study.enrollment import EnrollmentRequest, Invitation
+from study.enrollment_bulk import enroll_many
 from tests.support.study import STUDY_TOML
 
 TOTAL = 10_000
+BATCH = 100  # as bot.cli_enroll.BATCH (bench does not import the bot's command line)
 SAMPLE = 200
 WARM_UP = 10
 CHAT_BASE = 1_000_000
@@ -67,13 +80,21 @@ ROUNDS = 5
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 NOTES = {
+    "plan_10k_s": "enrolling 10,000 as `trialbot enroll --from FILE.csv` does (participant, "
+    "24-month calendar, infusions, invite code, audit; 100 a transaction, bulk inserts) on "
+    "an empty SQLite database; their reminder rows are planned when each links (one bulk "
+    "insert each, in plan_10k_extrapolated_s)",
     "plan_10k_extrapolated_s": "enrol + link (calendar, infusions, reminder rows) x 10,000 on "
     "SQLite, extrapolated from a sample on the empty database and one at 10,000 (--full "
-    "measures plan_10k_s instead)",
+    "measures plan_10k_linked_s instead)",
     "plan_per_participant_ms": "the mean cost of the two samples (*_empty_db_ms, *_at_10k_ms)",
-    "sweep_10k_s": "one run of SchedulerService.sweep() (every 5 min, and at start) over a "
-    "running study of 10,000 (randomised over 24 months, with their history)",
-    "sweep_10k_queued": "messages that sweep queued (what fell due since the study settled)",
+    "sweep_10k_s": "one run of SchedulerService.sweep() (every 5 min) over a running study of "
+    "10,000 (randomised over 24 months, with their history)",
+    "sweep_10k_first_s": "the first run after a start, when every participant's check-in "
+    "moment (Participant.checkins_due_at) is worked out again",
+    "sweep_10k_queued": "messages the first sweep queued (what fell due since the study settled)",
+    "lock_hold_max_ms": "the longest SQLite write transaction during those two sweeps (each "
+    "transaction holds the write lock from BEGIN IMMEDIATE to its end)",
     "dispatch_round_10k_ms": "one Dispatcher.run_once() at 10,000 (every wake and every 30 s "
     "poll), median of 5, with what is due (usually nothing)",
     "start_10k_s": "bot process: settings -> running_bot entered (migration check, sites, "
@@ -152,7 +173,7 @@ async def build_and_plan(
     if full:
         progress(f"scale: building all {total} participants of the running study (slow)")
         each = await running_sample(database, config, total, now)
-        return {f"plan_{label}_s": each * total, "plan_per_participant_ms": each * 1000}
+        return {f"plan_{label}_linked_s": each * total, "plan_per_participant_ms": each * 1000}
     progress(f"scale: building {sample} participants of the running study on the empty database")
     first = await running_sample(database, config, sample, now)
     copied = total - 2 * sample
@@ -167,6 +188,31 @@ async def build_and_plan(
         "plan_per_participant_empty_db_ms": first * 1000,
         f"plan_per_participant_at_{label}_ms": last * 1000,
     }
+
+
+async def bulk_enrolment(database: Database, config: StudyConfig, total: int) -> float:
+    """Seconds to enrol `total` participants as `trialbot enroll --from FILE.csv` does: in
+    transactions of `cli_enroll.BATCH` rows, each a handful of bulk inserts."""
+    now = datetime.now(UTC)
+    requests = [
+        EnrollmentRequest(
+            study_id=f"BULK-{index:05d}",
+            site_code=SITES[index % len(SITES)],
+            arm=ARMS[index % len(ARMS)],
+            randomized_on=now.date() - timedelta(days=index % 700),
+            language=("zh", "en")[index % 2],
+            can_become_pregnant=index % 3 == 0,
+        )
+        for index in range(total)
+    ]
+    started = time.perf_counter()
+    for first in range(0, total, BATCH):
+        async with database.session() as session:
+            results = await enroll_many(
+                session, requests[first : first + BATCH], config=config, now=now, actor="bench"
+            )
+        assert all(isinstance(result, Invitation) for result in results), results
+    return time.perf_counter() - started
 
 
 async def study_rows(database: Database, label: str) -> dict[str, float]:
@@ -193,29 +239,65 @@ async def study_rows(database: Database, label: str) -> dict[str, float]:
     return figures
 
 
+class WriteLocks:
+    """How long each SQLite write transaction lasts (every transaction takes the write lock
+    at BEGIN IMMEDIATE and holds it to COMMIT or ROLLBACK): a button press waits at most
+    the longest."""
+
+    def __init__(self, database: Database) -> None:
+        self.held: list[float] = []
+        self._began: dict[int, float] = {}
+        engine = database.engine.sync_engine
+        event.listen(engine, "begin", self._begin)
+        event.listen(engine, "commit", self._end)
+        event.listen(engine, "rollback", self._end)
+
+    def _begin(self, connection: Any) -> None:
+        if not connection.get_execution_options().get(READ_ONLY):  # takes no lock
+            self._began[id(connection)] = time.perf_counter()
+
+    def _end(self, connection: Any) -> None:
+        began = self._began.pop(id(connection), None)
+        if began is not None:
+            self.held.append(time.perf_counter() - began)
+
+
 async def sweep_and_dispatch(
     database: Database, config: StudyConfig, label: str
 ) -> dict[str, float]:
-    """Dispatcher rounds, then one run of the scheduler's periodic sweeps, on the system
-    clock."""
+    """Dispatcher rounds, then the scheduler's periodic sweeps on the system clock: the
+    first after a start (every participant's check-in moment to work out), then one as
+    every 5 minutes, timing each and the longest write transaction during them."""
     clock = SystemClock()
     sender = Counted()
     dispatcher = Dispatcher(database, sender, clock, config, Planner(config))
     service = SchedulerService(database=database, dispatcher=dispatcher, clock=clock, config=config)
-    progress("scale: dispatcher rounds, and one run of the periodic sweeps")
+    progress("scale: dispatcher rounds, and the periodic sweeps")
     rounds = []
     for _ in range(ROUNDS):
         started = time.perf_counter()
         await dispatcher.run_once()
         rounds.append(time.perf_counter() - started)
+    async with database.session() as session:
+        await session.exec(forget_all())  # as `SchedulerService.start()` does
+    locks = WriteLocks(database)
     started = time.perf_counter()
     await service.sweep()  # not started: it only sweeps
-    sweep = time.perf_counter() - started
+    first = time.perf_counter() - started
+    held = list(locks.held)
     before = sender.sent
     await dispatcher.drain()
+    queued = sender.sent - before
+    locks.held.clear()
+    started = time.perf_counter()
+    await service.sweep()
+    sweep = time.perf_counter() - started
+    held += locks.held
     return {
         f"sweep_{label}_s": sweep,
-        f"sweep_{label}_queued": sender.sent - before,
+        f"sweep_{label}_first_s": first,
+        f"sweep_{label}_queued": queued,
+        "lock_hold_max_ms": max(held) * 1000,
         f"dispatch_round_{label}_ms": statistics.median(rounds) * 1000,
     }
 
@@ -265,6 +347,9 @@ async def measure(total: int = TOTAL, sample: int = SAMPLE, full: bool = False) 
             figures |= await sweep_and_dispatch(database, config, label)
         async with migrated_database(empty_url, config):
             pass
+        async with migrated_database(f"sqlite:///{folder / 'bulk.db'}", config) as database:
+            progress(f"scale: enrolling {total} in bulk, as from a CSV file")
+            figures[f"plan_{label}_s"] = await bulk_enrolment(database, config, total)
         async with SandboxServer() as sandbox:
             sandbox.add_bot(TOKEN, username=BOT_USERNAME)
             progress(f"scale: starting bot processes (a warm-up, then empty, then {total})")

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 from telegram import Bot
 from telegram.error import TelegramError
 
-from bot import cli_team
+from bot import cli_enroll, cli_team
 from bot.cli_invite import sandbox_invitation_lines, write_qr
 from bot.parse import parse_date
 from bot.services import (
@@ -97,19 +97,38 @@ def build_parser() -> argparse.ArgumentParser:
         "extra processes on one PostgreSQL database",
     )
 
-    enroll_cmd = commands.add_parser("enroll", help="enrol a participant and print an invite")
-    enroll_cmd.add_argument("--study-id", required=True, help="1-32 letters, digits or '-'")
-    enroll_cmd.add_argument("--site", required=True, help="a site code of study.toml")
+    enroll_cmd = commands.add_parser(
+        "enroll",
+        help="enrol a participant and print an invite (--from FILE.csv: many at once)",
+        description="Enrol one participant (--study-id, --site, --arm, --randomized and "
+        "--can-become-pregnant are required), or every row of a CSV file with --from: its "
+        f"header names {', '.join(cli_enroll.REQUIRED)} and may name "
+        f"{', '.join(cli_enroll.OPTIONAL)}, with the values of the options of the same names. "
+        "Each row is enrolled whole or not at all; a refused row is reported with its reason "
+        "and does not stop the others; the exit code is 1 if any row was refused.",
+    )
     enroll_cmd.add_argument(
-        "--arm", required=True, type=arm_named, choices=[arm.value for arm in Arm]
-    )  # `individualised` (British) is accepted as `individualized`
+        "--from",
+        dest="from_file",
+        type=Path,
+        metavar="FILE.csv",
+        help="enrol every row of this CSV file (instead of the options below)",
+    )
+    enroll_cmd.add_argument("--study-id", help="1-32 letters, digits or '-' (required)")
+    enroll_cmd.add_argument("--site", help="a site code of study.toml (required)")
     enroll_cmd.add_argument(
-        "--randomized", required=True, type=_date, metavar="YYYY-MM-DD", help="day 1"
+        "--arm",
+        type=arm_named,  # `individualised` (British) is accepted as `individualized`
+        choices=[arm.value for arm in Arm],
+        help="standard or individualized (required)",
+    )
+    enroll_cmd.add_argument(
+        "--randomized", type=_date, metavar="YYYY-MM-DD", help="day 1 (required)"
     )
     enroll_cmd.add_argument("--language", choices=LANGUAGES, help="default: the study's")
     enroll_cmd.add_argument(
         "--can-become-pregnant",
-        required=True,  # no default: a forgotten answer must not switch the questions off
+        # no default: a forgotten answer must not switch the questions off
         type=_yes_no,
         metavar="yes|no",
         help="whether the participant can become pregnant: yes asks the contraception and "
@@ -119,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     enroll_cmd.add_argument(
         "--preferred-hour", type=int, metavar="0-23", help="local hour for messages"
     )
-    enroll_cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    enroll_cmd.add_argument(
+        "--json", action="store_true", help="print one JSON object (with --from: enrolled, refused)"
+    )
     _qr_option(enroll_cmd)
 
     invite_cmd = commands.add_parser(
@@ -186,8 +207,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     # silences its deprecation warning on every 429.
     os.environ.setdefault("PTB_TIMEDELTA", "1")
     as_json = "--json" in (sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
+        if args.command == "enroll":
+            _check_enroll(parser, args)
     except UsageError as exc:
         if as_json:
             _fail_json("usage", f"{exc.parser.prog}: {exc.message}", 2)
@@ -222,6 +246,24 @@ def _fail_json(code: str, message: str, status: int) -> NoReturn:
     error = {"code": code, "message": message}
     sys.stderr.write(json.dumps({"error": error}, ensure_ascii=False, sort_keys=True) + "\n")
     sys.exit(status)
+
+
+SINGLE_ENROLL = ("study_id", "site", "arm", "randomized", "can_become_pregnant")
+SINGLE_ONLY = (*SINGLE_ENROLL, "language", "timezone", "preferred_hour")
+
+
+def _check_enroll(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A single `enroll` needs its five options; `--from` takes none of them."""
+    if args.from_file is not None:
+        given = [name for name in SINGLE_ONLY if getattr(args, name) is not None]
+        if given:
+            options = ", ".join(f"--{name.replace('_', '-')}" for name in given)
+            parser.error(f"enroll --from takes the participants from the file, not {options}")
+        return
+    missing = [name for name in SINGLE_ENROLL if getattr(args, name) is None]
+    if missing:
+        options = ", ".join(f"--{name.replace('_', '-')}" for name in missing)
+        parser.error(f"the following arguments are required: {options}")
 
 
 def _run_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -288,6 +330,9 @@ def _actor() -> str:
 
 
 async def _enroll(services: Services, args: argparse.Namespace) -> None:
+    if args.from_file is not None:
+        await _enroll_file(services, args.from_file, as_json=args.json)
+        return
     username = await bot_username(services)
     request = EnrollmentRequest(
         study_id=args.study_id,
@@ -300,6 +345,24 @@ async def _enroll(services: Services, args: argparse.Namespace) -> None:
         preferred_hour=args.preferred_hour,
     )
     await _invitation(services, Enroll(request), username, as_json=args.json, qr=args.qr)
+
+
+async def _enroll_file(services: Services, path: Path, *, as_json: bool) -> None:
+    """Enrol every row of the file, print the invitations and the refusals; exit code 1 if
+    any row was refused."""
+    try:
+        rows = cli_enroll.read_rows(path)
+    except cli_enroll.BadFile as exc:
+        raise CommandFailed(str(exc)) from None
+    username = await bot_username(services)
+    outcomes = await cli_enroll.enroll_rows(services, rows, _actor())
+    if as_json:
+        _out_json(cli_enroll.report_json(outcomes, username))
+    else:
+        for line in cli_enroll.report_lines(outcomes, username, _out_table):
+            _out(line)
+    if any(outcome.refusal is not None for outcome in outcomes):
+        raise CommandFailed(cli_enroll.summary(outcomes))
 
 
 async def _invite(services: Services, args: argparse.Namespace) -> None:

@@ -53,6 +53,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "error": dict(_SITE),
     "coordinator_hello": {"role_name": "coordinator", "site_codes": ["ZJU2"]},
     "error_duplicate_study_id": {"study_id": "ZJU2-001"},
+    "error_enroll_row_missing": {"field": "randomized"},
+    "enroll_row_refused": {
+        "line": 3,
+        "study_id": "ZJU2-002",
+        "reason": "The study id ZJU2-002 is already enrolled.",
+    },
+    "enroll_rows_summary": {"rows": 10, "enrolled": 9, "refused": 1},
     "error_bad_study_id": {"study_id": "<ZJU 2>"},
     "error_unknown_site": {"site": "XYZ", "known": "ZJU2, PUMCH"},
     "error_bad_arm": {"arm": "high"},

@@ -12,11 +12,14 @@ the others go on.
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from functools import partial
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scheduler.isolation import on_its_own, run_steps
+from scheduler.isolation import batches, may_be_due, on_its_own, run_steps
+from scheduler.sweeps import on_days
 from scheduler.timing import local_date, local_instant
 from study import audit
 from study.alerts import ALERT_CARD, PRIORITY_OF_TIER
@@ -57,22 +60,29 @@ async def escalate_alerts(database: Database, clock: Clock, config: StudyConfig)
     alerts had one."""
     now = clock.now()
     acted = 0
-    async with database.session() as session:
-        due = list(
-            await session.exec(
-                select(Alert)
-                .where(
-                    col(Alert.status) == AlertStatus.OPEN,
-                    col(Alert.next_escalation_at) <= now,
+    async with database.reading() as session:
+        ids = list(await session.exec(_round_due(select(Alert.id), now)))
+    for batch in batches(ids):
+        async with database.session() as session:
+            due = list(
+                await session.exec(
+                    _round_due(select(Alert), now)
+                    .where(col(Alert.id).in_(batch))
+                    .with_for_update(skip_locked=True)
                 )
-                .with_for_update(skip_locked=True)
             )
-        )
-        for alert in due:
-            async with on_its_own(session, "escalating alert", alert.id):
-                await _next_round(session, alert, now, config)
-                acted += 1
+            for alert in due:
+                async with on_its_own(session, "escalating alert", alert.id):
+                    await _next_round(session, alert, now, config)
+                    acted += 1
     return acted
+
+
+def _round_due(query: Any, now: datetime) -> Any:
+    return query.where(
+        col(Alert.status) == AlertStatus.OPEN,
+        col(Alert.next_escalation_at) <= now,
+    )
 
 
 async def _next_round(
@@ -136,8 +146,8 @@ async def send_digests(database: Database, clock: Clock, config: StudyConfig) ->
     """Once a day at the digest hour, each site with open T3 alerts gets their list."""
     now = clock.now()
     sent = 0
-    async with database.session() as session:
-        for code in config.sites:
+    for code in config.sites:
+        async with database.session() as session:
             async with on_its_own(session, "the digest of site", code):
                 sent += await _digest_of(session, code, now, config)
     return sent
@@ -182,41 +192,73 @@ async def send_previsit_summaries(database: Database, clock: Clock, config: Stud
     now = clock.now()
     ahead = timedelta(days=config.protocol.previsit_summary_days)
     sent = 0
-    async with database.session() as session:
-        rows = await session.exec(
-            select(Visit, Participant)
-            .join(Participant, col(Participant.id) == Visit.participant_id)
-            .where(
-                col(Visit.status).in_(UPCOMING),
-                col(Participant.status).in_(
-                    [
-                        ParticipantStatus.ACTIVE,
-                        ParticipantStatus.UNREACHABLE,
-                        ParticipantStatus.PAUSED,
-                    ]
-                ),
-                col(Visit.target_date) <= (now + ahead + timedelta(days=60)).date(),
+    async with database.reading() as session:
+        rows = await session.exec(_coming(select(Visit, Participant), now, ahead))
+        ids = [
+            visit.id
+            for visit, participant in rows
+            if may_be_due(partial(_summary_due, visit, participant, now, config))
+        ]
+    for batch in batches(ids):
+        async with database.session() as session:
+            rows = await session.exec(
+                _coming(select(Visit, Participant), now, ahead).where(col(Visit.id).in_(batch))
             )
-        )
-        for visit, participant in list(rows):
-            async with on_its_own(session, "the pre-visit summary of visit", visit.id):
-                zone = config.site_timezone(participant.site_code)
-                today = local_date(now, zone)
-                if not visit.visit_date - ahead <= today < visit.visit_date:
-                    continue
-                if now < local_instant(today, time(config.protocol.escalation.digest_hour), zone):
-                    continue
-                await enqueue(
-                    session,
-                    template="previsit_summary",
-                    dedupe_key=f"previsit:{visit.id}:{visit.visit_date.isoformat()}",
-                    chat_id=config.sites[participant.site_code].alert_chat_id,
-                    language=config.site_language(participant.site_code),
-                    context={"visit_id": visit.id},
-                    due_at=now,
-                    not_after=local_instant(visit.visit_date, time(0), zone),
-                    priority=Priority.INFO,
-                    now=now,
-                )
-                sent += 1
+            for visit, participant in list(rows):
+                async with on_its_own(session, "the pre-visit summary of visit", visit.id):
+                    sent += await _previsit_summary(session, visit, participant, now, config)
     return sent
+
+
+def _coming(query: Any, now: datetime, ahead: timedelta) -> Any:
+    """Upcoming visits of followed participants whose summary may be due: on a day from
+    today (in any zone) to `ahead` days later."""
+    return query.join(Participant, col(Participant.id) == Visit.participant_id).where(
+        col(Visit.status).in_(UPCOMING),
+        col(Participant.status).in_(
+            [
+                ParticipantStatus.ACTIVE,
+                ParticipantStatus.UNREACHABLE,
+                ParticipantStatus.PAUSED,
+            ]
+        ),
+        col(Visit.target_date) <= (now + ahead + timedelta(days=60)).date(),
+        on_days(now - timedelta(days=1), now + ahead + timedelta(days=1)),
+    )
+
+
+async def _previsit_summary(
+    session: AsyncSession,
+    visit: Visit,
+    participant: Participant,
+    now: datetime,
+    config: StudyConfig,
+) -> int:
+    if not _summary_due(visit, participant, now, config):
+        return 0
+    zone = config.site_timezone(participant.site_code)
+    await enqueue(
+        session,
+        template="previsit_summary",
+        dedupe_key=f"previsit:{visit.id}:{visit.visit_date.isoformat()}",
+        chat_id=config.sites[participant.site_code].alert_chat_id,
+        language=config.site_language(participant.site_code),
+        context={"visit_id": visit.id},
+        due_at=now,
+        not_after=local_instant(visit.visit_date, time(0), zone),
+        priority=Priority.INFO,
+        now=now,
+    )
+    return 1
+
+
+def _summary_due(
+    visit: Visit, participant: Participant, now: datetime, config: StudyConfig
+) -> bool:
+    """Whether the visit's summary is due: in the days before it, from the digest hour."""
+    ahead = timedelta(days=config.protocol.previsit_summary_days)
+    zone = config.site_timezone(participant.site_code)
+    today = local_date(now, zone)
+    if not visit.visit_date - ahead <= today < visit.visit_date:
+        return False
+    return now >= local_instant(today, time(config.protocol.escalation.digest_hour), zone)

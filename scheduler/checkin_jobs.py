@@ -12,23 +12,26 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlmodel import col, func, select
+from sqlalchemy import or_
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scheduler.isolation import on_its_own, run_steps
+from scheduler.checkin_moments import checkin_moments
+from scheduler.isolation import batches, on_its_own, run_steps
 from study.alerts import raise_alert
 from study.asked import last_asked, next_symptom_checkin_at
 from study.cadence import (
     ContraceptionDue,
     LocalSchedule,
-    checkin_candidates_before,
     contraception_due,
     contraception_until,
     infusions_asked_about_since,
     post_infusion_question_at,
     post_infusion_trigger,
 )
+from study.checkin_due import remember
 from study.checkins import QUESTION_TEMPLATE, open_checkin, open_checkin_of, stop
 from study.clock import Clock
 from study.config import StudyConfig
@@ -50,6 +53,8 @@ from study.outbox import Priority, enqueue
 
 log = logging.getLogger(__name__)
 
+MOMENT_BATCH = 15
+
 MISSED_KIND: dict[str, str] = {
     CheckInKind.SYMPTOMS: "missed_checkins",
     CheckInKind.CONTRACEPTION: "missed_contraception",
@@ -63,62 +68,64 @@ async def run_checkin_sweeps(database: Database, clock: Clock, config: StudyConf
 
 
 async def put_due_checkins(database: Database, clock: Clock, config: StudyConfig) -> int:
-    """Open every check-in that is due now. Returns how many were opened."""
+    """Open every check-in that is due now. Returns how many were opened.
+
+    Only the participants whose moment (`Participant.checkins_due_at`) has come are read:
+    those whose moment is not known have it worked out first, many at a time; then each
+    whose moment has come, in a short transaction of their own that stores their next."""
     now = clock.now()
+    await _work_out_unknown(database, now, config)
     opened = 0
-    async with database.session() as session:
-        candidates = await _candidates(session, now, config)
-    for participant in candidates:
+    async with database.reading() as session:
+        due = list(await session.exec(_linked(select(Participant.id)).where(_due_by(now))))
+    for participant_id in due:
         try:
             async with database.session() as session:
+                participant = await session.get(Participant, participant_id, with_for_update=True)
+                if participant is None:
+                    continue
                 opened += await _due_for(session, participant, now, config)
+                await session.flush()  # the changes above forget the moment; then store it
+                await remember(session, await checkin_moments(session, [participant], now, config))
         except Exception:
             # One participant's bad data must not stop everyone else's check-ins.
-            log.exception("could not put the check-ins due for participant %s", participant.id)
+            log.exception("could not put the check-ins due for participant %s", participant_id)
     return opened
 
 
-async def _candidates(
-    session: AsyncSession, now: datetime, config: StudyConfig
-) -> list[Participant]:
-    """The participants who may have something due, found in SQL so that a sweep does not
-    open a transaction for each of thousands of participants."""
-    protocol = config.protocol
-    last_cadence = (
-        select(CheckIn.participant_id, func.max(CheckIn.asked_at).label("last"))
-        .where(CheckIn.kind == CheckInKind.SYMPTOMS, CheckIn.trigger == CheckInTrigger.CADENCE)
-        .group_by(col(CheckIn.participant_id))
-        .subquery()
+async def _work_out_unknown(database: Database, now: datetime, config: StudyConfig) -> None:
+    """Work out the moment of each participant who has none (new, changed, or everyone after
+    a start), `MOMENT_BATCH` at a time, each batch a short transaction."""
+    unknown = col(Participant.checkins_due_at).is_(None)
+    async with database.reading() as session:
+        ids = list(await session.exec(_linked(select(Participant.id)).where(unknown)))
+    for batch in batches(ids, MOMENT_BATCH):
+        try:
+            async with database.session() as session:
+                participants = list(
+                    await session.exec(
+                        _linked(select(Participant))
+                        .where(unknown, col(Participant.id).in_(batch))
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                await remember(session, await checkin_moments(session, participants, now, config))
+        except Exception:
+            # Those left unknown are each worked out on their own below.
+            log.exception("could not work out when check-ins are next due; one by one instead")
+
+
+def _linked(query: Any) -> Any:
+    """Participants who may be asked: active, with a linked chat."""
+    return query.where(
+        col(Participant.status) == ParticipantStatus.ACTIVE,
+        col(Participant.linked_at).is_not(None),
     )
-    cadence = (
-        select(Participant.id)
-        .outerjoin(last_cadence, last_cadence.c.participant_id == Participant.id)
-        .where(
-            func.coalesce(last_cadence.c.last, Participant.linked_at)
-            <= checkin_candidates_before(now, protocol.checkin_interval_days)
-        )
-    )
-    infused = select(Infusion.participant_id).where(
-        col(Infusion.status) == InfusionStatus.GIVEN,
-        col(Infusion.given_on) >= infusions_asked_about_since(now, protocol),
-    )
-    pregnancy_possible = select(Participant.id).where(col(Participant.can_become_pregnant))
-    ids = {
-        participant_id
-        for query in (cadence, infused, pregnancy_possible)
-        for participant_id in await session.exec(query)
-    }
-    if not ids:
-        return []
-    return list(
-        await session.exec(
-            select(Participant).where(
-                col(Participant.id).in_(ids),
-                col(Participant.status) == ParticipantStatus.ACTIVE,
-                col(Participant.linked_at).is_not(None),
-            )
-        )
-    )
+
+
+def _due_by(now: datetime) -> Any:
+    due = col(Participant.checkins_due_at)
+    return or_(due.is_(None), due <= now)
 
 
 async def _due_for(
@@ -224,6 +231,16 @@ async def _contraception_due(
     session: AsyncSession, participant: Participant, now: datetime, config: StudyConfig
 ) -> ContraceptionDue | None:
     """The contraception questions due now, if any (`study.cadence.contraception_due`)."""
+    facts = await _contraception_facts(session, participant, config)
+    return contraception_due(
+        now, LocalSchedule.of(participant, config.protocol), config.protocol, **facts
+    )
+
+
+async def _contraception_facts(
+    session: AsyncSession, participant: Participant, config: StudyConfig
+) -> dict[str, Any]:
+    """What `contraception_due` needs to know of the participant."""
     assert participant.linked_at is not None  # only linked participants are candidates
     infusions = await session.exec(
         select(Infusion).where(
@@ -235,17 +252,14 @@ async def _contraception_due(
     visit_days = await session.exec(
         select(Visit).where(Visit.participant_id == participant.id, col(Visit.status).in_(UPCOMING))
     )
-    return contraception_due(
-        now,
-        LocalSchedule.of(participant, config.protocol),
-        config.protocol,
-        until=contraception_until(
+    return {
+        "until": contraception_until(
             infusion_days, config.protocol.contraception_months_after_last_infusion
         ),
-        last_asked=await last_asked(session, participant, CheckInKind.CONTRACEPTION),
-        linked_at=participant.linked_at,
-        upcoming_visits=[visit.visit_date for visit in visit_days],
-    )
+        "last_asked": await last_asked(session, participant, CheckInKind.CONTRACEPTION),
+        "linked_at": participant.linked_at,
+        "upcoming_visits": [visit.visit_date for visit in visit_days],
+    }
 
 
 async def nudge_checkins(database: Database, clock: Clock, config: StudyConfig) -> int:
@@ -253,52 +267,59 @@ async def nudge_checkins(database: Database, clock: Clock, config: StudyConfig) 
     now = clock.now()
     cutoff = now - timedelta(hours=config.protocol.checkin_nudge_hours)
     nudged = 0
-    async with database.session() as session:
-        waiting = await session.exec(
-            select(CheckIn).where(
-                col(CheckIn.status) == PromptStatus.OPEN,
-                col(CheckIn.nudged_at).is_(None),
-                col(CheckIn.asked_at) <= cutoff,
-                CheckIn.trigger != CheckInTrigger.ON_DEMAND,
+    async with database.reading() as session:
+        ids = list(await session.exec(_unnudged(select(CheckIn.id), cutoff)))
+    for batch in batches(ids):
+        async with database.session() as session:
+            waiting = await session.exec(
+                _unnudged(select(CheckIn), cutoff).where(col(CheckIn.id).in_(batch))
             )
-        )
-        for checkin in list(waiting):
-            async with on_its_own(session, "nudging check-in", checkin.id):
-                checkin.nudged_at = now
-                session.add(checkin)
-                await enqueue(
-                    session,
-                    template=QUESTION_TEMPLATE,
-                    dedupe_key=f"checkin:{checkin.id}:nudge",
-                    participant_id=checkin.participant_id,
-                    context={"checkin_id": checkin.id, "proactive": True, "nudge": True},
-                    due_at=now,
-                    not_after=checkin.expires_at,
-                    priority=Priority.PROMPT,
-                    now=now,
-                )
-                nudged += 1
+            for checkin in list(waiting):
+                async with on_its_own(session, "nudging check-in", checkin.id):
+                    checkin.nudged_at = now
+                    session.add(checkin)
+                    await enqueue(
+                        session,
+                        template=QUESTION_TEMPLATE,
+                        dedupe_key=f"checkin:{checkin.id}:nudge",
+                        participant_id=checkin.participant_id,
+                        context={"checkin_id": checkin.id, "proactive": True, "nudge": True},
+                        due_at=now,
+                        not_after=checkin.expires_at,
+                        priority=Priority.PROMPT,
+                        now=now,
+                    )
+                    nudged += 1
     return nudged
+
+
+def _unnudged(query: Any, cutoff: datetime) -> Any:
+    return query.where(
+        col(CheckIn.status) == PromptStatus.OPEN,
+        col(CheckIn.nudged_at).is_(None),
+        col(CheckIn.asked_at) <= cutoff,
+        CheckIn.trigger != CheckInTrigger.ON_DEMAND,
+    )
 
 
 async def expire_checkins(database: Database, clock: Clock, config: StudyConfig) -> int:
     """Close check-ins past their time as missed; two missed in a row -> a T3 notice."""
     now = clock.now()
     expired = 0
-    async with database.session() as session:
+    async with database.reading() as session:
         due = list(
             await session.exec(
-                select(CheckIn).where(
+                select(CheckIn.id, CheckIn.participant_id).where(
                     col(CheckIn.status) == PromptStatus.OPEN,
                     col(CheckIn.expires_at) <= now,
                 )
             )
         )
-    for item in due:
+    for checkin_id, participant_id in due:
         try:
             async with database.session() as session:
-                checkin = await session.get(CheckIn, item.id, with_for_update=True)
-                participant = await session.get(Participant, item.participant_id)
+                checkin = await session.get(CheckIn, checkin_id, with_for_update=True)
+                participant = await session.get(Participant, participant_id)
                 if checkin is None or participant is None or checkin.status != PromptStatus.OPEN:
                     continue
                 await stop(
@@ -313,7 +334,7 @@ async def expire_checkins(database: Database, clock: Clock, config: StudyConfig)
             expired += 1
         except Exception:
             # One check-in's bad data must not keep the others open past their time.
-            log.exception("could not expire check-in %s; the others go on", item.id)
+            log.exception("could not expire check-in %s; the others go on", checkin_id)
     return expired
 
 

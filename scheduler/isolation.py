@@ -9,8 +9,9 @@ sweep. Savepoints work alike on PostgreSQL and on SQLite (see `study.database`).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,6 +22,7 @@ from study.database import Database
 log = logging.getLogger(__name__)
 
 Step = Callable[[Database, Clock, StudyConfig], Awaitable[object]]
+T = TypeVar("T")
 
 
 @asynccontextmanager
@@ -42,3 +44,24 @@ async def run_steps(
             await step(database, clock, config)
         except Exception:
             log.exception("the sweep step %s failed; the others go on", step.__name__)
+
+
+BATCH = 25
+"""Rows a sweep handles in one transaction: SQLite's write lock is held for a transaction's
+whole length, so a sweep that wrote in one would keep every button press waiting."""
+
+
+def batches(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
+    """`items` in slices of `size`, each for a transaction of its own."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def may_be_due(check: Callable[[], bool]) -> bool:
+    """A sweep's quick check of a row, before its transaction: a row whose check fails (bad
+    data) counts as due, so that handling it on its own logs the failure and the others go
+    on."""
+    try:
+        return check()
+    except Exception:
+        return True

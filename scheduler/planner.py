@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,7 +28,7 @@ from study.models import (
     ParticipantStatus,
     Visit,
 )
-from study.outbox import OUTBOX_TOUCHED, REMINDER_TEMPLATE, Priority, new_message
+from study.outbox import OUTBOX_TOUCHED, REMINDER_TEMPLATE, Priority, message_values
 from study.protocol import Arm
 
 REMINDER_PREFIX = "remind:"
@@ -77,8 +78,9 @@ class Planner:
                 row.attempts = 0
                 session.add(row)
                 session.info[OUTBOX_TOUCHED] = True
+        # One bulk insert: a calendar's reminders are a few dozen rows.
         new = [
-            new_message(
+            message_values(
                 template=REMINDER_TEMPLATE,
                 dedupe_key=reminder.dedupe_key,
                 event_key=reminder.event_key,
@@ -93,7 +95,7 @@ class Planner:
             if reminder.dedupe_key not in existing
         ]
         if new:
-            session.add_all(new)
+            await session.exec(insert(OutboxMessage), params=new)
             session.info[OUTBOX_TOUCHED] = True
 
     async def reminders_for(

@@ -21,6 +21,7 @@ from scheduler.alert_jobs import escalate_alerts, run_alert_sweeps
 from scheduler.checkin_jobs import run_checkin_sweeps
 from scheduler.dispatcher import Dispatcher
 from scheduler.sweeps import run_all_sweeps
+from study.checkin_due import forget_all
 from study.clock import Clock
 from study.config import StudyConfig
 from study.database import Database
@@ -71,6 +72,10 @@ class SchedulerService:
             released = await self.dispatcher.release_own_leases()
             if released:
                 log.info("took up %d messages left in flight by the previous run", released)
+        async with self.database.session() as session:
+            # Each participant's next check-in moment was worked out under the protocol of
+            # the last run: study.toml may have changed it, so the first sweep works it out.
+            await session.exec(forget_all())
         self._stopped = False
         self.scheduler = AsyncIOScheduler(
             timezone=UTC,

@@ -165,3 +165,46 @@ def contraception_due(
             continue
         return due
     return None
+
+
+def next_contraception_at(
+    now: datetime,
+    local: LocalSchedule,
+    protocol: ProtocolConfig,
+    *,
+    until: date | None,
+    last_asked: datetime | None,
+    linked_at: datetime,
+    upcoming_visits: Iterable[date],
+) -> datetime | None:
+    """The first moment from `now` on at which `contraception_due` gives questions, as
+    things stand (`now` itself when some are due now); None when none will come without a
+    change of the participant's data.
+
+    `contraception_due` changes its answer only when the clock passes a candidate's hour or
+    a local midnight; this finds the first such moment at which one of its candidates stands.
+    """
+    if until is None:
+        return None
+    since = last_asked or linked_at
+    moments = []
+    cadence_day = local.day_of(since) + timedelta(days=protocol.contraception_interval_days)
+    cadence_at = local.at_preferred_hour(cadence_day)
+    moment = max(now, cadence_at)
+    if local.day_of(moment) <= until and (last_asked is None or cadence_at > last_asked):
+        moments.append(moment)
+    first_reminder = timedelta(days=max(protocol.visit_reminder_days, default=0))
+    for visit_day in upcoming_visits:
+        first = visit_day - first_reminder
+        at = local.at_preferred_hour(first)
+        if last_asked is not None and at <= last_asked:
+            continue
+        # Skipped while questions were asked in the week before: from the day that ends.
+        start = first
+        if last_asked is not None:
+            start = max(first, local.day_of(last_asked) + VISIT_QUESTIONS_SKIPPED_WITHIN)
+        moment = max(now, at, local_instant(start, time(0), local.zone))
+        day = local.day_of(moment)
+        if day < visit_day and day <= until:
+            moments.append(moment)
+    return min(moments, default=None)

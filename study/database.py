@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from study import checkin_due as _checkin_due  # noqa: F401 (its flush hooks, for every session)
 from study.errors import ConfigError
 from study.outbox import OUTBOX_TOUCHED
 
@@ -89,6 +90,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 READ_ONLY = "trialbot_read_only"
+"""Execution option of a connection that only reads (`Database.reading`)."""
 WRITER_PATIENCE_SECONDS = 30.0
 
 

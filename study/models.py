@@ -181,6 +181,10 @@ class Participant(SQLModel, table=True):
     linked_at: datetime | None = _utc()
     created_at: datetime = _utc_required()
     status_changed_at: datetime | None = _utc()
+    # When the check-in sweep next has something to put to them (`study.checkin_due`):
+    # None when not known yet (any change that may move it sets it so); the sweep reads only
+    # the participants whose moment has come.
+    checkins_due_at: datetime | None = _utc(index=True)
 
 
 class EnrollmentCode(SQLModel, table=True):
@@ -210,10 +214,10 @@ class Visit(SQLModel, table=True):
     participant_id: int = Field(foreign_key="participant.id", index=True)
     number: int
     month: int
-    target_date: date
+    target_date: date = Field(index=True)
     window_start: date
-    window_end: date
-    appointment_date: date | None = None
+    window_end: date = Field(index=True)
+    appointment_date: date | None = Field(default=None, index=True)
     appointment_time: time | None = None
     status: str = Field(default=VisitStatus.PLANNED, max_length=24)
     confirmed_at: datetime | None = _utc()
@@ -271,7 +275,7 @@ class CheckIn(SQLModel, table=True):
     infusion_id: int | None = Field(default=None, foreign_key="infusion.id")
     dedupe_key: str | None = Field(default=None, max_length=96, unique=True)
     asked_at: datetime = _utc_required()
-    expires_at: datetime | None = _utc()
+    expires_at: datetime | None = _utc(index=True)
     nudged_at: datetime | None = _utc()
     current_question: str | None = Field(default=None, max_length=16)
     answers: dict[str, Any] = _json(dict)

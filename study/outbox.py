@@ -94,23 +94,64 @@ def new_message(
 ) -> OutboxMessage:
     """An outbox row, not yet added: for callers that checked the dedupe keys themselves
     (the planner adds a participant's reminders together). See `enqueue`."""
+    return OutboxMessage(
+        **message_values(
+            template=template,
+            dedupe_key=dedupe_key,
+            due_at=due_at,
+            now=now,
+            participant_id=participant_id,
+            chat_id=chat_id,
+            language=language,
+            context=context,
+            not_after=not_after,
+            priority=priority,
+            event_key=event_key,
+            alert_id=alert_id,
+        )
+    )
+
+
+def message_values(
+    *,
+    template: str,
+    dedupe_key: str,
+    due_at: datetime,
+    now: datetime,
+    participant_id: int | None = None,
+    chat_id: int | None = None,
+    language: str | None = None,
+    context: dict[str, Any] | None = None,
+    not_after: datetime | None = None,
+    priority: int = Priority.INFO,
+    event_key: str | None = None,
+    alert_id: int | None = None,
+) -> dict[str, Any]:
+    """The columns of a new outbox row, for a bulk insert of many (`new_message`'s row)."""
     if (participant_id is None) == (chat_id is None):
         raise ValueError("a message goes either to a participant or to a chat")
-    return OutboxMessage(
-        participant_id=participant_id,
-        chat_id=chat_id,
-        template=template,
-        language=language or "",
-        context=context or {},
-        priority=priority,
-        dedupe_key=dedupe_key,
-        event_key=event_key,
-        due_at=due_at,
-        available_at=due_at,
-        not_after=not_after,
-        alert_id=alert_id,
-        created_at=now,
-    )
+    return {
+        "participant_id": participant_id,
+        "chat_id": chat_id,
+        "template": template,
+        "template_version": "1",
+        "language": language or "",
+        "context": context or {},
+        "priority": priority,
+        "dedupe_key": dedupe_key,
+        "event_key": event_key,
+        "due_at": due_at,
+        "available_at": due_at,
+        "not_after": not_after,
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "lease_until": None,
+        "last_error": None,
+        "telegram_message_id": None,
+        "sent_at": None,
+        "alert_id": alert_id,
+        "created_at": now,
+    }
 
 
 async def cancel_pending(

@@ -1,0 +1,205 @@
+"""Enrolling many participants in one transaction (`trialbot enroll --from FILE.csv`).
+
+Each request is checked as `study.enrollment.enroll` checks it, and every one that passes is
+enrolled alike (participant, whole calendar, infusions, invite code, audit), with one insert
+a table for all of them: a site's list of thousands goes in within seconds. A refused
+request is returned with its reason and leaves nothing behind; the caller commits the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from study.codes import hash_code, new_code
+from study.config import StudyConfig
+from study.enrollment import (
+    EnrollmentRequest,
+    Invitation,
+    _participant_facts,
+    _site_today,
+    _validate,
+)
+from study.errors import DomainError
+from study.models import (
+    AuditEvent,
+    EnrollmentCode,
+    Infusion,
+    InfusionStatus,
+    Participant,
+    ParticipantStatus,
+    Visit,
+    VisitStatus,
+)
+from study.protocol import Arm, protocol_infusions, visit_calendar
+
+
+async def enroll_many(
+    session: AsyncSession,
+    requests: Sequence[EnrollmentRequest],
+    *,
+    config: StudyConfig,
+    now: datetime,
+    actor: str,
+) -> list[Invitation | DomainError]:
+    """Enrol every acceptable request, in the caller's transaction; for each request, in
+    order, its invitation or why it was refused."""
+    results: list[Invitation | DomainError | None] = [None] * len(requests)
+    taken = set(
+        await session.exec(
+            select(Participant.study_id).where(
+                col(Participant.study_id).in_({request.study_id for request in requests})
+            )
+        )
+    )
+    accepted: list[tuple[int, Participant]] = []
+    for index, request in enumerate(requests):
+        try:
+            _validate(request, config, now)
+            if request.study_id in taken:
+                raise DomainError("error_duplicate_study_id", study_id=request.study_id)
+        except DomainError as refusal:
+            results[index] = refusal
+            continue
+        taken.add(request.study_id)
+        accepted.append((index, _participant(request, config, now)))
+    if accepted:
+        await _insert(session, [(requests[i], p) for i, p in accepted], config, now, actor)
+        expires_at = now + timedelta(days=config.protocol.enrollment_code_days)
+        codes = [new_code() for _ in accepted]
+        await session.exec(
+            insert(EnrollmentCode),
+            params=[
+                {
+                    "participant_id": participant.id,
+                    "code_hash": hash_code(code),
+                    "created_at": now,
+                    "expires_at": expires_at,
+                    "used_at": None,
+                    "revoked_at": None,
+                }
+                for (_, participant), code in zip(accepted, codes, strict=True)
+            ],
+        )
+        await session.exec(
+            insert(AuditEvent),
+            params=[
+                event
+                for _, participant in accepted
+                for event in _audit(participant, actor, now, expires_at)
+            ],
+        )
+        for (index, participant), code in zip(accepted, codes, strict=True):
+            results[index] = Invitation(participant, code, expires_at)
+    return [result for result in results if result is not None]
+
+
+def _participant(request: EnrollmentRequest, config: StudyConfig, now: datetime) -> Participant:
+    protocol = config.protocol
+    return Participant(
+        study_id=request.study_id,
+        site_code=request.site_code,
+        arm=request.arm,
+        randomized_on=request.randomized_on,
+        language=request.language or config.study.language,
+        timezone=request.timezone or config.site_timezone(request.site_code),
+        preferred_hour=(
+            protocol.preferred_hour if request.preferred_hour is None else request.preferred_hour
+        ),
+        can_become_pregnant=request.can_become_pregnant,
+        status=ParticipantStatus.INVITED,
+        created_at=now,
+        status_changed_at=now,
+    )
+
+
+async def _insert(
+    session: AsyncSession,
+    accepted: list[tuple[EnrollmentRequest, Participant]],
+    config: StudyConfig,
+    now: datetime,
+    actor: str,
+) -> None:
+    """The participants, then their visits, then their infusions: one insert each."""
+    columns = [c.name for c in Participant.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
+    inserted = await session.exec(
+        insert(Participant).returning(col(Participant.study_id), col(Participant.id)),
+        params=[{name: getattr(p, name) for name in columns} for _, p in accepted],
+    )
+    ids = dict(inserted.all())
+    for _, participant in accepted:
+        participant.id = ids[participant.study_id]
+    protocol = config.protocol
+    visit_rows = []
+    done_on_day_one = {}
+    for request, participant in accepted:
+        done = request.randomized_on <= _site_today(config, request.site_code, now)
+        done_on_day_one[participant.id] = done
+        for planned in visit_calendar(request.randomized_on, protocol):
+            first = planned.month == 0 and done
+            visit_rows.append(
+                {
+                    "participant_id": participant.id,
+                    "number": planned.number,
+                    "month": planned.month,
+                    "target_date": planned.target_date,
+                    "window_start": planned.window_start,
+                    "window_end": planned.window_end,
+                    "appointment_date": None,
+                    "appointment_time": None,
+                    "status": VisitStatus.ATTENDED if first else VisitStatus.PLANNED,
+                    "confirmed_at": None,
+                    "attended_on": planned.target_date if first else None,
+                    "updated_at": now,
+                }
+            )
+    visits = await session.exec(
+        insert(Visit).returning(col(Visit.participant_id), col(Visit.number), col(Visit.id)),
+        params=visit_rows,
+    )
+    visit_ids = {(owner, number): visit_id for owner, number, visit_id in visits}
+    infusion_rows = []
+    for request, participant in accepted:
+        for infusion in protocol_infusions(Arm(request.arm), request.randomized_on, protocol):
+            given = infusion.month == 0 and done_on_day_one[participant.id]
+            infusion_rows.append(
+                {
+                    "participant_id": participant.id,
+                    "visit_id": visit_ids[(participant.id, infusion.visit_number)],
+                    "planned_date": infusion.planned_date,
+                    "planned_time": None,
+                    "dose_mg": infusion.dose_mg,
+                    "reason": "protocol",
+                    "status": InfusionStatus.GIVEN if given else InfusionStatus.PLANNED,
+                    "cancel_reason": None,
+                    "given_on": infusion.planned_date if given else None,
+                    "criteria": None,
+                    "confirmed_by": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    if infusion_rows:
+        await session.exec(insert(Infusion), params=infusion_rows)
+
+
+def _audit(
+    participant: Participant, actor: str, now: datetime, expires_at: datetime
+) -> list[dict[str, object]]:
+    """The audit events of `enroll`: the enrolment, then the code issued."""
+    common = {
+        "at": now,
+        "actor": actor,
+        "entity": "participant",
+        "entity_id": participant.study_id,
+        "participant_id": participant.id,
+        "before": None,
+    }
+    return [
+        {**common, "action": "enroll", "after": _participant_facts(participant)},
+        {**common, "action": "issue_code", "after": {"expires_at": expires_at.isoformat()}},
+    ]

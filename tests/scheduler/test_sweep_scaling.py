@@ -1,0 +1,153 @@
+"""Periodic work proportional to what is due: a sweep reads nobody whose moment has not come,
+and every change that may bring a participant's check-ins forward makes it look again."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import event
+from sqlmodel import select
+
+from scheduler.alert_jobs import run_alert_sweeps
+from scheduler.checkin_jobs import expire_checkins, run_checkin_sweeps
+from scheduler.planner import Planner
+from scheduler.sweeps import run_all_sweeps
+from study.checkin_due import NEVER
+from study.config import StudyConfig
+from study.database import Database
+from study.models import CheckIn, CheckInKind, Participant, PromptStatus
+from study.team import Pause, RecordGiven, Resume, SetCanBecomePregnant, SetVisit, Team, Withdraw
+from tests.support.clock import FakeClock
+from tests.support.factories import enrolled
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+async def sweep(database: Database, clock: FakeClock, config: StudyConfig) -> None:
+    """Every periodic check, as `SchedulerService.sweep` runs them."""
+    for job in (run_all_sweeps, run_checkin_sweeps, run_alert_sweeps):
+        await job(database, clock, config)
+
+
+class Reads:
+    """Statements sent and participant rows loaded while counting."""
+
+    def __init__(self, database: Database) -> None:
+        self.statements = 0
+        self.participants = 0
+        self._engine = database.engine.sync_engine
+        event.listen(self._engine, "after_cursor_execute", self._statement)
+        event.listen(Participant, "load", self._participant)
+
+    def _statement(self, *_: Any) -> None:
+        self.statements += 1
+
+    def _participant(self, *_: Any) -> None:
+        self.participants += 1
+
+    def stop(self) -> None:
+        event.remove(self._engine, "after_cursor_execute", self._statement)
+        event.remove(Participant, "load", self._participant)
+
+
+async def quiet_sweep(
+    database: Database, config: StudyConfig, clock: FakeClock, first: int, count: int
+) -> Reads:
+    """Enrol and link `count` more participants, sweep once (their moments are worked out),
+    then count what a sweep an hour later reads, when nothing is due."""
+    for index in range(first, first + count):
+        await enrolled(
+            database,
+            config,
+            clock,
+            study_id=f"ZJU2-{index:03d}",
+            chat_id=7000 + index,
+            can_become_pregnant=index % 2 == 0,
+        )
+    await sweep(database, clock, config)
+    clock.advance(timedelta(hours=1))
+    reads = Reads(database)
+    try:
+        await sweep(database, clock, config)
+    finally:
+        reads.stop()
+    return reads
+
+
+async def test_a_sweep_reads_none_of_the_participants_with_nothing_due(
+    database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    clock.set(datetime(2026, 3, 2, 12, 0, tzinfo=SHANGHAI))
+    few = await quiet_sweep(database, config, clock, 0, 3)
+    many = await quiet_sweep(database, config, clock, 3, 12)
+    assert few.participants == many.participants == 0
+    assert few.statements == many.statements  # the same work for 3 as for 15
+    async with database.session() as session:
+        moments = [p.checkins_due_at for p in await session.exec(select(Participant))]
+    assert len(moments) == 15 and all(m is not None and m > clock.now() for m in moments)
+
+
+async def moment(database: Database, study_id: str) -> datetime | None:
+    async with database.session() as session:
+        participant = (
+            await session.exec(select(Participant).where(Participant.study_id == study_id))
+        ).one()
+    return participant.checkins_due_at
+
+
+async def test_each_change_that_may_bring_a_checkin_forward_forgets_the_moment(
+    database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    clock.set(datetime(2026, 3, 2, 12, 0, tzinfo=SHANGHAI))
+    await enrolled(
+        database, config, clock, chat_id=5001, can_become_pregnant=True, randomized_on=None
+    )
+    assert await moment(database, "ZJU2-001") is None  # linked: not known yet
+    await sweep(database, clock, config)
+    worked_out = await moment(database, "ZJU2-001")
+    assert worked_out is not None and clock.now() < worked_out < NEVER
+
+    def team() -> Team:
+        return Team(
+            actor="test",
+            sites=frozenset(config.sites),
+            now=clock.now(),
+            config=config,
+            replanner=Planner(config),
+        )
+
+    async def forgets(change: Callable[[Any], Awaitable[object]]) -> None:
+        await sweep(database, clock, config)
+        assert await moment(database, "ZJU2-001") is not None
+        async with database.session() as session:
+            await change(session)
+        assert await moment(database, "ZJU2-001") is None
+
+    visit_day = date(2026, 6, 1)
+    await forgets(lambda s: SetVisit("ZJU2-001", 1, visit_day).run(s, team()))
+    await forgets(lambda s: SetCanBecomePregnant("ZJU2-001", False).run(s, team()))
+    await forgets(lambda s: SetCanBecomePregnant("ZJU2-001", True).run(s, team()))
+    await forgets(lambda s: Pause("ZJU2-001").run(s, team()))
+    await sweep(database, clock, config)
+    assert await moment(database, "ZJU2-001") is None  # paused: not looked at
+    async with database.session() as session:
+        await Resume("ZJU2-001").run(session, team())
+    await forgets(lambda s: RecordGiven("ZJU2-001", date(2026, 3, 2)).run(s, team()))
+
+    # A check-in put and then closed (here: expired) forgets it too.
+    clock.set(datetime(2026, 3, 16, 12, 0, tzinfo=SHANGHAI))
+    await sweep(database, clock, config)
+    async with database.session() as session:
+        statuses = list(
+            await session.exec(select(CheckIn.status).where(CheckIn.kind == CheckInKind.SYMPTOMS))
+        )
+    assert statuses == [PromptStatus.OPEN]
+    assert await moment(database, "ZJU2-001") is not None
+    clock.advance(timedelta(days=4))
+    await expire_checkins(database, clock, config)
+    assert await moment(database, "ZJU2-001") is None
+
+    await forgets(lambda s: Withdraw("ZJU2-001").run(s, team()))
