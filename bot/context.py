@@ -43,6 +43,14 @@ async def reply(update: Update, text: str, keyboard: Keyboard | None = None) -> 
     await chat.send_message(text, reply_markup=inline_markup(keyboard))
 
 
+async def reply_photo(update: Update, photo: bytes, caption: str) -> None:
+    """Answer with a photo (PNG bytes) and its Telegram-HTML caption, in the chat the
+    update came from."""
+    chat = update.effective_chat
+    if chat is not None:
+        await chat.send_photo(photo, caption=caption)
+
+
 async def edit_pressed(
     query: CallbackQuery, text: str | None = None, keyboard: Keyboard | None = None
 ) -> None:

@@ -397,10 +397,10 @@ class Dispatcher:
         message = item.message
         try:
             try:
-                message_id = await self.sender.send(message.chat_id, message.text, message.keyboard)
+                message_id = await send_composed(self.sender, message)
             except ChatMoved as moved:
                 message = await self._follow(item, moved)
-                message_id = await self.sender.send(message.chat_id, message.text, message.keyboard)
+                message_id = await send_composed(self.sender, message)
         except TransientFailure as failure:
             await self._retry_at(item, failure)
             report.retried += 1
@@ -570,6 +570,13 @@ class Dispatcher:
                     )
         except Exception:
             log.exception("could not mark participant %s unreachable", participant_id)
+
+
+async def send_composed(sender: Sender, message: Composed) -> int:
+    """Send a composed message: its text, or its photo with the text as the caption."""
+    if message.photo is None:
+        return await sender.send(message.chat_id, message.text, message.keyboard)
+    return await sender.send_photo(message.chat_id, message.photo, message.text, message.keyboard)
 
 
 async def after_sent(session: AsyncSession, row: OutboxMessage, now: datetime) -> None:

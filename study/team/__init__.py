@@ -14,7 +14,14 @@ from study.team.dosing import ConfirmDose, DecideProposal, EnterLabs, LabsEntere
 from study.team.enrolment import Enroll, Invite
 from study.team.scope import Done, Operation, Team
 from study.team.status import AnswerWithdraw, Pause, Resume, SetCanBecomePregnant, Withdraw
-from study.team.views import AlertList, ListAlerts, ListUpcoming, ShowParticipant, UpcomingList
+from study.team.views import (
+    AlertList,
+    ListAlerts,
+    ListUpcoming,
+    ShowParticipant,
+    ShowTrend,
+    UpcomingList,
+)
 
 __all__ = [
     "Acknowledge",
@@ -41,6 +48,7 @@ __all__ = [
     "SetInfusion",
     "SetVisit",
     "ShowParticipant",
+    "ShowTrend",
     "Team",
     "UpcomingList",
     "Withdraw",
