@@ -90,8 +90,15 @@ class SandboxServer(Sandbox):
             content_type = _CONTENT_TYPES.get(suffix, "application/octet-stream")
             return web.Response(body=static[name], content_type=content_type)
 
+        async def photo(request: web.Request) -> web.Response:
+            content = self.world.photos.get(request.match_info["file_id"])
+            if content is None:
+                raise web.HTTPNotFound()
+            return web.Response(body=content, content_type="image/png")
+
         app.router.add_get("/", page)
         app.router.add_get("/static/{name}", page)
+        app.router.add_get("/photo/{file_id}", photo)
         return app
 
     async def _file(self, request: web.Request) -> web.Response:

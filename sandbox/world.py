@@ -114,6 +114,8 @@ class World:
         self.callback_queries: dict[str, CallbackQuery] = {}
         self.answers: list[CallbackAnswer] = []
         self.calls: list[ApiCall] = []
+        # The images of photos bots uploaded, by the largest size's file_id, for the page.
+        self.photos: dict[str, bytes] = {}
         self._next_query = 1
         self._next_file = 1
 
@@ -125,6 +127,7 @@ class World:
         self.callback_queries.clear()
         self.answers.clear()
         self.calls.clear()
+        self.photos.clear()
         for bot in self.bots.values():
             bot.updates.clear()
             bot.webhook = None

@@ -145,7 +145,12 @@ function renderMessage(message, isGroup) {
     bubble.append(el("em", {}, "deleted message"));
     return bubble;
   }
-  if (message.kind !== "text") bubble.append(el("div", { class: "media" }, `[${message.kind}]`));
+  const photo = message.kind === "photo" && message.extra && message.extra.photo;
+  if (photo && photo.length) {
+    const largest = photo[photo.length - 1];
+    bubble.append(el("img", { class: "photo", src: `/photo/${encodeURIComponent(largest.file_id)}`,
+      alt: "[photo]", width: String(largest.width), height: String(largest.height) }));
+  } else if (message.kind !== "text") bubble.append(el("div", { class: "media" }, `[${message.kind}]`));
   if (message.text) bubble.append(renderText(message.text, message.entities));
   const edited = message.edits.length ? " · edited" : "";
   bubble.append(el("div", { class: "meta" }, clock(message.date) + edited));
