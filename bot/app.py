@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.ext import Application, Defaults
+from telegram.ext import Application, Defaults, TypeHandler
 
 from bot import (
     alerts,
@@ -16,7 +16,7 @@ from bot import (
     team_enroll,
     team_labs,
 )
-from bot.context import attach
+from bot.context import attach, remember_services
 from bot.errors import on_error
 from bot.sender import TelegramRateLimiter
 from bot.services import Services
@@ -48,6 +48,8 @@ def build_application(
         .build()
     )
     attach(application, services)
+    # First of all, for every update: what its replies are recorded with.
+    application.add_handler(TypeHandler(Update, remember_services), group=-1000)
     # Order matters: specific handlers first, then the catch-alls of participant chats.
     team_chats.register(application)
     participant.register(application)

@@ -22,6 +22,7 @@ from messages.facts import site_facts
 from messages.queued import Composer, Queued, Text
 from messages.reminders import compose_reminder
 from messages.render import Keyboard, local_stamp, render
+from messages.versions import version_of
 from study.alerts import ALERT_CARD
 from study.checkins import QUESTION_TEMPLATE
 from study.config import StudyConfig
@@ -53,6 +54,9 @@ async def compose(
 ) -> Composed:
     """The message for `row`, to whom it goes now; `Stale` if it is no longer true."""
     recipient = await recipient_of(session, row)
+    # Which approved text goes out: the version of the template in the language it is
+    # composed in now (saved with the row's claim; the last one composed is the one sent).
+    row.template_version = version_of(row.template, recipient.language)
     composer = COMPOSERS.get(row.template, _plain)
     queued = Queued(session, row, recipient, config, now)
     text, keyboard = await composer(queued)
