@@ -35,8 +35,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat = update.effective_chat
     if chat is not None and chat.type == "private":
         try:
-            text = await _error_text(services_of(context), chat.id)
-            await record_sent(chat.id, text, await chat.send_message(text))
+            apology = await _error_text(services_of(context), chat.id)
+            await record_sent(chat.id, apology, await chat.send_message(apology))
         except TelegramError:
             log.warning("could not tell the user about the error")
 

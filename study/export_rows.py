@@ -332,9 +332,10 @@ class _Builder:
                 visit = self.visits.get(m.context["visit_id"])
                 about = visit.participant_id if visit else None
             language, dot, _ = m.template_version.partition(".")
+            study_id = self._study_id(about)
             row = _message(
                 f"o{m.id}",
-                self._study_id(about),
+                study_id,
                 m.sent_at,
                 "participant" if m.participant_id is not None else "team",
                 "outbox",
@@ -345,19 +346,18 @@ class _Builder:
                 "language": language if dot else m.language,
                 "template_version": m.template_version,
             }
-            rows.append(((row["study_id"] or "", m.sent_at or m.due_at, "o", m.id or 0), row))
+            rows.append(((study_id or "", m.sent_at or m.due_at, "o", m.id or 0), row))
         for r in self.data.replies:
             recipient = "participant" if r.participant_id else "team" if r.chat_id < 0 else "other"
-            row = _message(
-                f"r{r.id}", self._study_id(r.participant_id), r.sent_at, recipient, "reply"
-            )
+            study_id = self._study_id(r.participant_id)
+            row = _message(f"r{r.id}", study_id, r.sent_at, recipient, "reply")
             row |= {
                 "edited": r.edited,
                 "template": r.template,
                 "language": r.language,
                 "template_version": r.template_version,
             }
-            rows.append(((row["study_id"] or "", r.sent_at, "r", r.id or 0), row))
+            rows.append(((study_id or "", r.sent_at, "r", r.id or 0), row))
         return _sorted(rows)
 
     def _summary(self, measures: dict[int | None, Measures]) -> list[Row]:

@@ -28,7 +28,8 @@ P = 5001
 
 
 async def no_data(study: Study) -> Participant:
-    return await study.enrol("ZJU2-001", "ZJU2", "standard", date(2026, 3, 2))
+    participant: Participant = await study.enrol("ZJU2-001", "ZJU2", "standard", date(2026, 3, 2))
+    return participant
 
 
 async def one_checkin(study: Study) -> Participant:
@@ -40,7 +41,9 @@ async def one_checkin(study: Study) -> Participant:
 
 async def two_years(study: Study) -> Participant:
     day1 = date(2024, 4, 1)
-    participant = await study.enrol("ZJU2-001", "ZJU2", "standard", day1, can_become_pregnant=True)
+    participant: Participant = await study.enrol(
+        "ZJU2-001", "ZJU2", "standard", day1, can_become_pregnant=True
+    )
     await add_two_years(study.database, participant, day1)
     return participant
 
