@@ -54,12 +54,12 @@ async def compose(
 ) -> Composed:
     """The message for `row`, to whom it goes now; `Stale` if it is no longer true."""
     recipient = await recipient_of(session, row)
-    # Which approved text goes out: the version of the template in the language it is
-    # composed in now (saved with the row's claim; the last one composed is the one sent).
-    row.template_version = version_of(row.template, recipient.language)
     composer = COMPOSERS.get(row.template, _plain)
     queued = Queued(session, row, recipient, config, now)
     text, keyboard = await composer(queued)
+    # Which approved text goes out: the version of the template in the language it was
+    # composed in now (saved with the row's claim; the last one composed is the one sent).
+    row.template_version = version_of(row.template, recipient.language)
     if is_rerouted(row) and row.template != ALERT_ELSEWHERE:
         text = f"{text}\n\n{render('sent_elsewhere', recipient.language)}"
     remember = row.alert_id is not None or "checkin_id" in row.context
