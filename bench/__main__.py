@@ -3,8 +3,10 @@
 Progress goes to stderr; after the figures, lines starting with `#` say what each measures.
 Throughput and lateness are measured twice: against a sandbox answering at once (as on one
 machine), and with 80 ms added to every Bot API call (`_rtt80` figures), as from a server
-far from Telegram. `python -m bench dispatch scale` runs only those parts; `--latency-ms`
-picks other round trips; `--full` enrols all 10,000 for real (see `bench.scale`).
+far from Telegram. Button presses are answered during a burst and a sweep (`bench.buttons`,
+on SQLite and, with `--postgres URL`, PostgreSQL). `python -m bench dispatch scale` runs
+only those parts; `--latency-ms` picks other round trips; `--full` enrols all 10,000 for
+real (see `bench.scale`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bench import burst, dispatch, lateness, scale
+from bench import burst, buttons, dispatch, lateness, scale
 from bench.support import configure_logging, progress, report
 
 Measure = Callable[..., Coroutine[Any, Any, dict[str, float | int]]]
@@ -23,6 +25,7 @@ PARTS: dict[str, tuple[Measure, dict[str, str], bool]] = {  # measure, notes, at
     "dispatch": (dispatch.measure, dispatch.NOTES, True),
     "burst": (burst.measure, burst.NOTES, True),
     "lateness": (lateness.measure, lateness.NOTES, True),
+    "buttons": (buttons.measure, buttons.NOTES, False),
     "scale": (scale.measure, scale.NOTES, False),
 }
 
@@ -40,6 +43,13 @@ def main() -> None:
     )
     parser.add_argument("--full", action="store_true", help="scale: enrol all 10,000 for real")
     parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default=buttons.postgres_server(),
+        help="buttons: also on a fresh database on this PostgreSQL server (default: "
+        "TRIALBOT_BENCH_POSTGRES_URL or TRIALBOT_TEST_POSTGRES_URL)",
+    )
+    parser.add_argument(
         "--participants", type=int, default=scale.TOTAL, help="scale: how many (default 10,000)"
     )
     arguments = parser.parse_args()
@@ -56,6 +66,9 @@ def main() -> None:
             for latency_ms in latencies:
                 progress(f"{name} at {latency_ms:g} ms: starting")
                 figures |= asyncio.run(measure(latency_ms))
+        elif name == "buttons":
+            progress(f"{name}: starting")
+            figures |= asyncio.run(measure(arguments.postgres))
         else:
             progress(f"{name}: starting")
             options = {"full": arguments.full, "total": arguments.participants}

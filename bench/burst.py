@@ -1,7 +1,7 @@
 """A burst: 120 participants tap their invitation link at once, and the real bot answers.
 
 The real bot (`running_bot`: PTB application with `TelegramRateLimiter`, polling, the
-`SchedulerService` on the system clock, one send at a time by default) runs against the
+`SchedulerService` on the system clock, 12 sends in flight by default) runs against the
 sandbox with Telegram's flood limits on. 120 invited participants, whose 3-month visit is two
 days ahead, all send `/start <code>` at the same moment: each gets the welcome (a direct
 reply) and the visit reminder that fell due that morning (the dispatcher sends it from the
@@ -10,7 +10,7 @@ the rate at which they arrived: messages / (arrival of the last - the first /sta
 divided by Telegram's 30 a second, so 1.0 is as fast as Telegram allows.
 
 Measured with a simulated round trip per Bot API call (`_rtt80` at 80 ms), as from a server
-far from Telegram, where one send at a time caps the rate at 1/RTT.
+far from Telegram, where one send at a time would cap the rate at 1/RTT.
 
 Run alone: `python -m bench.burst [--latency-ms 80]`.
 """

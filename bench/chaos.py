@@ -77,7 +77,7 @@ class ChaosSettings:
     failure_share: float = 0.04  # sends answered 500/502/504 (429s come on top)
     long_outage_share: float = 0.15  # outages of half a day to two days
     poll_seconds: float = 0.2
-    concurrency: int = 1  # TRIALBOT_SEND_CONCURRENCY: chats sent to at once
+    concurrency: int = 12  # TRIALBOT_SEND_CONCURRENCY: messages in flight (the default)
     # The periodic checks hold SQLite's write lock for about a second at 200 participants
     # (hours of simulated time): every 6 s here, every 5 minutes in production.
     sweep_seconds: float = 6.0
@@ -276,6 +276,9 @@ async def run_chaos(
         "chaos_crowded_out": len(verdict.crowded_out),
         "chaos_duplicated": repeated.duplicated,
         "chaos_duplicated_per_kill_max": max(per_kill.values(), default=0),
+        "chaos_duplicated_per_chat_per_kill_max": max(
+            repeated.per_chat_per_kill.values(), default=0
+        ),
         "chaos_duplicated_after_kill": sum(per_kill.values()),
         "chaos_duplicated_after_timeout": repeated.after_timeout,
         "chaos_duplicated_unexplained": len(repeated.unexplained),
@@ -317,7 +320,8 @@ NOTES = {
     "chaos_duplicated": "arrivals identical to an earlier one in the same chat (a reminder: "
     "the same visit and countdown), read from the transcript alone; _after_kill: the copy "
     "before was made by a run killed right after; _after_timeout: Telegram made it while the "
-    "bot heard of a failure; _unexplained: neither (must be 0)",
+    "bot heard of a failure; _unexplained: neither (must be 0); _per_chat_per_kill_max: the "
+    "most one kill repeated in one chat (at most 1: the message in flight)",
     "chaos_crowded_out": "required reminders that did not arrive while the bot sent at least "
     "half of Telegram's 30 a second all along, nothing due later going first (30 a second "
     "of wall-clock time are a few an hour of simulated time): a capacity limit of the "
@@ -380,7 +384,8 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--concurrency",
         type=int,
         default=defaults.concurrency,
-        help="TRIALBOT_SEND_CONCURRENCY of the bot (the default 1: at most one repeat per kill)",
+        help="TRIALBOT_SEND_CONCURRENCY of the bot (default 12, as the product's; at most one "
+        "repeat per chat per kill)",
     )
     parser.add_argument(
         "--postgres",

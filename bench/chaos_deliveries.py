@@ -12,7 +12,8 @@ chat that carry the same message (`Copies`: for a reminder, the same visit and c
 the oracle groups them; for anything else, the same text and buttons) beyond those called for
 are duplicates. A duplicate's cause is the copy before it: made by a call that Telegram
 carried out while the bot heard of a failure (a timeout), or by a run that was killed right
-after (within the time a message is in flight); else it is unexplained.
+after (within the time a message is in flight); else it is unexplained. A kill may repeat
+several messages (the dispatcher sends to many chats at once), but at most one per chat.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class Stretch:
 class Repeats:
     duplicated: int = 0
     per_kill: dict[int, int] = field(default_factory=dict)  # run -> repeats its kill caused
+    # (run, chat) -> repeats that kill caused in that chat: at most one, the one in flight
+    per_chat_per_kill: dict[tuple[int, int], int] = field(default_factory=dict)
     after_timeout: int = 0  # the earlier copy was made although the bot heard of a failure
     unexplained: list[str] = field(default_factory=list)  # neither: a bug
 
@@ -165,6 +168,8 @@ def repeats(copies: Iterable[Copies], runs: Sequence[BotRun], *, in_flight: time
                 result.after_timeout += 1
             elif earlier.run in ended and ended[earlier.run] - earlier.at <= in_flight:
                 result.per_kill[earlier.run] += 1
+                key = (earlier.run, earlier.chat_id)
+                result.per_chat_per_kill[key] = result.per_chat_per_kill.get(key, 0) + 1
             else:
                 result.unexplained.append(
                     f"chat {later.chat_id}: message {later.message_id} at "

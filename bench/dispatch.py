@@ -5,13 +5,13 @@ of PTB bot (an `ExtBot` with the application's defaults and no rate limiter). Th
 does its whole job per message: claim the row (SQLite, `BEGIN IMMEDIATE`), check it is not
 superseded, compose the reminder from the database, check quiet hours, send through
 `PtbSender`, record it as sent. The bare loop only awaits `send_message`, with as many in
-flight as the dispatcher allows (`DispatchSettings.concurrency`: one after the other by
-default), as a naive bot would, with the texts and keyboards the dispatcher produced.
+flight as the dispatcher allows (`DispatchSettings.concurrency`, 12 by default), as a naive
+bot would, with the texts and keyboards the dispatcher produced.
 
 At 0 ms the sandbox answers within a millisecond, as on one machine; at 80 ms every call
 takes a simulated network round trip (`SandboxServer(latency_ms=80)`), as from a server far
 from Telegram, and the figures carry `_rtt80` in their names. Fewer messages are sent then
-(a round trip each, one at a time, is slow); the ratio is what counts.
+(each waits its round trip); the ratio is what counts.
 
 Run alone: `python -m bench.dispatch [--latency-ms 80]`.
 """
@@ -58,14 +58,14 @@ NOTES = {
     "dispatcher costs nothing beyond the HTTP round trips",
     "dispatch_msgs_per_s": "Dispatcher.drain() over due reminder rows (200 chats x 10, median "
     "of 2 rounds): claim, compose from the database, quiet hours, PtbSender, mark sent; "
-    "SQLite file, default settings (batch 50, one send at a time), bot without rate limiter",
+    "SQLite file, default settings (batch 50, 12 sends in flight), bot without rate limiter",
     "bare_ptb_msgs_per_s": "`await bot.send_message(...)` of the same texts and keyboards to "
     "the same chats, as many at once as the dispatcher sends, same bot class, same sandbox",
     "dispatch_ratio_rtt80": "the same ratio with 80 ms added to every Bot API call "
-    "(60 chats x 2, median of 2 rounds): the dispatcher against a bare loop far from Telegram",
+    "(120 chats x 3, median of 2 rounds): the dispatcher against a bare loop far from Telegram",
 }
 PLAIN = (200, 10)  # chats, messages each: at 0 ms
-FAR = (60, 2)  # with a round trip: 120 messages take ~10 s one at a time at 80 ms
+FAR = (120, 3)  # with a round trip: 360 messages, 12 at a time, take ~3 s at 80 ms
 
 Send = tuple[int, str, InlineKeyboardMarkup | None]
 

@@ -146,6 +146,9 @@ async def settle(database: Database, config: StudyConfig, now: datetime) -> None
 
 
 class _Unused:
+    async def wait_turn(self, chat_id: int) -> None:
+        return None
+
     async def send(self, chat_id: int, text: str, keyboard: object) -> int:
         raise AssertionError("settling sends nothing: it marks what is due as sent")
 

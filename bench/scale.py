@@ -95,6 +95,9 @@ class Counted:
     def __init__(self) -> None:
         self.sent = 0
 
+    async def wait_turn(self, chat_id: int) -> None:
+        return None
+
     async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
         self.sent += 1
         return self.sent

@@ -36,6 +36,8 @@ async def alert_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     language = services.config.study.language
     sites = sites_acting_on_alerts(services.config, speaker.user_id, speaker.chat_id)
+    if not speaker.private:  # a group sees only its own site
+        sites &= services.config.chat_sites(speaker.chat_id)
     step = Acknowledge if press.step == AlertStep.ACKNOWLEDGE else Resolve
     operation = step(press.alert_id)
     try:

@@ -14,12 +14,16 @@ from bot import (
     team,
     team_chats,
     team_enroll,
+    team_invite,
     team_labs,
+    team_roster,
+    team_visit,
 )
 from bot.context import attach, remember_services
 from bot.errors import on_error
 from bot.sender import TelegramRateLimiter
 from bot.services import Services
+from bot.updates import ChatOrderedUpdates
 
 
 def build_application(
@@ -44,7 +48,7 @@ def build_application(
         # Telegram's limits: 30 messages/s overall, 1/s per chat, 20/min per group. Retries
         # of proactive messages belong to the outbox dispatcher: the limiter never retries.
         .rate_limiter(rate_limiter or TelegramRateLimiter())
-        .concurrent_updates(False)
+        .concurrent_updates(ChatOrderedUpdates())
         .build()
     )
     attach(application, services)
@@ -55,7 +59,10 @@ def build_application(
     participant.register(application)
     team.register(application)
     team_enroll.register(application)
+    team_invite.register(application)
     team_labs.register(application)
+    team_roster.register(application)
+    team_visit.register(application)
     checkin.register(application)
     reminders.register(application)
     alerts.register(application)

@@ -119,19 +119,17 @@ async def checkin_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if not speaker.private or speaker.chat_id is None:
         await query.answer()
         return
-    async with services.database.session() as session:
-        participant = await find_by_chat(session, speaker.chat_id)
+    code = None if isinstance(press, Stop) else getattr(press, "question", None)
+    checkin_id = getattr(press, "checkin_id", 0)
+    # A stale button is told so on a snapshot (no wait for the write lock); any other press
+    # is answered at once, then acted on in a transaction of its own.
+    participant = None
     try:
-        async with services.database.session() as session:
-            # `participant` stays outside this transaction: a refusal rolls it back, and
-            # the refusal's text still needs their language and site.
+        async with services.database.reading() as session:
+            participant = await find_by_chat(session, speaker.chat_id)
             if participant is None:
                 raise DomainError("checkin_closed")
-            code = None if isinstance(press, Stop) else getattr(press, "question", None)
-            checkin = await checkin_for_press(
-                session, participant, getattr(press, "checkin_id", 0), code
-            )
-            outcome = await _act(session, services, participant, checkin, press)
+            await checkin_for_press(session, participant, checkin_id, code)
     except DomainError as refused:
         if participant is None:
             await query.answer(label(refused.key, services.config.study.language))
@@ -139,6 +137,15 @@ async def checkin_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             await query.answer(refusal(services, participant, refused.key))
         return
     await query.answer()
+    try:
+        async with services.database.session() as session:
+            # `participant` stays outside this transaction: a refusal rolls it back, and
+            # the refusal's text still needs their language and site.
+            checkin = await checkin_for_press(session, participant, checkin_id, code)
+            outcome = await _act(session, services, participant, checkin, press)
+    except DomainError as refused:  # the press did not fit the question after all
+        await reply(update, refusal(services, participant, refused.key))
+        return
     await edit_pressed(
         query, outcome.edit_text, outcome.edit_keyboard if outcome.keep_keyboard else None
     )

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from telegram import Bot
 from telegram.error import TelegramError
 
 from bot import cli_team
+from bot.cli_invite import sandbox_invitation_lines, write_qr
 from bot.parse import parse_date
 from bot.services import (
     SANDBOX_USERNAME,
@@ -36,7 +37,7 @@ from study.config import LANGUAGES
 from study.enrollment import EnrollmentRequest
 from study.errors import ConfigError, DomainError, TrialbotError
 from study.export import ExportFile, csv_files, export_tables
-from study.protocol import Arm
+from study.protocol import Arm, arm_named
 from study.reports import participant_overview
 from study.team import Enroll, Invite
 
@@ -56,8 +57,25 @@ def _yes_no(text: str) -> bool:
     return text.lower() == "yes"
 
 
+class UsageError(TrialbotError):
+    """Words argparse refused: `main` prints them as argparse would, or as JSON."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser (its subcommands' too), leaving how a usage error is shown to
+    `main`: with --json it is JSON like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="trialbot",
         description="Telegram study companion for NCT04127747. "
         "Settings come from the environment and .env (see .env.example).",
@@ -84,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     enroll_cmd = commands.add_parser("enroll", help="enrol a participant and print an invite")
     enroll_cmd.add_argument("--study-id", required=True, help="1-32 letters, digits or '-'")
     enroll_cmd.add_argument("--site", required=True, help="a site code of study.toml")
-    enroll_cmd.add_argument("--arm", required=True, choices=[arm.value for arm in Arm])
+    enroll_cmd.add_argument(
+        "--arm", required=True, type=arm_named, choices=[arm.value for arm in Arm]
+    )  # `individualised` (British) is accepted as `individualized`
     enroll_cmd.add_argument(
         "--randomized", required=True, type=_date, metavar="YYYY-MM-DD", help="day 1"
     )
@@ -102,12 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--preferred-hour", type=int, metavar="0-23", help="local hour for messages"
     )
     enroll_cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    _qr_option(enroll_cmd)
 
     invite_cmd = commands.add_parser(
         "invite", help="issue a fresh invite code (the previous one stops working)"
     )
     invite_cmd.add_argument("study_id")
     invite_cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    _qr_option(invite_cmd)
 
     list_cmd = commands.add_parser("participants", help="list participants")
     list_cmd.add_argument("--site", help="only this site")
@@ -158,12 +180,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _qr_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--qr",
+        type=Path,
+        metavar="FILE.png",
+        help="also write the link as a QR code (PNG, owner-only) to scan at the bedside",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script."""
     # Opt in to PTB's coming timedelta durations (our code handles both), which also
     # silences its deprecation warning on every 429.
     os.environ.setdefault("PTB_TIMEDELTA", "1")
-    args = build_parser().parse_args(argv)
+    as_json = "--json" in (sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        if as_json:
+            _fail_json("usage", f"{exc.parser.prog}: {exc.message}", 2)
+        argparse.ArgumentParser.error(exc.parser, exc.message)  # usage, and exit 2
     try:
         if args.command == "run":
             from bot.runner import run
@@ -174,13 +211,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         else:
             asyncio.run(_dispatch(args))
     except (ConfigError, CommandFailed) as exc:
+        code = "config" if isinstance(exc, ConfigError) else "failed"
+        if as_json:
+            _fail_json(code, str(exc), 1)
         sys.stderr.write(f"trialbot: {exc}\n")
         sys.exit(1)
     except DomainError as exc:
-        sys.stderr.write(f"trialbot: {render(exc.key, CLI_LANGUAGE, **exc.details)}\n")
+        text = plain(render(exc.key, CLI_LANGUAGE, cli=True, **exc.details))
+        if as_json:
+            _fail_json(exc.key, text, 1)
+        sys.stderr.write(f"trialbot: {text}\n")
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _fail_json(code: str, message: str, status: int) -> NoReturn:
+    """An error as JSON, the one shape of every command's errors under --json: on stderr,
+    `{"error": {"code": ..., "message": ...}}` (code: `usage`, `config`, `failed`, or the
+    refusal's template key such as `error_unknown_site`), then exit `status`."""
+    error = {"code": code, "message": message}
+    sys.stderr.write(json.dumps({"error": error}, ensure_ascii=False, sort_keys=True) + "\n")
+    sys.exit(status)
 
 
 def _run_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -258,22 +310,30 @@ async def _enroll(services: Services, args: argparse.Namespace) -> None:
         timezone=args.timezone,
         preferred_hour=args.preferred_hour,
     )
-    await _invitation(services, Enroll(request), username, as_json=args.json)
+    await _invitation(services, Enroll(request), username, as_json=args.json, qr=args.qr)
 
 
 async def _invite(services: Services, args: argparse.Namespace) -> None:
     username = await bot_username(services)
-    await _invitation(services, Invite(args.study_id), username, as_json=args.json)
+    await _invitation(services, Invite(args.study_id), username, as_json=args.json, qr=args.qr)
 
 
 async def _invitation(
-    services: Services, operation: Enroll | Invite, username: str, *, as_json: bool
+    services: Services,
+    operation: Enroll | Invite,
+    username: str,
+    *,
+    as_json: bool,
+    qr: Path | None = None,
 ) -> None:
-    """Enrol or invite again, and print the invitation: as JSON, or as in Telegram."""
+    """Enrol or invite again, and print the invitation: as JSON, or as in Telegram (and, in
+    the no-token demo, where to open it in the sandbox); `qr`: also write its QR code."""
     async with services.database.session() as session:
         invitation = await operation.run(session, cli_team.server_team(services, _actor()))
     participant = invitation.participant
     link = deep_link(username, invitation.code)
+    if qr is not None:
+        write_qr(qr, link)
     if as_json:
         _out_json(
             {
@@ -290,9 +350,16 @@ async def _invitation(
         return
     renewed = isinstance(operation, Invite)
     _out(plain(invitation_text(invitation, link, CLI_LANGUAGE, renewed=renewed, cli=True)))
+    if qr is not None:
+        _out(f"QR code written to {qr}")
+    if services.settings.token is None:
+        for line in await sandbox_invitation_lines(services.settings, invitation.code):
+            _out(line)
 
 
 async def _participants(services: Services, args: argparse.Namespace) -> None:
+    if args.site is not None:  # an unknown site is an error, as in `enroll`
+        cli_team.server_team(services, _actor()).within([args.site])
     async with services.database.session() as session:
         rows = await participant_overview(session, site_code=args.site)
     if args.json:
@@ -383,7 +450,7 @@ async def _audit(services: Services, args: argparse.Namespace) -> None:
             row.actor,
             row.action,
             row.study_id or "-",
-            f"{row.entity} {row.entity_id or ''}".rstrip(),
+            row.subject,
             row.change() or "-",
         ]
         for row in rows

@@ -92,6 +92,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _visit_of(visit)
     _day(visit)
     _at(visit)
+    visit.add_argument(
+        "--force",
+        action="store_true",
+        help="set a day outside the visit's protocol window (a deviation; refused without)",
+    )
     attended = _add(commands, "attended", ops.MarkAttended, "record a visit as attended")
     _visit_of(attended)
     _day(attended, optional=True)
@@ -141,6 +146,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         ("resume", ops.Resume, "resume messages"),
     ):
         _add(commands, name, silence, text).add_argument("study_id")
+    _add(
+        commands,
+        "unlink",
+        ops.Unlink,
+        "forget a participant's chat linked by mistake (then `invite` gives a new link)",
+    ).add_argument("study_id")
     leave = _add(commands, "withdraw", ops.Withdraw, "withdraw: no more contact, data kept")
     leave.add_argument("study_id")
     leave.add_argument(

@@ -62,9 +62,30 @@ async def start_demo(stack: AsyncExitStack, services: Services) -> tuple[str, st
         team_chat = f"{page}/?as={coordinator}&chat={first_site.alert_chat_id}"
         say(f"  The site team's alert chat:    {team_chat}")
     say("  Enrol more people with `trialbot enroll ...` in another terminal (same folder).")
+    for line in language_hint(services):
+        say(line)
     say("  Press Ctrl-C to stop.")
     say("")
     return SANDBOX_TOKEN, sandbox.url
+
+
+def language_hint(services: Services) -> list[str]:
+    """How to have the demo site team write English, when it writes Chinese (as the trial's
+    sites do): the site's `language` in a study.toml."""
+    code = next(iter(services.config.sites))
+    if services.config.site_language(code) != "zh":
+        return []
+    study_file = services.settings.trialbot_study_file
+    where = (
+        f'add language = "en" under [sites.{code}] in {study_file}'
+        if study_file.exists()
+        else f'copy bot/demo_study.toml to {study_file} and add language = "en" under '
+        f"[sites.{code}]"
+    )
+    return [
+        f"  The site team's messages are in Chinese, as at the trial's sites. For English, "
+        f"{where}, then run again (participants choose theirs with /language).",
+    ]
 
 
 async def _demo_invitation(services: Services) -> str | None:

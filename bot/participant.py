@@ -37,9 +37,9 @@ PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
     """Participant handlers; `everything_else` must stay after every other private handler."""
-    # Before every other handler (group -1): a participant marked unreachable who writes to
-    # the bot again can be reached again.
-    application.add_handler(MessageHandler(filters.ChatType.PRIVATE, reachable_again), group=-1)
+    # Before every other handler (group -3; -1 is the guided enrolment's, which may stop the
+    # rest): a participant marked unreachable who writes to the bot again can be reached again.
+    application.add_handler(MessageHandler(filters.ChatType.PRIVATE, reachable_again), group=-3)
     application.add_handler(CommandHandler("start", start, filters=PRIVATE))
     application.add_handler(CommandHandler("help", show_help, filters=PRIVATE))
     application.add_handler(CommandHandler("next", show_next, filters=PRIVATE))

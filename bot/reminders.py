@@ -36,15 +36,29 @@ async def visit_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await query.answer()
         return
     now = services.clock.now()
-    async with services.database.session() as session:
+    # Decided on a snapshot (no wait for the write lock) and answered at once; the answer
+    # is then recorded, checked again, in a transaction of its own.
+    async with services.database.reading() as session:
         participant = await find_by_chat(session, speaker.chat_id)
         if participant is None:
             await query.answer(label("button_inactive", services.config.study.language))
             return
         try:
-            visit = await own_visit(session, participant, press.visit_id)
+            await own_visit(session, participant, press.visit_id)
         except DomainError:
             await query.answer(refusal(services, participant, "button_inactive"))
+            return
+    await query.answer()
+    async with services.database.session() as session:
+        try:
+            participant = await find_by_chat(session, speaker.chat_id)
+            if participant is None:
+                raise DomainError("button_inactive")
+            visit = await own_visit(session, participant, press.visit_id)
+        except DomainError:  # closed a moment ago: the button is stale after all
+            if participant is None:
+                return
+            await reply(update, refusal(services, participant, "button_inactive"))
             return
         if press.reply == VisitReply.COMING:
             await confirm_visit(session, participant, visit, now=now)
@@ -57,7 +71,6 @@ async def visit_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                 config=services.config,
                 replanner=services.replanner,
             )
-    await query.answer()
     await edit_pressed(query)
     await reply(
         update,

@@ -37,6 +37,11 @@ class PtbSender:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
+    async def wait_turn(self, chat_id: int) -> None:
+        limiter = getattr(self.bot, "rate_limiter", None)
+        if isinstance(limiter, TelegramRateLimiter):
+            await limiter.wait_turn(chat_id)
+
     async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
         with _translated_errors():
             message = await self.bot.send_message(
@@ -104,18 +109,29 @@ def _reason(exc: TelegramError) -> str:
 
 
 class TelegramRateLimiter(AIORateLimiter):
-    """PTB's limiter (30 messages/s overall, 20/min per group) plus about 1/s per private
-    chat: a burst of `per_chat_burst` messages, then one a second, as Telegram tolerates."""
+    """Telegram's limits: 29 messages/s overall (PTB's limiter), and per chat: a private
+    chat gets a burst of `per_chat_burst` messages, then about one a second; a group 20 a
+    minute. The dispatcher takes a chat's turn ahead of its send (`wait_turn`), outside its
+    own slots, so that a chat at its limit never holds a slot another chat could use."""
 
     def __init__(
         self, per_chat_burst: int = 3, per_group_per_minute: int = 20, per_second: int = 29
     ) -> None:
-        # 29/s, a notch under Telegram's 30, so that clock jitter never earns a 429.
-        super().__init__(
-            overall_max_rate=per_second, group_max_rate=per_group_per_minute, max_retries=0
-        )
+        # 29/s, a notch under Telegram's 30, so that clock jitter never earns a 429. The
+        # group limit is ours (not PTB's), so that a group's turn can be taken ahead.
+        super().__init__(overall_max_rate=per_second, group_max_rate=0, max_retries=0)
         self._per_chat_burst = per_chat_burst
+        self._per_group_per_minute = per_group_per_minute
         self._chat_limiters: dict[int, AsyncLimiter] = {}
+        self._turns_taken: set[int] = set()  # chats whose next send has its turn already
+
+    async def wait_turn(self, chat_id: int) -> None:
+        """Wait until this chat may receive a message, and keep that turn for its next
+        send (taking it again before that send is a no-op)."""
+        if chat_id in self._turns_taken:
+            return
+        await self._chat_limiter(chat_id).acquire()
+        self._turns_taken.add(chat_id)
 
     async def process_request(
         self,
@@ -129,20 +145,31 @@ class TelegramRateLimiter(AIORateLimiter):
         chat_id = data.get("chat_id")
         with contextlib.suppress(TypeError, ValueError):
             chat_id = int(chat_id)  # type: ignore[arg-type]
-        if not isinstance(chat_id, int) or chat_id < 0 or not endpoint.startswith("send"):
+        paced = isinstance(chat_id, int) and (chat_id < 0 or endpoint.startswith("send"))
+        if not paced or self._take_turn(chat_id):  # type: ignore[arg-type]
             return await super().process_request(
                 callback, args, kwargs, endpoint, data, rate_limit_args
             )
-        async with self._chat_limiter(chat_id):
+        async with self._chat_limiter(chat_id):  # type: ignore[arg-type]
             return await super().process_request(
                 callback, args, kwargs, endpoint, data, rate_limit_args
             )
 
+    def _take_turn(self, chat_id: int) -> bool:
+        if chat_id not in self._turns_taken:
+            return False
+        self._turns_taken.discard(chat_id)
+        return True
+
     def _chat_limiter(self, chat_id: int) -> AsyncLimiter:
         if len(self._chat_limiters) > 1024:
             for key, limiter in list(self._chat_limiters.items()):
-                if limiter.has_capacity(limiter.max_rate):
+                if limiter.has_capacity(limiter.max_rate) and key not in self._turns_taken:
                     del self._chat_limiters[key]
         if chat_id not in self._chat_limiters:
-            self._chat_limiters[chat_id] = AsyncLimiter(self._per_chat_burst, self._per_chat_burst)
+            self._chat_limiters[chat_id] = (
+                AsyncLimiter(self._per_group_per_minute, 60)
+                if chat_id < 0
+                else AsyncLimiter(self._per_chat_burst, self._per_chat_burst)
+            )
         return self._chat_limiters[chat_id]

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     trialbot_health_listen: str | None = None
     trialbot_poll_seconds: float = Field(default=30.0, gt=0, le=3600)
     trialbot_sweep_seconds: float = Field(default=300.0, gt=0, le=86400)
-    trialbot_send_concurrency: int = Field(default=1, ge=1, le=64)
+    trialbot_send_concurrency: int = Field(default=12, ge=1, le=64)
     trialbot_clock_start: datetime | None = None
     trialbot_clock_speed: float = Field(default=1.0, gt=0, le=1_000_000)
 

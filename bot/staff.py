@@ -21,6 +21,7 @@ from bot.identity import Speaker, identify
 from bot.services import Services
 from messages import plain, render, render_bilingual
 from study import audit
+from study.config import StudyConfig
 from study.enrollment import find_by_chat
 from study.team import Operation, Team
 
@@ -39,7 +40,9 @@ class Staff:
 
     @property
     def sites(self) -> set[str]:
-        return set(self.speaker.roles)
+        """The sites their commands see and change: in a private chat every site they
+        coordinate; in a site's group only that group's site, whatever else they coordinate."""
+        return scope_of(self.speaker, self.services.config)
 
     @property
     def actor(self) -> str:
@@ -48,7 +51,7 @@ class Staff:
 
     def team(self) -> Team:
         """The scope of their operations: their sites, audited as their Telegram id."""
-        return team_of(self.speaker, self.services)
+        return team_of(self.speaker, self.services, sites=self.sites)
 
     async def perform(self, operation: Operation[R]) -> R:
         """Run one team operation in one transaction."""
@@ -69,13 +72,20 @@ def team_of(speaker: Speaker, services: Services, sites: Iterable[str] | None = 
     )
 
 
+def scope_of(speaker: Speaker, config: StudyConfig) -> set[str]:
+    """The sites a coordinator acts for in the chat they speak in (see `Staff.sites`)."""
+    if speaker.private:
+        return set(speaker.roles)
+    return set(speaker.roles) & config.chat_sites(speaker.chat_id)
+
+
 async def authorize(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Staff | None:
     """The coordinator speaking, or None after politely refusing anyone else (a refused
     button press is answered here; the caller must not answer it again)."""
     services = services_of(context)
     speaker = identify(update, services.config)
     if speaker.is_coordinator and _allowed_chat(speaker, services):
-        first_site = sorted(speaker.roles)[0]
+        first_site = sorted(scope_of(speaker, services.config))[0]
         return Staff(speaker, services, services.config.site_language(first_site))
     log.info("refused a team command from someone who is not a coordinator here")
     await _refuse(update, services, speaker)
@@ -83,13 +93,7 @@ async def authorize(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Staff
 
 
 def _allowed_chat(speaker: Speaker, services: Services) -> bool:
-    if speaker.private:
-        return True
-    for code in speaker.roles:
-        site = services.config.sites[code]
-        if speaker.chat_id in (site.alert_chat_id, site.escalation_chat_id):
-            return True
-    return False
+    return bool(scope_of(speaker, services.config))
 
 
 async def _refuse(update: Update, services: Services, speaker: Speaker) -> None:

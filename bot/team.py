@@ -22,7 +22,13 @@ from bot.staff import Staff, authorize
 from messages import label, render
 from messages.callbacks import CallbackData, WithdrawAnswer
 from messages.charts import chart_photo
-from messages.team import TeamResult, done_text, team_reply, withdraw_question
+from messages.team import (
+    TeamResult,
+    done_text,
+    outside_window_question,
+    team_reply,
+    withdraw_question,
+)
 from study.errors import DomainError
 from study.team import (
     AnswerWithdraw,
@@ -134,7 +140,14 @@ def command_handler(command: Command) -> Handler:
         if staff is None:
             return
         words = _words(context, command.usage, command.needs)
-        result = await staff.perform(command.operation(words))
+        try:
+            result = await staff.perform(command.operation(words))
+        except DomainError as error:
+            if error.key != "error_outside_window":
+                raise
+            # Refused, with a button to set it anyway (bot/team_visit.py).
+            await reply(update, *outside_window_question(error.details, staff.language))
+            return
         await reply(update, *team_reply(result, staff.language))
         if command.then is not None:
             await command.then(update, staff, words)

@@ -5,80 +5,79 @@ participant can become pregnant (`yes` or `no`), is required, never assumed. `/e
 asks for each item in turn (buttons where the choice is finite: site, arm, randomisation
 today, language, whether the participant can become pregnant; typing for the study id and a
 date).
-The guided answers so far are held in memory per coordinator and chat: after a restart the
-coordinator simply starts again, nothing half-done is stored.
+The guided answers so far are a draft in the database (`study.drafts`), per coordinator and
+chat, so that any of several processes behind a load balancer takes the next answer; the
+draft is gone once the participant is enrolled or the coordinator sends /cancel. Not PTB's
+ConversationHandler with persistence: a persistence is read once when a process starts,
+so another process would never see a conversation begun after that.
 """
 
 from __future__ import annotations
 
-import warnings
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from telegram import Update
 from telegram.ext import (
     Application,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
-    ConversationHandler,
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
-from bot.context import edit_pressed, reply
+from bot.context import SERVICES, edit_pressed, reply, services_of
 from bot.parse import parse_date
+from bot.services import Services
 from bot.staff import Staff, authorize
-from messages import render
+from bot.team_invite import deliver_invitation
+from messages import label, render
 from messages.callbacks import EnrollChoice
-from messages.team import enroll_step, invitation_text
-from study.codes import deep_link
+from messages.team import enroll_step
+from study.drafts import drop_draft, load_draft, save_draft
 from study.enrollment import STUDY_ID, EnrollmentRequest
 from study.errors import DomainError
 from study.team import Enroll
 
-SITE, STUDY, ARM, DAY, LANGUAGE, PREGNANCY = range(6)
-DRAFT = "enroll"
 USAGE = "/enroll STUDY_ID SITE standard|individualized YYYY-MM-DD [zh|en] yes|no"
 YES_NO = ("yes", "no")
 TYPED = filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE
+# The step of the draft that each kind of button answers, and the step asked next.
+PRESSED_STEP = {"site": "site", "arm": "arm", "day": "day", "lang": "language", "preg": "pregnancy"}
+NEXT_STEP = {"site": "study_id", "study_id": "arm", "arm": "day", "day": "language"}
+NEXT_STEP["language"] = "pregnancy"
+TYPED_STEPS = ("study_id", "day")
+# Typed answers are looked at before any other handler (group -1), and taken only when
+# the coordinator's draft in that chat waits for one; anything else goes on as usual.
+DRAFT_GROUP = -1
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
-    # PTB warns that buttons are tracked per chat and user, not per message: that is what
-    # this conversation wants (one guided enrolment at a time per coordinator and chat).
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*per_message=False.*", category=PTBUserWarning)
-        conversation = ConversationHandler(
-            entry_points=[CommandHandler("enroll", start, filters=filters.UpdateType.MESSAGE)],
-            states={
-                SITE: [CallbackQueryHandler(site_chosen, pattern=EnrollChoice.of_step("site"))],
-                STUDY: [MessageHandler(TYPED, study_id_typed)],
-                ARM: [CallbackQueryHandler(arm_chosen, pattern=EnrollChoice.of_step("arm"))],
-                DAY: [
-                    CallbackQueryHandler(day_chosen, pattern=EnrollChoice.of_step("day")),
-                    MessageHandler(TYPED, day_typed),
-                ],
-                LANGUAGE: [
-                    CallbackQueryHandler(language_chosen, pattern=EnrollChoice.of_step("lang"))
-                ],
-                PREGNANCY: [
-                    CallbackQueryHandler(pregnancy_chosen, pattern=EnrollChoice.of_step("preg"))
-                ],
-            },
-            fallbacks=[CommandHandler("cancel", cancel, filters=filters.UpdateType.MESSAGE)],
-            per_user=True,
-            per_chat=True,
-        )
-    application.add_handler(conversation)
+    services: Services = application.bot_data[SERVICES]
+    coordinators = filters.User(
+        user_id=[
+            coordinator.telegram_user_id
+            for site in services.config.sites.values()
+            for coordinator in site.coordinators
+        ]
+    )
+    application.add_handler(CommandHandler("enroll", start, filters=filters.UpdateType.MESSAGE))
+    application.add_handler(CallbackQueryHandler(pressed, pattern=EnrollChoice.matches))
+    application.add_handler(MessageHandler(TYPED & coordinators, typed), group=DRAFT_GROUP)
+    application.add_handler(
+        CommandHandler("cancel", cancel, filters=filters.UpdateType.MESSAGE & coordinators),
+        group=DRAFT_GROUP,
+    )
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Enrol in one line, or begin the guided enrolment."""
     staff = await authorize(update, context)
     if staff is None:
-        return ConversationHandler.END
+        return
     args = list(context.args or [])
     if args:
         if len(args) < 4 or len(args) > 6:
@@ -94,151 +93,160 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
                 "site": site,
                 "study_id": study_id,
                 "arm": arm,
-                "day": parse_date(day),
+                "day": parse_date(day).isoformat(),
                 "language": language[0] if language else None,
                 "pregnancy": pregnancy.lower() == "yes",
             },
         )
-        return ConversationHandler.END
-    draft = _draft(update, context)
-    draft.clear()
+        return
     sites = sorted(staff.sites)
-    if len(sites) == 1:
-        draft["site"] = sites[0]
-        await _ask(update, staff, "study_id")
-        return STUDY
-    await _ask(update, staff, "site", sites=sites)
-    return SITE
+    answers = {"site": sites[0]} if len(sites) == 1 else {}
+    step = "study_id" if answers else "site"
+    await _save(update, staff, step, answers)
+    await _ask(update, staff, step, sites=sites)
 
 
-async def site_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """The site was chosen; ask for the study id."""
-    staff = await _pressed(update, context)
-    if staff is None:
-        return ConversationHandler.END
-    site = _chosen(update)
-    if site not in staff.sites:
-        return ConversationHandler.END
-    _draft(update, context)["site"] = site
-    await _ask(update, staff, "study_id")
-    return STUDY
+async def pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button of the guided enrolment: the answer to the step the draft waits for (any
+    other, e.g. an old message's, is no longer active)."""
+    staff = await authorize(update, context)
+    query = update.callback_query
+    choice = EnrollChoice.parse(query.data if query else None)
+    if staff is None or query is None or choice is None:
+        return
+    step = PRESSED_STEP[choice.step]
+    user_id, chat_id = _keys(update)
+    services = staff.services
+    async with services.database.session() as session:
+        draft = await load_draft(
+            session, user_id=user_id, chat_id=chat_id, now=services.clock.now()
+        )
+        if draft is None or draft.step != step or not _valid(staff, step, choice.value):
+            draft = None
+        else:
+            answers = dict(draft.answers)
+            if step == "pregnancy":  # the last answer: the draft goes, the enrolment follows
+                await drop_draft(session, user_id=user_id, chat_id=chat_id)
+            else:
+                answers[step] = _chosen_value(staff, step, choice.value, answers)
+                await save_draft(
+                    session,
+                    user_id=user_id,
+                    chat_id=chat_id,
+                    step=NEXT_STEP[step],
+                    answers=answers,
+                    now=services.clock.now(),
+                )
+    if draft is None:
+        await query.answer(label("button_inactive", staff.language), show_alert=True)
+        return
+    await query.answer()
+    await edit_pressed(query)
+    if step == "pregnancy":
+        await _enroll(update, staff, {**answers, "pregnancy": choice.value == "yes"})
+    else:
+        await _ask(update, staff, NEXT_STEP[step])
 
 
-async def study_id_typed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """The study id was typed; ask for the arm."""
+async def typed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A typed answer (the study id, or a date) when the coordinator's draft in this chat
+    waits for one; otherwise this handler lets the update go on to the others."""
+    services = services_of(context)
+    user_id, chat_id = _keys(update)
+    async with services.database.session() as session:
+        draft = await load_draft(
+            session, user_id=user_id, chat_id=chat_id, now=services.clock.now()
+        )
+        step = draft.step if draft is not None else None
+    if step not in TYPED_STEPS:
+        return
     staff = await authorize(update, context)
     message = update.effective_message
     if staff is None or message is None or message.text is None:
-        return ConversationHandler.END
-    study_id = message.text.strip()
-    if not STUDY_ID.match(study_id):
-        await reply(update, render("error_bad_study_id", staff.language, study_id=study_id))
-        return STUDY
-    _draft(update, context)["study_id"] = study_id
-    await _ask(update, staff, "arm")
-    return ARM
-
-
-async def arm_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """The arm was chosen; ask for the randomisation day."""
-    staff = await _pressed(update, context)
-    if staff is None:
-        return ConversationHandler.END
-    _draft(update, context)["arm"] = _chosen(update)
-    await _ask(update, staff, "day")
-    return DAY
-
-
-async def day_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """Randomised today (in the site's time zone); ask for the language."""
-    staff = await _pressed(update, context)
-    if staff is None:
-        return ConversationHandler.END
-    draft = _draft(update, context)
-    zone = ZoneInfo(staff.services.config.site_timezone(draft["site"]))
-    draft["day"] = staff.services.clock.now().astimezone(zone).date()
-    return await _ask_language(update, staff)
-
-
-async def day_typed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """A randomisation date was typed; ask for the language."""
-    staff = await authorize(update, context)
-    message = update.effective_message
-    if staff is None or message is None or message.text is None:
-        return ConversationHandler.END
+        raise ApplicationHandlerStop
+    text = message.text.strip()
     try:
-        _draft(update, context)["day"] = parse_date(message.text.strip())
+        value = _typed_value(step, text)
     except DomainError as error:
         await reply(update, render(error.key, staff.language, **error.details))
-        return DAY
-    return await _ask_language(update, staff)
+        raise ApplicationHandlerStop from None
+    async with services.database.session() as session:
+        draft = await load_draft(
+            session, user_id=user_id, chat_id=chat_id, now=services.clock.now()
+        )
+        if draft is None or draft.step != step:
+            raise ApplicationHandlerStop  # answered meanwhile (another process, a /cancel)
+        await save_draft(
+            session,
+            user_id=user_id,
+            chat_id=chat_id,
+            step=NEXT_STEP[step],
+            answers={**draft.answers, step: value},
+            now=services.clock.now(),
+        )
+    await _ask(update, staff, NEXT_STEP[step])
+    raise ApplicationHandlerStop
 
 
-async def language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """The language was chosen; ask whether the participant can become pregnant (no
-    default: only a Yes or No press answers it)."""
-    staff = await _pressed(update, context)
-    if staff is None:
-        return ConversationHandler.END
-    _draft(update, context)["language"] = _chosen(update)
-    await _ask(update, staff, "pregnancy")
-    return PREGNANCY
-
-
-async def pregnancy_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """Last answer: enrol and give the invitation link."""
-    staff = await _pressed(update, context)
-    if staff is None:
-        return ConversationHandler.END
-    draft = _draft(update, context)
-    draft["pregnancy"] = _chosen(update) == "yes"
-    try:
-        await _enroll(update, staff, draft)
-    finally:
-        draft.clear()
-    return ConversationHandler.END
-
-
-async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """Abandon the guided enrolment; nothing was stored."""
-    _draft(update, context).clear()
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Abandon the guided enrolment; nothing was stored but the draft, which goes."""
+    services = services_of(context)
+    user_id, chat_id = _keys(update)
+    async with services.database.session() as session:
+        draft = await load_draft(
+            session, user_id=user_id, chat_id=chat_id, now=services.clock.now()
+        )
+        await drop_draft(session, user_id=user_id, chat_id=chat_id)
+    if draft is None:
+        return  # not enrolling here: /cancel means something else, if anything
     staff = await authorize(update, context)
     if staff is not None:
         await reply(update, render("team_enroll_step", staff.language, step="cancelled"))
-    return ConversationHandler.END
+    raise ApplicationHandlerStop
 
 
-async def _ask_language(update: Update, staff: Staff) -> int:
-    await _ask(update, staff, "language")
-    return LANGUAGE
+def _keys(update: Update) -> tuple[int, int]:
+    """The draft's key: the coordinator and the chat (one guided enrolment per both)."""
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None  # filters: messages and presses only
+    return user.id, chat.id
+
+
+def _valid(staff: Staff, step: str, value: str) -> bool:
+    return step != "site" or value in staff.sites
+
+
+def _chosen_value(staff: Staff, step: str, value: str, answers: dict[str, Any]) -> str:
+    """What a pressed button stores: the value itself, or for "today" the site's date."""
+    if step != "day":
+        return value
+    zone = ZoneInfo(staff.services.config.site_timezone(answers["site"]))
+    return staff.services.clock.now().astimezone(zone).date().isoformat()
+
+
+def _typed_value(step: str, text: str) -> str:
+    if step == "study_id":
+        if not STUDY_ID.match(text):
+            raise DomainError("error_bad_study_id", study_id=text)
+        return text
+    return parse_date(text).isoformat()
+
+
+async def _save(update: Update, staff: Staff, step: str, answers: dict[str, Any]) -> None:
+    user_id, chat_id = _keys(update)
+    async with staff.services.database.session() as session:
+        await save_draft(
+            session,
+            user_id=user_id,
+            chat_id=chat_id,
+            step=step,
+            answers=answers,
+            now=staff.services.clock.now(),
+        )
 
 
 async def _ask(update: Update, staff: Staff, step: str, *, sites: list[str] | None = None) -> None:
     await reply(update, *enroll_step(step, staff.language, sites=sites or []))
-
-
-async def _pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Staff | None:
-    staff = await authorize(update, context)
-    if staff is not None and update.callback_query is not None:
-        await update.callback_query.answer()
-        await edit_pressed(update.callback_query)
-    return staff
-
-
-def _chosen(update: Update) -> str:
-    """The value of the enrolment choice pressed (the handler's pattern parsed it)."""
-    query = update.callback_query
-    choice = EnrollChoice.parse(query.data if query is not None else None)
-    assert choice is not None
-    return choice.value
-
-
-def _draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any]:
-    """This coordinator's answers so far in this chat (the conversation is per chat too)."""
-    assert context.user_data is not None
-    chat_id = update.effective_chat.id if update.effective_chat else None
-    drafts: dict[int | None, dict[str, Any]] = context.user_data.setdefault(DRAFT, {})
-    return drafts.setdefault(chat_id, {})
 
 
 async def _enroll(update: Update, staff: Staff, draft: dict[str, Any]) -> None:
@@ -246,10 +254,9 @@ async def _enroll(update: Update, staff: Staff, draft: dict[str, Any]) -> None:
         study_id=draft["study_id"],
         site_code=draft["site"],
         arm=draft["arm"],
-        randomized_on=draft["day"],
+        randomized_on=date.fromisoformat(draft["day"]),
         language=draft.get("language"),
         can_become_pregnant=draft["pregnancy"],
     )
     invitation = await staff.perform(Enroll(request))
-    link = deep_link(update.get_bot().username, invitation.code)
-    await reply(update, invitation_text(invitation, link, staff.language, renewed=False))
+    await deliver_invitation(update, staff, invitation, renewed=False)

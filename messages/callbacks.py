@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import Field, dataclass, field, fields
+from datetime import date, time
 from enum import StrEnum
 from typing import Any, ClassVar, Self
 
@@ -294,3 +295,44 @@ __all__ = [
     "WithdrawAnswer",
     "parse_any",
 ]
+
+
+# The roster's pages (messages/team.py builds them, bot/team_roster.py handles them). The page
+# alone: the sites are those of the chat the button is pressed in, checked at the press.
+
+
+@dataclass(frozen=True)
+class RosterPage(CallbackData, prefix="ro"):
+    """Show this page (from 1) of the roster."""
+
+    page: int = part(r"[1-9][0-9]{0,3}", int)
+
+
+# The confirmation under a visit day refused for being outside its protocol window
+# (messages/team.py builds it, bot/team_visit.py handles it).
+
+
+@dataclass(frozen=True)
+class VisitAnyway(CallbackData, prefix="va"):
+    """Set visit `number` of the participant of this row id to this day (YYYYMMDD) and time
+    (HHMM, or `-` for none), outside its window: the coordinator confirmed it."""
+
+    participant_id: int = part(ID, int)
+    number: int = part(r"[0-9]{1,3}", int)
+    day: str = part(r"[0-9]{8}")
+    at: str = part(r"[0-9]{4}|-")
+
+    def __post_init__(self) -> None:
+        self.date_and_time()  # ValueError for a day or time that does not exist
+
+    def date_and_time(self) -> tuple[date, time | None]:
+        day = date(int(self.day[:4]), int(self.day[4:6]), int(self.day[6:]))
+        at = None if self.at == "-" else time(int(self.at[:2]), int(self.at[2:]))
+        return day, at
+
+    @classmethod
+    def parse(cls, data: str | None) -> Self | None:
+        try:
+            return super().parse(data)
+        except ValueError:
+            return None

@@ -65,6 +65,16 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "error_unknown_participant": {"study_id": "ZJU2-999"},
     "error_participant_closed": {"study_id": "ZJU2-001"},
     "error_visit_closed": {"visit_number": 3},
+    "error_attended_future": {"visit_number": 3, "date": "2026-09-30"},
+    "error_outside_window": {
+        "participant_id": 1,
+        "study_id": "ZJU2-001",
+        "visit_number": 2,
+        "date": "2026-10-01",
+        "time": None,
+        "window_start": "2026-08-19",
+        "window_end": "2026-09-16",
+    },
     "error_unknown_visit": {"visit_id": 42},
     "error_unknown_alert": {"alert_id": 12},
     "reminder": {
@@ -282,6 +292,29 @@ EXAMPLES.update(
                 },
             ],
         },
+        "team_roster": {
+            "sites": ["ZJU2"],
+            "total": 1,
+            "page": 1,
+            "pages": 1,
+            "rows": [
+                {
+                    "study_id": "ZJU2-001",
+                    "site": "ZJU2",
+                    "status": "active",
+                    "next_visit": Visit(
+                        participant_id=1,
+                        number=2,
+                        month=6,
+                        target_date=date(2026, 9, 2),
+                        window_start=date(2026, 8, 19),
+                        window_end=date(2026, 9, 16),
+                    ),
+                    "last_tier": "T3",
+                    "open_alerts": 1,
+                }
+            ],
+        },
         "team_alerts": {
             "items": [
                 {
@@ -335,6 +368,13 @@ EXAMPLES.update(
         "error_bad_time": {"time": "25:61"},
         "error_bad_visit_number": {"number": "x"},
         "error_not_paused": {"study_id": "ZJU2-001"},
+        "error_not_linked": {"study_id": "ZJU2-001"},
+        "team_invitation_private": {
+            "sent": True,
+            "enrolled": True,
+            "study_id": "ZJU2-001",
+            "bot": "trialbot_bot",
+        },
         "error_no_planned_infusion": {"study_id": "ZJU2-001"},
     }
 )
@@ -405,6 +445,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
             "dose_rejected",
             "pregnancy_yes",
             "pregnancy_no",
+            "unlink",
         )
     ]
     + [{**EXAMPLES["team_done"], "what": "dose_rejected", "number": None}],
@@ -443,10 +484,37 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     ],
     "error_no_proposal": [{"study_id": "ZJU2-001", "visit_number": None}],
     "team_upcoming": [{**EXAMPLES["team_upcoming"], "rows": []}],
+    "error_outside_window": [{**EXAMPLES["error_outside_window"], "cli": True}],
+    # A full page (messages.team.ROSTER_ROWS) of the longest study ids, for the length limit.
+    "team_roster": [
+        {"sites": ["PUMCH"], "total": 0, "page": 1, "pages": 1, "rows": []},
+        {
+            "sites": ["PUMCH", "ZJU2"],
+            "total": 400,
+            "page": 20,
+            "pages": 20,
+            "rows": [
+                {
+                    **EXAMPLES["team_roster"]["rows"][0],
+                    "study_id": f"ZJU2-{n:027d}",
+                    "status": "unreachable",
+                    "next_visit": None
+                    if n % 2
+                    else EXAMPLES["team_roster"]["rows"][0]["next_visit"],
+                    "open_alerts": 12,
+                }
+                for n in range(20)
+            ],
+        },
+    ],
     "team_alerts": [
         {"items": [], "cli": False},
         {"items": [], "cli": True},
         {**EXAMPLES["team_alerts"], "cli": True},
+    ],
+    "team_invitation_private": [
+        {**EXAMPLES["team_invitation_private"], "sent": False, "enrolled": enrolled}
+        for enrolled in (False, True)
     ],
     "team_enrolled": [
         {**EXAMPLES["team_enrolled"], "renewed": renewed, "cli": cli}

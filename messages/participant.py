@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from messages.callbacks import Language, NextAppointments, ReportSymptom
-from messages.facts import site_facts
+from messages.facts import site_facts, site_place
 from messages.render import Keyboard, button, render
 from study.config import LANGUAGES, StudyConfig
 from study.models import Participant
@@ -30,7 +30,6 @@ def next_appointments_text(participant: Participant, coming: Coming, config: Stu
     """/next: the next visit (its window when the day is in it, whether an infusion comes
     with it), the next infusion, the place and what to bring, in the participant's language."""
     language = participant.language
-    site = config.sites[participant.site_code]
     visit, infusion, window = coming.visit, coming.infusion, coming.window
     return render(
         "next_appointments",
@@ -45,12 +44,6 @@ def next_appointments_text(participant: Participant, coming: Coming, config: Stu
         window_end=window[1] if window else None,
         infusion_date=infusion.planned_date if infusion else None,
         infusion_time=infusion.planned_time if infusion else None,
-        site_name=site.name,
-        address=site.address.get(language) if site.address else None,  # type: ignore[arg-type]
-        instructions=(
-            site.visit_instructions.get(language)  # type: ignore[arg-type]
-            if site.visit_instructions
-            else None
-        ),
+        **site_place(participant, config, language),
         **site_facts(participant, config),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from messages.callbacks import VisitAnswer, VisitReply
-from messages.facts import site_facts
+from messages.facts import site_facts, site_place
 from messages.queued import Queued, Text
 from messages.render import Keyboard, button, render
 from study.config import StudyConfig
@@ -25,7 +25,6 @@ async def compose_reminder(queued: Queued) -> Text:
     reminder = await reminder_of(queued.session, participant, queued.row)
     visit = reminder.visit
     ask = visit is not None and visit.status == VisitStatus.PLANNED
-    site = queued.config.sites[participant.site_code]
     is_follow_up = context.get("month", 0) > 0
     today = local_date(queued.now, participant.timezone)
     text = render(
@@ -35,13 +34,7 @@ async def compose_reminder(queued: Queued) -> Text:
         date=context["date"],
         time=context["time"],
         days_before=days_before(date.fromisoformat(context["date"]), today),
-        site_name=site.name,
-        address=site.address.get(language) if site.address else None,  # type: ignore[arg-type]
-        instructions=(
-            site.visit_instructions.get(language)  # type: ignore[arg-type]
-            if site.visit_instructions
-            else None
-        ),
+        **site_place(participant, queued.config, language),
         window_start=context.get("window_start") if is_follow_up else None,
         window_end=context.get("window_end") if is_follow_up else None,
         ask=ask,

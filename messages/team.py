@@ -9,15 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from messages.callbacks import DoseDecision, EnrollChoice, WithdrawAnswer
+from messages.callbacks import (
+    DoseDecision,
+    EnrollChoice,
+    RosterPage,
+    VisitAnyway,
+    WithdrawAnswer,
+)
 from messages.render import Button, Keyboard, button, render
 from study.enrollment import Invitation
 from study.models import Infusion, Participant, saved_id
 from study.protocol import Arm
-from study.team import AlertList, Done, LabsEntered, UpcomingList
+from study.team import AlertList, Done, LabsEntered, Roster, UpcomingList
 from study.views import ParticipantDetail
 
-TeamResult = Done | ParticipantDetail | UpcomingList | AlertList | LabsEntered
+TeamResult = Done | ParticipantDetail | UpcomingList | AlertList | LabsEntered | Roster
 Reply = tuple[str, Keyboard | None]
 
 
@@ -29,11 +35,41 @@ def team_reply(result: TeamResult, language: str, *, cli: bool = False) -> Reply
         return render("team_participant", language, detail=result), None
     if isinstance(result, UpcomingList):
         return render("team_upcoming", language, rows=result.rows, today=result.today), None
+    if isinstance(result, Roster):
+        return roster_page(result, 1, language, cli=cli)
     if isinstance(result, AlertList):
         items = [{"alert": alert, "study_id": study_id} for alert, study_id in result.items]
         return render("team_alerts", language, items=items, cli=cli), None
     keyboard = None if cli else decision_keyboard(result.outcome.proposal, language)
     return labs_text(result, language, cli=cli), keyboard
+
+
+ROSTER_ROWS = 20
+"""Participants a roster page shows: 20 rows of at most ~170 characters stay well within a
+message (4096), with a 32-character study id and the longest labels."""
+
+
+def roster_page(roster: Roster, page: int, language: str, *, cli: bool = False) -> Reply:
+    """Page `page` (from 1; past the end: the last) of the roster, with buttons to the pages
+    before and after it (none on the command line, which prints every row)."""
+    pages = max(1, -(-len(roster.rows) // ROSTER_ROWS))
+    page = min(max(page, 1), pages)
+    rows = roster.rows if cli else roster.rows[(page - 1) * ROSTER_ROWS : page * ROSTER_ROWS]
+    text = render(
+        "team_roster",
+        language,
+        sites=roster.sites,
+        rows=rows,
+        total=len(roster.rows),
+        page=page,
+        pages=1 if cli else pages,
+    )
+    moves = [
+        button(key, language, RosterPage(to).pack(), page=to)
+        for key, to in (("roster_previous", page - 1), ("roster_next", page + 1))
+        if 1 <= to <= pages
+    ]
+    return text, [moves] if moves and not cli else None
 
 
 def done_text(done: Done, language: str) -> str:
@@ -88,6 +124,20 @@ def decision_keyboard(proposal: Infusion | None, language: str) -> Keyboard | No
             button("reject_dose", language, DoseDecision(proposal_id, "no").pack()),
         ]
     ]
+
+
+def outside_window_question(details: dict[str, object], language: str) -> Reply:
+    """A visit day refused for being outside its window (`error_outside_window`'s details),
+    with the button that sets it anyway."""
+    day, at = str(details["date"]), details["time"]
+    data = VisitAnyway(
+        int(str(details["participant_id"])),
+        int(str(details["visit_number"])),
+        day.replace("-", ""),
+        str(at).replace(":", "") if at else "-",
+    ).pack()
+    keyboard = [[button("visit_anyway", language, data, date=day)]]
+    return render("error_outside_window", language, **details), keyboard
 
 
 def withdraw_question(participant: Participant, language: str) -> Reply:

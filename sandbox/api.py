@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 from sandbox import actions
+from sandbox.errors import SandboxError
 from sandbox.faults import FaultInjector, RateLimiter
 from sandbox.latency import Latency
 from sandbox.models import (
@@ -227,6 +229,23 @@ class Sandbox:
         if found is None:
             raise KeyError(f"no message {message_id} in chat {chat_id}")
         return found.snapshot()
+
+    def photo(self, file_id: str) -> bytes:
+        """The image a bot uploaded as this photo (its largest size's file_id); KeyError if
+        the sandbox has none."""
+        return self.world.photos[file_id]
+
+    def scan_photo(self, file_id: str) -> list[str]:
+        """What a phone's camera reads from the QR codes in a photo a bot sent (needs the
+        `zxing-cpp` package, installed with trialbot's dev extras)."""
+        try:
+            import zxingcpp
+            from PIL import Image
+        except ImportError:
+            raise SandboxError("scanning a QR code needs the zxing-cpp package") from None
+        with Image.open(io.BytesIO(self.photo(file_id))) as image:
+            image.load()
+            return [result.text for result in zxingcpp.read_barcodes(image)]
 
     def calls(self, method: str | None = None) -> list[ApiCall]:
         """Recorded Bot API calls (of one method, ignoring case, if given)."""

@@ -1,6 +1,6 @@
 """Bot API methods that send media: sendPhoto, with Telegram's checks of the photo and its
-caption. The sandbox keeps the photo's sizes, and the latest uploads' bytes for its page
-(`World.photos`, at most `KEPT_PHOTOS` of them)."""
+caption. The sandbox keeps the photo's sizes, and the uploaded image for the page (which
+shows it, and "scans" a QR code in it: `Sandbox.scan_photo`)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PHOTO_SIDES = 10_000  # width + height
 MAX_PHOTO_RATIO = 20
 THUMBNAIL_SIDES = (90, 320, 800, 1280)  # Telegram's s, m, x and y sizes
-KEPT_PHOTOS = 100
 
 
 def _dimensions(upload: FileUpload) -> tuple[int, int]:
@@ -78,7 +77,7 @@ async def send_photo(ctx: CallContext) -> dict[str, Any]:
     photo = params["photo"]
     if isinstance(photo, FileUpload):
         sizes = photo_sizes(ctx, *_dimensions(photo), photo.size)
-        _keep(world.photos, sizes[-1]["file_id"], photo.content)
+        world.photos[sizes[-1]["file_id"]] = photo.content
     else:
         sizes = _known_photo(ctx, str(photo))
     caption = format_caption(
@@ -102,13 +101,6 @@ async def send_photo(ctx: CallContext) -> dict[str, Any]:
     )
     world.store(message)
     return world.message_api(message)
-
-
-def _keep(photos: dict[str, bytes], file_id: str, content: bytes) -> None:
-    """Keep an upload's bytes for the page, forgetting the oldest beyond `KEPT_PHOTOS`."""
-    photos[file_id] = content
-    while len(photos) > KEPT_PHOTOS:
-        del photos[next(iter(photos))]
 
 
 HANDLERS: dict[str, Handler] = {"sendphoto": send_photo}

@@ -157,6 +157,11 @@ class SandboxClient:
         """The bots' messages in a chat."""
         return [m for m in await self.messages(chat_id) if m.from_bot]
 
+    async def scan_photo(self, file_id: str) -> list[str]:
+        """What the QR codes in a photo a bot sent read (see `Sandbox.scan_photo`)."""
+        data = await self._call("GET", f"/photos/{file_id}/scan")
+        return [str(text) for text in data["texts"]]
+
     async def wait_for_message(
         self,
         chat_id: int,

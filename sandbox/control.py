@@ -74,6 +74,7 @@ class ControlApi:
             ("POST", "/chats", self._add_chat),
             ("GET", "/chats/{chat_id}/messages", self._chat_messages),
             ("GET", "/chats/{chat_id}/wait", self._wait_message),
+            ("GET", "/photos/{file_id}/scan", self._scan_photo),
             ("POST", "/send", self._send),
             ("POST", "/press", self._press),
             ("GET", "/changes", self._changes),
@@ -172,6 +173,9 @@ class ControlApi:
         chat_id = _int(request.match_info["chat_id"], "chat_id")
         after = _int(request.query.get("after", 0), "after")
         return [m.to_dict() for m in self.sb.messages(chat_id) if m.message_id > after]
+
+    async def _scan_photo(self, request: web.Request) -> Json:
+        return {"texts": self.sb.scan_photo(request.match_info["file_id"])}
 
     async def _wait_message(self, request: web.Request) -> Json:
         chat_id = _int(request.match_info["chat_id"], "chat_id")

@@ -91,14 +91,16 @@ class SandboxServer(Sandbox):
             return web.Response(body=static[name], content_type=content_type)
 
         async def photo(request: web.Request) -> web.Response:
-            content = self.world.photos.get(request.match_info["file_id"])
-            if content is None:
-                raise web.HTTPNotFound()
-            return web.Response(body=content, content_type="image/png")
+            try:
+                content = self.photo(request.match_info["file_id"])
+            except KeyError:
+                raise web.HTTPNotFound() from None
+            png = content.startswith(b"\x89PNG")
+            return web.Response(body=content, content_type="image/png" if png else "image/jpeg")
 
         app.router.add_get("/", page)
         app.router.add_get("/static/{name}", page)
-        app.router.add_get("/photo/{file_id}", photo)
+        app.router.add_get("/sandbox/photo/{file_id}", photo)
         return app
 
     async def _file(self, request: web.Request) -> web.Response:

@@ -114,8 +114,7 @@ class World:
         self.callback_queries: dict[str, CallbackQuery] = {}
         self.answers: list[CallbackAnswer] = []
         self.calls: list[ApiCall] = []
-        # The images of photos bots uploaded, by the largest size's file_id, for the page.
-        self.photos: dict[str, bytes] = {}
+        self.photos: dict[str, bytes] = {}  # a bot's photo uploads, by largest file_id
         self._next_query = 1
         self._next_file = 1
 

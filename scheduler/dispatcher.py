@@ -3,7 +3,13 @@
 Guarantees, and how:
 - Due rows are delivered across crashes: a row is claimed with a lease (`sending` until
   `lease_until`); a crashed sender's rows are claimed again after the lease, so only a
-  message in flight at the crash can arrive twice.
+  message in flight at the crash can arrive twice: at most one per chat, because a chat's
+  next message is sent only once the last one is recorded as sent.
+- Many chats are sent to at once (`DispatchSettings.concurrency` sends in flight), one
+  chat's messages strictly one after another, in the order claimed. A chat waits for its
+  turn under Telegram's per-chat limit (`Sender.wait_turn`) before it takes a slot, so a
+  chat at its limit holds up no other. Slots go to alerts and T1/T2 advice first, then by
+  the earliest `not_after` (`Priority`, the claim's order).
 - Several processes on PostgreSQL never take the same row: claiming uses
   `FOR UPDATE SKIP LOCKED` in its own short transaction. On SQLite (one process) the
   transaction takes the write lock (`BEGIN IMMEDIATE`).
@@ -26,8 +32,10 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, or_, update
@@ -36,6 +44,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from messages.compose import Composed, compose
 from scheduler.sender import ChatMoved, PermanentFailure, Sender, TransientFailure
+from scheduler.slots import Rank, Slots
 from scheduler.timing import next_allowed_instant
 from study.clock import Clock
 from study.config import StudyConfig
@@ -59,13 +68,16 @@ log = logging.getLogger(__name__)
 
 LIVE = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.SENT)
 NOT_OURS = "cancelled or taken over meanwhile"
+AHEAD = 4  # batches claimed and not yet sent, at most
 
 
 @dataclass
 class DispatchSettings:
     batch_size: int = 50
     lease: timedelta = timedelta(minutes=5)
-    concurrency: int = 1  # one send at a time: a crash repeats at most the message in flight
+    # Sends in flight across chats: at 80 ms a round trip, 12 keep Telegram's 30/s busy with
+    # room for the database work of each message. A crash repeats at most one per chat.
+    concurrency: int = 12
     backoff_base: timedelta = timedelta(seconds=5)
     backoff_cap: timedelta = timedelta(minutes=15)
 
@@ -78,6 +90,7 @@ class Claimed:
     row_id: int
     lease_until: datetime
     message: Composed
+    rank: Rank = ()  # who gets a slot first: priority, then the earliest not_after
     moved: bool = False  # sent to the new id of a group that became a supergroup
 
 
@@ -113,32 +126,92 @@ class Dispatcher:
         self.replanner = replanner
         self.settings = settings or DispatchSettings()
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
+        # Shared by the batches and `send_now`: together they never exceed the bound.
+        self._slots = Slots(self.settings.concurrency)
+        self._to_record: list[tuple[Claimed, int, datetime, asyncio.Future[None]]] = []
+        self._tails: dict[int, asyncio.Task[None]] = {}  # each chat's last messages on their way
+        self._unfinished = 0  # claimed messages not yet sent (or given up)
+        self._before_slot = 0  # of those, not yet in a slot
+        self._pacing = 0  # of those, waiting for their chat's turn
+        self._progress = asyncio.Event()
+        self._recorder: asyncio.Task[None] | None = None
 
     async def run_once(self) -> DispatchReport:
-        """Claim one batch of due rows and deliver them."""
+        """Claim due rows batch by batch and deliver them, until a batch comes back short
+        (nothing more is due). The next batch is claimed while the last is on its way, as
+        soon as the slots would otherwise run dry, so that sends never wait for the
+        database; never more than `AHEAD` batches are held at once."""
         report = DispatchReport()
-        claimed = await self._claim(report)
-        by_chat: dict[int, list[Claimed]] = defaultdict(list)
-        for item in claimed:
-            by_chat[item.message.chat_id].append(item)
-        limit = asyncio.Semaphore(self.settings.concurrency)
-
-        async def deliver_in_order(items: list[Claimed]) -> None:
-            async with limit:
-                for item in items:  # one chat's messages go one after another, in order
-                    await self._deliver(item, report)
-
-        await asyncio.gather(*(deliver_in_order(items) for items in by_chat.values()))
+        claimed, full = await self._claim_batch(report)
+        batches = [asyncio.create_task(self._deliver_all(claimed, report))]
+        try:
+            while full:
+                await self._room_for_more()
+                claimed, full = await self._claim_batch(report)
+                batches.append(asyncio.create_task(self._deliver_all(claimed, report)))
+        finally:
+            await asyncio.gather(*batches)
         return report
+
+    async def _claim_batch(self, report: DispatchReport) -> tuple[list[Claimed], bool]:
+        """A batch, and whether it was full (then more may be due)."""
+        before = report.handled
+        claimed = await self._claim(report)
+        selected = len(claimed) + report.handled - before
+        self._unfinished += len(claimed)
+        self._before_slot += len(claimed)
+        return claimed, selected >= self.settings.batch_size
+
+    async def _room_for_more(self) -> None:
+        """Until fewer messages wait for a slot than there are slots, and fewer than `AHEAD`
+        batches are unfinished (messages waiting for their chat's turn do not count: a
+        chat at its limit does not hold up what is due for other chats)."""
+        while (
+            self._before_slot - self._pacing >= self.settings.concurrency
+            or self._unfinished >= AHEAD * self.settings.batch_size
+        ):
+            self._progress.clear()
+            await self._progress.wait()
 
     async def send_now(self, row_ids: list[int]) -> DispatchReport:
         """Send these rows at once, in this order, even before they fall due: a handler's
         reply that must also be durable (red-flag advice) is queued, committed, then sent
         here. A row another dispatcher holds, or already sent, is left alone."""
         report = DispatchReport()
-        for item in await self._claim(report, only=row_ids):
-            await self._deliver(item, report)
+        claimed = await self._claim(report, only=row_ids)
+        self._unfinished += len(claimed)
+        self._before_slot += len(claimed)
+        await self._deliver_all(claimed, report)
         return report
+
+    async def _deliver_all(self, claimed: list[Claimed], report: DispatchReport) -> None:
+        """Each chat's messages one after another in the order claimed (after those of an
+        earlier batch still on their way); the chats at once."""
+        by_chat: dict[int, list[Claimed]] = defaultdict(list)
+        for item in claimed:
+            by_chat[item.message.chat_id].append(item)
+
+        async def in_order(before: asyncio.Task[None] | None, items: list[Claimed]) -> None:
+            if before is not None:
+                await asyncio.wait([before])  # its failure is its own batch's to report
+            for item in items:
+                try:
+                    await self._deliver(item, report)
+                finally:
+                    self._unfinished -= 1
+                    self._progress.set()
+
+        chains = []
+        for chat, items in by_chat.items():
+            chain = asyncio.create_task(in_order(self._tails.get(chat), items))
+            self._tails[chat] = chain
+            chain.add_done_callback(partial(self._forget_tail, chat))
+            chains.append(chain)
+        await asyncio.gather(*chains)
+
+    def _forget_tail(self, chat: int, done: asyncio.Task[None]) -> None:
+        if self._tails.get(chat) is done:
+            del self._tails[chat]
 
     async def drain(self, max_rounds: int = 1000) -> DispatchReport:
         """Run until nothing is due now (tests and shutdown use this)."""
@@ -227,7 +300,13 @@ class Dispatcher:
                 await session.exec(
                     select(OutboxMessage)
                     .where(due)
-                    .order_by(col(OutboxMessage.priority), col(OutboxMessage.available_at))
+                    .order_by(
+                        col(OutboxMessage.priority),
+                        col(OutboxMessage.not_after).is_(None),
+                        col(OutboxMessage.not_after),
+                        col(OutboxMessage.available_at),
+                        col(OutboxMessage.id),
+                    )
                     .limit(self.settings.batch_size)
                     .with_for_update(skip_locked=True)
                 )
@@ -248,7 +327,7 @@ class Dispatcher:
                     row.status = OutboxStatus.SENDING
                     row.lease_until = now + self.settings.lease
                     row.attempts += 1
-                    claimed.append(Claimed(row.id or 0, row.lease_until, message))
+                    claimed.append(Claimed(row.id or 0, row.lease_until, message, _rank(row)))
                 elif row.status == OutboxStatus.EXPIRED:
                     report.expired += 1
                 else:
@@ -388,19 +467,46 @@ class Dispatcher:
         return stale
 
     async def _deliver(self, item: Claimed, report: DispatchReport) -> None:
-        refused = await self._still_to_send(item)
-        if refused is not None:
-            report.reasons[refused] += 1
-            if refused != NOT_OURS:
-                report.expired += 1
-            return
-        message = item.message
+        in_slot = False
+
+        def entered() -> None:
+            nonlocal in_slot
+            in_slot = True
+            self._before_slot -= 1
+            self._progress.set()
+
         try:
-            try:
-                message_id = await send_composed(self.sender, message)
-            except ChatMoved as moved:
-                message = await self._follow(item, moved)
-                message_id = await send_composed(self.sender, message)
+            await self._deliver_in_turn(item, report, entered)
+        finally:
+            if not in_slot:
+                entered()
+
+    async def _deliver_in_turn(
+        self, item: Claimed, report: DispatchReport, entered: Callable[[], None]
+    ) -> None:
+        # The chat's turn first, holding no slot: a chat at its limit delays only itself.
+        self._pacing += 1
+        try:
+            await self.sender.wait_turn(item.message.chat_id)
+        finally:
+            self._pacing -= 1
+        try:
+            async with self._slots.hold(item.rank):
+                entered()
+                refused = await self._still_to_send(item)
+                if refused is not None:
+                    report.reasons[refused] += 1
+                    if refused != NOT_OURS:
+                        report.expired += 1
+                    return
+                try:
+                    message_id = await self._send(item.message)
+                except ChatMoved as moved:
+                    message_id = await self._send(await self._follow(item, moved))
+                # Recorded before the slot is given up and before the chat's next message:
+                # a crash repeats at most one message per chat, and no more in all than
+                # there are slots.
+                await self._sent(item, message_id)
         except TransientFailure as failure:
             await self._retry_at(item, failure)
             report.retried += 1
@@ -411,8 +517,16 @@ class Dispatcher:
             report.failed += 1
             report.reasons[failure.reason] += 1
             return
-        await self._sent(item, message_id)
         report.sent += 1
+
+    async def _send(self, message: Composed) -> int:
+        """The one place a composed message goes to the messenger: its text, or its photo
+        with the text as the caption."""
+        if message.photo is not None:
+            return await self.sender.send_photo(
+                message.chat_id, message.photo, message.text, message.keyboard
+            )
+        return await self.sender.send(message.chat_id, message.text, message.keyboard)
 
     async def _follow(self, item: Claimed, moved: ChatMoved) -> Composed:
         """A group became a supergroup: later messages go to its new id (recorded first,
@@ -436,8 +550,26 @@ class Dispatcher:
         A batch is claimed at one moment and sent over the next seconds, so the row is read
         again: a pause, withdrawal or date change that landed meanwhile cancelled it, another
         process took it over after its lease, its time ran out, or a later reminder of the
-        same event fell due. The lease is renewed when half of it is gone."""
+        same event fell due. The lease is renewed when half of it is gone.
+
+        Read on a snapshot first (on SQLite without waiting for the write lock); only a row
+        to expire or a lease to renew takes a write transaction, which reads it again."""
         now = self.clock.now()
+        async with self.database.reading() as session:
+            row = await session.get(OutboxMessage, item.row_id)
+            if (
+                row is None
+                or row.status != OutboxStatus.SENDING
+                or row.lease_until != item.lease_until
+            ):
+                return NOT_OURS
+            unchanged = (
+                (row.not_after is None or row.not_after >= now)
+                and (row.event_key is None or not await self._superseded(session, [row], now))
+                and item.lease_until - now > self.settings.lease / 2
+            )
+        if unchanged:
+            return None
         async with self.database.session() as session:
             row = await session.get(OutboxMessage, item.row_id)
             if (
@@ -504,7 +636,41 @@ class Dispatcher:
             session.add(row)
 
     async def _sent(self, item: Claimed, message_id: int) -> None:
-        now = self.clock.now()
+        """Record the message as sent; returns once committed. The messages sent meanwhile
+        to other chats are recorded in the same transaction (one commit for many: SQLite
+        has one writer, and each commit waits for the disk)."""
+        recorded = asyncio.get_running_loop().create_future()
+        self._to_record.append((item, message_id, self.clock.now(), recorded))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_sent())
+        await asyncio.shield(recorded)
+
+    async def _record_sent(self) -> None:
+        while self._to_record:
+            batch, self._to_record = self._to_record, []
+            failed: dict[int, Exception] = {}
+            try:
+                async with self.database.session() as session:
+                    for number, (item, message_id, now, _) in enumerate(batch):
+                        try:  # one bad record fails only its own message
+                            if not item.message.remember:  # one UPDATE: nothing to undo
+                                await self._record_one(session, item, message_id, now)
+                                continue
+                            async with session.begin_nested():
+                                await self._record_one(session, item, message_id, now)
+                        except Exception as error:
+                            failed[number] = error
+            except Exception as error:
+                failed = dict.fromkeys(range(len(batch)), error)
+            for number, (*_, recorded) in enumerate(batch):
+                if number in failed:
+                    recorded.set_exception(failed[number])
+                else:
+                    recorded.set_result(None)
+
+    async def _record_one(
+        self, session: AsyncSession, item: Claimed, message_id: int, now: datetime
+    ) -> None:
         values: dict[str, Any] = {
             "status": OutboxStatus.SENT,
             "lease_until": None,
@@ -513,22 +679,21 @@ class Dispatcher:
         }
         if item.moved:
             values["chat_id"] = item.message.chat_id
-        async with self.database.session() as session:
-            # A row cancelled while its message was on its way was still delivered: the
-            # record says so.
-            delivered = (
-                col(OutboxMessage.id) == item.row_id,
-                col(OutboxMessage.status).in_([OutboxStatus.SENDING, OutboxStatus.CANCELLED]),
-                col(OutboxMessage.lease_until) == item.lease_until,
-            )
-            result = await session.exec(update(OutboxMessage).where(*delivered).values(**values))
-            if not result.rowcount:
-                log.warning("a message was sent after another dispatcher took it over")
-                return
-            if item.message.remember:
-                row = await session.get(OutboxMessage, item.row_id)
-                if row is not None:
-                    await after_sent(session, row, now)
+        # A row cancelled while its message was on its way was still delivered: the record
+        # says so.
+        delivered = (
+            col(OutboxMessage.id) == item.row_id,
+            col(OutboxMessage.status).in_([OutboxStatus.SENDING, OutboxStatus.CANCELLED]),
+            col(OutboxMessage.lease_until) == item.lease_until,
+        )
+        result = await session.exec(update(OutboxMessage).where(*delivered).values(**values))
+        if not result.rowcount:
+            log.warning("a message was sent after another dispatcher took it over")
+            return
+        if item.message.remember:
+            row = await session.get(OutboxMessage, item.row_id)
+            if row is not None:
+                await after_sent(session, row, now)
 
     async def _fail(self, item: Claimed, failure: PermanentFailure) -> None:
         now = self.clock.now()
@@ -572,13 +737,6 @@ class Dispatcher:
             log.exception("could not mark participant %s unreachable", participant_id)
 
 
-async def send_composed(sender: Sender, message: Composed) -> int:
-    """Send a composed message: its text, or its photo with the text as the caption."""
-    if message.photo is None:
-        return await sender.send(message.chat_id, message.text, message.keyboard)
-    return await sender.send_photo(message.chat_id, message.photo, message.text, message.keyboard)
-
-
 async def after_sent(session: AsyncSession, row: OutboxMessage, now: datetime) -> None:
     """Remember where a message landed when later steps need to edit it; the first card
     of an alert to land has consequences (`study.delivery.card_delivered`)."""
@@ -589,3 +747,9 @@ async def after_sent(session: AsyncSession, row: OutboxMessage, now: datetime) -
             checkin.message_id = row.telegram_message_id
             session.add(checkin)
     await card_delivered(session, row, now)
+
+
+def _rank(row: OutboxMessage) -> Rank:
+    """Alerts and T1/T2 advice first (`Priority`), then the earliest deadline."""
+    deadline = row.not_after.timestamp() if row.not_after is not None else float("inf")
+    return (float(row.priority), deadline)

@@ -42,6 +42,12 @@ class ChatMoved(PermanentFailure):
 
 
 class Sender(Protocol):
+    async def wait_turn(self, chat_id: int) -> None:
+        """Wait until this chat may receive its next message under Telegram's per-chat
+        limits, and keep that turn for the next send to it. The dispatcher waits here
+        before it takes one of its slots, so a chat at its limit holds up no other chat."""
+        ...
+
     async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
         """Send a Telegram-HTML message; return Telegram's message id."""
         ...

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study.enrollment import get_participant
-from study.models import AuditEvent, Participant
+from study.models import AuditEvent, LabResult, Participant, Visit
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,17 @@ class AuditRow:
     entity_id: str | None
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    visit_number: int | None = None  # the protocol number of the visit (or labs) it is about
+
+    @property
+    def subject(self) -> str:
+        """What the event is about, as people name it: a visit (and a visit's labs) by its
+        protocol number, anything else by its entity and id."""
+        if self.visit_number is not None and self.entity == "visit":
+            return f"visit {self.visit_number}"
+        if self.visit_number is not None and self.entity == "lab_result":
+            return f"labs of visit {self.visit_number}"
+        return f"{self.entity} {self.entity_id or ''}".rstrip()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: the time as UTC ISO 8601 with `Z`."""
@@ -42,6 +53,7 @@ class AuditRow:
             "study_id": self.study_id,
             "entity": self.entity,
             "entity_id": self.entity_id,
+            "visit_number": self.visit_number,
             "before": self.before,
             "after": self.after,
         }
@@ -82,7 +94,8 @@ async def read_audit_log(
         query = query.where(col(AuditEvent.at) >= since)
     if until is not None:
         query = query.where(col(AuditEvent.at) < until)
-    rows = await session.exec(query.order_by(col(AuditEvent.at), col(AuditEvent.id)))
+    rows = list(await session.exec(query.order_by(col(AuditEvent.at), col(AuditEvent.id))))
+    numbers = await _visit_numbers(session, [event for event, _ in rows])
     return [
         AuditRow(
             id=event.id or 0,
@@ -94,9 +107,39 @@ async def read_audit_log(
             entity_id=event.entity_id,
             before=event.before,
             after=event.after,
+            visit_number=numbers.get((event.entity, event.entity_id)),
         )
         for event, participant_study_id in rows
     ]
+
+
+async def _visit_numbers(
+    session: AsyncSession, events: list[AuditEvent]
+) -> dict[tuple[str, str | None], int]:
+    """The protocol number of the visit each visit or lab event is about, by (entity, id):
+    the log stores table ids, people know visits by number."""
+    ids: dict[str, list[int]] = {"visit": [], "lab_result": []}
+    for event in events:
+        if event.entity in ids and event.entity_id is not None and _is_id(event.entity_id):
+            ids[event.entity].append(int(event.entity_id))
+    numbers: dict[tuple[str, str | None], int] = {}
+    if ids["visit"]:
+        for visit_id, number in await session.exec(
+            select(Visit.id, Visit.number).where(col(Visit.id).in_(ids["visit"]))
+        ):
+            numbers["visit", str(visit_id)] = number
+    if ids["lab_result"]:
+        for lab_id, number in await session.exec(
+            select(LabResult.id, Visit.number)
+            .join(Visit, col(Visit.id) == LabResult.visit_id)
+            .where(col(LabResult.id).in_(ids["lab_result"]))
+        ):
+            numbers["lab_result", str(lab_id)] = number
+    return numbers
+
+
+def _is_id(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 10
 
 
 def _value(value: object) -> str:

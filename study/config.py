@@ -241,6 +241,15 @@ class StudyConfig(_Strict):
             return {code: "admin" for code in self.sites}
         return roles
 
+    def chat_sites(self, chat_id: int | None) -> frozenset[str]:
+        """The sites whose alert or escalation chat this is: what a team command given in
+        that group may see and change (a group sees only its own site)."""
+        return frozenset(
+            code
+            for code, site in self.sites.items()
+            if chat_id is not None and chat_id in (site.alert_chat_id, site.escalation_chat_id)
+        )
+
     def on_call_sites(self, telegram_user_id: int) -> frozenset[str]:
         """The sites where this Telegram user is on call: they may acknowledge and resolve
         those sites' alerts in the sites' escalation chats."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
@@ -87,11 +88,17 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
+READ_ONLY = "trialbot_read_only"
+WRITER_PATIENCE_SECONDS = 30.0
+
+
 def _sqlite_begin_immediate(connection: Any) -> None:
     # Take SQLite's write lock when a transaction starts rather than on its first write:
     # a deferred transaction that later writes fails at once with "database is locked"
-    # when another connection wrote in between, whatever the busy timeout.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # when another connection wrote in between, whatever the busy timeout. A transaction
+    # that only reads (`Database.reading`) reads a snapshot instead and waits for nobody.
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -115,7 +122,13 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+        self._readers = async_sessionmaker(
+            engine.execution_options(**{READ_ONLY: True}),
+            class_=AsyncSession,
+            expire_on_commit=False,
+        )
         self._outbox_listeners: list[Callable[[], None]] = []
+        self._writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     def on_outbox_commit(self, listener: Callable[[], None]) -> None:
         self._outbox_listeners.append(listener)
@@ -130,13 +143,50 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A transaction: committed when the block ends, rolled back on an exception."""
+        """A transaction: committed when the block ends, rolled back on an exception.
+
+        On SQLite, which has one writer, transactions of this process queue here for their
+        turn rather than each holding a pooled connection while it waits for the write lock:
+        the pool stays free for `reading`, and the turns go in order."""
+        if self._writer is None:
+            async with self._transaction() as session:
+                yield session
+            return
+        try:
+            async with asyncio.timeout(WRITER_PATIENCE_SECONDS):
+                await self._writer.acquire()
+        except TimeoutError:
+            raise RuntimeError(
+                f"waited {WRITER_PATIENCE_SECONDS:g} s for SQLite's write lock: is a "
+                "transaction open inside another?"
+            ) from None
+        try:
+            async with self._transaction() as session:
+                yield session
+        finally:
+            self._writer.release()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session:
             async with session.begin():
                 yield session
             if session.info.pop(OUTBOX_TOUCHED, False):
                 for listener in self._outbox_listeners:
                     listener()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that only reads (what it changes is rolled back; what it loaded stays
+        readable after it). On SQLite it does not wait for the write lock: a button press is
+        answered while a sweep writes."""
+        async with self._readers() as session:
+            async with session.begin():
+                try:
+                    yield session
+                finally:  # before the rollback would expire them, also on an exception
+                    session.expunge_all()
+                await session.rollback()
 
     @asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[bool]:

@@ -27,7 +27,7 @@ from study.models import (
     VisitStatus,
 )
 from study.ports import Replanner
-from study.protocol import Arm, protocol_infusions, visit_calendar
+from study.protocol import Arm, arm_named, protocol_infusions, visit_calendar
 
 STUDY_ID = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 LINK_FAILURE_WINDOW = timedelta(minutes=15)
@@ -48,6 +48,10 @@ class EnrollmentRequest:
     language: str | None = None
     timezone: str | None = None
     preferred_hour: int | None = None
+
+    def __post_init__(self) -> None:
+        # `individualised` is the same arm as `individualized`: stored one way only.
+        object.__setattr__(self, "arm", arm_named(self.arm))
 
 
 @dataclass(frozen=True)

@@ -398,3 +398,22 @@ class ChatMigration(SQLModel, table=True):
     )
     new_chat_id: int = Field(sa_type=BigInteger)
     migrated_at: datetime = _utc_required()
+
+
+class EnrollDraft(SQLModel, table=True):
+    """A coordinator's guided `/enroll` in one chat, between their answers: stored here, not
+    in one process's memory, so that any process behind a load balancer takes the next one.
+    `answers` holds what was chosen so far (site, study id, arm, day, language); no
+    Telegram ids but the coordinator's own and the chat's."""
+
+    __tablename__ = "enroll_draft"
+
+    telegram_user_id: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    chat_id: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    step: str = Field(max_length=16)
+    answers: dict[str, Any] = _json(dict)
+    updated_at: datetime = _utc_required()

@@ -19,6 +19,19 @@ class Arm(StrEnum):
     INDIVIDUALIZED = "individualized"
 
 
+ARM_SPELLINGS = {"individualised": Arm.INDIVIDUALIZED}
+"""Other spellings people type for an arm (British), and the arm they mean."""
+
+
+def arm_named(text: str) -> str:
+    """The arm's canonical name for any accepted spelling, in any case (`individualised`,
+    `Individualized`: `individualized`); other text unchanged, for the caller to refuse."""
+    folded = text.strip().lower()
+    if folded in ARM_SPELLINGS:
+        return ARM_SPELLINGS[folded].value
+    return folded if folded in {arm.value for arm in Arm} else text
+
+
 @dataclass(frozen=True)
 class PlannedVisit:
     number: int

@@ -1,4 +1,4 @@
-"""A coordinator pauses, resumes or withdraws a participant.
+"""A coordinator pauses, resumes, withdraws or unlinks a participant.
 
 Pausing stops every message until resumed; withdrawal stops all contact for good and keeps
 the data. Both re-plan in the same transaction, so nothing already queued is sent after, and
@@ -95,6 +95,44 @@ async def withdraw(
     for code in codes:
         code.revoked_at = now
         session.add(code)
+    await replanner.replan(session, participant, now)
+
+
+async def unlink(
+    session: AsyncSession,
+    participant: Participant,
+    *,
+    actor: str,
+    now: datetime,
+    config: StudyConfig,
+    replanner: Replanner,
+) -> None:
+    """Forget the participant's linked chat (a link made by the wrong person or phone): what
+    was queued for that chat is cancelled and its open check-ins closed; an active participant
+    is invited again, and a fresh invitation (`issue_code`) links the right chat."""
+    if participant.status in CLOSED:
+        raise DomainError("error_participant_closed", study_id=participant.study_id)
+    if participant.telegram_chat_id is None:
+        raise DomainError("error_not_linked", study_id=participant.study_id)
+    await _silence(session, participant, now, config)
+    participant.telegram_chat_id = None
+    participant.linked_at = None
+    before = participant.status
+    if participant.status in (ParticipantStatus.ACTIVE, ParticipantStatus.UNREACHABLE):
+        participant.status = ParticipantStatus.INVITED
+        participant.status_changed_at = now
+    session.add(participant)
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="unlink_chat",
+        entity="participant",
+        entity_id=participant.study_id,
+        participant_id=participant.id,
+        before={"status": before, "linked": True},
+        after={"status": participant.status, "linked": False},
+    )
     await replanner.replan(session, participant, now)
 
 

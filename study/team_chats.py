@@ -27,6 +27,11 @@ async def record_coordinator_chat(session: AsyncSession, user_id: int, now: date
     return True
 
 
+async def has_coordinator_chat(session: AsyncSession, user_id: int) -> bool:
+    """Whether the bot may write to this coordinator privately (they started it)."""
+    return await session.get(CoordinatorChat, user_id) is not None
+
+
 async def forget_coordinator_chat(session: AsyncSession, user_id: int) -> None:
     """The coordinator blocked the bot: do not count on their private chat any more."""
     await session.exec(

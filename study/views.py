@@ -201,3 +201,75 @@ async def next_appointments(
         visit is not None and infusion is not None and infusion.planned_date == visit.visit_date
     )
     return NextAppointments(visit, infusion, at_visit)
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    """One participant of the roster: status, next visit still to come (with its protocol
+    window), the tier of their last triaged check-in, and how many alerts are open."""
+
+    study_id: str
+    site: str
+    status: str
+    next_visit: Visit | None
+    last_tier: str | None
+    open_alerts: int
+
+
+async def roster(session: AsyncSession, sites: Collection[str]) -> list[RosterRow]:
+    """Every participant of these sites, by site and study id."""
+    participants = list(
+        await session.exec(
+            select(Participant)
+            .where(col(Participant.site_code).in_(list(sites)))
+            .order_by(col(Participant.site_code), col(Participant.study_id))
+        )
+    )
+    ids = [p.id for p in participants]
+    next_visits: dict[int, Visit] = {}
+    for visit in await session.exec(
+        select(Visit)
+        .where(col(Visit.participant_id).in_(ids), col(Visit.status).in_(STILL_TO_COME))
+        .order_by(col(Visit.number))
+    ):
+        next_visits.setdefault(visit.participant_id, visit)
+    last_asked = (
+        select(CheckIn.participant_id, func.max(CheckIn.asked_at).label("asked_at"))
+        .where(
+            col(CheckIn.participant_id).in_(ids),
+            col(CheckIn.kind) != CheckInKind.CONTRACEPTION,
+            col(CheckIn.tier).is_not(None),
+        )
+        .group_by(col(CheckIn.participant_id))
+        .subquery()
+    )
+    tiers: dict[int, str | None] = {
+        participant_id: tier
+        for participant_id, tier in await session.exec(
+            select(CheckIn.participant_id, CheckIn.tier).join(
+                last_asked,
+                (col(CheckIn.participant_id) == last_asked.c.participant_id)
+                & (col(CheckIn.asked_at) == last_asked.c.asked_at),
+            )
+        )
+    }
+    alerts: dict[int | None, int] = {
+        participant_id: count
+        for participant_id, count in await session.exec(
+            select(Alert.participant_id, func.count())
+            .where(col(Alert.participant_id).in_(ids), col(Alert.status) != AlertStatus.RESOLVED)
+            .group_by(col(Alert.participant_id))
+        )
+    }
+    return [
+        RosterRow(
+            study_id=p.study_id,
+            site=p.site_code,
+            status=p.status,
+            next_visit=next_visits.get(saved),
+            last_tier=tiers.get(saved),
+            open_alerts=alerts.get(saved, 0),
+        )
+        for p in participants
+        if (saved := p.id) is not None
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -103,8 +104,11 @@ async def set_appointment(
     actor: str,
     now: datetime,
     replanner: Replanner,
+    force: bool = False,
 ) -> Visit:
-    """Give a visit its appointment (a new date asks the participant to confirm again)."""
+    """Give a visit its appointment (a new date asks the participant to confirm again). A
+    day outside the visit's protocol window is refused (`error_outside_window`, naming the
+    window) unless `force`: the coordinator confirmed it."""
 
     changed = False
 
@@ -113,6 +117,17 @@ async def set_appointment(
         _check_day(day, participant)
         if visit.status in (VisitStatus.ATTENDED, VisitStatus.MISSED):
             raise DomainError("error_visit_closed", visit_number=visit.number)
+        if not force and not visit.window_start <= day <= visit.window_end:
+            raise DomainError(
+                "error_outside_window",
+                participant_id=participant.id,
+                study_id=participant.study_id,
+                visit_number=visit.number,
+                date=day.isoformat(),
+                time=at.strftime("%H:%M") if at else None,
+                window_start=visit.window_start.isoformat(),
+                window_end=visit.window_end.isoformat(),
+            )
         if (visit.visit_date, visit.appointment_time) != (day, at):
             changed = True
             visit.status = VisitStatus.PLANNED
@@ -206,6 +221,11 @@ async def mark_attended(
 
     def attended(visit: Visit, participant: Participant) -> None:
         _check_day(on, participant)
+        today = now.astimezone(ZoneInfo(participant.timezone)).date()
+        if on > today:
+            raise DomainError(
+                "error_attended_future", visit_number=visit.number, date=on.isoformat()
+            )
         visit.status = VisitStatus.ATTENDED
         visit.attended_on = on
 

@@ -145,17 +145,39 @@ function renderMessage(message, isGroup) {
     bubble.append(el("em", {}, "deleted message"));
     return bubble;
   }
-  const photo = message.kind === "photo" && message.extra && message.extra.photo;
-  if (photo && photo.length) {
-    const largest = photo[photo.length - 1];
-    bubble.append(el("img", { class: "photo", src: `/photo/${encodeURIComponent(largest.file_id)}`,
-      alt: "[photo]", width: String(largest.width), height: String(largest.height) }));
-  } else if (message.kind !== "text") bubble.append(el("div", { class: "media" }, `[${message.kind}]`));
+  const photo = message.kind === "photo" && (message.extra.photo || []).slice(-1)[0];
+  if (photo) bubble.append(photoNode(photo.file_id));
+  else if (message.kind !== "text") bubble.append(el("div", { class: "media" }, `[${message.kind}]`));
   if (message.text) bubble.append(renderText(message.text, message.entities));
   const edited = message.edits.length ? " · edited" : "";
   bubble.append(el("div", { class: "meta" }, clock(message.date) + edited));
   if (message.buttons.length) bubble.append(renderKeyboard(message));
   return bubble;
+}
+
+// A photo the bot sent; clicking it "scans" it as a phone's camera would: a QR code with a
+// bot's deep link opens that bot's chat as a new user, with the Start button of the link.
+function photoNode(fileId) {
+  return el("img", {
+    class: "photo", src: `/sandbox/photo/${encodeURIComponent(fileId)}`, alt: "photo",
+    title: "Click to scan a QR code in it", onclick: () => scan(fileId),
+  });
+}
+
+async function scan(fileId) {
+  try {
+    const { texts } = await api(`/photos/${encodeURIComponent(fileId)}/scan`);
+    const start = texts.map((text) => /^https:\/\/t\.me\/\w+\?start=([\w-]{1,64})$/.exec(text))
+      .find(Boolean);
+    if (!start) return toast(texts.length ? `The QR code reads: ${texts[0]}` : "No QR code found");
+    const user = await api("/users", { first_name: `Scanner ${state.users.length + 1}` });
+    state.start = start[1];
+    state.version = -1;
+    await refresh();
+    openChat(user.user_id);
+  } catch (err) {
+    toast(err.message);
+  }
 }
 
 function renderUsers() {

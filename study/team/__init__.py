@@ -9,15 +9,31 @@ Domain errors are `DomainError`s whose key names the template that explains them
 """
 
 from study.team.alerts import Acknowledge, Resolve
-from study.team.calendar import MarkAttended, MarkMissed, RecordGiven, SetInfusion, SetVisit
+from study.team.calendar import (
+    MarkAttended,
+    MarkMissed,
+    RecordGiven,
+    SetInfusion,
+    SetVisit,
+    SetVisitAnyway,
+)
 from study.team.dosing import ConfirmDose, DecideProposal, EnterLabs, LabsEntered, RejectDose
 from study.team.enrolment import Enroll, Invite
 from study.team.scope import Done, Operation, Team
-from study.team.status import AnswerWithdraw, Pause, Resume, SetCanBecomePregnant, Withdraw
+from study.team.status import (
+    AnswerWithdraw,
+    Pause,
+    Resume,
+    SetCanBecomePregnant,
+    Unlink,
+    Withdraw,
+)
 from study.team.views import (
     AlertList,
     ListAlerts,
+    ListParticipants,
     ListUpcoming,
+    Roster,
     ShowParticipant,
     ShowTrend,
     UpcomingList,
@@ -35,6 +51,7 @@ __all__ = [
     "Invite",
     "LabsEntered",
     "ListAlerts",
+    "ListParticipants",
     "ListUpcoming",
     "MarkAttended",
     "MarkMissed",
@@ -44,12 +61,15 @@ __all__ = [
     "RejectDose",
     "Resolve",
     "Resume",
+    "Roster",
     "SetCanBecomePregnant",
     "SetInfusion",
     "SetVisit",
+    "SetVisitAnyway",
     "ShowParticipant",
     "ShowTrend",
     "Team",
+    "Unlink",
     "UpcomingList",
     "Withdraw",
 ]

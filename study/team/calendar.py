@@ -15,12 +15,14 @@ from study.visits import mark_attended, mark_missed, set_appointment, visit_by_n
 
 @dataclass(frozen=True)
 class SetVisit:
-    """Give visit `number` its appointment; a linked participant is told the new date."""
+    """Give visit `number` its appointment; a linked participant is told the new date. A day
+    outside the visit's protocol window needs `force` (the coordinator confirmed it)."""
 
     study_id: str
     number: int
     day: date
     at: time | None = None
+    force: bool = False
 
     async def run(self, session: AsyncSession, team: Team) -> Done:
         participant = await team.participant(session, self.study_id)
@@ -33,6 +35,7 @@ class SetVisit:
             actor=team.actor,
             now=team.now,
             replanner=team.replanner,
+            force=self.force,
         )
         return Done(
             what="visit_set",
@@ -41,6 +44,22 @@ class SetVisit:
             day=visit.visit_date,
             at=visit.appointment_time,
         )
+
+
+@dataclass(frozen=True)
+class SetVisitAnyway:
+    """The confirmation button under a refused `SetVisit`: that day, outside the window, for
+    the participant of the button's row id (at one of the team's sites)."""
+
+    participant_id: int
+    number: int
+    day: date
+    at: time | None = None
+
+    async def run(self, session: AsyncSession, team: Team) -> Done:
+        participant = await team.participant_by_id(session, self.participant_id)
+        confirmed = SetVisit(participant.study_id, self.number, self.day, self.at, force=True)
+        return await confirmed.run(session, team)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from study.config import StudyConfig
 from study.models import Participant
 from study.ports import Replanner
 from study.pregnancy import set_can_become_pregnant
-from study.status import pause, resume, withdraw
+from study.status import pause, resume, unlink, withdraw
 from study.team.scope import Done, Team
 
 
@@ -113,3 +113,14 @@ class SetCanBecomePregnant:
         )
         what = "pregnancy_yes" if self.value else "pregnancy_no"
         return Done(what=what, study_id=participant.study_id)
+
+
+@dataclass(frozen=True)
+class Unlink:
+    """Forget the participant's linked chat (linked by mistake): nothing more goes to it;
+    `Invite` then gives a link for the right one. Audited."""
+
+    study_id: str
+
+    async def run(self, session: AsyncSession, team: Team) -> Done:
+        return await _silence(session, team, self.study_id, unlink, "unlink")

@@ -1,4 +1,5 @@
-"""What the team looks at: one participant in full, the coming fortnight, open alerts."""
+"""What the team looks at: one participant in full, the roster, the coming fortnight, open
+alerts."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from study.models import Alert
 from study.team.scope import Team
 from study.trends import Trend, participant_trend
-from study.views import ParticipantDetail, Upcoming, open_alerts, participant_detail, upcoming
+from study.views import (
+    ParticipantDetail,
+    RosterRow,
+    Upcoming,
+    open_alerts,
+    participant_detail,
+    roster,
+    upcoming,
+)
 
 
 @dataclass(frozen=True)
@@ -71,3 +80,22 @@ class ListAlerts:
 
     async def run(self, session: AsyncSession, team: Team) -> AlertList:
         return AlertList(await open_alerts(session, team.within(self.sites)))
+
+
+@dataclass(frozen=True)
+class Roster:
+    """The participants of the sites listed, by site and study id."""
+
+    sites: list[str]
+    rows: list[RosterRow]
+
+
+@dataclass(frozen=True)
+class ListParticipants:
+    """The roster of these of the team's sites (None: all)."""
+
+    sites: Collection[str] | None = None
+
+    async def run(self, session: AsyncSession, team: Team) -> Roster:
+        sites = team.within(self.sites)
+        return Roster(sites, await roster(session, sites))

@@ -23,12 +23,19 @@ from study.models import Tier, saved_id
 from tests.bot.test_cli import trialbot as trialbot_process
 from tests.support.study import STUDY_TOML, study_config
 
+VISIT_DAY = datetime(2026, 12, 3, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
 
 def test_the_team_operations_on_the_command_line(tmp_path: Path) -> None:
     (tmp_path / "study.toml").write_text(STUDY_TOML, encoding="utf-8")
 
+    commands = iter(range(100))
+
     def run(*args: str) -> str:
-        result = trialbot_process(tmp_path, *args)
+        # On the day of visit 1, as a site records it (a future day cannot be attended), each
+        # command a minute after the one before (the audit log is in time order).
+        start = VISIT_DAY + timedelta(minutes=next(commands))
+        result = trialbot_process(tmp_path, *args, TRIALBOT_CLOCK_START=start.isoformat())
         assert result.returncode == 0, result.stderr
         assert "<b>" not in result.stdout
         return result.stdout
@@ -269,8 +276,11 @@ def test_the_calendar_commands_change_it_and_refuse_what_cannot_be(trialbot: Tri
         "visit", "ZJU2-001", "x", "2026-12-03", code=2
     )
 
-    assert "visit 1 recorded as attended (Thursday, 3 December 2026)" in trialbot.ok(
+    assert "that day has not come yet. Nothing was changed." in trialbot.refused(
         "attended", "ZJU2-001", "1"
+    )
+    assert "visit 1 recorded as attended (Tuesday, 24 November 2026)" in trialbot.ok(
+        "attended", "ZJU2-001", "1", "2026-11-24"
     )
     assert "The date 1999-12-03 cannot be right" in trialbot.refused(
         "attended", "ZJU2-001", "2", "1999-12-03"

@@ -172,7 +172,10 @@ async def test_guessing_codes_is_slowed_down(sandbox: SandboxServer) -> None:
 
 async def test_a_coordinator_is_recognised(sandbox: SandboxServer) -> None:
     reply = await start(sandbox, ZJU2_COORDINATOR, "/start")
-    assert reply == "您好！您是以下研究中心的协调员：ZJU2。\n发送 /team 查看研究团队命令。"
+    assert reply == (
+        "您好！您是以下研究中心的协调员：ZJU2。\n"
+        "发送 /participants 查看您所在中心的参与者名单，发送 /team 查看研究团队命令。"
+    )
 
 
 async def test_participants_command_lists_without_telegram_ids(

@@ -322,6 +322,7 @@ async def test_a_visit_moved_outside_its_window_is_reminded_without_the_window(
             actor="test",
             now=clock.now(),
             replanner=services.replanner,
+            force=True,  # confirmed by the coordinator, as outside the window needs
         )
     before = len(reminders_in(sandbox))
     for row in await pending(database, 1):

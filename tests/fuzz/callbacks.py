@@ -2,8 +2,8 @@
 
 Telegram lets a modified client send any callback data of 1-64 bytes for a message it sees;
 the bot must trust none of it. Crafted data use the bot's own formats (`v:`, `a:`, `c:`,
-`t:`, `d:`, `b:`, `x:`, `w:`, `r:`, `e:`, `lang:`) with ids of other people's rows (the
-typed kinds of `messages.callbacks` built from their classes); malformed data use the same
+`t:`, `d:`, `b:`, `x:`, `w:`, `r:`, `e:`, `ro:`, `va:`, `lang:`) with ids of other people's
+rows (the typed kinds of `messages.callbacks` built from their classes); malformed data use the same
 prefixes with parts missing (`d:<id>`, `c:<id>:<code>`), parts where they do not belong
 (`x:<id>:<code>:<answer>`), or ids that only look like numbers, beside near misses that no
 class packs; mangled data are a real button's with a part cut or its prefix changed
@@ -17,12 +17,20 @@ from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
-from messages.callbacks import ENROLL_CHOICES, DoseDecision, EnrollChoice, WithdrawAnswer
+from messages.callbacks import (
+    ENROLL_CHOICES,
+    DoseDecision,
+    EnrollChoice,
+    RosterPage,
+    VisitAnyway,
+    WithdrawAnswer,
+)
 from study.protocol import Arm
 from study.questionnaire import ALL_QUESTIONS
 from tests.fuzz.texts import ARMS, LANGUAGES, SITES, YES_NO
 
 MAX_DATA_BYTES = 64
+DAYS = ("20260302", "20260630", "20270101", "19000101")  # a visit day of the confirm button
 QUESTION_CODES = (*(q.code for q in ALL_QUESTIONS), "Q0", "Q99", "ZZZZZ", "q1")
 ANSWERS = (*sorted({a for q in ALL_QUESTIONS for a in q.answers}), "Zz", "none!", "a" * 17)
 
@@ -95,12 +103,22 @@ def team_presses(known: Sequence[int]) -> st.SearchStrategy[str]:
         st.builds(EnrollChoice, st.just("day"), st.just("today")),
         st.builds(EnrollChoice, st.just("lang"), pick(("zh", "en"))),
         st.builds(EnrollChoice, st.just("preg"), pick(("yes", "no"))),
+        st.builds(RosterPage, st.integers(min_value=1, max_value=9999)),
+        st.builds(VisitAnyway, ids, pick((0, 1, 2, 99)), pick(DAYS), pick(("-", "0930"))),
     ).map(lambda press: press.pack())
     values = (*SITES, *ARMS, *LANGUAGES, *YES_NO, "today", "tomorrow", "junk", "x" * 40)
     near_misses = st.one_of(
         st.builds("w:{}:{}".format, row_ids(known), pick(YES_NO)),
         st.builds("r:{}:{}".format, row_ids(known), pick(("ok", "no", "yes"))),
         st.builds("e:{}:{}".format, pick((*ENROLL_CHOICES, "language", "")), pick(values)),
+        st.builds("ro:{}".format, pick(("0", "01", "-1", "", "1:2", "99999"))),
+        st.builds(
+            "va:{}:{}:{}:{}".format,
+            row_ids(known),
+            pick(("1", "-1", "", "x")),
+            pick((*DAYS, "20261399", "2026-06-30", "")),
+            pick(("-", "2400", "9:30", "")),
+        ),
     )
     return st.one_of(packed, near_misses)
 

@@ -3,6 +3,8 @@ buttons already in chats carry, and strict: nothing but a packed value parses.""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,6 +14,8 @@ from messages.callbacks import (
     CallbackData,
     DoseDecision,
     EnrollChoice,
+    RosterPage,
+    VisitAnyway,
     WithdrawAnswer,
     parse_any,
 )
@@ -27,12 +31,16 @@ CHOICES = st.one_of(
     st.builds(EnrollChoice, st.just("lang"), st.sampled_from(("zh", "en"))),
     st.builds(EnrollChoice, st.just("preg"), st.sampled_from(("yes", "no"))),
 )
+VISIT_DAYS = st.dates(min_value=date(1000, 1, 1)).map(lambda day: day.strftime("%Y%m%d"))
+VISIT_TIMES = st.one_of(st.just("-"), st.times().map(lambda at: at.strftime("%H%M")))
 TEAM_PRESSES = st.one_of(
     st.builds(WithdrawAnswer, IDS, st.sampled_from(("yes", "no"))),
     st.builds(DoseDecision, IDS, st.sampled_from(("ok", "no"))),
     CHOICES,
+    st.builds(RosterPage, st.integers(min_value=1, max_value=9999)),
+    st.builds(VisitAnyway, IDS, st.integers(min_value=0, max_value=999), VISIT_DAYS, VISIT_TIMES),
 )
-TEAM_KINDS = (WithdrawAnswer, DoseDecision, EnrollChoice)
+TEAM_KINDS = (WithdrawAnswer, DoseDecision, EnrollChoice, RosterPage, VisitAnyway)
 
 
 @given(TEAM_PRESSES)
@@ -62,6 +70,9 @@ def test_nothing_but_packed_data_parses(data: str) -> None:
         (EnrollChoice("day", "today"), "e:day:today"),
         (EnrollChoice("lang", "zh"), "e:lang:zh"),
         (EnrollChoice("preg", "no"), "e:preg:no"),
+        (RosterPage(2), "ro:2"),
+        (VisitAnyway(7, 1, "20260630", "1030"), "va:7:1:20260630:1030"),
+        (VisitAnyway(7, 0, "20260630", "-"), "va:7:0:20260630:-"),
     ],
 )
 def test_buttons_already_in_chats_keep_working(press: CallbackData, data: str) -> None:
@@ -86,6 +97,17 @@ def test_buttons_already_in_chats_keep_working(press: CallbackData, data: str) -
         "e:site:",
         "e:site:a:b",
         "e:language:zh",
+        "ro:0",
+        "ro:01",
+        "ro:10000",
+        "ro:",
+        "va:1:1:20261399:-",
+        "va:1:1:20260230:-",
+        "va:1:1:20260630:2400",
+        "va:1:1:20260630:1060",
+        "va:1:1:2026-06-30:-",
+        "va:1:1:20260630",
+        "va:0:1:20260630:-",
     ],
 )
 def test_near_misses_are_refused(data: str) -> None:

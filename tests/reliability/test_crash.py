@@ -55,7 +55,7 @@ async def finish(sandbox: SandboxServer, worker: Worker, chats: list[int]) -> No
     await worker.stop()
 
 
-@pytest.mark.parametrize("concurrency", [None, 8], ids=["default-one-at-a-time", "eight-at-a-time"])
+@pytest.mark.parametrize("concurrency", [1, None], ids=["one-at-a-time", "default-concurrency"])
 async def test_every_reminder_arrives_and_a_crash_repeats_only_what_was_in_flight(
     concurrency: int | None, database_url: str, database: Database, sandbox: SandboxServer
 ) -> None:

@@ -15,7 +15,7 @@ from telegram.ext import ExtBot
 from bot.sender import PtbSender
 from messages import Keyboard
 from sandbox import SandboxServer
-from scheduler.dispatcher import Dispatcher
+from scheduler.dispatcher import Dispatcher, DispatchSettings
 from scheduler.planner import Planner
 from study.config import StudyConfig
 from study.database import Database
@@ -55,9 +55,13 @@ async def bot(sandbox: SandboxServer) -> AsyncIterator[ExtBot[Any]]:
 
 
 def dispatcher(
-    database: Database, sender: PtbSender, clock: FakeClock, config: StudyConfig
+    database: Database,
+    sender: PtbSender,
+    clock: FakeClock,
+    config: StudyConfig,
+    settings: DispatchSettings | None = None,
 ) -> Dispatcher:
-    return Dispatcher(database, sender, clock, config, Planner(config))
+    return Dispatcher(database, sender, clock, config, Planner(config), settings)
 
 
 def sent_to(sandbox: SandboxServer, chat_id: int) -> int:
@@ -141,7 +145,10 @@ async def test_a_visit_moved_while_a_batch_is_sent_is_not_reminded_at_its_old_da
             )
 
     sender = ChangeAfterFirstSend(bot, move_the_second)
-    await dispatcher(database, sender, clock, config).run_once()
+    # One send at a time, so that the change lands before the second chat's turn (with
+    # several at once, its message may be on its way already, which is as it should be).
+    one_at_a_time = DispatchSettings(concurrency=1)
+    await dispatcher(database, sender, clock, config, one_at_a_time).run_once()
     assert sent_to(sandbox, 8301) == 1
     assert sent_to(sandbox, 8302) == 0  # its reminder named the old date
     async with database.session() as session:

@@ -1,7 +1,7 @@
 """which template, language and version each direct reply was (sentreply)
 
-Revision ID: 0004_template_versions
-Revises: 0003_infusion_cancel_reason
+Revision ID: 0005_template_versions
+Revises: 0004_enroll_drafts
 """
 
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from alembic import op
 
 import study.types
 
-revision: str = "0004_template_versions"
-down_revision: str | None = "0003_infusion_cancel_reason"
+revision: str = "0005_template_versions"
+down_revision: str | None = "0004_enroll_drafts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,184 @@
+"""How fast a button press is answered while the bot is busy sending and sweeping.
+
+The real bot (`running_bot`: PTB application with `TelegramRateLimiter`, polling, the
+`SchedulerService` on the system clock, default settings) runs against the sandbox with
+Telegram's flood limits on. 120 linked participants get two reminders each at once (a burst
+of 240 messages, 8 s at Telegram's 30/s) while the periodic checks run back to back; during
+the burst, each participant presses "I will come" under a visit reminder as soon as their
+first message arrived, one press every `PRESS_EVERY` seconds (the handler records the answer
+in the database, then edits the message and thanks them). A press is answered when the
+sandbox receives the bot's answerCallbackQuery; the figure is the 95th percentile of that
+minus the moment of the press, in milliseconds. Telegram shows a spinner on the button until
+then.
+
+Measured on a SQLite file and, when a PostgreSQL server is named
+(`TRIALBOT_BENCH_POSTGRES_URL`, or `TRIALBOT_TEST_POSTGRES_URL` as the tests use), on a fresh
+database there (`_postgres` figures). At 0 ms of simulated network: the figure is the bot's
+own delay, which a round trip to Telegram adds to.
+
+Run alone: `python -m bench.buttons [--postgres URL]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.chaos import fresh_database
+from bench.dispatch import queue_due_reminders
+from bench.rows import planned_reminders
+from bench.support import (
+    BOT_USERNAME,
+    TOKEN,
+    configure_logging,
+    daytime_zone,
+    enrol_and_link,
+    migrated_database,
+    percentile,
+    progress,
+    report,
+    start_chats,
+    study_config,
+)
+from bot.runner import running_bot, running_of
+from bot.services import Services
+from bot.settings import Settings
+from messages.callbacks import VisitAnswer, VisitReply
+from sandbox import SandboxServer
+from study.clock import SystemClock
+
+CHAT_BASE = 9_000_000
+PARTICIPANTS = 120
+PER_CHAT = 2
+PRESS_EVERY = 0.04  # seconds between presses: 120 presses over about 5 s of the burst
+PATIENCE = 120.0
+
+NOTES = {
+    "button_p95_ms": "95th percentile of (the bot's answerCallbackQuery - the press) over 120 "
+    "presses of a visit reminder's button made during a burst of 240 messages while the "
+    "periodic checks run back to back; real bot, Telegram's limits on, SQLite file",
+    "button_p95_ms_postgres": "the same on PostgreSQL",
+    "button_p50_ms": "the median of the same (SQLite); button_max_ms: the slowest",
+}
+
+
+def postgres_server() -> str | None:
+    return os.environ.get("TRIALBOT_BENCH_POSTGRES_URL") or os.environ.get(
+        "TRIALBOT_TEST_POSTGRES_URL"
+    )
+
+
+async def measure(postgres: str | None = None) -> dict[str, float | int]:
+    """`button_*` on SQLite, and `button_*_postgres` on a fresh database on `postgres`."""
+    figures: dict[str, float | int] = {}
+    with tempfile.TemporaryDirectory(prefix="trialbot-bench-") as tmp:
+        for server, suffix in ((None, ""), (postgres, "_postgres")):
+            if suffix and server is None:
+                progress("buttons: no PostgreSQL server named (TRIALBOT_BENCH_POSTGRES_URL)")
+                continue
+            async with fresh_database(server, Path(tmp)) as url:
+                latencies = await presses_during_a_burst(url)
+            figures |= {
+                f"button_p95_ms{suffix}": percentile(latencies, 95),
+                f"button_p50_ms{suffix}": percentile(latencies, 50),
+                f"button_max_ms{suffix}": max(latencies),
+                f"button_presses{suffix}": len(latencies),
+            }
+    return figures
+
+
+async def presses_during_a_burst(url: str) -> list[float]:
+    """Milliseconds from each press to its answer."""
+    config = study_config()
+    now = datetime.now(UTC)
+    async with (
+        SandboxServer() as sandbox,
+        migrated_database(url, config) as database,
+    ):
+        sandbox.add_bot(TOKEN, username=BOT_USERNAME)
+        progress(f"buttons: enrolling and linking {PARTICIPANTS} participants")
+        linked = await enrol_and_link(
+            database,
+            config,
+            now=now,
+            indices=range(PARTICIPANTS),
+            chat_base=CHAT_BASE,
+            prefix="BTN",
+            timezone=daytime_zone(now),
+        )
+        start_chats(sandbox, (person.chat_id for person in linked))
+        templates = await planned_reminders(database, linked)
+        visit_of = {
+            person.chat_id: next(
+                t.context["visit_id"] for t in mine if t.context.get("visit_id") is not None
+            )
+            for person, mine in zip(linked, templates, strict=True)
+        }
+        sandbox.enforce_rate_limits(True)
+        settings = Settings(
+            _env_file=None, telegram_bot_token=TOKEN, telegram_api_url=sandbox.url, database_url=url
+        )
+        services = Services(
+            settings=settings, config=config, database=database, clock=SystemClock()
+        )
+        pressed: dict[str, float] = {}  # callback query id -> when
+        async with running_bot(services, token=TOKEN, api_url=sandbox.url) as application:
+            await sandbox.wait_until(lambda: bool(sandbox.calls("getUpdates")), 30, "polling")
+            scheduler = running_of(application).scheduler
+            await scheduler.sweep()  # the first run after start-up, as in production
+            progress(f"buttons: a burst of {PARTICIPANTS * PER_CHAT} messages, presses, sweeps")
+            await queue_due_reminders(database, templates, PER_CHAT, tag="buttons")
+            burst_over = asyncio.Event()
+
+            async def sweeping() -> None:
+                while not burst_over.is_set():
+                    await scheduler.sweep()
+                    await asyncio.sleep(0)
+
+            sweeps = asyncio.create_task(sweeping())
+            waiting = set(visit_of)
+            while waiting:
+                ready = [chat for chat in waiting if sandbox.bot_messages(chat)]
+                for chat in ready[:1]:
+                    first = sandbox.bot_messages(chat)[0]
+                    data = VisitAnswer(visit_of[chat], VisitReply.COMING).pack()
+                    at = time.time()
+                    query = await sandbox.press(chat, chat, first.message_id, data, forge=True)
+                    pressed[query] = at
+                    waiting.discard(chat)
+                await asyncio.sleep(PRESS_EVERY)
+            await sandbox.wait_until(
+                lambda: all(sandbox.callback_answers(query) for query in pressed),
+                PATIENCE,
+                "every press answered",
+            )
+            sent = sum(call.ok for call in sandbox.calls("sendMessage"))
+            progress(f"buttons: {len(pressed)} presses answered; {sent} messages sent by then")
+            burst_over.set()
+            await sweeps
+        answered = {
+            str(call.params["callback_query_id"]): call.time
+            for call in sandbox.calls("answerCallbackQuery")
+            if call.ok
+        }
+        throttled = sum(call.error_code == 429 for call in sandbox.calls())
+        if throttled:
+            progress(f"buttons: {throttled} answers of 429 from the sandbox")
+    return [(answered[query] - at) * 1000 for query, at in pressed.items()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.buttons", description=__doc__)
+    parser.add_argument("--postgres", metavar="URL", default=postgres_server())
+    arguments = parser.parse_args()
+    configure_logging()
+    report(asyncio.run(measure(arguments.postgres)))
+
+
+if __name__ == "__main__":
+    main()

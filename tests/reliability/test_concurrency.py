@@ -1,0 +1,182 @@
+"""Many chats at once, each in order: several sends in flight, a chat's messages one after
+another as queued, a chat held back by Telegram's per-chat limit delaying no other chat, and
+alerts before routine reminders, the earliest deadline first among those."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from telegram.ext import ExtBot
+
+from bot.sender import PtbSender
+from messages import Keyboard
+from sandbox import SandboxServer
+from scheduler.dispatcher import Dispatcher, DispatchSettings
+from scheduler.planner import Planner
+from study.config import StudyConfig
+from study.database import Database
+from study.models import Participant
+from study.outbox import REMINDER_TEMPLATE, Priority, enqueue
+from tests.reliability.outbox import (
+    VISIT_DAY,
+    linked_participants,
+    put_due_reminders,
+    queued_rows,
+)
+from tests.reliability.workers import TOKEN
+from tests.support.clock import FakeClock
+from tests.support.dispatch_worker import build_bot
+
+
+class InFlight(PtbSender):
+    """Telegram's real client (through the sandbox), counting the sends on their way."""
+
+    def __init__(self, bot: ExtBot[Any]) -> None:
+        super().__init__(bot)
+        self.now: set[int] = set()  # chats with a send on its way
+        self.most = 0
+        self.same_chat_overlaps = 0
+
+    async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
+        self.same_chat_overlaps += chat_id in self.now
+        self.now.add(chat_id)
+        self.most = max(self.most, len(self.now))
+        try:
+            return await super().send(chat_id, text, keyboard)
+        finally:
+            self.now.discard(chat_id)
+
+
+@pytest.fixture
+async def bot(sandbox: SandboxServer) -> AsyncIterator[ExtBot[Any]]:
+    async with build_bot(sandbox.url, TOKEN, rate_limit=False) as ptb_bot:
+        yield ptb_bot
+
+
+@pytest.fixture
+async def limited_bot(sandbox: SandboxServer) -> AsyncIterator[ExtBot[Any]]:
+    """With Telegram's limits as the application sets them (3 at once per chat, then 1/s)."""
+    async with build_bot(sandbox.url, TOKEN, rate_limit=True) as ptb_bot:
+        yield ptb_bot
+
+
+def dispatcher(
+    database: Database, sender: PtbSender, clock: FakeClock, config: StudyConfig, concurrency: int
+) -> Dispatcher:
+    settings = DispatchSettings(concurrency=concurrency)
+    return Dispatcher(database, sender, clock, config, Planner(config), settings)
+
+
+def arrivals(sandbox: SandboxServer) -> list[tuple[int, str]]:
+    """(chat, text) of each message Telegram accepted, in the order it accepted them."""
+    return [
+        (int(call.params["chat_id"]), str(call.params["text"]))
+        for call in sandbox.calls("sendMessage")
+        if call.ok
+    ]
+
+
+async def test_many_chats_at_once_and_each_chats_messages_in_order(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    sandbox.set_time(clock.now().timestamp())
+    sandbox.set_latency(20)  # a round trip: sends overlap only if the dispatcher lets them
+    chats = list(range(8501, 8511))
+    participants = await linked_participants(database, sandbox, chats, now=clock.now())
+    await put_due_reminders(database, participants, now=clock.now(), each=4)
+    sender = InFlight(bot)
+
+    report = await dispatcher(database, sender, clock, config, concurrency=6).drain()
+
+    assert report.sent == 40
+    assert 1 < sender.most <= 6, "several chats at once, never more than the setting"
+    assert sender.same_chat_overlaps == 0, "one chat's messages one after another"
+    # Each chat's four were queued one after another (each names a later visit day): the
+    # message ids Telegram gave them, chat by chat, rise in that order.
+    landed: dict[int | None, list[int]] = {}
+    for row in await queued_rows(database):
+        assert row.telegram_message_id is not None
+        landed.setdefault(row.participant_id, []).append(row.telegram_message_id)
+    for participant in participants:
+        ids = landed[participant.id]
+        assert ids == sorted(ids) and len(set(ids)) == 4, f"out of order: {ids}"
+        texts = [text for to, text in arrivals(sandbox) if to == participant.telegram_chat_id]
+        assert len(set(texts)) == 4
+
+
+async def test_a_chat_at_its_limit_holds_up_no_other_chat(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    limited_bot: ExtBot[Any],
+) -> None:
+    sandbox.set_time(clock.now().timestamp())
+    busy, other = await linked_participants(database, sandbox, [8601, 8602], now=clock.now())
+    # The busy chat's four are queued first: the fourth must wait a second for its turn
+    # (three at once, then one a second), the other chat's one must not.
+    await put_due_reminders(database, [busy], now=clock.now() - timedelta(minutes=1), each=4)
+    await put_due_reminders(database, [other], now=clock.now(), each=1)
+
+    report = await dispatcher(
+        database, PtbSender(limited_bot), clock, config, concurrency=1
+    ).run_once()
+
+    assert report.sent == 5
+    order = [chat for chat, _ in arrivals(sandbox)]
+    assert order.count(8601) == 4
+    assert order[-1] == 8601, f"the other chat waited for the busy chat's limit: {order}"
+
+
+async def test_alerts_first_then_the_earliest_deadline(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    sandbox.set_time(clock.now().timestamp())
+    late, soon, urgent = await linked_participants(
+        database, sandbox, [8701, 8702, 8703], now=clock.now()
+    )
+    now = clock.now()
+
+    async def queue(
+        who: Participant, *, due_minutes_ago: int, not_after_hours: int, priority: Priority
+    ) -> None:
+        async with database.session() as session:
+            await enqueue(
+                session,
+                template=REMINDER_TEMPLATE,
+                dedupe_key=f"priority:{who.id}",
+                participant_id=who.id,
+                context={
+                    "kind": "visit",
+                    "visit_id": None,
+                    "infusion_id": None,
+                    "month": 0,
+                    "date": VISIT_DAY.isoformat(),
+                    "time": None,
+                    "days_before": 2,
+                },
+                due_at=now - timedelta(minutes=due_minutes_ago),
+                not_after=now + timedelta(hours=not_after_hours),
+                priority=priority,
+                now=now,
+            )
+
+    # Queued in the opposite order of what must go first.
+    await queue(late, due_minutes_ago=30, not_after_hours=48, priority=Priority.REMINDER)
+    await queue(soon, due_minutes_ago=20, not_after_hours=2, priority=Priority.REMINDER)
+    await queue(urgent, due_minutes_ago=10, not_after_hours=48, priority=Priority.URGENT)
+
+    await dispatcher(database, PtbSender(bot), clock, config, concurrency=1).drain()
+
+    assert [chat for chat, _ in arrivals(sandbox)] == [8703, 8702, 8701]
