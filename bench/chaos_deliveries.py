@@ -110,8 +110,8 @@ def collect(
 ) -> dict[int, list[Delivery]]:
     """Every bot message of each chat, with when it arrived by the bot's clock."""
     made: dict[int, list[tuple[float, bool]]] = defaultdict(list)
-    for call in sandbox.calls("sendMessage"):
-        if call.delivered:
+    for call in sandbox.calls():  # in order; a pre-visit summary comes as a photo
+        if call.method.lower() in ("sendmessage", "sendphoto") and call.delivered:
             made[int(call.params["chat_id"])].append((call.time, call.injected))
     received = {}
     for chat in chats:

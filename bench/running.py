@@ -152,6 +152,9 @@ class _Unused:
     async def send(self, chat_id: int, text: str, keyboard: object) -> int:
         raise AssertionError("settling sends nothing: it marks what is due as sent")
 
+    async def send_photo(self, chat_id: int, photo: bytes, caption: str, keyboard: object) -> int:
+        raise AssertionError("settling sends nothing: it marks what is due as sent")
+
     async def edit(self, chat_id: int, message_id: int, text: str, keyboard: object) -> None:
         raise AssertionError("settling edits nothing")
 

@@ -123,6 +123,11 @@ class Counted:
         self.sent += 1
         return self.sent
 
+    async def send_photo(
+        self, chat_id: int, photo: bytes, caption: str, keyboard: Keyboard | None
+    ) -> int:
+        return await self.send(chat_id, caption, keyboard)
+
     async def edit(
         self, chat_id: int, message_id: int, text: str, keyboard: Keyboard | None
     ) -> None:

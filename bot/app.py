@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.ext import Application, Defaults
+from telegram.ext import Application, Defaults, TypeHandler
 
 from bot import (
     alerts,
@@ -19,7 +19,7 @@ from bot import (
     team_roster,
     team_visit,
 )
-from bot.context import attach
+from bot.context import attach, remember_services
 from bot.errors import on_error
 from bot.sender import TelegramRateLimiter
 from bot.services import Services
@@ -52,6 +52,8 @@ def build_application(
         .build()
     )
     attach(application, services)
+    # First of all, for every update: what its replies are recorded with.
+    application.add_handler(TypeHandler(Update, remember_services), group=-1000)
     # Order matters: specific handlers first, then the catch-alls of participant chats.
     team_chats.register(application)
     participant.register(application)

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -28,6 +29,7 @@ from bot.services import (
 from bot.settings import load_settings
 from messages import plain, render
 from messages.team import invitation_text
+from messages.versions import all_versions
 from study import audit
 from study.audit_log import read_audit_log
 from study.codes import deep_link
@@ -183,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit_cmd.add_argument("--json", action="store_true", help="print one JSON object a line")
 
+    templates_cmd = commands.add_parser(
+        "templates",
+        help="list every message template with its version in each language (a hash of its "
+        "sources), for the ethics dossier",
+    )
+    templates_cmd.add_argument("--json", action="store_true", help="print a JSON array")
+
     cli_team.add_commands(commands)
 
     db_cmd = commands.add_parser("db", help="database maintenance")
@@ -221,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             from bot.runner import run
 
             run(load_settings(**_run_overrides(args)))
+        elif args.command == "templates":  # needs no settings and no database
+            _templates(json_output=args.json)
         else:
             asyncio.run(_dispatch(args))
     except (ConfigError, CommandFailed) as exc:
@@ -509,6 +520,17 @@ async def _audit(services: Services, args: argparse.Namespace) -> None:
     ]
     _out_table(["at (UTC)", "actor", "action", "participant", "entity", "change"], table)
     _out(f"{len(rows)} event{'s' if len(rows) != 1 else ''}")
+
+
+def _templates(*, json_output: bool) -> None:
+    versions = all_versions()
+    if json_output:
+        _out_json([asdict(version) for version in versions])
+        return
+    _out_table(
+        ["template", "language", "version", "sources"],
+        [[v.name, v.language, v.version, " ".join(v.sources)] for v in versions],
+    )
 
 
 def _out_table(header: list[str], rows: list[list[str]]) -> None:

@@ -10,15 +10,18 @@ English, without markup.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.parse import parse_date, parse_labs, parse_number, parse_time, parse_yes_no
 from bot.services import Services
 from messages import plain, render
 from messages.alerts import alert_card
+from messages.charts import trend_caption, trend_chart_png
 from messages.team import TeamResult, team_reply
 from study import team as ops
 from study.errors import DomainError
@@ -69,6 +72,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """The team's subcommands of `trialbot`, each bound to its operation."""
     show = _add(commands, "show", ops.ShowParticipant, "a participant: calendar, infusions, alerts")
     show.add_argument("study_id")
+    show.add_argument(
+        "--chart",
+        type=Path,
+        metavar="FILE.png",
+        help="also write the participant's trend chart (PNG) to this file, its legend printed",
+    )
     for name, listed, text in (
         ("upcoming", ops.ListUpcoming, "visits and infusions of the next 14 days"),
         ("alerts", ops.ListAlerts, "open alerts, numbered for ack and resolve"),
@@ -217,4 +226,9 @@ async def run(services: Services, args: argparse.Namespace, actor: str) -> None:
             text, _ = await alert_card(session, result, LANGUAGE, services.config)
         else:
             text, _ = team_reply(result, LANGUAGE, cli=True)
+        chart: Path | None = getattr(args, "chart", None)
+        if chart is not None:
+            trend = await ops.ShowTrend(args.study_id).run(session, server_team(services, actor))
+            await asyncio.to_thread(chart.write_bytes, trend_chart_png(trend))
+            text = f"{text}\n\n{trend_caption(trend, LANGUAGE)}"
     sys.stdout.write(plain(text) + "\n")

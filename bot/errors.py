@@ -8,7 +8,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.context import services_of
+from bot.context import record_sent, services_of
 from bot.services import Services
 from messages import render, render_bilingual
 from messages.facts import site_facts
@@ -25,7 +25,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat
         if chat is not None:
             language = services_of(context).config.study.language
-            await chat.send_message(render(error.key, language, **error.details))
+            text = render(error.key, language, **error.details)
+            await record_sent(chat.id, text, await chat.send_message(text))
         return
     kind = "update" if isinstance(update, Update) else "job or network"
     log.error("error while handling an %s", kind, exc_info=error)
@@ -34,7 +35,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat = update.effective_chat
     if chat is not None and chat.type == "private":
         try:
-            await chat.send_message(await _error_text(services_of(context), chat.id))
+            apology = await _error_text(services_of(context), chat.id)
+            await record_sent(chat.id, apology, await chat.send_message(apology))
         except TelegramError:
             log.warning("could not tell the user about the error")
 

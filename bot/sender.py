@@ -49,6 +49,15 @@ class PtbSender:
             )
         return message.message_id
 
+    async def send_photo(
+        self, chat_id: int, photo: bytes, caption: str, keyboard: Keyboard | None
+    ) -> int:
+        with _translated_errors():
+            message = await self.bot.send_photo(
+                chat_id, photo, caption=caption, reply_markup=inline_markup(keyboard)
+            )
+        return message.message_id
+
     async def edit(
         self, chat_id: int, message_id: int, text: str, keyboard: Keyboard | None
     ) -> None:

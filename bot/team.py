@@ -9,18 +9,19 @@ told when a date of theirs changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from telegram import CallbackQuery, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
-from bot.context import edit_pressed, reply
+from bot.context import edit_pressed, reply, reply_photo
 from bot.parse import parse_date, parse_number, parse_time, parse_yes_no
 from bot.staff import Staff, authorize
 from messages import label, render
 from messages.callbacks import CallbackData, WithdrawAnswer
+from messages.charts import chart_photo
 from messages.team import (
     TeamResult,
     done_text,
@@ -44,6 +45,7 @@ from study.team import (
     SetInfusion,
     SetVisit,
     ShowParticipant,
+    ShowTrend,
 )
 
 NEW_MESSAGES = filters.UpdateType.MESSAGE
@@ -60,6 +62,7 @@ class Command:
     usage: str
     needs: int
     operation: Callable[[list[str]], Operation[TeamResult]]
+    then: Callable[[Update, Staff, list[str]], Awaitable[None]] | None = None  # after the reply
 
 
 def optional(words: list[str], index: int, parse: Callable[[str], T]) -> T | None:
@@ -67,9 +70,19 @@ def optional(words: list[str], index: int, parse: Callable[[str], T]) -> T | Non
     return parse(words[index]) if len(words) > index else None
 
 
+async def send_trend_chart(update: Update, staff: Staff, words: list[str]) -> None:
+    """The participant's trend chart as a photo, its legend as the caption (nothing when
+    it cannot be drawn: the text already went)."""
+    photo = chart_photo(await staff.perform(ShowTrend(words[0])), staff.language)
+    if photo is not None:
+        await reply_photo(update, photo.png, photo.caption)
+
+
 PREGNANCY_USAGE = "/can_become_pregnant STUDY_ID yes|no"
 COMMANDS: dict[str, Command] = {
-    "participant": Command("/participant STUDY_ID", 1, lambda w: ShowParticipant(w[0])),
+    "participant": Command(
+        "/participant STUDY_ID", 1, lambda w: ShowParticipant(w[0]), then=send_trend_chart
+    ),
     "upcoming": Command("/upcoming", 0, lambda w: ListUpcoming()),
     "alerts": Command("/alerts", 0, lambda w: ListAlerts()),
     "visit": Command(
@@ -136,6 +149,8 @@ def command_handler(command: Command) -> Handler:
             await reply(update, *outside_window_question(error.details, staff.language))
             return
         await reply(update, *team_reply(result, staff.language))
+        if command.then is not None:
+            await command.then(update, staff, words)
 
     return run_command
 

@@ -20,14 +20,16 @@ display), and the same trend gives the same bytes (no timestamp or version in th
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from messages.render import render
+from messages.render import plain, render
 from study.trends import Trend
 
 WIDTH, HEIGHT, DPI = 1200, 800, 100
@@ -44,6 +46,40 @@ INK, VISIT_COLOUR, INFUSION_COLOUR = "#37474f", "#2e7d32", "#6a1b9a"
 MARGIN_BEFORE, MARGIN_AFTER = timedelta(days=7), timedelta(days=14)
 EPOCH = date(1970, 1, 1)  # matplotlib's date epoch
 MAX_TICKS = 10
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A PNG image to send with its caption (Telegram HTML of at most `MAX_CAPTION_CHARS`)."""
+
+    png: bytes
+    caption: str
+
+
+def chart_photo(trend: Trend, language: str, *, above: str | None = None) -> Photo | None:
+    """The chart of `trend` with its legend as the caption, after the text `above` when
+    given; None (logged) when the chart cannot be drawn or the caption would be too long,
+    so that the caller sends its text alone: one bad chart never stops a message."""
+    try:
+        png = trend_chart_png(trend)
+        caption = trend_caption(trend, language)
+    except Exception:
+        log.exception("a participant's trend chart could not be drawn; sending text alone")
+        return None
+    if above is not None:
+        caption = f"{above}\n\n{caption}"
+    if caption_length(caption) > MAX_CAPTION_CHARS:
+        log.info("a trend chart's caption would be too long; sending text alone")
+        return None
+    return Photo(png, caption)
+
+
+def caption_length(text: str) -> int:
+    """A caption's length as Telegram counts it: UTF-16 code units of the text, not of its
+    markup."""
+    return len(plain(text).encode("utf-16-le")) // 2
 
 
 def trend_chart_png(trend: Trend) -> bytes:
@@ -220,4 +256,13 @@ def _rows(axes: Axes, labels: Iterable[str]) -> None:
     axes.grid(axis="y", color="#eeeeee", linewidth=0.8)
 
 
-__all__ = ["HEIGHT", "MAX_CAPTION_CHARS", "WIDTH", "trend_caption", "trend_chart_png"]
+__all__ = [
+    "HEIGHT",
+    "MAX_CAPTION_CHARS",
+    "WIDTH",
+    "Photo",
+    "caption_length",
+    "chart_photo",
+    "trend_caption",
+    "trend_chart_png",
+]

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from messages.alerts import compose_card, compose_elsewhere, tier_names
+from messages.charts import Photo, chart_photo
 from messages.checkin import compose_question
 from messages.facts import site_facts
 from messages.queued import Composer, Queued, Text
 from messages.reminders import compose_reminder
 from messages.render import Keyboard, local_stamp, render
+from messages.versions import version_of
 from study.alerts import ALERT_CARD
 from study.checkins import QUESTION_TEMPLATE
 from study.config import StudyConfig
@@ -27,6 +30,7 @@ from study.delivery import ALERT_ELSEWHERE, is_rerouted
 from study.message_views import digest_of, previsit_of, recipient_of
 from study.models import OutboxMessage
 from study.outbox import REMINDER_TEMPLATE
+from study.trends import participant_trend
 
 DIGEST = "digest"
 PREVISIT_SUMMARY = "previsit_summary"
@@ -35,12 +39,14 @@ PREVISIT_SUMMARY = "previsit_summary"
 @dataclass(frozen=True)
 class Composed:
     """What the dispatcher sends for a row: the chat, the text and buttons, and whether
-    where it lands is recorded for later edits (`scheduler.dispatcher.after_sent`)."""
+    where it lands is recorded for later edits (`scheduler.dispatcher.after_sent`). With a
+    `photo` (PNG bytes), the text is the photo's caption (at most 1024 characters)."""
 
     chat_id: int
     text: str
     keyboard: Keyboard | None = None
     remember: bool = False  # where it lands matters later (alert cards, check-in questions)
+    photo: bytes | None = None
 
 
 async def compose(
@@ -49,10 +55,17 @@ async def compose(
     """The message for `row`, to whom it goes now; `Stale` if it is no longer true."""
     recipient = await recipient_of(session, row)
     composer = COMPOSERS.get(row.template, _plain)
-    text, keyboard = await composer(Queued(session, row, recipient, config, now))
+    queued = Queued(session, row, recipient, config, now)
+    text, keyboard = await composer(queued)
+    # Which approved text goes out: the version of the template in the language it was
+    # composed in now (saved with the row's claim; the last one composed is the one sent).
+    row.template_version = version_of(row.template, recipient.language)
     if is_rerouted(row) and row.template != ALERT_ELSEWHERE:
         text = f"{text}\n\n{render('sent_elsewhere', recipient.language)}"
     remember = row.alert_id is not None or "checkin_id" in row.context
+    photo = await _previsit_chart(queued, text) if row.template == PREVISIT_SUMMARY else None
+    if photo is not None:
+        return Composed(recipient.chat_id, photo.caption, keyboard, remember, photo.png)
     return Composed(recipient.chat_id, text, keyboard, remember)
 
 
@@ -103,6 +116,15 @@ async def _previsit_summary(queued: Queued) -> Text:
         open_alerts=summary.open_alerts,
     )
     return text, None
+
+
+async def _previsit_chart(queued: Queued, text: str) -> Photo | None:
+    """The participant's trend chart, captioned by the summary and the chart's legend
+    (None: the summary goes as text alone)."""
+    participant = (await previsit_of(queued.session, queued.row.context["visit_id"])).participant
+    today = queued.now.astimezone(ZoneInfo(participant.timezone)).date()
+    trend = await participant_trend(queued.session, participant, today=today)
+    return chart_photo(trend, queued.language, above=text)
 
 
 COMPOSERS: dict[str, Composer] = {

@@ -58,6 +58,7 @@ LABELLED = {
     ("CONTRACEPTION", "tier"): "tier_",
     ("ALERT", "tier"): "tier_",
     ("ALERT", "status"): "alert_status_",
+    ("MESSAGE", "language"): "language_",
 }
 PARTICIPANT = "SE.PARTICIPANT"
 
@@ -135,12 +136,20 @@ FORMS = (
         "SE.ALERT",
         "alert_id",
     ),
+    Form(
+        "MESSAGE",
+        "messages.csv",
+        _all_but("messages.csv", "study_id", "message_id"),
+        "SE.MESSAGE",
+        "message_id",
+    ),
 )
 REPEATING_EVENTS = {
     "SE.INFUSION": "Infusion",
     "SE.CHECKIN": "Symptom check-in",
     "SE.CONTRACEPTION": "Contraception check",
     "SE.ALERT": "Alert",
+    "SE.MESSAGE": "Message sent (template and version)",
 }
 VISIT_FORMS = tuple(form for form in FORMS if form.event is None)
 

@@ -25,6 +25,7 @@ from study.config import LANGUAGES, Language
 BABEL_LOCALES: dict[str, str] = {"zh": "zh_CN", "en": "en_GB"}
 MAX_MESSAGE_CHARS = 4096
 MAX_CALLBACK_BYTES = 64
+BILINGUAL = ""  # the `language` of a text rendered in every language
 _TAG = re.compile(r"</?[a-z-]+(?:\s[^>]*)?>")
 
 
@@ -46,6 +47,20 @@ class Button:
 Keyboard = list[list[Button]]
 
 
+class Rendered(str):
+    """A message's text that remembers the template and language it was rendered from
+    (so that what sends it can record which approved text it was: `messages.versions`).
+    Joining it to other text gives a plain `str`."""
+
+    template: str
+    language: str
+
+    def __new__(cls, text: str, template: str, language: str) -> Rendered:
+        rendered = super().__new__(cls, text)
+        rendered.template, rendered.language = template, language
+        return rendered
+
+
 def _full_date(value: date | str, language: Language) -> str:
     if isinstance(value, str):
         value = date.fromisoformat(value)
@@ -60,6 +75,11 @@ def _short_time(value: time | datetime | str, language: Language) -> str:
     if not isinstance(value, time | datetime):
         raise TypeError(f"short_time needs a time or an ISO time string, not {value!r}")
     return format_time(value, "HH:mm", locale=BABEL_LOCALES[language])
+
+
+def template_environment() -> Environment:
+    """The one Jinja2 environment of every message (`messages.versions` parses with it)."""
+    return _environment()
 
 
 @cache
@@ -105,7 +125,7 @@ def _check_language(language: str) -> Language:
     return language
 
 
-def render(name: str, language: str, /, **context: Any) -> str:
+def render(name: str, language: str, /, **context: Any) -> Rendered:
     """The message `name` in `language`, as Telegram HTML, stripped of outer blank lines."""
     lang = _check_language(language)
     template = _environment().get_template(f"{lang}/{name}.j2")
@@ -117,12 +137,14 @@ def render(name: str, language: str, /, **context: Any) -> str:
         label=lambda key, **kw: label(key, lang, **kw),
         question_text=lambda code, part="text": question_text(code, lang, part),
     )
-    return text.strip()
+    return Rendered(text.strip(), name, lang)
 
 
-def render_bilingual(name: str, /, **context: Any) -> str:
-    """The message in every language, Chinese first: for people whose language is unknown."""
-    return "\n\n".join(render(name, language, **context) for language in LANGUAGES)
+def render_bilingual(name: str, /, **context: Any) -> Rendered:
+    """The message in every language, Chinese first: for people whose language is unknown
+    (its `language` is `BILINGUAL`)."""
+    text = "\n\n".join(render(name, language, **context) for language in LANGUAGES)
+    return Rendered(text, name, BILINGUAL)
 
 
 def label(key: str, language: str, /, **context: Any) -> str:

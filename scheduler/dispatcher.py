@@ -520,7 +520,12 @@ class Dispatcher:
         report.sent += 1
 
     async def _send(self, message: Composed) -> int:
-        """The one place a composed message goes to the messenger."""
+        """The one place a composed message goes to the messenger: its text, or its photo
+        with the text as the caption."""
+        if message.photo is not None:
+            return await self.sender.send_photo(
+                message.chat_id, message.photo, message.text, message.keyboard
+            )
         return await self.sender.send(message.chat_id, message.text, message.keyboard)
 
     async def _follow(self, item: Claimed, moved: ChatMoved) -> Composed:

@@ -57,3 +57,9 @@ class Sender(Protocol):
     ) -> None:
         """Replace a sent message's text and buttons (unchanged content is not an error)."""
         ...
+
+    async def send_photo(
+        self, chat_id: int, photo: bytes, caption: str, keyboard: Keyboard | None
+    ) -> int:
+        """Send a PNG photo with a Telegram-HTML caption; return Telegram's message id."""
+        ...

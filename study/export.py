@@ -11,7 +11,8 @@ The same database and the same as-of date give the same bytes, on SQLite and Pos
   figures with a fixed number of decimals; an empty cell is a missing value.
 
 Never exported: Telegram ids (a linked chat is only `linked = true`; a coordinator is a
-pseudonym `coordinator-<n>`, numbered by their first recorded action), outbox messages, alert
+pseudonym `coordinator-<n>`, numbered by their first recorded action), the text of messages
+(`messages.csv` says only which template, language and version each sent message was), alert
 evidence, and anything a person typed: check-in answers are written only as the answer codes
 the questionnaire defines. The follow-up measures are defined in `study.export_summary` and in
 `data_dictionary.csv`.
@@ -30,7 +31,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study.export_columns import FILES, Column
 from study.export_rows import Cell, Row, StudyData, build_tables
-from study.models import Alert, CheckIn, Infusion, LabResult, Participant, Visit
+from study.models import (
+    Alert,
+    CheckIn,
+    Infusion,
+    LabResult,
+    OutboxMessage,
+    OutboxStatus,
+    Participant,
+    SentReply,
+    Visit,
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,14 @@ async def load_study(session: AsyncSession) -> StudyData:
         labs=list(await session.exec(select(LabResult).order_by(col(LabResult.id)))),
         checkins=list(await session.exec(select(CheckIn).order_by(col(CheckIn.id)))),
         alerts=list(await session.exec(select(Alert).order_by(col(Alert.id)))),
+        outbox=list(
+            await session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.SENT)
+                .order_by(col(OutboxMessage.id))
+            )
+        ),
+        replies=list(await session.exec(select(SentReply).order_by(col(SentReply.id)))),
     )
 
 

@@ -272,6 +272,56 @@ ALERTS = (
     ),
 )
 
+MESSAGES = (
+    Column(
+        "message_id",
+        TEXT,
+        "the message's key in this export: o<n> for a proactive message (the outbox's row n), "
+        "r<n> for a direct reply (recorded reply n)",
+    ),
+    Column(
+        "study_id",
+        TEXT,
+        "the participant who received it; for a message to the study team, the participant "
+        "it is about (empty: about no one participant, or not known)",
+    ),
+    Column("sent_at", DATETIME, "when it was sent (or, edited, when its text was replaced)"),
+    Column(
+        "recipient",
+        CODE,
+        "who received it: the participant, the study team (a site's or the escalation "
+        "chat, or a coordinator's private chat for a proactive message), or other (a private "
+        "chat of someone not linked as a participant: a coordinator, or a person not yet linked)",
+        "participant | team | other",
+    ),
+    Column(
+        "via",
+        CODE,
+        "outbox: a proactive message sent by the dispatcher; reply: a direct answer to "
+        "what someone did",
+        "outbox | reply",
+    ),
+    Column(
+        "edited",
+        BOOLEAN,
+        "a direct reply that replaced the text of an earlier message (e.g. a check-in "
+        "question once answered)",
+    ),
+    Column(
+        "template",
+        TEXT,
+        "the template its text was rendered from (messages/templates/<language>/<template>.j2)",
+    ),
+    Column("language", CODE, "the language of its text", "zh | en"),
+    Column(
+        "template_version",
+        TEXT,
+        "the version of the template's approved text: <language>.<first 12 hex digits of "
+        "the SHA-256 of its sources>, as `trialbot templates` lists them; 1 for a message "
+        "sent before versions were recorded",
+    ),
+)
+
 SUMMARY_BY_ARM = (
     Column("arm", CODE, "the arm, or all for every participant", _codes((*Arm, "all"))),
     Column("participants", INTEGER, "participants randomised to the arm"),
@@ -331,6 +381,7 @@ FILES: dict[str, tuple[Column, ...]] = {
     "checkins.csv": CHECKINS,
     "contraception.csv": CONTRACEPTION_CHECKS,
     "alerts.csv": ALERTS,
+    "messages.csv": MESSAGES,
     "summary_by_arm.csv": SUMMARY_BY_ARM,
 }
 """Every file of the export, in the order written, with its columns in order."""

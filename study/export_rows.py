@@ -25,7 +25,17 @@ from study.export_summary import (
     minutes_between,
     summarise,
 )
-from study.models import Alert, CheckIn, CheckInKind, Infusion, LabResult, Participant, Visit
+from study.models import (
+    Alert,
+    CheckIn,
+    CheckInKind,
+    Infusion,
+    LabResult,
+    OutboxMessage,
+    Participant,
+    SentReply,
+    Visit,
+)
 from study.protocol import Arm
 from study.questionnaire import (
     CHECKIN,
@@ -56,6 +66,8 @@ class StudyData:
     labs: Sequence[LabResult]
     checkins: Sequence[CheckIn]
     alerts: Sequence[Alert]
+    outbox: Sequence[OutboxMessage] = ()  # the messages sent
+    replies: Sequence[SentReply] = ()
 
 
 def fixed(value: float | None, places: int) -> str | None:
@@ -106,6 +118,7 @@ class _Builder:
             "checkins.csv": self._checkins(),
             "contraception.csv": self._contraception(),
             "alerts.csv": self._alerts(),
+            "messages.csv": self._messages(),
             "summary_by_arm.csv": self._summary(measures),
         }
         assert list(tables) == list(FILES)
@@ -308,6 +321,45 @@ class _Builder:
             rows.append(((study_id or "", a.raised_at, a.id or 0), row))
         return _sorted(rows)
 
+    def _messages(self) -> list[Row]:
+        """What each message sent was: its template, language and version (never its text
+        or a Telegram id)."""
+        alerts = {a.id: a.participant_id for a in self.data.alerts}
+        rows: list[tuple[tuple[str, datetime, str, int], Row]] = []
+        for m in self.data.outbox:
+            about = m.participant_id or alerts.get(m.alert_id)
+            if about is None and isinstance(m.context.get("visit_id"), int):
+                visit = self.visits.get(m.context["visit_id"])
+                about = visit.participant_id if visit else None
+            language, dot, _ = m.template_version.partition(".")
+            study_id = self._study_id(about)
+            row = _message(
+                f"o{m.id}",
+                study_id,
+                m.sent_at,
+                "participant" if m.participant_id is not None else "team",
+                "outbox",
+            )
+            row |= {
+                "edited": False,
+                "template": m.template,
+                "language": language if dot else m.language,
+                "template_version": m.template_version,
+            }
+            rows.append(((study_id or "", m.sent_at or m.due_at, "o", m.id or 0), row))
+        for r in self.data.replies:
+            recipient = "participant" if r.participant_id else "team" if r.chat_id < 0 else "other"
+            study_id = self._study_id(r.participant_id)
+            row = _message(f"r{r.id}", study_id, r.sent_at, recipient, "reply")
+            row |= {
+                "edited": r.edited,
+                "template": r.template,
+                "language": r.language,
+                "template_version": r.template_version,
+            }
+            rows.append(((study_id or "", r.sent_at, "r", r.id or 0), row))
+        return _sorted(rows)
+
     def _summary(self, measures: dict[int | None, Measures]) -> list[Row]:
         by_arm: dict[str, list[Measures]] = defaultdict(list)
         for p in self.data.participants:
@@ -391,6 +443,18 @@ def _possible_pregnancy(checkin: CheckIn) -> bool | None:
 
 def _joined(codes: Iterable[str]) -> str:
     return "|".join(codes)
+
+
+def _message(
+    key: str, study_id: str | None, sent_at: datetime | None, recipient: str, via: str
+) -> Row:
+    return {
+        "message_id": key,
+        "study_id": study_id,
+        "sent_at": sent_at,
+        "recipient": recipient,
+        "via": via,
+    }
 
 
 def _sorted(rows: Iterable[tuple[Any, Row]]) -> list[Row]:

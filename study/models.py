@@ -331,7 +331,9 @@ class OutboxMessage(SQLModel, table=True):
     participant_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
     alert_id: int | None = Field(default=None, foreign_key="alert.id")
     template: str = Field(max_length=64)
-    template_version: str = Field(default="1", max_length=16)
+    # The template's version when it was last composed, e.g. `zh.3f2a9c0d1b7e`
+    # (`messages.versions`); empty until then ("1" on rows older than versions).
+    template_version: str = Field(default="", max_length=16)
     language: str = Field(max_length=2)
     context: dict[str, Any] = _json(dict)
     priority: int = 5
@@ -361,6 +363,23 @@ class AuditEvent(SQLModel, table=True):
     entity_id: str | None = Field(default=None, max_length=64)
     before: dict[str, Any] | None = _json_or_none()
     after: dict[str, Any] | None = _json_or_none()
+
+
+class SentReply(SQLModel, table=True):
+    """A message the bot sent or edited in direct answer to someone, not through the outbox
+    (a command's answer, a check-in question answered, an error): which template made its
+    text, in which language and version (`messages.versions`), and when. The outbox's rows
+    record the same of proactive messages; the export lists both."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sent_at: datetime = _utc_required(index=True)
+    chat_id: int = Field(sa_type=BigInteger)
+    participant_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
+    template: str = Field(max_length=64)
+    language: str = Field(max_length=2)
+    template_version: str = Field(max_length=16)
+    telegram_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    edited: bool = False  # an earlier message's text replaced (e.g. a question answered)
 
 
 class CoordinatorChat(SQLModel, table=True):

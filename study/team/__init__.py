@@ -35,6 +35,7 @@ from study.team.views import (
     ListUpcoming,
     Roster,
     ShowParticipant,
+    ShowTrend,
     UpcomingList,
 )
 
@@ -66,6 +67,7 @@ __all__ = [
     "SetVisit",
     "SetVisitAnyway",
     "ShowParticipant",
+    "ShowTrend",
     "Team",
     "Unlink",
     "UpcomingList",

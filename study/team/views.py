@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study.models import Alert
 from study.team.scope import Team
+from study.trends import Trend, participant_trend
 from study.views import (
     ParticipantDetail,
     RosterRow,
@@ -30,6 +32,18 @@ class ShowParticipant:
 
     async def run(self, session: AsyncSession, team: Team) -> ParticipantDetail:
         return await participant_detail(session, await team.participant(session, self.study_id))
+
+
+@dataclass(frozen=True)
+class ShowTrend:
+    """What a participant's trend chart shows, up to today in their time zone."""
+
+    study_id: str
+
+    async def run(self, session: AsyncSession, team: Team) -> Trend:
+        participant = await team.participant(session, self.study_id)
+        today = team.now.astimezone(ZoneInfo(participant.timezone)).date()
+        return await participant_trend(session, participant, today=today)
 
 
 @dataclass(frozen=True)

@@ -58,10 +58,11 @@ def test_export_writes_every_file_and_says_how_many_rows(workdir: Path) -> None:
         "first/labs.csv": "0",
         "first/checkins.csv": "0",
         "first/contraception.csv": "0",
+        "first/messages.csv": "0",
         "first/alerts.csv": "0",
         "first/summary_by_arm.csv": "3",
     }
-    assert f"Exported as of {AS_OF}: 10 files in first" in result.stdout
+    assert f"Exported as of {AS_OF}: 11 files in first" in result.stdout
     participants = (out / "participants.csv").read_text(encoding="utf-8")
     assert "\nPUMCH-001,PUMCH,standard," in participants
     assert "\nZJU2-001,ZJU2,standard," in participants

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import Image
 
 from bot.cli import _actor, main
 from study.alerts import raise_alert
@@ -380,3 +381,20 @@ def test_an_alert_is_acknowledged_and_resolved_on_the_command_line(trialbot: Tri
         ("acknowledge_alert", _actor(), {"status": "acknowledged"}),
         ("resolve_alert", _actor(), {"status": "resolved"}),
     ]
+
+
+def test_show_writes_the_trend_chart_as_a_png_and_prints_its_legend(
+    trialbot: Trialbot, tmp_path: Path
+) -> None:
+    trialbot.enroll("ZJU2-001", *STANDARD)
+    chart = tmp_path / "chart.png"
+    shown = trialbot.ok("show", "ZJU2-001", "--chart", str(chart))
+    assert shown.startswith("ZJU2-001 · ZJU2 · standard-dose arm")
+    assert "Trend · ZJU2-001" in shown and "Dotted line: today." in shown
+    with Image.open(chart) as image:
+        image.verify()  # a valid PNG, whole
+        assert (image.format, image.size) == ("PNG", (1200, 800))
+    assert "There is no participant with the study id ZJU2-999." in trialbot.refused(
+        "show", "ZJU2-999", "--chart", str(tmp_path / "other.png")
+    )
+    assert not (tmp_path / "other.png").exists()

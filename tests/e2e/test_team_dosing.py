@@ -313,6 +313,7 @@ async def test_changing_can_become_pregnant_starts_and_stops_the_contraception_q
     on = await say(sandbox, "/can_become_pregnant ZJU2-001 yes")
     assert on.startswith("✓ ZJU2-001 有可能怀孕")
     assert "有可能怀孕：是" in await say(sandbox, "/participant ZJU2-001")
+    await sandbox.wait_for_message(TEAM, predicate=lambda m: m.kind == "photo")  # its chart
     await advance_to(clock.now() + timedelta(minutes=5), scheduler, sandbox, clock)
     assert prompts() == 1
 

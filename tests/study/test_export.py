@@ -36,9 +36,12 @@ from study.models import (
     Infusion,
     InfusionStatus,
     LabResult,
+    OutboxMessage,
+    OutboxStatus,
     Participant,
     ParticipantStatus,
     PromptStatus,
+    SentReply,
     Tier,
     Visit,
     VisitStatus,
@@ -416,6 +419,59 @@ async def seed(database: Database, config: StudyConfig, clock: FakeClock) -> Non
     # The sweep notices B's month-6 visit (window closed on 29 March) as missed.
     clock.set(utc(2026, 4, 20, 1, 0))
     assert await check_visit_windows(database, clock, config) == 1
+    await sent_messages(database, a, t2_alert)
+
+
+async def sent_messages(database: Database, a: Participant, alert: Alert) -> None:
+    """Messages sent, with the template versions recorded then (fixed strings, so that the
+    golden files do not change with every change of wording): the T2 alert's card to the
+    site's chat and A's reminder through the outbox, one from before versions were
+    recorded, and direct replies to A, to the site's chat and to someone not linked."""
+    async with database.session() as session:
+        for n, (template, to_a, version, sent_at) in enumerate(
+            [
+                ("alert_card", False, "zh.0a1b2c3d4e5f", utc(2026, 3, 17, 1, 2)),
+                ("reminder", True, "en.5f4e3d2c1b0a", utc(2026, 2, 27, 1, 0)),
+                ("welcome", True, "1", utc(2025, 6, 2, 3, 0)),
+            ]
+        ):
+            session.add(
+                OutboxMessage(
+                    chat_id=None if to_a else ZJU2_ALERTS,
+                    participant_id=a.id if to_a else None,
+                    alert_id=None if to_a else alert.id,
+                    template=template,
+                    template_version=version,
+                    language="zh",
+                    dedupe_key=f"export-test:{n}",
+                    due_at=sent_at,
+                    available_at=sent_at,
+                    status=OutboxStatus.SENT,
+                    sent_at=sent_at,
+                    telegram_message_id=900 + n,
+                    created_at=sent_at,
+                )
+            )
+        stranger = 7100000099
+        for chat_id, participant_id, template, version, edited, at in [
+            (CHATS[0], a.id, "help", "zh.00112233aabb", False, utc(2026, 3, 3, 2, 0)),
+            (CHATS[0], a.id, "checkin_answered", "zh.44556677ccdd", True, utc(2026, 3, 3, 1, 1)),
+            (ZJU2_ALERTS, None, "team_participant", "zh.8899aabbeeff", False, utc(2026, 3, 4, 2)),
+            (stranger, None, "start_unknown", "zh.0f0f0f0f0f0f", False, utc(2026, 3, 5, 2, 0)),
+            (stranger, None, "start_unknown", "en.f0f0f0f0f0f0", False, utc(2026, 3, 5, 2, 0)),
+        ]:
+            session.add(
+                SentReply(
+                    sent_at=at,
+                    chat_id=chat_id,
+                    participant_id=participant_id,
+                    template=template,
+                    language=version[:2],
+                    template_version=version,
+                    telegram_message_id=1000,
+                    edited=edited,
+                )
+            )
 
 
 async def export(database: Database, as_of: date = AS_OF) -> list[ExportFile]:

@@ -122,7 +122,7 @@ async def test_an_empty_study_exports_valid_metadata_and_no_subject(
     assert root.findall("odm:ClinicalData/odm:SubjectData", NS) == []
     events = [e.get("OID") for e in root.iterfind(".//odm:StudyEventDef", NS)]
     visits = [f"SE.V{n}" for n in range(len(config.protocol.visit_months))]
-    repeating = ["SE.INFUSION", "SE.CHECKIN", "SE.CONTRACEPTION", "SE.ALERT"]
+    repeating = ["SE.INFUSION", "SE.CHECKIN", "SE.CONTRACEPTION", "SE.ALERT", "SE.MESSAGE"]
     assert events == ["SE.PARTICIPANT", *visits, *repeating]
 
 

@@ -1,0 +1,173 @@
+"""A participant's trend chart reaches the team as a Telegram photo with its legend as the
+caption: after `/participant` (in a private chat or the site's chat) and with the pre-visit
+summary; a chart that cannot be drawn never stops the summary's text."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from sandbox import SandboxMessage, SandboxServer
+from scheduler.service import SchedulerService
+from study.config import StudyConfig
+from study.database import Database
+from study.models import CheckIn, CheckInKind, CheckInTrigger, Participant, PromptStatus
+from tests.e2e.conftest import advance_to
+from tests.study.test_export import Study, symptoms
+from tests.study.test_trends import add_two_years
+from tests.support.clock import FakeClock
+from tests.support.factories import enrolled
+from tests.support.study import ZJU2_ALERTS, ZJU2_COORDINATOR
+
+pytestmark = pytest.mark.usefixtures("bot")
+
+Setup = Callable[[Study], Awaitable[Participant]]
+P = 5001
+
+
+async def no_data(study: Study) -> Participant:
+    participant: Participant = await study.enrol("ZJU2-001", "ZJU2", "standard", date(2026, 3, 2))
+    return participant
+
+
+async def one_checkin(study: Study) -> Participant:
+    participant = await no_data(study)
+    asked = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+    await study.checkin(participant, asked, symptoms(Q2="once", Q7="pain", Q12="same"))
+    return participant
+
+
+async def two_years(study: Study) -> Participant:
+    day1 = date(2024, 4, 1)
+    participant: Participant = await study.enrol(
+        "ZJU2-001", "ZJU2", "standard", day1, can_become_pregnant=True
+    )
+    await add_two_years(study.database, participant, day1)
+    return participant
+
+
+async def linked(
+    sandbox: SandboxServer, database: Database, config: StudyConfig, clock: FakeClock
+) -> Participant:
+    """A participant who opened their invitation (pre-visit summaries are of active ones)."""
+    sandbox.add_user(P, "P")
+    participant, code = await enrolled(database, config, clock, randomized_on=date(2026, 3, 2))
+    sent = await sandbox.send_text(user_id=P, text=f"/start {code}")
+    await sandbox.wait_for_message(P, after_message_id=sent.message_id)
+    return participant
+
+
+def photo_width_height(message: SandboxMessage) -> tuple[int, int]:
+    largest = message.extra["photo"][-1]
+    return largest["width"], largest["height"]
+
+
+async def ask(sandbox: SandboxServer, text: str, chat_id: int) -> list[SandboxMessage]:
+    """The coordinator's command, the bot's answer in that chat and the photo after it
+    (a site chat may get other messages of the bot meanwhile)."""
+    sent = await sandbox.send_text(user_id=ZJU2_COORDINATOR, text=text, chat_id=chat_id)
+    answer = await sandbox.wait_for_message(
+        chat_id, after_message_id=sent.message_id, predicate=lambda m: "ZJU2-0" in m.text
+    )
+    photo = await sandbox.wait_for_message(
+        chat_id, after_message_id=sent.message_id, predicate=lambda m: m.kind == "photo"
+    )
+    return [answer, photo]
+
+
+@pytest.mark.parametrize(
+    ("setup", "since", "reported"),
+    [
+        (no_data, "2026-03-02", "按问题列出报告的情况（无）"),
+        (one_checkin, "2026-03-02", "Q2 "),
+        (two_years, "2024-04-01", "C2 "),
+    ],
+)
+@pytest.mark.parametrize("chat", ["private", "site"])
+async def test_participant_sends_the_text_then_the_chart_with_its_legend(
+    setup: Setup,
+    since: str,
+    reported: str,
+    chat: str,
+    sandbox: SandboxServer,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+) -> None:
+    await setup(Study(database, config, clock))
+    chat_id = ZJU2_COORDINATOR if chat == "private" else ZJU2_ALERTS
+    text, chart = await ask(sandbox, "/participant ZJU2-001", chat_id)
+    assert text.kind == "text" and text.text.startswith("ZJU2-001 · ZJU2 · 标准剂量组")
+    assert chart.kind == "photo", chart.text
+    assert photo_width_height(chart) == (1200, 800)
+    assert chart.text.startswith(f"趋势 · ZJU2-001 · {since} 至 2026-03-02")
+    assert reported in chart.text and len(chart.text) <= 1024
+    assert text.message_id < chart.message_id
+
+
+async def test_a_refused_participant_command_sends_no_chart(
+    sandbox: SandboxServer, database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    await no_data(Study(database, config, clock))
+    sent = await sandbox.send_text(user_id=ZJU2_COORDINATOR, text="/participant ZJU2-999")
+    refusal = await sandbox.wait_for_message(ZJU2_COORDINATOR, after_message_id=sent.message_id)
+    assert "ZJU2-999" in refusal.text
+    await ask(sandbox, "/participant ZJU2-001", ZJU2_COORDINATOR)  # handled in order
+    kinds = [m.kind for m in sandbox.bot_messages(ZJU2_COORDINATOR)]
+    assert kinds[-3:] == ["text", "text", "photo"]
+
+
+SUMMARY_DUE = datetime(2026, 5, 30, 1, 30, tzinfo=UTC)  # 09:30 in Shanghai, 3 days before
+
+
+def summaries(sandbox: SandboxServer) -> list[SandboxMessage]:
+    return [m for m in sandbox.bot_messages(ZJU2_ALERTS) if "随访前汇总 · ZJU2-001" in m.text]
+
+
+async def test_the_previsit_summary_comes_as_the_chart_captioned_by_summary_and_legend(
+    sandbox: SandboxServer,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    scheduler: SchedulerService,
+) -> None:
+    participant = await linked(sandbox, database, config, clock)
+    asked = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+    study = Study(database, config, clock)
+    await study.checkin(participant, asked, symptoms(Q2="once", Q7="pain", Q12="same"))
+    await advance_to(SUMMARY_DUE, scheduler, sandbox, clock)
+    (summary,) = summaries(sandbox)
+    assert summary.kind == "photo" and photo_width_height(summary) == (1200, 800)
+    head, legend = summary.text.split("\n\n趋势 · ")
+    assert head.startswith("随访前汇总 · ZJU2-001\n第 1 次随访：2026年6月2日星期二")
+    assert legend.startswith("ZJU2-001 · 2026-03-02 至 2026-05-30") and "Q7 " in legend
+    assert len(summary.text) <= 1024
+
+
+async def test_a_chart_that_cannot_be_drawn_leaves_the_summary_as_text(
+    sandbox: SandboxServer,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    scheduler: SchedulerService,
+) -> None:
+    participant = await linked(sandbox, database, config, clock)
+    async with database.session() as session:  # a tier no chart row is drawn for
+        session.add(
+            CheckIn(
+                participant_id=participant.id or 0,
+                kind=CheckInKind.SYMPTOMS,
+                trigger=CheckInTrigger.CADENCE,
+                questionnaire_version="2026.2",
+                asked_at=clock.now() + timedelta(days=1),
+                answers={"Q11": ["some"]},
+                status=PromptStatus.COMPLETED,
+                tier="T9",
+            )
+        )
+    await advance_to(SUMMARY_DUE, scheduler, sandbox, clock)
+    (summary,) = summaries(sandbox)
+    assert summary.kind == "text" and "趋势" not in summary.text
+    assert summary.text.startswith("随访前汇总 · ZJU2-001\n第 1 次随访：2026年6月2日星期二")
