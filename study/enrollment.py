@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import insert
@@ -87,8 +89,37 @@ async def enroll(
     if existing.first() is not None:
         raise DomainError("error_duplicate_study_id", study_id=request.study_id)
 
+    participant = new_participant(request, config, now)
+    session.add(participant)
+    await session.flush()
+    assert participant.id is not None
+    # The calendar goes in with one bulk insert per table (ORM objects one by one cost
+    # tens of milliseconds a participant, too slow for a site enrolling thousands).
+    inserted = await session.exec(
+        insert(Visit).returning(col(Visit.number), col(Visit.id)),
+        params=visit_rows(request, participant.id, config, now),
+    )
+    visit_ids: dict[int, int] = {number: visit_id for number, visit_id in inserted}
+    infusion_rows = infusion_rows_of(request, participant.id, visit_ids, config, now)
+    if infusion_rows:
+        await session.exec(insert(Infusion), params=infusion_rows)
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="enroll",
+        entity="participant",
+        entity_id=participant.study_id,
+        participant_id=participant.id,
+        after=_participant_facts(participant),
+    )
+    return await _issue(session, participant, config=config, now=now, actor=actor)
+
+
+def new_participant(request: EnrollmentRequest, config: StudyConfig, now: datetime) -> Participant:
+    """The participant `request` describes, invited, with the study's and site's defaults."""
     protocol = config.protocol
-    participant = Participant(
+    return Participant(
         study_id=request.study_id,
         site_code=request.site_code,
         arm=request.arm,
@@ -103,71 +134,71 @@ async def enroll(
         created_at=now,
         status_changed_at=now,
     )
-    session.add(participant)
-    await session.flush()
-    assert participant.id is not None
 
+
+def _day_one_done(request: EnrollmentRequest, config: StudyConfig, now: datetime) -> bool:
     # Enrolled on or after day 1: the randomisation visit and its infusion have happened
     # (coordinators correct this if not); enrolled ahead of day 1, they are still planned.
-    # The calendar goes in with one bulk insert per table (ORM objects one by one cost
-    # tens of milliseconds a participant, too slow for a site enrolling thousands).
-    day_one_done = request.randomized_on <= _site_today(config, request.site_code, now)
-    visit_rows = [
-        {
-            "participant_id": participant.id,
-            "number": planned.number,
-            "month": planned.month,
-            "target_date": planned.target_date,
-            "window_start": planned.window_start,
-            "window_end": planned.window_end,
-            "appointment_date": None,
-            "appointment_time": None,
-            "status": VisitStatus.ATTENDED
-            if planned.month == 0 and day_one_done
-            else VisitStatus.PLANNED,
-            "confirmed_at": None,
-            "attended_on": planned.target_date if planned.month == 0 and day_one_done else None,
-            "updated_at": now,
-        }
-        for planned in visit_calendar(request.randomized_on, protocol)
-    ]
-    inserted = await session.exec(
-        insert(Visit).returning(col(Visit.number), col(Visit.id)), params=visit_rows
-    )
-    visit_ids: dict[int, int] = {number: visit_id for number, visit_id in inserted}
-    infusion_rows = [
-        {
-            "participant_id": participant.id,
-            "visit_id": visit_ids[infusion.visit_number],
-            "planned_date": infusion.planned_date,
-            "planned_time": None,
-            "dose_mg": infusion.dose_mg,
-            "reason": "protocol",
-            "status": InfusionStatus.GIVEN
-            if infusion.month == 0 and day_one_done
-            else InfusionStatus.PLANNED,
-            "cancel_reason": None,
-            "given_on": infusion.planned_date if infusion.month == 0 and day_one_done else None,
-            "criteria": None,
-            "confirmed_by": None,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for infusion in protocol_infusions(Arm(request.arm), request.randomized_on, protocol)
-    ]
-    if infusion_rows:
-        await session.exec(insert(Infusion), params=infusion_rows)
-    audit.record(
-        session,
-        at=now,
-        actor=actor,
-        action="enroll",
-        entity="participant",
-        entity_id=participant.study_id,
-        participant_id=participant.id,
-        after=_participant_facts(participant),
-    )
-    return await _issue(session, participant, config=config, now=now, actor=actor)
+    return request.randomized_on <= _site_today(config, request.site_code, now)
+
+
+def visit_rows(
+    request: EnrollmentRequest, participant_id: int, config: StudyConfig, now: datetime
+) -> list[dict[str, Any]]:
+    """The rows of the participant's visit calendar, for one bulk insert."""
+    done = _day_one_done(request, config, now)
+    rows = []
+    for planned in visit_calendar(request.randomized_on, config.protocol):
+        first = planned.month == 0 and done
+        rows.append(
+            {
+                "participant_id": participant_id,
+                "number": planned.number,
+                "month": planned.month,
+                "target_date": planned.target_date,
+                "window_start": planned.window_start,
+                "window_end": planned.window_end,
+                "appointment_date": None,
+                "appointment_time": None,
+                "status": VisitStatus.ATTENDED if first else VisitStatus.PLANNED,
+                "confirmed_at": None,
+                "attended_on": planned.target_date if first else None,
+                "updated_at": now,
+            }
+        )
+    return rows
+
+
+def infusion_rows_of(
+    request: EnrollmentRequest,
+    participant_id: int,
+    visit_ids: Mapping[int, int],
+    config: StudyConfig,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The rows of the participant's protocol infusions (`visit_ids`: visit number to id)."""
+    done = _day_one_done(request, config, now)
+    rows = []
+    for infusion in protocol_infusions(Arm(request.arm), request.randomized_on, config.protocol):
+        given = infusion.month == 0 and done
+        rows.append(
+            {
+                "participant_id": participant_id,
+                "visit_id": visit_ids[infusion.visit_number],
+                "planned_date": infusion.planned_date,
+                "planned_time": None,
+                "dose_mg": infusion.dose_mg,
+                "reason": "protocol",
+                "status": InfusionStatus.GIVEN if given else InfusionStatus.PLANNED,
+                "cancel_reason": None,
+                "given_on": infusion.planned_date if given else None,
+                "criteria": None,
+                "confirmed_by": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    return rows
 
 
 async def issue_code(

@@ -21,21 +21,19 @@ from study.enrollment import (
     EnrollmentRequest,
     Invitation,
     _participant_facts,
-    _site_today,
     _validate,
+    infusion_rows_of,
+    new_participant,
+    visit_rows,
 )
 from study.errors import DomainError
 from study.models import (
     AuditEvent,
     EnrollmentCode,
     Infusion,
-    InfusionStatus,
     Participant,
-    ParticipantStatus,
     Visit,
-    VisitStatus,
 )
-from study.protocol import Arm, protocol_infusions, visit_calendar
 
 
 async def enroll_many(
@@ -66,7 +64,7 @@ async def enroll_many(
             results[index] = refusal
             continue
         taken.add(request.study_id)
-        accepted.append((index, _participant(request, config, now)))
+        accepted.append((index, new_participant(request, config, now)))
     if accepted:
         await _insert(session, [(requests[i], p) for i, p in accepted], config, now, actor)
         expires_at = now + timedelta(days=config.protocol.enrollment_code_days)
@@ -98,25 +96,6 @@ async def enroll_many(
     return [result for result in results if result is not None]
 
 
-def _participant(request: EnrollmentRequest, config: StudyConfig, now: datetime) -> Participant:
-    protocol = config.protocol
-    return Participant(
-        study_id=request.study_id,
-        site_code=request.site_code,
-        arm=request.arm,
-        randomized_on=request.randomized_on,
-        language=request.language or config.study.language,
-        timezone=request.timezone or config.site_timezone(request.site_code),
-        preferred_hour=(
-            protocol.preferred_hour if request.preferred_hour is None else request.preferred_hour
-        ),
-        can_become_pregnant=request.can_become_pregnant,
-        status=ParticipantStatus.INVITED,
-        created_at=now,
-        status_changed_at=now,
-    )
-
-
 async def _insert(
     session: AsyncSession,
     accepted: list[tuple[EnrollmentRequest, Participant]],
@@ -133,56 +112,25 @@ async def _insert(
     ids = dict(inserted.all())
     for _, participant in accepted:
         participant.id = ids[participant.study_id]
-    protocol = config.protocol
-    visit_rows = []
-    done_on_day_one = {}
-    for request, participant in accepted:
-        done = request.randomized_on <= _site_today(config, request.site_code, now)
-        done_on_day_one[participant.id] = done
-        for planned in visit_calendar(request.randomized_on, protocol):
-            first = planned.month == 0 and done
-            visit_rows.append(
-                {
-                    "participant_id": participant.id,
-                    "number": planned.number,
-                    "month": planned.month,
-                    "target_date": planned.target_date,
-                    "window_start": planned.window_start,
-                    "window_end": planned.window_end,
-                    "appointment_date": None,
-                    "appointment_time": None,
-                    "status": VisitStatus.ATTENDED if first else VisitStatus.PLANNED,
-                    "confirmed_at": None,
-                    "attended_on": planned.target_date if first else None,
-                    "updated_at": now,
-                }
-            )
+    calendars = [
+        row
+        for request, participant in accepted
+        for row in visit_rows(request, _id(participant), config, now)
+    ]
     visits = await session.exec(
         insert(Visit).returning(col(Visit.participant_id), col(Visit.number), col(Visit.id)),
-        params=visit_rows,
+        params=calendars,
     )
-    visit_ids = {(owner, number): visit_id for owner, number, visit_id in visits}
-    infusion_rows = []
-    for request, participant in accepted:
-        for infusion in protocol_infusions(Arm(request.arm), request.randomized_on, protocol):
-            given = infusion.month == 0 and done_on_day_one[participant.id]
-            infusion_rows.append(
-                {
-                    "participant_id": participant.id,
-                    "visit_id": visit_ids[(participant.id, infusion.visit_number)],
-                    "planned_date": infusion.planned_date,
-                    "planned_time": None,
-                    "dose_mg": infusion.dose_mg,
-                    "reason": "protocol",
-                    "status": InfusionStatus.GIVEN if given else InfusionStatus.PLANNED,
-                    "cancel_reason": None,
-                    "given_on": infusion.planned_date if given else None,
-                    "criteria": None,
-                    "confirmed_by": None,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
+    visit_ids: dict[int, dict[int, int]] = {}
+    for owner, number, visit_id in visits:
+        visit_ids.setdefault(owner, {})[number] = visit_id
+    infusion_rows = [
+        row
+        for request, participant in accepted
+        for row in infusion_rows_of(
+            request, _id(participant), visit_ids[_id(participant)], config, now
+        )
+    ]
     if infusion_rows:
         await session.exec(insert(Infusion), params=infusion_rows)
 
@@ -203,3 +151,8 @@ def _audit(
         {**common, "action": "enroll", "after": _participant_facts(participant)},
         {**common, "action": "issue_code", "after": {"expires_at": expires_at.isoformat()}},
     ]
+
+
+def _id(participant: Participant) -> int:
+    assert participant.id is not None  # inserted above
+    return participant.id
