@@ -24,13 +24,13 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from messages.render import plain, render
 from study.trends import Trend
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 WIDTH, HEIGHT, DPI = 1200, 800, 100
 MAX_CAPTION_CHARS = 1024
@@ -84,6 +84,11 @@ def caption_length(text: str) -> int:
 
 def trend_chart_png(trend: Trend) -> bytes:
     """The chart of `trend` as PNG bytes (see the module's docstring)."""
+    # Imported on first use: matplotlib takes a third of a second to import, which every
+    # `trialbot` command would otherwise pay.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI)
     FigureCanvasAgg(figure)
     tiers, domains, events = figure.subplots(
