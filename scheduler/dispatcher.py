@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, or_, true, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -131,6 +131,9 @@ class Dispatcher:
         self._to_record: list[tuple[Claimed, int, datetime, asyncio.Future[None]]] = []
         self._tails: dict[int, asyncio.Task[None]] = {}  # each chat's last messages on their way
         self._unfinished = 0  # claimed messages not yet sent (or given up)
+        # Their rows: never taken over by this dispatcher's own next claim, even when their
+        # lease ran out while they waited for Telegram's limits (or a time-lapse's clock).
+        self._holding: set[int] = set()
         self._before_slot = 0  # of those, not yet in a slot
         self._pacing = 0  # of those, waiting for their chat's turn
         self._progress = asyncio.Event()
@@ -158,9 +161,13 @@ class Dispatcher:
         before = report.handled
         claimed = await self._claim(report)
         selected = len(claimed) + report.handled - before
-        self._unfinished += len(claimed)
+        self._hold(claimed)
         self._before_slot += len(claimed)
         return claimed, selected >= self.settings.batch_size
+
+    def _hold(self, claimed: list[Claimed]) -> None:
+        self._unfinished += len(claimed)
+        self._holding.update(item.row_id for item in claimed)
 
     async def _room_for_more(self) -> None:
         """Until fewer messages wait for a slot than there are slots, and fewer than `AHEAD`
@@ -179,7 +186,7 @@ class Dispatcher:
         here. A row another dispatcher holds, or already sent, is left alone."""
         report = DispatchReport()
         claimed = await self._claim(report, only=row_ids)
-        self._unfinished += len(claimed)
+        self._hold(claimed)
         self._before_slot += len(claimed)
         await self._deliver_all(claimed, report)
         return report
@@ -199,6 +206,7 @@ class Dispatcher:
                     await self._deliver(item, report)
                 finally:
                     self._unfinished -= 1
+                    self._holding.discard(item.row_id)
                     self._progress.set()
 
         chains = []
@@ -261,6 +269,8 @@ class Dispatcher:
         as it is now."""
         now = self.clock.now()
         claimed: list[Claimed] = []
+        # A row whose lease ran out is taken over from a crashed sender, never from ourselves.
+        not_ours = col(OutboxMessage.id).not_in(self._holding) if self._holding else true()
         async with self.database.session() as session:
             expired = await session.exec(
                 update(OutboxMessage)
@@ -274,6 +284,7 @@ class Dispatcher:
                         and_(
                             col(OutboxMessage.status) == OutboxStatus.SENDING,
                             col(OutboxMessage.lease_until) < now,
+                            not_ours,
                         ),
                     ),
                     col(OutboxMessage.not_after) < now,
@@ -289,6 +300,7 @@ class Dispatcher:
                 and_(
                     col(OutboxMessage.status) == OutboxStatus.SENDING,
                     col(OutboxMessage.lease_until) < now,
+                    not_ours,
                 ),
             )
             if only is not None:
