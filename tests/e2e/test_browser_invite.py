@@ -4,49 +4,17 @@ with the invitation's code."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlmodel import select
 
 from sandbox import SandboxServer
 from study.database import Database
 from study.models import Participant
+from tests.e2e.test_browser import page
 from tests.support.study import ZJU2_ALERTS, ZJU2_COORDINATOR
 
 pytestmark = pytest.mark.usefixtures("bot")
-
-CHROMIUM = os.environ.get("TRIALBOT_CHROMIUM", "/usr/bin/chromium")
-HAVE_CHROMIUM = shutil.which(CHROMIUM) is not None
-REQUIRE = os.environ.get("TRIALBOT_REQUIRE_BROWSER") == "1"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-async def page() -> AsyncIterator[object]:
-    playwright_api = pytest.importorskip("playwright.async_api")
-    if not HAVE_CHROMIUM:
-        message = f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)"
-        if REQUIRE:
-            pytest.fail(message + "; TRIALBOT_REQUIRE_BROWSER=1 says it must be there")
-        pytest.skip(message)
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield await browser.new_page(viewport={"width": 1000, "height": 900})
-        finally:
-            await browser.close()
+__all__ = ["page"]  # the browser fixture, shared with test_browser
 
 
 async def test_the_qr_invitation_is_shown_privately_and_opens_the_bot_when_scanned(
