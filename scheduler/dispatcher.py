@@ -45,7 +45,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from messages.compose import Composed, compose
 from scheduler.sender import ChatMoved, PermanentFailure, Sender, TransientFailure
 from scheduler.slots import Rank, Slots
-from scheduler.timing import next_allowed_instant
+from scheduler.timing import local_date, next_allowed_instant
 from study.clock import Clock
 from study.config import StudyConfig
 from study.database import Database
@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 
 LIVE = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.SENT)
 NOT_OURS = "cancelled or taken over meanwhile"
+UNSENDABLE = "could not be composed"
 AHEAD = 4  # batches claimed and not yet sent, at most
 
 
@@ -91,6 +92,10 @@ class Claimed:
     lease_until: datetime
     message: Composed
     rank: Rank = ()  # who gets a slot first: priority, then the earliest not_after
+    # A participant's routine message speaks of their local day ("in 7 days"): their time
+    # zone, and when it was composed.
+    zone: str | None = None
+    composed_at: datetime | None = None
     moved: bool = False  # sent to the new id of a group that became a supergroup
 
 
@@ -329,17 +334,20 @@ class Dispatcher:
             for row in rows:
                 try:
                     async with session.begin_nested():
-                        message = await self._prepare(session, row, now, superseded)
+                        prepared = await self._prepare(session, row, now, superseded)
                 except Exception as error:
                     await self._unsendable(session, row, error, now)
                     report.failed += 1
-                    report.reasons["could not be composed"] += 1
+                    report.reasons[UNSENDABLE] += 1
                     continue
-                if message is not None:
+                if prepared is not None:
+                    message, zone = prepared
                     row.status = OutboxStatus.SENDING
                     row.lease_until = now + self.settings.lease
                     row.attempts += 1
-                    claimed.append(Claimed(row.id or 0, row.lease_until, message, _rank(row)))
+                    claimed.append(
+                        Claimed(row.id or 0, row.lease_until, message, _rank(row), zone, now)
+                    )
                 elif row.status == OutboxStatus.EXPIRED:
                     report.expired += 1
                 else:
@@ -349,20 +357,18 @@ class Dispatcher:
 
     async def _prepare(
         self, session: AsyncSession, row: OutboxMessage, now: datetime, superseded: set[int]
-    ) -> Composed | None:
-        """The message to send for a due row, or None after expiring or deferring it."""
+    ) -> tuple[Composed, str | None] | None:
+        """The message to send for a due row (and the participant's time zone when it is
+        routine: see `Claimed.zone`), or None after expiring or deferring it."""
         if row.id in superseded:
             row.status = OutboxStatus.EXPIRED
             row.last_error = "superseded by a later reminder"
             return None
-        try:
-            composed = await compose(session, row, self.config, now)
-        except Stale as stale:
-            row.status = OutboxStatus.EXPIRED
-            row.last_error = str(stale)[:200]
-            row.lease_until = None
+        composed = await self._compose(session, row, now)
+        if composed is None:
             return None
-        deferred_to = await self._quiet_hours_deferral(session, row)
+        zone = await self._routine_zone(session, row)
+        deferred_to = self._quiet_hours_deferral(zone, now)
         if deferred_to is not None:
             if row.not_after is not None and deferred_to > row.not_after:
                 row.status = OutboxStatus.EXPIRED
@@ -373,7 +379,19 @@ class Dispatcher:
                 row.last_error = "quiet hours"
             row.lease_until = None
             return None
-        return composed
+        return composed, zone
+
+    async def _compose(
+        self, session: AsyncSession, row: OutboxMessage, now: datetime
+    ) -> Composed | None:
+        """The row's message as true now, or None after expiring it (`Stale`)."""
+        try:
+            return await compose(session, row, self.config, now)
+        except Stale as stale:
+            row.status = OutboxStatus.EXPIRED
+            row.last_error = str(stale)[:200]
+            row.lease_until = None
+            return None
 
     async def _unsendable(
         self, session: AsyncSession, row: OutboxMessage, error: Exception, now: datetime
@@ -505,11 +523,7 @@ class Dispatcher:
         try:
             async with self._slots.hold(item.rank):
                 entered()
-                refused = await self._still_to_send(item)
-                if refused is not None:
-                    report.reasons[refused] += 1
-                    if refused != NOT_OURS:
-                        report.expired += 1
+                if not await self._still_to_send(item, report):
                     return
                 try:
                     message_id = await self._send(item.message)
@@ -556,40 +570,37 @@ class Dispatcher:
         item.moved = True
         return item.message
 
-    async def _still_to_send(self, item: Claimed) -> str | None:
-        """Just before a send: why not to send it after all, or None.
+    async def _still_to_send(self, item: Claimed, report: DispatchReport) -> bool:
+        """Just before a send: whether to send it after all (if not, `report` says why).
 
         A batch is claimed at one moment and sent over the next seconds, so the row is read
         again: a pause, withdrawal or date change that landed meanwhile cancelled it, another
         process took it over after its lease, its time ran out, or a later reminder of the
-        same event fell due. The lease is renewed when half of it is gone.
+        same event fell due. A participant's routine message is composed again if their
+        local day changed since ("in 7 days" is then "in 6"). The lease is renewed when
+        half of it is gone.
 
         Read on a snapshot first (on SQLite without waiting for the write lock); only a row
-        to expire or a lease to renew takes a write transaction, which reads it again."""
+        to expire, compose again or renew takes a write transaction, which reads it again."""
         now = self.clock.now()
-        async with self.database.reading() as session:
-            row = await session.get(OutboxMessage, item.row_id)
-            if (
-                row is None
-                or row.status != OutboxStatus.SENDING
-                or row.lease_until != item.lease_until
-            ):
-                return NOT_OURS
-            unchanged = (
-                (row.not_after is None or row.not_after >= now)
-                and (row.event_key is None or not await self._superseded(session, [row], now))
-                and item.lease_until - now > self.settings.lease / 2
-            )
-        if unchanged:
-            return None
+        again = _composed_on_another_day(item, now)
+        if not again:
+            async with self.database.reading() as session:
+                row = await session.get(OutboxMessage, item.row_id)
+                if not _still_ours(row, item):
+                    return _refused(report, NOT_OURS)
+                assert row is not None
+                if (
+                    (row.not_after is None or row.not_after >= now)
+                    and (row.event_key is None or not await self._superseded(session, [row], now))
+                    and item.lease_until - now > self.settings.lease / 2
+                ):
+                    return True
         async with self.database.session() as session:
             row = await session.get(OutboxMessage, item.row_id)
-            if (
-                row is None
-                or row.status != OutboxStatus.SENDING
-                or row.lease_until != item.lease_until
-            ):
-                return NOT_OURS
+            if not _still_ours(row, item):
+                return _refused(report, NOT_OURS)
+            assert row is not None
             stale = None
             if row.not_after is not None and row.not_after < now:
                 stale = "past not_after"
@@ -598,11 +609,39 @@ class Dispatcher:
             if stale is not None:
                 row.status, row.lease_until, row.last_error = OutboxStatus.EXPIRED, None, stale
                 session.add(row)
-                return stale
+                report.expired += 1
+                return _refused(report, stale)
+            if again and not await self._compose_again(session, row, item, now, report):
+                return False
             if item.lease_until - now <= self.settings.lease / 2:
                 row.lease_until = item.lease_until = now + self.settings.lease
-                session.add(row)
-        return None
+            session.add(row)
+        return True
+
+    async def _compose_again(
+        self,
+        session: AsyncSession,
+        row: OutboxMessage,
+        item: Claimed,
+        now: datetime,
+        report: DispatchReport,
+    ) -> bool:
+        """Compose `item` afresh (its row held by us), or expire it if it is no longer
+        true: whether it is still to be sent. Quiet hours were seen to at the claim: a
+        message that waited seconds into them goes."""
+        try:
+            async with session.begin_nested():
+                composed = await self._compose(session, row, now)
+        except Exception as error:
+            await self._unsendable(session, row, error, now)
+            report.failed += 1
+            return _refused(report, UNSENDABLE)
+        if composed is None:
+            session.add(row)
+            report.expired += 1
+            return _refused(report, row.last_error or "stale")
+        item.message, item.composed_at = composed, now
+        return True
 
     @staticmethod
     def _owned(item: Claimed) -> tuple[Any, ...]:
@@ -612,16 +651,20 @@ class Dispatcher:
             col(OutboxMessage.lease_until) == item.lease_until,
         )
 
-    async def _quiet_hours_deferral(
-        self, session: AsyncSession, row: OutboxMessage
-    ) -> datetime | None:
-        """Participant messages that are not urgent wait for the end of quiet hours."""
+    @staticmethod
+    async def _routine_zone(session: AsyncSession, row: OutboxMessage) -> str | None:
+        """The time zone of the participant a routine (not urgent) message is for."""
         if row.participant_id is None or row.priority <= Priority.URGENT:
             return None
         participant = await session.get(Participant, row.participant_id)
         assert participant is not None
-        now = self.clock.now()
-        allowed = next_allowed_instant(now, participant.timezone, self.config.protocol.quiet_hours)
+        return participant.timezone
+
+    def _quiet_hours_deferral(self, zone: str | None, now: datetime) -> datetime | None:
+        """Participant messages that are not urgent wait for the end of quiet hours."""
+        if zone is None:
+            return None
+        allowed = next_allowed_instant(now, zone, self.config.protocol.quiet_hours)
         return None if allowed <= now else allowed
 
     def _backoff(self, attempts: int, retry_after: float | None) -> datetime:
@@ -759,6 +802,27 @@ async def after_sent(session: AsyncSession, row: OutboxMessage, now: datetime) -
             checkin.message_id = row.telegram_message_id
             session.add(checkin)
     await card_delivered(session, row, now)
+
+
+def _composed_on_another_day(item: Claimed, now: datetime) -> bool:
+    """A participant's routine message whose local day changed since it was composed (a
+    batch claimed ahead waits seconds for its turn, in a time-lapse hours)."""
+    if item.zone is None or item.composed_at is None:
+        return False
+    return local_date(now, item.zone) != local_date(item.composed_at, item.zone)
+
+
+def _still_ours(row: OutboxMessage | None, item: Claimed) -> bool:
+    return (
+        row is not None
+        and row.status == OutboxStatus.SENDING
+        and row.lease_until == item.lease_until
+    )
+
+
+def _refused(report: DispatchReport, reason: str) -> bool:
+    report.reasons[reason] += 1
+    return False
 
 
 def _rank(row: OutboxMessage) -> Rank:

@@ -194,3 +194,61 @@ async def test_a_row_recovered_after_a_crash_past_its_time_is_expired_not_sent(
     async with database.session() as session:
         again = (await session.exec(select(OutboxMessage))).one()
     assert again.status == OutboxStatus.EXPIRED and again.last_error == "past not_after"
+
+
+async def two_reminded_a_week_ahead(
+    database: Database, config: StudyConfig, clock: FakeClock, sandbox: SandboxServer
+) -> date:
+    """Two linked participants with the same visit 1, whose 7-day reminders are due on the
+    same day (the first one's earlier): the day of the visit."""
+    for chat, hour in ((8501, 9), (8502, 10)):  # the first one's reminder goes first
+        sandbox.add_user(chat, f"P{chat}")
+        await sandbox.send_text(chat, "/start")
+        participant, _ = await enrolled(
+            database,
+            config,
+            clock,
+            study_id=f"ZJU2-{chat}",
+            randomized_on=date(2026, 3, 2),
+            chat_id=chat,
+            preferred_hour=hour,
+            language="en",
+        )
+    async with database.session() as session:
+        visit = await visit_by_number(session, participant, 1)
+    return visit.visit_date
+
+
+def texts_to(sandbox: SandboxServer, chat_id: int) -> list[str]:
+    return [
+        str(call.params["text"])
+        for call in sandbox.calls("sendMessage")
+        if call.ok and call.params["chat_id"] == chat_id
+    ]
+
+
+async def test_a_reminder_sent_after_local_midnight_counts_the_days_from_the_new_day(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    # No quiet hours around midnight, so that the reminders may go on either side of it.
+    protocol = config.protocol.model_copy(update={"quiet_hours": (1, 6)})
+    config = config.model_copy(update={"protocol": protocol})
+    visit_day = await two_reminded_a_week_ahead(database, config, clock, sandbox)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    clock.set(datetime.combine(visit_day - timedelta(days=7), time(23, 59, 58), tzinfo=shanghai))
+    sandbox.set_time(clock.now().timestamp())
+
+    async def midnight_passes() -> None:
+        clock.advance(timedelta(seconds=4))
+
+    sender = ChangeAfterFirstSend(bot, midnight_passes)
+    # Both are composed before midnight; the second is sent after it.
+    await dispatcher(database, sender, clock, config, DispatchSettings(concurrency=1)).run_once()
+    [before_midnight] = texts_to(sandbox, 8501)
+    [after_midnight] = texts_to(sandbox, 8502)
+    assert "In 7 days" in before_midnight
+    assert "In 6 days" in after_midnight
