@@ -111,9 +111,10 @@ async def migrated_database(url: str, config: StudyConfig) -> AsyncIterator[Data
 
 
 def randomized_on(today: date, index: int) -> date:
-    """Randomisation dates 8-87 days ahead: every visit and infusion, hence every reminder of
-    the calendar, is still to come, and none is due during a benchmark."""
-    return today + timedelta(days=8 + index % 80)
+    """Randomisation dates 9-88 days ahead: every visit and infusion, hence every reminder of
+    the calendar, is still to come, and none is due during a benchmark (a week ahead would
+    not do: where it is already tomorrow, the 7-day reminder of a visit 8 days away is due)."""
+    return today + timedelta(days=9 + index % 80)
 
 
 async def enrol_and_link(

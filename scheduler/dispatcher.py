@@ -33,12 +33,13 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, or_, true, update
+from sqlalchemy import and_, bindparam, case, or_, true, update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -58,6 +59,7 @@ from study.delivery import (
     reroute,
 )
 from study.errors import Stale
+from study.message_views import preload
 from study.models import CheckIn, OutboxMessage, OutboxStatus, Participant
 from study.outbox import Priority
 from study.participants import mark_unreachable
@@ -112,6 +114,16 @@ class DispatchReport:
     def handled(self) -> int:
         return self.sent + self.expired + self.retried + self.failed + self.deferred
 
+    def add(self, other: DispatchReport) -> None:
+        for name in ("sent", "expired", "retried", "failed", "deferred"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for reason, count in other.reasons.items():
+            self.reasons[reason] += count
+
+
+class NotComposed(Exception):
+    """A row of a claim could not be composed (the claim is made again, row by row)."""
+
 
 class Dispatcher:
     def __init__(
@@ -143,6 +155,8 @@ class Dispatcher:
         self._pacing = 0  # of those, waiting for their chat's turn
         self._progress = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
+        self._to_check: list[tuple[Claimed, asyncio.Future[bool]]] = []
+        self._checker: asyncio.Task[None] | None = None
 
     async def run_once(self) -> DispatchReport:
         """Claim due rows batch by batch and deliver them, until a batch comes back short
@@ -231,8 +245,7 @@ class Dispatcher:
         total = DispatchReport()
         for _ in range(max_rounds):
             report = await self.run_once()
-            for name in ("sent", "expired", "retried", "failed", "deferred"):
-                setattr(total, name, getattr(total, name) + getattr(report, name))
+            total.add(report)
             if report.handled == 0:
                 break
         return total
@@ -271,7 +284,21 @@ class Dispatcher:
     async def _claim(self, report: DispatchReport, only: list[int] | None = None) -> list[Claimed]:
         """In one short transaction: expire what is stale, take a batch of due rows (or the
         pending rows `only`, in that order) with a lease, and compose each from the state
-        as it is now."""
+        as it is now. The rows are written together; if one cannot be composed, the claim
+        is made again with each row in its own savepoint, so that it fails alone."""
+        for careful in (False, True):
+            attempt = DispatchReport()
+            try:
+                claimed = await self._claim_rows(attempt, only, careful=careful)
+            except NotComposed:
+                continue
+            report.add(attempt)
+            return claimed
+        raise AssertionError("a careful claim does not raise NotComposed")
+
+    async def _claim_rows(
+        self, report: DispatchReport, only: list[int] | None, *, careful: bool
+    ) -> list[Claimed]:
         now = self.clock.now()
         claimed: list[Claimed] = []
         # A row whose lease ran out is taken over from a crashed sender, never from ourselves.
@@ -331,28 +358,31 @@ class Dispatcher:
             if only is not None:
                 rows.sort(key=lambda row: only.index(row.id or 0))
             superseded = await self._superseded(session, rows, now)
+            read_once = await preload(session, rows)  # noqa: F841 (held while composing)
             for row in rows:
                 try:
-                    async with session.begin_nested():
+                    async with session.begin_nested() if careful else nullcontext():
                         prepared = await self._prepare(session, row, now, superseded)
+                        if prepared is not None:
+                            row.status = OutboxStatus.SENDING
+                            row.lease_until = now + self.settings.lease
+                            row.attempts += 1
+                        session.add(row)
                 except Exception as error:
+                    if not careful:
+                        raise NotComposed from error
                     await self._unsendable(session, row, error, now)
                     report.failed += 1
                     report.reasons[UNSENDABLE] += 1
                     continue
                 if prepared is not None:
                     message, zone = prepared
-                    row.status = OutboxStatus.SENDING
-                    row.lease_until = now + self.settings.lease
-                    row.attempts += 1
-                    claimed.append(
-                        Claimed(row.id or 0, row.lease_until, message, _rank(row), zone, now)
-                    )
+                    lease = row.lease_until or now
+                    claimed.append(Claimed(row.id or 0, lease, message, _rank(row), zone, now))
                 elif row.status == OutboxStatus.EXPIRED:
                     report.expired += 1
                 else:
                     report.deferred += 1
-                session.add(row)
         return claimed
 
     async def _prepare(
@@ -580,22 +610,13 @@ class Dispatcher:
         local day changed since ("in 7 days" is then "in 6"). The lease is renewed when
         half of it is gone.
 
-        Read on a snapshot first (on SQLite without waiting for the write lock); only a row
-        to expire, compose again or renew takes a write transaction, which reads it again."""
+        Read on a snapshot first, together with the other messages about to be sent (on
+        SQLite without waiting for the write lock); only a row to expire, compose again or
+        renew takes a write transaction, which reads it again."""
         now = self.clock.now()
         again = _composed_on_another_day(item, now)
-        if not again:
-            async with self.database.reading() as session:
-                row = await session.get(OutboxMessage, item.row_id)
-                if not _still_ours(row, item):
-                    return _refused(report, NOT_OURS)
-                assert row is not None
-                if (
-                    (row.not_after is None or row.not_after >= now)
-                    and (row.event_key is None or not await self._superseded(session, [row], now))
-                    and item.lease_until - now > self.settings.lease / 2
-                ):
-                    return True
+        if not again and await self._unchanged(item):
+            return True
         async with self.database.session() as session:
             row = await session.get(OutboxMessage, item.row_id)
             if not _still_ours(row, item):
@@ -617,6 +638,47 @@ class Dispatcher:
                 row.lease_until = item.lease_until = now + self.settings.lease
             session.add(row)
         return True
+
+    async def _unchanged(self, item: Claimed) -> bool:
+        """Whether `item`'s row is as claimed: ours, in time, not superseded, its lease far
+        from running out. The rows of messages that reach a slot meanwhile are read in the
+        same query (one snapshot for many: each read costs a round trip to the database)."""
+        unchanged = asyncio.get_running_loop().create_future()
+        self._to_check.append((item, unchanged))
+        if self._checker is None or self._checker.done():
+            self._checker = asyncio.create_task(self._check_unchanged())
+        return bool(await asyncio.shield(unchanged))
+
+    async def _check_unchanged(self) -> None:
+        while self._to_check:
+            batch, self._to_check = self._to_check, []
+            try:
+                unchanged = await self._read_unchanged([item for item, _ in batch])
+            except Exception as error:
+                for _, answer in batch:
+                    answer.set_exception(error)
+                continue
+            for item, answer in batch:
+                answer.set_result(item.row_id in unchanged)
+
+    async def _read_unchanged(self, items: list[Claimed]) -> set[int]:
+        now = self.clock.now()
+        leases = {item.row_id: item.lease_until for item in items}
+        async with self.database.reading() as session:
+            rows = list(
+                await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(leases)))
+            )
+            superseded = await self._superseded(session, rows, now)
+        return {
+            row.id
+            for row in rows
+            if row.id is not None
+            and row.status == OutboxStatus.SENDING
+            and row.lease_until == leases[row.id]
+            and (row.not_after is None or row.not_after >= now)
+            and row.id not in superseded
+            and leases[row.id] - now > self.settings.lease / 2
+        }
 
     async def _compose_again(
         self,
@@ -704,13 +766,19 @@ class Dispatcher:
         while self._to_record:
             batch, self._to_record = self._to_record, []
             failed: dict[int, Exception] = {}
+            plain = [
+                (item, message_id, now)
+                for item, message_id, now, _ in batch
+                if not item.message.remember and not item.moved
+            ]
             try:
                 async with self.database.session() as session:
+                    if plain:  # one UPDATE for them all: nothing to undo, nothing to follow
+                        await self._record_plain(session, plain)
                     for number, (item, message_id, now, _) in enumerate(batch):
+                        if not item.message.remember and not item.moved:
+                            continue
                         try:  # one bad record fails only its own message
-                            if not item.message.remember:  # one UPDATE: nothing to undo
-                                await self._record_one(session, item, message_id, now)
-                                continue
                             async with session.begin_nested():
                                 await self._record_one(session, item, message_id, now)
                         except Exception as error:
@@ -722,6 +790,44 @@ class Dispatcher:
                     recorded.set_exception(failed[number])
                 else:
                     recorded.set_result(None)
+
+    @staticmethod
+    async def _record_plain(
+        session: AsyncSession, sent: list[tuple[Claimed, int, datetime]]
+    ) -> None:
+        """Messages that need nothing more than their row marked sent, in one statement
+        (each with its own message id, time and lease: `CASE` on the row's id)."""
+        row_id = col(OutboxMessage.id)
+        table = OutboxMessage.__table__.c  # type: ignore[attr-defined]
+
+        def each(column: Any, values: dict[int, Any]) -> Any:
+            return case(
+                {key: bindparam(None, value, type_=column.type) for key, value in values.items()},
+                value=row_id,
+            )
+
+        leases = {item.row_id: item.lease_until for item, _, _ in sent}
+        result = await session.exec(
+            update(OutboxMessage)
+            .where(
+                row_id.in_(leases),
+                col(OutboxMessage.status).in_([OutboxStatus.SENDING, OutboxStatus.CANCELLED]),
+                col(OutboxMessage.lease_until) == each(table.lease_until, leases),
+            )
+            .values(
+                status=OutboxStatus.SENT,
+                lease_until=None,
+                telegram_message_id=each(
+                    table.telegram_message_id, {item.row_id: mid for item, mid, _ in sent}
+                ),
+                sent_at=each(table.sent_at, {item.row_id: now for item, _, now in sent}),
+            )
+            .returning(row_id)
+            .execution_options(synchronize_session=False)
+        )
+        recorded = set(result.scalars())
+        for _ in range(len(leases) - len(recorded)):
+            log.warning("a message was sent after another dispatcher took it over")
 
     async def _record_one(
         self, session: AsyncSession, item: Claimed, message_id: int, now: datetime

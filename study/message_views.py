@@ -98,6 +98,22 @@ class Previsit:
     open_alerts: int = 0
 
 
+async def preload(session: AsyncSession, rows: list[OutboxMessage]) -> list[Any]:
+    """The participants, visits and infusions that composing `rows` reads, in one query
+    each. Keep the list while composing: the session holds objects weakly, and while they
+    are held `session.get` finds them without a query."""
+    wanted: list[tuple[Any, set[int]]] = [
+        (Participant, {row.participant_id for row in rows if row.participant_id is not None}),
+        (Visit, {row.context["visit_id"] for row in rows if row.context.get("visit_id")}),
+        (Infusion, {row.context["infusion_id"] for row in rows if row.context.get("infusion_id")}),
+    ]
+    loaded: list[Any] = []
+    for model, ids in wanted:
+        if ids:
+            loaded.extend(await session.exec(select(model).where(col(model.id).in_(ids))))
+    return loaded
+
+
 async def recipient_of(session: AsyncSession, row: OutboxMessage) -> Recipient:
     """A participant's linked chat and language as they are now; a site chat under its
     current id (a group that became a supergroup is written to under its new id)."""
