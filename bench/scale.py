@@ -37,11 +37,13 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import greenlet  # type: ignore[import-untyped]
 from sqlalchemy import event
 
 from bench.clone import clone_participants
@@ -248,24 +250,79 @@ async def study_rows(database: Database, label: str) -> dict[str, float]:
 class WriteLocks:
     """How long each SQLite write transaction lasts (every transaction takes the write lock
     at BEGIN IMMEDIATE and holds it to COMMIT or ROLLBACK): a button press waits at most
-    the longest."""
+    the longest. Each is named by the scheduler function (and line) that began it.
+
+    `held` ends where COMMIT is sent; `held_committed` where the connection is back in the
+    pool (and `Database.session` lets the next writer in): with the commit, and the WAL
+    checkpoint SQLite runs in a commit now and then (when the WAL passes 1,000 pages)."""
 
     def __init__(self, database: Database) -> None:
-        self.held: list[float] = []
-        self._began: dict[int, float] = {}
-        engine = database.engine.sync_engine
-        event.listen(engine, "begin", self._begin)
-        event.listen(engine, "commit", self._end)
-        event.listen(engine, "rollback", self._end)
+        self.held: list[tuple[float, str]] = []
+        self.held_committed: list[float] = []
+        self._began: dict[int, tuple[float, str]] = {}
+        self._open: dict[int, float] = {}  # by DBAPI connection, to its return to the pool
+        self._engine = database.engine.sync_engine
+        self._listeners: list[tuple[Any, str, Callable[..., None]]] = [
+            (self._engine, "begin", self._begin),
+            (self._engine, "commit", self._end),
+            (self._engine, "rollback", self._end),
+            (self._engine.pool, "checkin", self._returned),
+        ]
+        for target, name, listener in self._listeners:
+            event.listen(target, name, listener)
+
+    def stop(self) -> None:
+        for target, name, listener in self._listeners:
+            event.remove(target, name, listener)
 
     def _begin(self, connection: Any) -> None:
         if not connection.get_execution_options().get(READ_ONLY):  # takes no lock
-            self._began[id(connection)] = time.perf_counter()
+            where = _beginner()
+            began = time.perf_counter()
+            self._began[id(connection)] = (began, where)
+            self._open[id(connection.connection.dbapi_connection)] = began
 
     def _end(self, connection: Any) -> None:
         began = self._began.pop(id(connection), None)
         if began is not None:
-            self.held.append(time.perf_counter() - began)
+            self.held.append((time.perf_counter() - began[0], began[1]))
+
+    def _returned(self, dbapi_connection: Any, _record: Any) -> None:
+        began = self._open.pop(id(dbapi_connection), None)
+        if began is not None:
+            self.held_committed.append(time.perf_counter() - began)
+
+    def longest_ms(self) -> float:
+        return max((held for held, _ in self.held), default=0.0) * 1000
+
+    def longest_committed_ms(self) -> float:
+        return max(self.held_committed, default=0.0) * 1000
+
+    def summary(self) -> str:
+        """Per place: transactions, median and the three longest (ms) to COMMIT, longest
+        first; then the longest with its commit."""
+        kinds: dict[str, list[float]] = {}
+        for held, where in self.held:
+            kinds.setdefault(where, []).append(held * 1000)
+        lines = [
+            f"{where}: {len(ms)} x, median {statistics.median(ms):.1f}, longest "
+            + ", ".join(f"{held:.0f}" for held in sorted(ms)[-3:][::-1])
+            for where, ms in sorted(kinds.items(), key=lambda kind: -max(kind[1]))
+        ]
+        return "; ".join([*lines, f"with the commit: max {self.longest_committed_ms():.1f}"])
+
+
+def _beginner() -> str:
+    """The innermost `scheduler` function on the stack of the coroutine whose statement
+    began a transaction (SQLAlchemy runs it in a greenlet; its parent holds that stack)."""
+    current = greenlet.getcurrent()
+    frame = current.parent.gr_frame if current.parent is not None else sys._getframe()
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if path.parent.name == "scheduler" and path.stem != "isolation":
+            return f"{path.stem}.{frame.f_code.co_name}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "elsewhere"
 
 
 async def sweep_and_dispatch(
@@ -286,25 +343,27 @@ async def sweep_and_dispatch(
         rounds.append(time.perf_counter() - started)
     async with database.session() as session:
         await session.exec(forget_all())  # as `SchedulerService.start()` does
-    locks = WriteLocks(database)
+    first_locks = WriteLocks(database)
     started = time.perf_counter()
     await service.sweep()  # not started: it only sweeps
     first = time.perf_counter() - started
-    held_first = list(locks.held)
+    first_locks.stop()
+    progress(f"scale: write transactions of the first sweep: {first_locks.summary()}")
     before = sender.sent
     await dispatcher.drain()
     queued = sender.sent - before
-    locks.held.clear()
+    locks = WriteLocks(database)
     started = time.perf_counter()
     await service.sweep()
     sweep = time.perf_counter() - started
-    held_steady = list(locks.held)
+    locks.stop()
+    progress(f"scale: write transactions of the steady sweep: {locks.summary()}")
     return {
         f"sweep_{label}_s": sweep,
         f"sweep_{label}_first_s": first,
         f"sweep_{label}_queued": queued,
-        "lock_hold_max_ms": max(held_first + held_steady) * 1000,
-        "lock_hold_steady_max_ms": max(held_steady, default=0.0) * 1000,
+        "lock_hold_max_ms": max(first_locks.longest_ms(), locks.longest_ms()),
+        "lock_hold_steady_max_ms": locks.longest_ms(),
         f"dispatch_round_{label}_ms": statistics.median(rounds) * 1000,
     }
 
