@@ -20,7 +20,7 @@ over them, starting a bot on them.
 - The database then serves the periodic checks: the first run after a start, which works out
   every participant's check-in moment (`sweep_10k_first_s`), then one as every 5 minutes
   (`sweep_10k_s`), with the longest SQLite write transaction during both
-  (`lock_hold_max_ms`); a dispatcher round, and the
+  (`lock_hold_max_ms`, and which sweep began it on stderr); a dispatcher round, and the
   start of a real bot process (`bench.startup_probe`) against the sandbox: ready, and
   settled (its first sweep and first dispatch done: `settle_10k_s`).
 
@@ -95,9 +95,13 @@ NOTES = {
     "sweep_10k_first_s": "the first run after a start, when every participant's check-in "
     "moment (Participant.checkins_due_at) is worked out again",
     "sweep_10k_queued": "messages the first sweep queued (what fell due since the study settled)",
-    "lock_hold_max_ms": "the longest SQLite write transaction during those two sweeps (each "
-    "transaction holds the write lock from BEGIN IMMEDIATE to its end)",
+    "lock_hold_max_ms": "the longest SQLite write transaction during those two sweeps, from "
+    "BEGIN IMMEDIATE to its COMMIT (progress on stderr names the scheduler line that began "
+    "each kind, with its median and longest)",
     "lock_hold_steady_max_ms": "the same during the steady sweep alone (every 5 minutes)",
+    "lock_hold_with_commit_max_ms": "lock_hold_max_ms with the commit itself, to the "
+    "connection's return to the pool (`Database.session` lets the next writer in only then): "
+    "now and then a commit runs SQLite's WAL checkpoint (every 1,000 pages written)",
     "dispatch_round_10k_ms": "one Dispatcher.run_once() at 10,000 (every wake and every 30 s "
     "poll), median of 5, with what is due (usually nothing)",
     "start_10k_s": "bot process: settings -> running_bot entered (migration check, sites, "
@@ -364,6 +368,9 @@ async def sweep_and_dispatch(
         f"sweep_{label}_queued": queued,
         "lock_hold_max_ms": max(first_locks.longest_ms(), locks.longest_ms()),
         "lock_hold_steady_max_ms": locks.longest_ms(),
+        "lock_hold_with_commit_max_ms": max(
+            first_locks.longest_committed_ms(), locks.longest_committed_ms()
+        ),
         f"dispatch_round_{label}_ms": statistics.median(rounds) * 1000,
     }
 

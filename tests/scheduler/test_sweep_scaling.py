@@ -16,10 +16,10 @@ from scheduler.alert_jobs import run_alert_sweeps
 from scheduler.checkin_jobs import expire_checkins, put_due_checkins, run_checkin_sweeps
 from scheduler.planner import Planner
 from scheduler.sweeps import run_all_sweeps
-from study.checkin_due import NEVER, forget_all
+from study.checkin_due import NEVER, forget_all, working_out
 from study.config import StudyConfig
 from study.database import READ_ONLY, Database
-from study.models import CheckIn, CheckInKind, Participant, PromptStatus
+from study.models import CheckIn, CheckInKind, Participant, PromptStatus, saved_id
 from study.team import Pause, RecordGiven, Resume, SetCanBecomePregnant, SetVisit, Team, Withdraw
 from tests.support.clock import FakeClock
 from tests.support.factories import enrolled
@@ -216,3 +216,21 @@ async def test_an_infusion_recorded_while_the_sweep_works_moments_out_is_asked_a
     async with database.session() as session:
         kinds = list(await session.exec(select(CheckIn.kind)))
     assert kinds == [CheckInKind.POST_INFUSION]
+
+
+async def test_a_participant_left_marked_by_a_sweep_that_stopped_half_way_is_still_asked(
+    database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    """A sweep that stopped between marking a moment as being worked out and storing it (a
+    crash, a failure) leaves the mark; the next sweep still puts what is due to them."""
+    clock.set(datetime(2026, 3, 2, 12, 0, tzinfo=SHANGHAI))
+    participant, _ = await enrolled(database, config, clock, chat_id=5001)
+    async with database.session() as session:
+        await session.exec(working_out([saved_id(participant)]))
+    clock.advance(timedelta(days=15))  # the first check-in came a day ago
+    await put_due_checkins(database, clock, config)
+    async with database.session() as session:
+        kinds = list(await session.exec(select(CheckIn.kind)))
+    assert kinds == [CheckInKind.SYMPTOMS]
+    stored = await moment(database, "ZJU2-001")
+    assert stored is not None and stored > clock.now()
