@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -261,9 +262,11 @@ class WriteLocks:
     checkpoint SQLite runs in a commit now and then (when the WAL passes 1,000 pages)."""
 
     def __init__(self, database: Database) -> None:
-        self.held: list[tuple[float, str]] = []
+        self.held: list[tuple[float, str, float]] = []  # seconds, where, of which collecting
         self.held_committed: list[float] = []
-        self._began: dict[int, tuple[float, str]] = {}
+        self.collecting = 0.0  # seconds of garbage collection while transactions were open
+        self._collection_began = 0.0
+        self._began: dict[int, tuple[float, str, float]] = {}
         self._open: dict[int, float] = {}  # by DBAPI connection, to its return to the pool
         self._engine = database.engine.sync_engine
         self._listeners: list[tuple[Any, str, Callable[..., None]]] = [
@@ -274,22 +277,31 @@ class WriteLocks:
         ]
         for target, name, listener in self._listeners:
             event.listen(target, name, listener)
+        gc.callbacks.append(self._collection)
 
     def stop(self) -> None:
         for target, name, listener in self._listeners:
             event.remove(target, name, listener)
+        gc.callbacks.remove(self._collection)
+
+    def _collection(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._collection_began = time.perf_counter()
+        elif self._began:
+            self.collecting += time.perf_counter() - self._collection_began
 
     def _begin(self, connection: Any) -> None:
         if not connection.get_execution_options().get(READ_ONLY):  # takes no lock
             where = _beginner()
             began = time.perf_counter()
-            self._began[id(connection)] = (began, where)
+            self._began[id(connection)] = (began, where, self.collecting)
             self._open[id(connection.connection.dbapi_connection)] = began
 
     def _end(self, connection: Any) -> None:
         began = self._began.pop(id(connection), None)
         if began is not None:
-            self.held.append((time.perf_counter() - began[0], began[1]))
+            collected = self.collecting - began[2]
+            self.held.append((time.perf_counter() - began[0], began[1], collected))
 
     def _returned(self, dbapi_connection: Any, _record: Any) -> None:
         began = self._open.pop(id(dbapi_connection), None)
@@ -297,23 +309,29 @@ class WriteLocks:
             self.held_committed.append(time.perf_counter() - began)
 
     def longest_ms(self) -> float:
-        return max((held for held, _ in self.held), default=0.0) * 1000
+        return max((held for held, _, _ in self.held), default=0.0) * 1000
 
     def longest_committed_ms(self) -> float:
         return max(self.held_committed, default=0.0) * 1000
 
     def summary(self) -> str:
-        """Per place: transactions, median and the three longest (ms) to COMMIT, longest
-        first; then the longest with its commit."""
-        kinds: dict[str, list[float]] = {}
-        for held, where in self.held:
-            kinds.setdefault(where, []).append(held * 1000)
+        """Per place: transactions, median and the three longest (ms) to COMMIT with the
+        garbage collection in each, longest first; then the longest with its commit."""
+        kinds: dict[str, list[tuple[float, float]]] = {}
+        for held, where, collected in self.held:
+            kinds.setdefault(where, []).append((held * 1000, collected * 1000))
         lines = [
-            f"{where}: {len(ms)} x, median {statistics.median(ms):.1f}, longest "
-            + ", ".join(f"{held:.0f}" for held in sorted(ms)[-3:][::-1])
-            for where, ms in sorted(kinds.items(), key=lambda kind: -max(kind[1]))
+            f"{where}: {len(ms)} x, median {statistics.median(m for m, _ in ms):.1f}, longest "
+            + ", ".join(f"{held:.0f} (gc {gc_ms:.0f})" for held, gc_ms in sorted(ms)[-3:][::-1])
+            for where, ms in sorted(kinds.items(), key=lambda kind: -max(kind[1])[0])
         ]
-        return "; ".join([*lines, f"with the commit: max {self.longest_committed_ms():.1f}"])
+        return "; ".join(
+            [
+                *lines,
+                f"with the commit: max {self.longest_committed_ms():.1f}",
+                f"garbage collection inside them: {self.collecting * 1000:.0f} in all",
+            ]
+        )
 
 
 def _beginner() -> str:
