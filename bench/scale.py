@@ -20,7 +20,7 @@ over them, starting a bot on them.
 - The database then serves the periodic checks: the first run after a start, which works out
   every participant's check-in moment (`sweep_10k_first_s`), then one as every 5 minutes
   (`sweep_10k_s`), with the longest SQLite write transaction during both
-  (`lock_hold_max_ms`); a dispatcher round, and the
+  (`lock_hold_max_ms`, and which sweep began it on stderr); a dispatcher round, and the
   start of a real bot process (`bench.startup_probe`) against the sandbox: ready, and
   settled (its first sweep and first dispatch done: `settle_10k_s`).
 
@@ -31,17 +31,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import greenlet  # type: ignore[import-untyped]
 from sqlalchemy import event
 
 from bench.clone import clone_participants
@@ -93,9 +96,13 @@ NOTES = {
     "sweep_10k_first_s": "the first run after a start, when every participant's check-in "
     "moment (Participant.checkins_due_at) is worked out again",
     "sweep_10k_queued": "messages the first sweep queued (what fell due since the study settled)",
-    "lock_hold_max_ms": "the longest SQLite write transaction during those two sweeps (each "
-    "transaction holds the write lock from BEGIN IMMEDIATE to its end)",
+    "lock_hold_max_ms": "the longest SQLite write transaction during those two sweeps, from "
+    "BEGIN IMMEDIATE to its COMMIT (progress on stderr names the scheduler line that began "
+    "each kind, with its median and longest)",
     "lock_hold_steady_max_ms": "the same during the steady sweep alone (every 5 minutes)",
+    "lock_hold_with_commit_max_ms": "lock_hold_max_ms with the commit itself, to the "
+    "connection's return to the pool (`Database.session` lets the next writer in only then): "
+    "now and then a commit runs SQLite's WAL checkpoint (every 1,000 pages written)",
     "dispatch_round_10k_ms": "one Dispatcher.run_once() at 10,000 (every wake and every 30 s "
     "poll), median of 5, with what is due (usually nothing)",
     "start_10k_s": "bot process: settings -> running_bot entered (migration check, sites, "
@@ -248,24 +255,96 @@ async def study_rows(database: Database, label: str) -> dict[str, float]:
 class WriteLocks:
     """How long each SQLite write transaction lasts (every transaction takes the write lock
     at BEGIN IMMEDIATE and holds it to COMMIT or ROLLBACK): a button press waits at most
-    the longest."""
+    the longest. Each is named by the scheduler function (and line) that began it.
+
+    `held` ends where COMMIT is sent; `held_committed` where the connection is back in the
+    pool (and `Database.session` lets the next writer in): with the commit, and the WAL
+    checkpoint SQLite runs in a commit now and then (when the WAL passes 1,000 pages)."""
 
     def __init__(self, database: Database) -> None:
-        self.held: list[float] = []
-        self._began: dict[int, float] = {}
-        engine = database.engine.sync_engine
-        event.listen(engine, "begin", self._begin)
-        event.listen(engine, "commit", self._end)
-        event.listen(engine, "rollback", self._end)
+        self.held: list[tuple[float, str, float]] = []  # seconds, where, of which collecting
+        self.held_committed: list[float] = []
+        self.collecting = 0.0  # seconds of garbage collection while transactions were open
+        self._collection_began = 0.0
+        self._began: dict[int, tuple[float, str, float]] = {}
+        self._open: dict[int, float] = {}  # by DBAPI connection, to its return to the pool
+        self._engine = database.engine.sync_engine
+        self._listeners: list[tuple[Any, str, Callable[..., None]]] = [
+            (self._engine, "begin", self._begin),
+            (self._engine, "commit", self._end),
+            (self._engine, "rollback", self._end),
+            (self._engine.pool, "checkin", self._returned),
+        ]
+        for target, name, listener in self._listeners:
+            event.listen(target, name, listener)
+        gc.callbacks.append(self._collection)
+
+    def stop(self) -> None:
+        for target, name, listener in self._listeners:
+            event.remove(target, name, listener)
+        gc.callbacks.remove(self._collection)
+
+    def _collection(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._collection_began = time.perf_counter()
+        elif self._began:
+            self.collecting += time.perf_counter() - self._collection_began
 
     def _begin(self, connection: Any) -> None:
         if not connection.get_execution_options().get(READ_ONLY):  # takes no lock
-            self._began[id(connection)] = time.perf_counter()
+            where = _beginner()
+            began = time.perf_counter()
+            self._began[id(connection)] = (began, where, self.collecting)
+            self._open[id(connection.connection.dbapi_connection)] = began
 
     def _end(self, connection: Any) -> None:
         began = self._began.pop(id(connection), None)
         if began is not None:
-            self.held.append(time.perf_counter() - began)
+            collected = self.collecting - began[2]
+            self.held.append((time.perf_counter() - began[0], began[1], collected))
+
+    def _returned(self, dbapi_connection: Any, _record: Any) -> None:
+        began = self._open.pop(id(dbapi_connection), None)
+        if began is not None:
+            self.held_committed.append(time.perf_counter() - began)
+
+    def longest_ms(self) -> float:
+        return max((held for held, _, _ in self.held), default=0.0) * 1000
+
+    def longest_committed_ms(self) -> float:
+        return max(self.held_committed, default=0.0) * 1000
+
+    def summary(self) -> str:
+        """Per place: transactions, median and the three longest (ms) to COMMIT with the
+        garbage collection in each, longest first; then the longest with its commit."""
+        kinds: dict[str, list[tuple[float, float]]] = {}
+        for held, where, collected in self.held:
+            kinds.setdefault(where, []).append((held * 1000, collected * 1000))
+        lines = [
+            f"{where}: {len(ms)} x, median {statistics.median(m for m, _ in ms):.1f}, longest "
+            + ", ".join(f"{held:.0f} (gc {gc_ms:.0f})" for held, gc_ms in sorted(ms)[-3:][::-1])
+            for where, ms in sorted(kinds.items(), key=lambda kind: -max(kind[1])[0])
+        ]
+        return "; ".join(
+            [
+                *lines,
+                f"with the commit: max {self.longest_committed_ms():.1f}",
+                f"garbage collection inside them: {self.collecting * 1000:.0f} in all",
+            ]
+        )
+
+
+def _beginner() -> str:
+    """The innermost `scheduler` function on the stack of the coroutine whose statement
+    began a transaction (SQLAlchemy runs it in a greenlet; its parent holds that stack)."""
+    current = greenlet.getcurrent()
+    frame = current.parent.gr_frame if current.parent is not None else sys._getframe()
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if path.parent.name == "scheduler" and path.stem != "isolation":
+            return f"{path.stem}.{frame.f_code.co_name}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "elsewhere"
 
 
 async def sweep_and_dispatch(
@@ -286,25 +365,30 @@ async def sweep_and_dispatch(
         rounds.append(time.perf_counter() - started)
     async with database.session() as session:
         await session.exec(forget_all())  # as `SchedulerService.start()` does
-    locks = WriteLocks(database)
+    first_locks = WriteLocks(database)
     started = time.perf_counter()
     await service.sweep()  # not started: it only sweeps
     first = time.perf_counter() - started
-    held_first = list(locks.held)
+    first_locks.stop()
+    progress(f"scale: write transactions of the first sweep: {first_locks.summary()}")
     before = sender.sent
     await dispatcher.drain()
     queued = sender.sent - before
-    locks.held.clear()
+    locks = WriteLocks(database)
     started = time.perf_counter()
     await service.sweep()
     sweep = time.perf_counter() - started
-    held_steady = list(locks.held)
+    locks.stop()
+    progress(f"scale: write transactions of the steady sweep: {locks.summary()}")
     return {
         f"sweep_{label}_s": sweep,
         f"sweep_{label}_first_s": first,
         f"sweep_{label}_queued": queued,
-        "lock_hold_max_ms": max(held_first + held_steady) * 1000,
-        "lock_hold_steady_max_ms": max(held_steady, default=0.0) * 1000,
+        "lock_hold_max_ms": max(first_locks.longest_ms(), locks.longest_ms()),
+        "lock_hold_steady_max_ms": locks.longest_ms(),
+        "lock_hold_with_commit_max_ms": max(
+            first_locks.longest_committed_ms(), locks.longest_committed_ms()
+        ),
         f"dispatch_round_{label}_ms": statistics.median(rounds) * 1000,
     }
 

@@ -8,11 +8,16 @@ added, moved or recorded, any change of the participant (status, chat, zone, hou
 pregnancy answer). This is done for every session, whatever changes the rows, by a flush
 hook, so a new use case cannot forget it. A study.toml whose protocol changed does not
 change rows: the scheduler forgets every stored moment when it starts.
+
+The sweep works unknown moments out in read-only transactions, holding no write lock while
+it reads. So that a change made meanwhile is not overwritten by what was worked out before
+it, it first marks them `WORKING_OUT` (`working_out`) and stores each only where the mark is
+still there (`remember(..., if_still=WORKING_OUT)`): the change has set it back to None.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +29,9 @@ from study.models import CheckIn, Infusion, Participant, Visit
 
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)
 """Stored when nothing will come without a change."""
+WORKING_OUT = datetime(1970, 1, 1, tzinfo=UTC)
+"""Stored while a sweep works the moment out; in the past, so a participant left so (the
+sweep failed half-way) counts as due and is looked at on their own."""
 
 _PENDING = "trialbot.checkins_due_reset"
 # The columns whose change may bring a participant's next check-in forward.
@@ -43,15 +51,30 @@ def forget_all() -> Any:
     )
 
 
-async def remember(session: AsyncSession, moments: dict[int, datetime]) -> None:
-    """Store the moments worked out for these participants (by id), in one statement."""
+def working_out(ids: Sequence[int]) -> Any:
+    """The statement that marks the moments of these participants, if still unknown, as
+    being worked out."""
+    table = Participant.__table__  # type: ignore[attr-defined]
+    return (
+        update(table)
+        .where(table.c.id.in_(ids), table.c.checkins_due_at.is_(None))
+        .values(checkins_due_at=WORKING_OUT)
+    )
+
+
+async def remember(
+    session: AsyncSession, moments: dict[int, datetime], *, if_still: datetime | None = None
+) -> None:
+    """Store the moments worked out for these participants (by id), in one statement; with
+    `if_still`, only where the stored moment is still that."""
     if not moments:
         return
     table = Participant.__table__  # type: ignore[attr-defined]
+    statement = update(table).where(table.c.id == bindparam("participant"))
+    if if_still is not None:
+        statement = statement.where(table.c.checkins_due_at == if_still)
     await session.exec(
-        update(table)
-        .where(table.c.id == bindparam("participant"))
-        .values(checkins_due_at=bindparam("moment")),
+        statement.values(checkins_due_at=bindparam("moment")),
         params=[{"participant": key, "moment": at} for key, at in moments.items()],
     )
 

@@ -9,16 +9,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import event
+from sqlalchemy.util import await_only
 from sqlmodel import select
 
 from scheduler.alert_jobs import run_alert_sweeps
-from scheduler.checkin_jobs import expire_checkins, run_checkin_sweeps
+from scheduler.checkin_jobs import expire_checkins, put_due_checkins, run_checkin_sweeps
 from scheduler.planner import Planner
 from scheduler.sweeps import run_all_sweeps
-from study.checkin_due import NEVER
+from study.checkin_due import NEVER, forget_all, working_out
 from study.config import StudyConfig
-from study.database import Database
-from study.models import CheckIn, CheckInKind, Participant, PromptStatus
+from study.database import READ_ONLY, Database
+from study.models import CheckIn, CheckInKind, Participant, PromptStatus, saved_id
 from study.team import Pause, RecordGiven, Resume, SetCanBecomePregnant, SetVisit, Team, Withdraw
 from tests.support.clock import FakeClock
 from tests.support.factories import enrolled
@@ -151,3 +152,85 @@ async def test_each_change_that_may_bring_a_checkin_forward_forgets_the_moment(
     assert await moment(database, "ZJU2-001") is None
 
     await forgets(lambda s: Withdraw("ZJU2-001").run(s, team()))
+
+
+class Meanwhile:
+    """Runs `change` once, in a transaction of its own, right after the sweep has read what
+    a batch of moments is worked out from and before it stores them: the read-only
+    transaction that asked when each was last asked ends (the sweep holds no lock then, so
+    a button press or a team member can write)."""
+
+    def __init__(self, database: Database, change: Callable[[Any], Awaitable[object]]) -> None:
+        self.done = False
+        self._reading_moments = False
+        self._database = database
+        self._change = change
+        self._engine = database.engine.sync_engine
+        event.listen(self._engine, "after_cursor_execute", self._statement)
+        event.listen(self._engine, "rollback", self._ended)
+
+    def _statement(self, connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        read_only = connection.get_execution_options().get(READ_ONLY)
+        if read_only and "max(checkin.asked_at)" in statement:
+            self._reading_moments = True
+
+    def _ended(self, connection: Any) -> None:
+        if self._reading_moments and not self.done:
+            self.done = True
+            await_only(self._commit())  # the event runs in SQLAlchemy's greenlet: await there
+
+    async def _commit(self) -> None:
+        async with self._database.session() as session:
+            await self._change(session)
+
+    def stop(self) -> None:
+        event.remove(self._engine, "after_cursor_execute", self._statement)
+        event.remove(self._engine, "rollback", self._ended)
+
+
+async def test_an_infusion_recorded_while_the_sweep_works_moments_out_is_asked_about(
+    database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    """The moments are worked out without the write lock; what changes meanwhile is not
+    overwritten by a moment worked out before it: the question after an infusion recorded
+    then is put in that same sweep, not days later at the stale moment."""
+    clock.set(datetime(2026, 3, 2, 12, 0, tzinfo=SHANGHAI))
+    await enrolled(database, config, clock, chat_id=5001)
+    await sweep(database, clock, config)
+    async with database.session() as session:
+        await session.exec(forget_all())  # a start: every moment is worked out again
+    team = Team(
+        actor="test",
+        sites=frozenset(config.sites),
+        now=clock.now(),
+        config=config,
+        replanner=Planner(config),
+    )
+    yesterday = RecordGiven("ZJU2-001", date(2026, 3, 1))
+    meanwhile = Meanwhile(database, lambda s: yesterday.run(s, team))
+    try:
+        await put_due_checkins(database, clock, config)
+    finally:
+        meanwhile.stop()
+    assert meanwhile.done
+    async with database.session() as session:
+        kinds = list(await session.exec(select(CheckIn.kind)))
+    assert kinds == [CheckInKind.POST_INFUSION]
+
+
+async def test_a_participant_left_marked_by_a_sweep_that_stopped_half_way_is_still_asked(
+    database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    """A sweep that stopped between marking a moment as being worked out and storing it (a
+    crash, a failure) leaves the mark; the next sweep still puts what is due to them."""
+    clock.set(datetime(2026, 3, 2, 12, 0, tzinfo=SHANGHAI))
+    participant, _ = await enrolled(database, config, clock, chat_id=5001)
+    async with database.session() as session:
+        await session.exec(working_out([saved_id(participant)]))
+    clock.advance(timedelta(days=15))  # the first check-in came a day ago
+    await put_due_checkins(database, clock, config)
+    async with database.session() as session:
+        kinds = list(await session.exec(select(CheckIn.kind)))
+    assert kinds == [CheckInKind.SYMPTOMS]
+    stored = await moment(database, "ZJU2-001")
+    assert stored is not None and stored > clock.now()
