@@ -39,7 +39,9 @@ async def alert_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if not speaker.private:  # a group sees only its own site
         sites &= services.config.chat_sites(speaker.chat_id)
     step = Acknowledge if press.step == AlertStep.ACKNOWLEDGE else Resolve
-    operation = step(press.alert_id)
+    card = query.message
+    # The pressed card is edited here at once; the alert's other cards through the outbox.
+    operation = step(press.alert_id, (card.chat.id, card.message_id) if card else None)
     try:
         async with services.database.session() as session:
             alert = await operation.run(session, team_of(speaker, services, sites=sites))

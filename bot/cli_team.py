@@ -199,10 +199,11 @@ def _at(parser: argparse.ArgumentParser) -> None:
 
 
 def operation_of(args: argparse.Namespace) -> ops.Operation[TeamResult | Alert]:
-    """The operation a parsed subcommand names, its fields filled from the arguments."""
+    """The operation a parsed subcommand names, its fields filled from the arguments (a
+    field no argument sets, such as the pressed card of a button, keeps its default)."""
     kind = args.operation
     operation: ops.Operation[TeamResult | Alert] = kind(
-        **{f.name: getattr(args, f.name) for f in fields(kind)}
+        **{f.name: getattr(args, f.name) for f in fields(kind) if hasattr(args, f.name)}
     )
     return operation
 
