@@ -134,7 +134,7 @@ async def test_team_buttons_pressed_by_a_participant_change_nothing(
     ]
     forged = ["w:1:yes", "r:1:ok", "a:1:ack"]
     forged += ["e:site:ZJU2", "e:arm:standard", "e:day:today", "e:lang:zh", "e:preg:yes"]
-    forged += ["ro:1", "va:1:1:20260630:-"]
+    forged += ["ro:1", "va:1:1:20260630:-", "aa:1:1:20260210"]
     # Every team button's handler takes one of the forged presses (regex or typed data).
     for handler in buttons:
         assert any(accepts(handler, data) for data in forged), handler.pattern
