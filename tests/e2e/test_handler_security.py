@@ -219,6 +219,7 @@ async def test_alert_card_buttons_pressed_by_anyone_but_the_site_team_change_not
     # The buttons work for the site's team: the alert was there to be changed.
     query = await sandbox.press(ZJU2_COORDINATOR, ZJU2_ALERTS, card.message_id, f"a:{alert.id}:ack")
     await sandbox.wait_for_callback_answer(query)
+    await sandbox.wait_for_edit(ZJU2_ALERTS, card.message_id)  # done once answered
     async with database.session() as session:
         acknowledged = await session.get(Alert, alert.id)
     assert acknowledged is not None and acknowledged.status == AlertStatus.ACKNOWLEDGED
