@@ -8,7 +8,7 @@ import logging
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
-from bot.context import edit_pressed, services_of
+from bot.context import edit_pressed, reply, services_of
 from bot.identity import identify
 from bot.staff import team_of
 from messages import label
@@ -27,7 +27,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
 
 async def alert_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A coordinator (or an on-call person, in the escalation chat) takes on or closes an
-    alert; the card then shows who and when."""
+    alert; the press is answered first, then the card shows who and when."""
     query = update.callback_query
     services = services_of(context)
     speaker = identify(update, services.config)
@@ -39,15 +39,27 @@ async def alert_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if not speaker.private:  # a group sees only its own site
         sites &= services.config.chat_sites(speaker.chat_id)
     step = Acknowledge if press.step == AlertStep.ACKNOWLEDGE else Resolve
-    operation = step(press.alert_id)
+    card = query.message
+    # The pressed card is edited here at once; the alert's other cards through the outbox.
+    operation = step(press.alert_id, (card.chat.id, card.message_id) if card else None)
+    team = team_of(speaker, services, sites=sites)
+    # Decided on a snapshot (no wait for the write lock) and answered at once; then done,
+    # checked again, in a transaction of its own.
     try:
-        async with services.database.session() as session:
-            alert = await operation.run(session, team_of(speaker, services, sites=sites))
-            language = services.config.site_language(alert.site_code)
-            text, keyboard = await alert_card(session, alert, language, services.config)
+        async with services.database.reading() as session:
+            alert = await team.alert(session, press.alert_id)
     except DomainError:
         log.info("refused an alert action by a user who may not act on its site's alerts here")
         await query.answer(label("not_allowed", language), show_alert=True)
         return
+    language = services.config.site_language(alert.site_code)
     await query.answer(label(f"alert_{press.step}_done", language))
+    try:
+        async with services.database.session() as session:
+            alert = await operation.run(session, team)
+            text, keyboard = await alert_card(session, alert, language, services.config)
+    except DomainError:  # refused after all: the answer is gone, so the chat is told
+        log.info("refused an alert action after answering it")
+        await reply(update, label("not_allowed", language))
+        return
     await edit_pressed(query, text, keyboard)

@@ -100,6 +100,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     attended = _add(commands, "attended", ops.MarkAttended, "record a visit as attended")
     _visit_of(attended)
     _day(attended, optional=True)
+    attended.add_argument(
+        "--force",
+        action="store_true",
+        help="record a day outside the visit's protocol window (a deviation; refused without)",
+    )
     _visit_of(_add(commands, "missed", ops.MarkMissed, "record a visit as missed"))
     infusion = _add(commands, "infusion", ops.SetInfusion, "plan or move the next infusion")
     infusion.add_argument("study_id")
@@ -199,10 +204,11 @@ def _at(parser: argparse.ArgumentParser) -> None:
 
 
 def operation_of(args: argparse.Namespace) -> ops.Operation[TeamResult | Alert]:
-    """The operation a parsed subcommand names, its fields filled from the arguments."""
+    """The operation a parsed subcommand names, its fields filled from the arguments (a
+    field no argument sets, such as the pressed card of a button, keeps its default)."""
     kind = args.operation
     operation: ops.Operation[TeamResult | Alert] = kind(
-        **{f.name: getattr(args, f.name) for f in fields(kind)}
+        **{f.name: getattr(args, f.name) for f in fields(kind) if hasattr(args, f.name)}
     )
     return operation
 

@@ -23,9 +23,9 @@ from messages import label, render
 from messages.callbacks import CallbackData, WithdrawAnswer
 from messages.charts import chart_photo
 from messages.team import (
+    CONFIRM_QUESTIONS,
     TeamResult,
     done_text,
-    outside_window_question,
     team_reply,
     withdraw_question,
 )
@@ -143,10 +143,11 @@ def command_handler(command: Command) -> Handler:
         try:
             result = await staff.perform(command.operation(words))
         except DomainError as error:
-            if error.key != "error_outside_window":
+            question = CONFIRM_QUESTIONS.get(error.key)
+            if question is None:
                 raise
-            # Refused, with a button to set it anyway (bot/team_visit.py).
-            await reply(update, *outside_window_question(error.details, staff.language))
+            # Refused, with a button to do it anyway (bot/team_visit.py).
+            await reply(update, *question(error.details, staff.language))
             return
         await reply(update, *team_reply(result, staff.language))
         if command.then is not None:

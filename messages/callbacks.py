@@ -336,3 +336,26 @@ class VisitAnyway(CallbackData, prefix="va"):
             return super().parse(data)
         except ValueError:
             return None
+
+
+@dataclass(frozen=True)
+class AttendedAnyway(CallbackData, prefix="aa"):
+    """Record visit `number` of the participant of this row id as attended on this day
+    (YYYYMMDD), outside its window: the coordinator confirmed it."""
+
+    participant_id: int = part(ID, int)
+    number: int = part(r"[0-9]{1,3}", int)
+    day: str = part(r"[0-9]{8}")
+
+    def __post_init__(self) -> None:
+        self.attended_on()  # ValueError for a day that does not exist
+
+    def attended_on(self) -> date:
+        return date(int(self.day[:4]), int(self.day[4:6]), int(self.day[6:]))
+
+    @classmethod
+    def parse(cls, data: str | None) -> Self | None:
+        try:
+            return super().parse(data)
+        except ValueError:
+            return None

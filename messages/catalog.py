@@ -82,6 +82,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "window_start": "2026-08-19",
         "window_end": "2026-09-16",
     },
+    "error_attended_outside_window": {
+        "participant_id": 1,
+        "study_id": "ZJU2-001",
+        "visit_number": 2,
+        "date": "2026-08-12",
+        "window_start": "2026-08-19",
+        "window_end": "2026-09-16",
+    },
     "error_unknown_visit": {"visit_id": 42},
     "error_unknown_alert": {"alert_id": 12},
     "reminder": {
@@ -492,6 +500,7 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "error_no_proposal": [{"study_id": "ZJU2-001", "visit_number": None}],
     "team_upcoming": [{**EXAMPLES["team_upcoming"], "rows": []}],
     "error_outside_window": [{**EXAMPLES["error_outside_window"], "cli": True}],
+    "error_attended_outside_window": [{**EXAMPLES["error_attended_outside_window"], "cli": True}],
     # A full page (messages.team.ROSTER_ROWS) of the longest study ids, for the length limit.
     "team_roster": [
         {"sites": ["PUMCH"], "total": 0, "page": 1, "pages": 1, "rows": []},

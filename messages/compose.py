@@ -29,7 +29,7 @@ from study.config import StudyConfig
 from study.delivery import ALERT_ELSEWHERE, is_rerouted
 from study.message_views import digest_of, previsit_of, recipient_of
 from study.models import OutboxMessage
-from study.outbox import REMINDER_TEMPLATE
+from study.outbox import EDITS, REMINDER_TEMPLATE, is_edit
 from study.trends import participant_trend
 
 DIGEST = "digest"
@@ -40,13 +40,16 @@ PREVISIT_SUMMARY = "previsit_summary"
 class Composed:
     """What the dispatcher sends for a row: the chat, the text and buttons, and whether
     where it lands is recorded for later edits (`scheduler.dispatcher.after_sent`). With a
-    `photo` (PNG bytes), the text is the photo's caption (at most 1024 characters)."""
+    `photo` (PNG bytes), the text is the photo's caption (at most 1024 characters). With
+    `edits` (a Telegram message id in that chat), that message is changed in place instead
+    (an alert's card once the alert changed: `study.alert_cards`)."""
 
     chat_id: int
     text: str
     keyboard: Keyboard | None = None
     remember: bool = False  # where it lands matters later (alert cards, check-in questions)
     photo: bytes | None = None
+    edits: int | None = None
 
 
 async def compose(
@@ -62,6 +65,8 @@ async def compose(
     row.template_version = version_of(row.template, recipient.language)
     if is_rerouted(row) and row.template != ALERT_ELSEWHERE:
         text = f"{text}\n\n{render('sent_elsewhere', recipient.language)}"
+    if is_edit(row):
+        return Composed(recipient.chat_id, text, keyboard, edits=int(row.context[EDITS]))
     remember = row.alert_id is not None or "checkin_id" in row.context
     photo = await _previsit_chart(queued, text) if row.template == PREVISIT_SUMMARY else None
     if photo is not None:

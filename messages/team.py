@@ -7,9 +7,10 @@ Telegram replies with these; the command line prints the same text without marku
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from messages.callbacks import (
+    AttendedAnyway,
     DoseDecision,
     EnrollChoice,
     RosterPage,
@@ -138,6 +139,25 @@ def outside_window_question(details: dict[str, object], language: str) -> Reply:
     ).pack()
     keyboard = [[button("visit_anyway", language, data, date=day)]]
     return render("error_outside_window", language, **details), keyboard
+
+
+def attended_outside_window_question(details: dict[str, object], language: str) -> Reply:
+    """An attended day refused for being outside the visit's window
+    (`error_attended_outside_window`'s details), with the button that records it anyway."""
+    day = str(details["date"])
+    data = AttendedAnyway(
+        int(str(details["participant_id"])), int(str(details["visit_number"])), day.replace("-", "")
+    ).pack()
+    keyboard = [[button("attended_anyway", language, data, date=day)]]
+    return render("error_attended_outside_window", language, **details), keyboard
+
+
+CONFIRM_QUESTIONS: dict[str, Callable[[dict[str, object], str], Reply]] = {
+    "error_outside_window": outside_window_question,
+    "error_attended_outside_window": attended_outside_window_question,
+}
+"""The refusals that a coordinator may override (a protocol deviation): each key's question,
+with the button that does it anyway."""
 
 
 def withdraw_question(participant: Participant, language: str) -> Reply:

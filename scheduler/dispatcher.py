@@ -61,7 +61,7 @@ from study.delivery import (
 from study.errors import Stale
 from study.message_views import preload
 from study.models import CheckIn, OutboxMessage, OutboxStatus, Participant
-from study.outbox import Priority
+from study.outbox import Priority, is_edit
 from study.participants import mark_unreachable
 from study.ports import Replanner
 from study.team_chats import forget_coordinator_chat, record_migration
@@ -448,6 +448,15 @@ class Dispatcher:
     ) -> None:
         """A team message failed for good: send it to the team's other chats, and say so
         loudly; CRITICAL when no chat at all can receive it."""
+        if is_edit(row):  # the message it would change is in that chat only
+            log.warning(
+                "outbox row %s (%s), an edit of a message already sent, failed (%s); that "
+                "message stays as it was",
+                row.id,
+                row.template,
+                reason,
+            )
+            return
         try:
             async with session.begin_nested():
                 if is_rerouted(row):
@@ -577,7 +586,10 @@ class Dispatcher:
 
     async def _send(self, message: Composed) -> int:
         """The one place a composed message goes to the messenger: its text, or its photo
-        with the text as the caption."""
+        with the text as the caption, or in place of a message already sent (`edits`)."""
+        if message.edits is not None:
+            await self.sender.edit(message.chat_id, message.edits, message.text, message.keyboard)
+            return message.edits
         if message.photo is not None:
             return await self.sender.send_photo(
                 message.chat_id, message.photo, message.text, message.keyboard

@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from scheduler.alert_jobs import escalate_alerts, run_alert_sweeps
 from scheduler.checkin_jobs import run_checkin_sweeps
 from scheduler.dispatcher import Dispatcher
+from scheduler.housekeeping import run_housekeeping
 from scheduler.sweeps import run_all_sweeps
 from study.checkin_due import forget_all
 from study.clock import Clock
@@ -145,7 +146,8 @@ class SchedulerService:
         task.add_done_callback(self._background.discard)
 
     async def sweep(self) -> None:
-        """Every periodic check: visits, check-ins, contraception, alerts and digests.
+        """Every periodic check: visits, check-ins, contraception, alerts and digests, then
+        housekeeping (stale enrolment drafts).
 
         With several processes on one PostgreSQL database only one sweeps at a time."""
         async with self._sweeping, self.database.exclusive("sweeps") as mine:
@@ -155,6 +157,7 @@ class SchedulerService:
                 ("visits", run_all_sweeps),
                 ("check-ins", run_checkin_sweeps),
                 ("alerts", run_alert_sweeps),
+                ("housekeeping", run_housekeeping),
             ):
                 try:
                     await job(self.database, self.clock, self.config)

@@ -2,7 +2,8 @@
 
 Whichever process takes the next update (several may run behind a load balancer) finds
 the answers so far here. A draft untouched for a day is forgotten: the coordinator starts
-again, and nothing half-done was ever a participant.
+again, and nothing half-done was ever a participant. The periodic sweep deletes it then
+(`delete_stale_drafts`), so no study id or choice lingers in the table.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import delete
+from sqlmodel import col, delete
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study.models import EnrollDraft
@@ -56,3 +57,13 @@ async def drop_draft(session: AsyncSession, *, user_id: int, chat_id: int) -> No
             EnrollDraft.chat_id == chat_id,  # type: ignore[arg-type]
         )
     )
+
+
+async def delete_stale_drafts(session: AsyncSession, *, now: datetime) -> int:
+    """Delete every draft that `load_draft` would no longer return (untouched for more than
+    a day); returns how many. One statement: there is at most a draft a coordinator and
+    chat, and one being answered right now is not stale."""
+    result = await session.exec(
+        delete(EnrollDraft).where(col(EnrollDraft.updated_at) < now - DRAFT_LIFETIME)
+    )
+    return int(result.rowcount or 0)

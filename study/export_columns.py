@@ -304,8 +304,8 @@ MESSAGES = (
     Column(
         "edited",
         BOOLEAN,
-        "a direct reply that replaced the text of an earlier message (e.g. a check-in "
-        "question once answered)",
+        "it replaced the text of an earlier message instead of being a new one (a check-in "
+        "question once answered; an alert's cards once it was acknowledged or resolved)",
     ),
     Column(
         "template",

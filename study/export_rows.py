@@ -36,6 +36,7 @@ from study.models import (
     SentReply,
     Visit,
 )
+from study.outbox import is_edit
 from study.protocol import Arm
 from study.questionnaire import (
     CHECKIN,
@@ -341,7 +342,7 @@ class _Builder:
                 "outbox",
             )
             row |= {
-                "edited": False,
+                "edited": is_edit(m),
                 "template": m.template,
                 "language": language if dot else m.language,
                 "template_version": m.template_version,

@@ -329,7 +329,8 @@ class OutboxMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     chat_id: int | None = Field(default=None, sa_type=BigInteger)
     participant_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
-    alert_id: int | None = Field(default=None, foreign_key="alert.id")
+    # Indexed: an alert's cards are found by it when its state changes (`study.alert_cards`).
+    alert_id: int | None = Field(default=None, foreign_key="alert.id", index=True)
     template: str = Field(max_length=64)
     # The template's version when it was last composed, e.g. `zh.3f2a9c0d1b7e`
     # (`messages.versions`); empty until then ("1" on rows older than versions).

@@ -19,6 +19,9 @@ from study.models import OutboxMessage, OutboxStatus, Participant
 
 OUTBOX_TOUCHED = "outbox_touched"
 REMINDER_TEMPLATE = "reminder"  # a visit or infusion reminder (the planner's rows)
+# In a row's context: the Telegram message id, in the row's chat, that the row replaces in
+# place (its text and buttons) instead of sending a new message.
+EDITS = "edits"
 
 
 class Priority(IntEnum):
@@ -152,6 +155,11 @@ def message_values(
         "alert_id": alert_id,
         "created_at": now,
     }
+
+
+def is_edit(row: OutboxMessage) -> bool:
+    """A row that changes a message already in its chat (`EDITS`) rather than sending one."""
+    return EDITS in row.context
 
 
 async def cancel_pending(

@@ -216,8 +216,13 @@ async def mark_attended(
     actor: str,
     now: datetime,
     replanner: Replanner,
+    force: bool = False,
 ) -> Visit:
-    """Record that the participant came; the visit's remaining reminders are cancelled."""
+    """Record that the participant came; the visit's remaining reminders are cancelled. A
+    day still to come is refused; a day outside the visit's protocol window is refused
+    (`error_attended_outside_window`, naming the window) unless `force`: the coordinator
+    confirmed it. The visit's own appointment needs no confirming again (an appointment
+    outside the window was confirmed when it was set)."""
 
     def attended(visit: Visit, participant: Participant) -> None:
         _check_day(on, participant)
@@ -225,6 +230,17 @@ async def mark_attended(
         if on > today:
             raise DomainError(
                 "error_attended_future", visit_number=visit.number, date=on.isoformat()
+            )
+        inside = visit.window_start <= on <= visit.window_end
+        if not (force or inside or on == visit.appointment_date):
+            raise DomainError(
+                "error_attended_outside_window",
+                participant_id=participant.id,
+                study_id=participant.study_id,
+                visit_number=visit.number,
+                date=on.isoformat(),
+                window_start=visit.window_start.isoformat(),
+                window_end=visit.window_end.isoformat(),
             )
         visit.status = VisitStatus.ATTENDED
         visit.attended_on = on

@@ -11,6 +11,7 @@ Domain errors are `DomainError`s whose key names the template that explains them
 from study.team.alerts import Acknowledge, Resolve
 from study.team.calendar import (
     MarkAttended,
+    MarkAttendedAnyway,
     MarkMissed,
     RecordGiven,
     SetInfusion,
@@ -54,6 +55,7 @@ __all__ = [
     "ListParticipants",
     "ListUpcoming",
     "MarkAttended",
+    "MarkAttendedAnyway",
     "MarkMissed",
     "Operation",
     "Pause",

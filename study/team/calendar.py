@@ -64,20 +64,43 @@ class SetVisitAnyway:
 
 @dataclass(frozen=True)
 class MarkAttended:
-    """The participant came to visit `number`, on `day` (by default its appointed day)."""
+    """The participant came to visit `number`, on `day` (by default its appointed day). A
+    day outside the visit's protocol window needs `force` (the coordinator confirmed it)."""
 
     study_id: str
     number: int
     day: date | None = None
+    force: bool = False
 
     async def run(self, session: AsyncSession, team: Team) -> Done:
         participant = await team.participant(session, self.study_id)
         visit = await visit_by_number(session, participant, self.number)
         on = self.day or visit.visit_date
         await mark_attended(
-            session, visit, on=on, actor=team.actor, now=team.now, replanner=team.replanner
+            session,
+            visit,
+            on=on,
+            actor=team.actor,
+            now=team.now,
+            replanner=team.replanner,
+            force=self.force,
         )
         return Done(what="attended", study_id=participant.study_id, number=visit.number, day=on)
+
+
+@dataclass(frozen=True)
+class MarkAttendedAnyway:
+    """The confirmation button under a refused `MarkAttended`: attended on that day, outside
+    the window, for the participant of the button's row id (at one of the team's sites)."""
+
+    participant_id: int
+    number: int
+    day: date
+
+    async def run(self, session: AsyncSession, team: Team) -> Done:
+        participant = await team.participant_by_id(session, self.participant_id)
+        confirmed = MarkAttended(participant.study_id, self.number, self.day, force=True)
+        return await confirmed.run(session, team)
 
 
 @dataclass(frozen=True)

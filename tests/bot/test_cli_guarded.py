@@ -38,6 +38,29 @@ def test_attended_on_a_future_day_is_refused(trialbot: Trialbot) -> None:
     )
 
 
+def test_attended_on_a_day_outside_the_window_needs_force(trialbot: Trialbot) -> None:
+    trialbot.enroll("ZJU2-001", *STANDARD)  # visit 1's window: 2026-11-17 to 2026-12-15
+    refused = trialbot.refused("attended", "ZJU2-001", "1", "2026-11-10")
+    assert "2026-11-10 is outside the protocol window of ZJU2-001's visit 1" in refused
+    assert "2026-11-17 to 2026-12-15. Nothing was changed." in refused
+    assert "If the visit did take place that day (a protocol deviation), run the command " in (
+        refused
+    )
+    assert "1. 2026-12-01 (month 3) planned" in trialbot.ok("show", "ZJU2-001")
+    assert "mark_attended" not in trialbot.actions()
+    forced = trialbot.ok("attended", "ZJU2-001", "1", "2026-11-10", "--force")
+    assert "attended (Tuesday, 10 November 2026)" in forced
+    assert trialbot.actions()[-1] == "mark_attended"
+
+
+def test_attended_on_an_appointment_set_outside_the_window_is_not_asked_again(
+    trialbot: Trialbot,
+) -> None:
+    trialbot.enroll("ZJU2-001", *STANDARD)
+    trialbot.ok("visit", "ZJU2-001", "1", "2026-11-10", "--force")  # confirmed then
+    assert "attended (Tuesday, 10 November 2026)" in trialbot.ok("attended", "ZJU2-001", "1")
+
+
 def test_participants_of_an_unknown_site_is_an_error_as_in_enroll(trialbot: Trialbot) -> None:
     trialbot.enroll("ZJU2-001", *STANDARD)
     refused = trialbot.refused("participants", "--site", "XX")

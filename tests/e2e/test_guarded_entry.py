@@ -1,6 +1,7 @@
 """Guarded data entry in Telegram (issue 14.4): a visit day outside its protocol window is
-set only once confirmed with a button, attendance cannot be in the future, and the British
-spelling of the individualised arm is understood."""
+set, or recorded as the day the participant came, only once confirmed with a button;
+attendance cannot be in the future, and the British spelling of the individualised arm is
+understood."""
 
 from __future__ import annotations
 
@@ -93,6 +94,43 @@ async def test_attendance_on_a_future_day_is_refused(
     done = await say(sandbox, ZJU2_COORDINATOR, f"/attended ZJU2-001 1 {today}")
     assert done.startswith("✓ ZJU2-001 第 1 次随访已记录为完成")
     assert (await visit_one(database)).attended_on == today
+
+
+async def test_attendance_outside_the_window_is_recorded_only_after_the_confirm_button(
+    sandbox: SandboxServer, database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    await enrolled(database, config, clock, randomized_on=date(2025, 12, 4))
+    window = await visit_one(database)
+    assert (window.window_start, window.window_end) == (date(2026, 2, 18), date(2026, 3, 18))
+    before = await audit_actions(database)
+
+    sent = await sandbox.send_text(
+        user_id=ZJU2_COORDINATOR, text="/attended ZJU2-001 1 2026-02-10", chat_id=ZJU2_ALERTS
+    )
+    question = await sandbox.wait_for_message(ZJU2_ALERTS, after_message_id=sent.message_id)
+    assert question.text.startswith(
+        "2026-02-10 不在 ZJU2-001 第 1 次随访的方案窗口期内："
+        "2026-02-18 至 2026-03-18。未做任何更改。"
+    )
+    assert "如确实在这一天完成（属于方案偏离），请按下面的按钮。" in question.text
+    assert [b["text"] for row in question.buttons for b in row] == ["仍然记录为 2026-02-10 完成"]
+    assert (await visit_one(database)).status == "planned"
+    assert await audit_actions(database) == before
+
+    (data,) = question.button_data()
+    forged = await sandbox.press(
+        PUMCH_COORDINATOR, ZJU2_ALERTS, question.message_id, data, forge=True
+    )
+    assert (await sandbox.wait_for_callback_answer(forged)).show_alert
+    assert (await visit_one(database)).status == "planned"
+
+    await sandbox.press(ZJU2_COORDINATOR, ZJU2_ALERTS, question.message_id, data)
+    done = await sandbox.wait_for_edit(ZJU2_ALERTS, question.message_id)
+    assert done.text.startswith("✓ ZJU2-001 第 1 次随访已记录为完成")
+    assert not done.buttons
+    visit = await visit_one(database)
+    assert (visit.status, visit.attended_on) == ("attended", date(2026, 2, 10))
+    assert (await audit_actions(database))[len(before) :] == ["mark_attended"]
 
 
 async def test_enrol_with_the_british_spelling_of_the_arm(

@@ -134,7 +134,7 @@ async def test_team_buttons_pressed_by_a_participant_change_nothing(
     ]
     forged = ["w:1:yes", "r:1:ok", "a:1:ack"]
     forged += ["e:site:ZJU2", "e:arm:standard", "e:day:today", "e:lang:zh", "e:preg:yes"]
-    forged += ["ro:1", "va:1:1:20260630:-"]
+    forged += ["ro:1", "va:1:1:20260630:-", "aa:1:1:20260210"]
     # Every team button's handler takes one of the forged presses (regex or typed data).
     for handler in buttons:
         assert any(accepts(handler, data) for data in forged), handler.pattern
@@ -219,6 +219,7 @@ async def test_alert_card_buttons_pressed_by_anyone_but_the_site_team_change_not
     # The buttons work for the site's team: the alert was there to be changed.
     query = await sandbox.press(ZJU2_COORDINATOR, ZJU2_ALERTS, card.message_id, f"a:{alert.id}:ack")
     await sandbox.wait_for_callback_answer(query)
+    await sandbox.wait_for_edit(ZJU2_ALERTS, card.message_id)  # done once answered
     async with database.session() as session:
         acknowledged = await session.get(Alert, alert.id)
     assert acknowledged is not None and acknowledged.status == AlertStatus.ACKNOWLEDGED

@@ -34,7 +34,7 @@ STRANGER = 6001
 COMMANDS = [
     "/participant ZJU2-001",
     "/visit ZJU2-001 1 2026-06-09",
-    "/attended ZJU2-001 1 2026-03-02",
+    "/attended ZJU2-001 0 2026-03-02",
     "/missed ZJU2-001 1",
     "/infusion ZJU2-001 2026-06-09",
     "/given ZJU2-001",

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from messages.callbacks import (
     ENROLL_CHOICES,
+    AttendedAnyway,
     CallbackData,
     DoseDecision,
     EnrollChoice,
@@ -39,8 +40,9 @@ TEAM_PRESSES = st.one_of(
     CHOICES,
     st.builds(RosterPage, st.integers(min_value=1, max_value=9999)),
     st.builds(VisitAnyway, IDS, st.integers(min_value=0, max_value=999), VISIT_DAYS, VISIT_TIMES),
+    st.builds(AttendedAnyway, IDS, st.integers(min_value=0, max_value=999), VISIT_DAYS),
 )
-TEAM_KINDS = (WithdrawAnswer, DoseDecision, EnrollChoice, RosterPage, VisitAnyway)
+TEAM_KINDS = (WithdrawAnswer, DoseDecision, EnrollChoice, RosterPage, VisitAnyway, AttendedAnyway)
 
 
 @given(TEAM_PRESSES)
@@ -73,6 +75,7 @@ def test_nothing_but_packed_data_parses(data: str) -> None:
         (RosterPage(2), "ro:2"),
         (VisitAnyway(7, 1, "20260630", "1030"), "va:7:1:20260630:1030"),
         (VisitAnyway(7, 0, "20260630", "-"), "va:7:0:20260630:-"),
+        (AttendedAnyway(7, 1, "20260210"), "aa:7:1:20260210"),
     ],
 )
 def test_buttons_already_in_chats_keep_working(press: CallbackData, data: str) -> None:
@@ -108,6 +111,10 @@ def test_buttons_already_in_chats_keep_working(press: CallbackData, data: str) -
         "va:1:1:2026-06-30:-",
         "va:1:1:20260630",
         "va:0:1:20260630:-",
+        "aa:1:1:20260230",
+        "aa:1:1:2026-02-10",
+        "aa:1:1:20260210:-",
+        "aa:0:1:20260210",
     ],
 )
 def test_near_misses_are_refused(data: str) -> None:
