@@ -9,7 +9,7 @@ from dataclasses import fields
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from messages.callbacks import (
@@ -108,18 +108,28 @@ NEAR_MISSES = [
     lambda data: data + " ",
     lambda data: data.upper(),
     lambda data: data.swapcase(),
+    # from here on: a number (an id) changed
     lambda data: re.sub(r":([0-9]+)", r":0\1", data, count=1),  # a leading zero
     lambda data: re.sub(r":([0-9]+)", r":-\1", data, count=1),
     lambda data: re.sub(r":([0-9]+)", ":１", data, count=1),  # a full-width digit
     lambda data: re.sub(r":[0-9]+", ":1000000000", data, count=1),  # beyond a 32-bit id
     lambda data: re.sub(r":[0-9]+", ":", data, count=1),
 ]
+NUMBERS = 11  # the index of the first mutation of a number
+
+
+def free_text(data: str) -> bool:
+    """Data whose last part is a site code, free text of study.toml: "0", "00" and "-0"
+    are all codes a site may have, so changing its digits makes other real data."""
+    return data.startswith("e:site:")
 
 
 @given(packed(), st.sampled_from(NEAR_MISSES))
+@example("e:site:0", NEAR_MISSES[NUMBERS])  # "e:site:00": another site's code
+@example("v:12:ok", NEAR_MISSES[NUMBERS])
 def test_a_near_miss_of_real_data_does_not_parse(data: str, change: Any) -> None:
     forged = change(data)
-    if forged != data:
+    if forged != data and not (free_text(data) and NEAR_MISSES.index(change) >= NUMBERS):
         assert parse_any(forged) is None, (data, forged)
         assert not any(kind.matches(forged) for kind in KINDS)
 
