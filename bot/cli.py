@@ -210,8 +210,26 @@ def _qr_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# What a shell reports for a program that SIGPIPE ended (128 + 13), as `cat big | head` does.
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script."""
+    try:
+        try:
+            _main(argv)
+        finally:
+            sys.stdout.flush()  # a reader that went away shows here, not at the interpreter's exit
+    except BrokenPipeError:
+        # `trialbot audit | head -1`: the reader has what it wanted. Stop quietly, as Unix
+        # tools do, with their status; stdout goes to devnull so that nothing writes again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_BROKEN_PIPE)
+
+
+def _main(argv: Sequence[str] | None) -> None:
     # Opt in to PTB's coming timedelta durations (our code handles both), which also
     # silences its deprecation warning on every 429.
     os.environ.setdefault("PTB_TIMEDELTA", "1")
