@@ -14,9 +14,6 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
-from telegram import Bot
-from telegram.error import TelegramError
-
 from bot import cli_enroll, cli_team
 from bot.cli_invite import sandbox_invitation_lines, write_qr
 from bot.parse import parse_date
@@ -340,6 +337,10 @@ async def bot_username(services: Services) -> str:
     settings = services.settings
     if settings.token is None:
         return SANDBOX_USERNAME
+    # python-telegram-bot only here: most commands never talk to Telegram.
+    from telegram import Bot
+    from telegram.error import TelegramError
+
     bot = Bot(settings.token, base_url=f"{settings.telegram_api_url}/bot")
     try:
         async with bot:
