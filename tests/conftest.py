@@ -28,8 +28,8 @@ START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, a Monday
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests first: on two workers (pyproject.toml), a minute-long test started
-    last would leave one worker idle for that minute at the end."""
+    """The slow tests first: on two workers (pyproject.toml, a module at a time), a module
+    with a minute-long test started last would leave one worker idle for that minute."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

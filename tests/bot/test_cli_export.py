@@ -18,8 +18,6 @@ from tests.study.test_export_odm import check_odm
 from tests.support.study import STUDY_TOML
 
 AS_OF = "2026-06-30"
-# One worker enrols the module's study (`workdir`) once for all its tests.
-pytestmark = pytest.mark.xdist_group("cli_export")
 
 
 def run(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:

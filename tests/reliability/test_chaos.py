@@ -45,7 +45,6 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosResult]:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("chaos")  # one worker, one chaos run for both tests
 @pytest.mark.alone
 def test_killed_and_restarted_over_days_every_required_reminder_arrives(
     chaos: ChaosResult,
@@ -70,7 +69,6 @@ def test_killed_and_restarted_over_days_every_required_reminder_arrives(
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("chaos")
 @pytest.mark.alone
 def test_the_oracle_reports_lost_every_morning_of_reminder_a_bot_drops(
     chaos: ChaosResult,
