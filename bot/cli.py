@@ -14,9 +14,6 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
-from telegram import Bot
-from telegram.error import TelegramError
-
 from bot import cli_enroll, cli_team
 from bot.cli_invite import sandbox_invitation_lines, write_qr
 from bot.parse import parse_date
@@ -210,8 +207,26 @@ def _qr_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# What a shell reports for a program that SIGPIPE ended (128 + 13), as `cat big | head` does.
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script."""
+    try:
+        try:
+            _main(argv)
+        finally:
+            sys.stdout.flush()  # a reader that went away shows here, not at the interpreter's exit
+    except BrokenPipeError:
+        # `trialbot audit | head -1`: the reader has what it wanted. Stop quietly, as Unix
+        # tools do, with their status; stdout goes to devnull so that nothing writes again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_BROKEN_PIPE)
+
+
+def _main(argv: Sequence[str] | None) -> None:
     # Opt in to PTB's coming timedelta durations (our code handles both), which also
     # silences its deprecation warning on every 429.
     os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -322,6 +337,10 @@ async def bot_username(services: Services) -> str:
     settings = services.settings
     if settings.token is None:
         return SANDBOX_USERNAME
+    # python-telegram-bot only here: most commands never talk to Telegram.
+    from telegram import Bot
+    from telegram.error import TelegramError
+
     bot = Bot(settings.token, base_url=f"{settings.telegram_api_url}/bot")
     try:
         async with bot:

@@ -6,10 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import aiohttp
-
 from bot.settings import Settings
-from messages.qr import invitation_qr_png
 
 FIRST_GUEST = 2001  # above the demo's own people (its participant is 1001)
 
@@ -17,6 +14,8 @@ FIRST_GUEST = 2001  # above the demo's own people (its participant is 1001)
 def write_qr(path: Path, link: str) -> None:
     """The link's QR code as a PNG, owner-only (0600): whoever holds it can take the
     participant's place."""
+    from messages.qr import invitation_qr_png  # segno: only with --qr
+
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(descriptor, "wb") as stream:
         os.fchmod(descriptor, 0o600)
@@ -35,6 +34,8 @@ def sandbox_root(settings: Settings) -> str:
 async def sandbox_invitation_lines(settings: Settings, code: str) -> list[str]:
     """How to open the invitation in the running demo's browser page, as a new user; or
     how to start the demo when it is not running."""
+    import aiohttp  # only in the no-token demo: a tenth of every other command's start-up
+
     root = sandbox_root(settings)
     try:
         timeout = aiohttp.ClientTimeout(total=3)

@@ -111,3 +111,32 @@ def test_db_upgrade_then_an_outdated_database_is_refused_politely(tmp_path: Path
 def test_env_example_documents_every_setting() -> None:
     documented = set(re.findall(r"^#? ?([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert {name.upper() for name in Settings.model_fields} <= documented
+
+
+@pytest.mark.parametrize("command", [["participants"], ["templates"], ["audit"]])
+def test_a_reader_that_stops_early_ends_the_command_quietly(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """`trialbot participants | head -1`: once `head` has its line and exits, the command
+    stops without a traceback and with the status a shell shows for `cat big | head`."""
+    (tmp_path / "study.toml").write_text(STUDY_TOML, encoding="utf-8")
+    assert trialbot(tmp_path, "db", "upgrade").returncode == 0
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader is gone before the command writes: no race with the pipe's buffer
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TRIALBOT_"))}
+    clean.pop("DATABASE_URL", None)
+    try:
+        result = subprocess.run(  # noqa: S603 (our own command, fixed arguments)
+            [sys.executable, "-m", "bot", *command],
+            cwd=tmp_path,
+            env=clean,
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(writer)
+    assert result.stderr == ""
+    assert result.returncode == 141  # 128 + SIGPIPE

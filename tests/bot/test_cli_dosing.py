@@ -7,6 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.bot.test_cli import trialbot
 from tests.support.study import STUDY_TOML
 
@@ -33,6 +35,7 @@ def audit(tmp_path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in ok(tmp_path, "audit", "--json").splitlines()]
 
 
+@pytest.mark.slow
 def test_enroll_without_the_pregnancy_answer_is_refused_and_it_can_be_changed_later(
     tmp_path: Path,
 ) -> None:
@@ -60,6 +63,7 @@ def test_enroll_without_the_pregnancy_answer_is_refused_and_it_can_be_changed_la
     assert enrolment["after"]["can_become_pregnant"] is False  # type: ignore[index]
 
 
+@pytest.mark.slow
 def test_proposals_are_confirmed_or_rejected_by_visit_and_labs_show_units(
     tmp_path: Path,
 ) -> None:

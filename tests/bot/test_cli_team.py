@@ -26,6 +26,7 @@ from tests.support.study import STUDY_TOML, study_config
 VISIT_DAY = datetime(2026, 12, 3, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
+@pytest.mark.slow
 def test_the_team_operations_on_the_command_line(tmp_path: Path) -> None:
     (tmp_path / "study.toml").write_text(STUDY_TOML, encoding="utf-8")
 

@@ -32,6 +32,7 @@ BUDGET = int(os.environ.get("TRIALBOT_FUZZ_UPDATES", "2000"))
 SWEEP_EVERY = 25  # actions between two runs of the periodic jobs
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(max(300, BUDGET // 5))
 async def test_bad_input_gets_a_polite_answer_and_changes_nobody_elses_data(
     driver: Driver,
