@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +16,6 @@ from migrations import upgrade
 from study.config import StudyConfig
 from study.database import Database
 from study.sites import sync_sites
-from tests.support.alone import machine_share
 from tests.support.clock import FakeClock
 from tests.support.study import study_config
 
@@ -25,22 +24,6 @@ POSTGRES_URL = os.environ.get(
 )
 REQUIRE_POSTGRES = os.environ.get("TRIALBOT_REQUIRE_POSTGRES") == "1"
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, a Monday
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests first: on two workers (pyproject.toml, a module at a time), a module
-    with a minute-long test started last would leave one worker idle for that minute."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
-    """Set-up (module-scoped fixtures too), call and teardown of a test marked `alone` run
-    while the other worker runs nothing (tests/support/alone.py)."""
-    workerinput = getattr(item.config, "workerinput", None)
-    run_id = None if workerinput is None else str(workerinput["testrunuid"])
-    with machine_share(run_id, alone=item.get_closest_marker("alone") is not None):
-        yield
 
 
 @pytest.fixture

@@ -45,7 +45,6 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosResult]:
 
 
 @pytest.mark.slow
-@pytest.mark.alone
 def test_killed_and_restarted_over_days_every_required_reminder_arrives(
     chaos: ChaosResult,
 ) -> None:
@@ -69,7 +68,6 @@ def test_killed_and_restarted_over_days_every_required_reminder_arrives(
 
 
 @pytest.mark.slow
-@pytest.mark.alone
 def test_the_oracle_reports_lost_every_morning_of_reminder_a_bot_drops(
     chaos: ChaosResult,
 ) -> None:

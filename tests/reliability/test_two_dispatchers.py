@@ -24,7 +24,7 @@ from tests.reliability.outbox import (
 )
 from tests.reliability.workers import running_worker, wait_for
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.alone]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 log = logging.getLogger(__name__)
 
