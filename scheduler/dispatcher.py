@@ -58,7 +58,7 @@ from study.delivery import (
     reached_nobody,
     reroute,
 )
-from study.errors import Stale
+from study.errors import Stale, TrialbotError
 from study.message_views import preload
 from study.models import CheckIn, OutboxMessage, OutboxStatus, Participant
 from study.outbox import Priority, is_edit
@@ -121,7 +121,7 @@ class DispatchReport:
             self.reasons[reason] += count
 
 
-class NotComposed(Exception):
+class NotComposed(TrialbotError):
     """A row of a claim could not be composed (the claim is made again, row by row)."""
 
 

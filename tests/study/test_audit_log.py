@@ -44,6 +44,7 @@ async def _history(database: Database, config: StudyConfig, clock: FakeClock) ->
             actor=ALICE,
             now=clock.now(),
             replanner=Planner(config),
+            force=True,  # long before visit 1's window: a deviation Alice confirmed
         )
     clock.advance(timedelta(days=1))
     async with database.session() as session:
