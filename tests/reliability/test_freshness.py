@@ -70,6 +70,37 @@ def sent_to(sandbox: SandboxServer, chat_id: int) -> int:
     )
 
 
+async def two_with_visit_one(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    first_chat: int,
+    language: str = "zh",
+) -> tuple[list[Participant], Visit]:
+    """Two linked participants (chats `first_chat` and the next) with the same visit 1,
+    whose reminders fall due on the same days, the first one's an hour earlier; and the
+    second one's visit 1."""
+    people = []
+    for chat, hour in ((first_chat, 8), (first_chat + 1, 9)):
+        sandbox.add_user(chat, f"P{chat}")
+        await sandbox.send_text(chat, "/start")
+        participant, _ = await enrolled(
+            database,
+            config,
+            clock,
+            study_id=f"ZJU2-{chat}",
+            randomized_on=date(2026, 3, 2),
+            chat_id=chat,
+            preferred_hour=hour,
+            language=language,
+        )
+        people.append(participant)
+    async with database.session() as session:
+        visit = await visit_by_number(session, people[1], 1)
+    return people, visit
+
+
 async def test_a_pause_while_a_batch_is_sent_stops_the_rest_of_it(
     database: Database,
     config: StudyConfig,
@@ -109,22 +140,7 @@ async def test_a_visit_moved_while_a_batch_is_sent_is_not_reminded_at_its_old_da
     sandbox: SandboxServer,
     bot: ExtBot[Any],
 ) -> None:
-    people = []
-    for chat, hour in ((8301, 8), (8302, 9)):  # the first one's reminder goes first
-        sandbox.add_user(chat, f"P{chat}")
-        await sandbox.send_text(chat, "/start")
-        participant, _ = await enrolled(
-            database,
-            config,
-            clock,
-            study_id=f"ZJU2-{chat}",
-            randomized_on=date(2026, 3, 2),
-            chat_id=chat,
-            preferred_hour=hour,
-        )
-        people.append(participant)
-    async with database.session() as session:
-        visit = await visit_by_number(session, people[1], 1)
+    people, visit = await two_with_visit_one(database, config, clock, sandbox, 8301)
     # The morning a week before visit 1: both 7-day reminders are due.
     week_before = visit.visit_date - timedelta(days=7)
     clock.set(datetime.combine(week_before, time(10), tzinfo=ZoneInfo("Asia/Shanghai")))
@@ -196,29 +212,6 @@ async def test_a_row_recovered_after_a_crash_past_its_time_is_expired_not_sent(
     assert again.status == OutboxStatus.EXPIRED and again.last_error == "past not_after"
 
 
-async def two_reminded_a_week_ahead(
-    database: Database, config: StudyConfig, clock: FakeClock, sandbox: SandboxServer
-) -> date:
-    """Two linked participants with the same visit 1, whose 7-day reminders are due on the
-    same day (the first one's earlier): the day of the visit."""
-    for chat, hour in ((8501, 9), (8502, 10)):  # the first one's reminder goes first
-        sandbox.add_user(chat, f"P{chat}")
-        await sandbox.send_text(chat, "/start")
-        participant, _ = await enrolled(
-            database,
-            config,
-            clock,
-            study_id=f"ZJU2-{chat}",
-            randomized_on=date(2026, 3, 2),
-            chat_id=chat,
-            preferred_hour=hour,
-            language="en",
-        )
-    async with database.session() as session:
-        visit = await visit_by_number(session, participant, 1)
-    return visit.visit_date
-
-
 def texts_to(sandbox: SandboxServer, chat_id: int) -> list[str]:
     return [
         str(call.params["text"])
@@ -237,7 +230,8 @@ async def test_a_reminder_sent_after_local_midnight_counts_the_days_from_the_new
     # No quiet hours around midnight, so that the reminders may go on either side of it.
     protocol = config.protocol.model_copy(update={"quiet_hours": (1, 6)})
     config = config.model_copy(update={"protocol": protocol})
-    visit_day = await two_reminded_a_week_ahead(database, config, clock, sandbox)
+    _, visit = await two_with_visit_one(database, config, clock, sandbox, 8501, language="en")
+    visit_day = visit.visit_date
     shanghai = ZoneInfo("Asia/Shanghai")
     clock.set(datetime.combine(visit_day - timedelta(days=7), time(23, 59, 58), tzinfo=shanghai))
     sandbox.set_time(clock.now().timestamp())
