@@ -674,21 +674,20 @@ class Dispatcher:
 
     async def _read_unchanged(self, items: list[Claimed]) -> set[int]:
         now = self.clock.now()
-        leases = {item.row_id: item.lease_until for item in items}
+        held = {item.row_id: item for item in items}
         async with self.database.reading() as session:
             rows = list(
-                await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(leases)))
+                await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(held)))
             )
             superseded = await self._superseded(session, rows, now)
         return {
             row.id
             for row in rows
             if row.id is not None
-            and row.status == OutboxStatus.SENDING
-            and row.lease_until == leases[row.id]
+            and _still_ours(row, held[row.id])
             and (row.not_after is None or row.not_after >= now)
             and row.id not in superseded
-            and leases[row.id] - now > self.settings.lease / 2
+            and held[row.id].lease_until - now > self.settings.lease / 2
         }
 
     async def _compose_again(
