@@ -568,9 +568,10 @@ class Dispatcher:
                     message_id = await self._send(item.message)
                 except ChatMoved as moved:
                     message_id = await self._send(await self._follow(item, moved))
-            # The slot bounds the calls to Telegram; the record is ours. It is made before
-            # the chat's next message goes: a crash repeats at most one message per chat.
-            await self._sent(item, message_id)
+                # Recorded before the slot is given up and before the chat's next message:
+                # a crash repeats at most one message per chat, and no more in all than
+                # there are slots.
+                await self._sent(item, message_id)
         except TransientFailure as failure:
             await self._retry_at(item, failure)
             report.retried += 1
