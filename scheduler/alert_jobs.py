@@ -31,6 +31,7 @@ from study.models import (
     UPCOMING,
     Alert,
     AlertStatus,
+    OutboxMessage,
     Participant,
     ParticipantStatus,
     Tier,
@@ -194,11 +195,19 @@ async def send_previsit_summaries(database: Database, clock: Clock, config: Stud
     sent = 0
     async with database.reading() as session:
         rows = await session.exec(_coming(select(Visit, Participant), now, ahead))
-        ids = [
-            visit.id
+        due = {
+            _summary_key(visit): visit.id
             for visit, participant in rows
             if may_be_due(partial(_summary_due, visit, participant, now, config))
-        ]
+        }
+        # A summary already queued is not looked at again: after the digest hour every
+        # sweep would otherwise take the write lock for each visit of the coming days.
+        queued = set(
+            await session.exec(
+                select(OutboxMessage.dedupe_key).where(col(OutboxMessage.dedupe_key).in_(due))
+            )
+        )
+        ids = [visit_id for key, visit_id in due.items() if key not in queued]
     for batch in batches(ids):
         async with database.session() as session:
             rows = await session.exec(
@@ -240,7 +249,7 @@ async def _previsit_summary(
     await enqueue(
         session,
         template="previsit_summary",
-        dedupe_key=f"previsit:{visit.id}:{visit.visit_date.isoformat()}",
+        dedupe_key=_summary_key(visit),
         chat_id=config.sites[participant.site_code].alert_chat_id,
         language=config.site_language(participant.site_code),
         context={"visit_id": visit.id},
@@ -250,6 +259,11 @@ async def _previsit_summary(
         now=now,
     )
     return 1
+
+
+def _summary_key(visit: Visit) -> str:
+    """One summary per visit and day: a visit moved to another day gets one again."""
+    return f"previsit:{visit.id}:{visit.visit_date.isoformat()}"
 
 
 def _summary_due(

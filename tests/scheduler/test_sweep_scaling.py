@@ -12,14 +12,21 @@ from sqlalchemy import event
 from sqlalchemy.util import await_only
 from sqlmodel import select
 
-from scheduler.alert_jobs import run_alert_sweeps
+from scheduler.alert_jobs import run_alert_sweeps, send_previsit_summaries
 from scheduler.checkin_jobs import expire_checkins, put_due_checkins, run_checkin_sweeps
 from scheduler.planner import Planner
 from scheduler.sweeps import run_all_sweeps
 from study.checkin_due import NEVER, forget_all, working_out
 from study.config import StudyConfig
 from study.database import READ_ONLY, Database
-from study.models import CheckIn, CheckInKind, Participant, PromptStatus, saved_id
+from study.models import (
+    CheckIn,
+    CheckInKind,
+    OutboxMessage,
+    Participant,
+    PromptStatus,
+    saved_id,
+)
 from study.team import Pause, RecordGiven, Resume, SetCanBecomePregnant, SetVisit, Team, Withdraw
 from tests.support.clock import FakeClock
 from tests.support.factories import enrolled
@@ -234,3 +241,54 @@ async def test_a_participant_left_marked_by_a_sweep_that_stopped_half_way_is_sti
     assert kinds == [CheckInKind.SYMPTOMS]
     stored = await moment(database, "ZJU2-001")
     assert stored is not None and stored > clock.now()
+
+
+class Writes:
+    """Statements sent on connections that may write (not `Database.reading`)."""
+
+    def __init__(self, database: Database) -> None:
+        self.statements = 0
+        self._engine = database.engine.sync_engine
+        event.listen(self._engine, "after_cursor_execute", self._statement)
+
+    def _statement(self, connection: Any, *_: Any) -> None:
+        if not connection.get_execution_options().get(READ_ONLY):
+            self.statements += 1
+
+    def stop(self) -> None:
+        event.remove(self._engine, "after_cursor_execute", self._statement)
+
+
+async def test_a_previsit_summary_already_queued_takes_no_write_in_later_sweeps(
+    database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    """After the digest hour each sweep looks for the coming days' visits; a visit whose
+    summary is queued is passed over in the reading, so the write lock is not taken for it
+    every five minutes (at 10,000 participants: 15 write transactions a sweep)."""
+    clock.set(datetime(2026, 3, 1, 10, 0, tzinfo=SHANGHAI))  # visit 1 on 3 March
+    await enrolled(database, config, clock, chat_id=5001, randomized_on=date(2025, 12, 3))
+    assert await send_previsit_summaries(database, clock, config) == 1
+    clock.advance(timedelta(minutes=5))
+    writes = Writes(database)
+    try:
+        assert await send_previsit_summaries(database, clock, config) == 0
+    finally:
+        writes.stop()
+    assert writes.statements == 0
+    async with database.session() as session:
+        summaries = await session.exec(
+            select(OutboxMessage).where(OutboxMessage.template == "previsit_summary")
+        )
+        assert len(list(summaries)) == 1
+
+    # Moved to another day, the visit gets a summary of its new day.
+    team = Team(
+        actor="test",
+        sites=frozenset(config.sites),
+        now=clock.now(),
+        config=config,
+        replanner=Planner(config),
+    )
+    async with database.session() as session:
+        await SetVisit("ZJU2-001", 1, date(2026, 3, 4)).run(session, team)
+    assert await send_previsit_summaries(database, clock, config) == 1
