@@ -40,6 +40,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, or_, true, update
+from sqlalchemy import select as select_columns
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -506,19 +507,25 @@ class Dispatcher:
     async def _superseded(
         self, session: AsyncSession, rows: list[OutboxMessage], now: datetime
     ) -> set[int]:
-        """The rows of which another reminder of the same event is due later (but already
-        due), or one at least as late was already sent: they would be stale or a repeat."""
+        """The rows of which another reminder of the same event is due later but already
+        due, or due later today in the participant's zone (a reminder caught up after
+        downtime would say what that one says in a few hours: "in 2 days" twice), or one
+        at least as late was already sent: they would be stale or a repeat."""
         events = {row.event_key for row in rows if row.event_key is not None}
         if not events:
             return set()
+        await session.flush()  # what the session changed counts (as `exec` would flush)
         others = list(
-            await session.exec(
-                select(
-                    OutboxMessage.id,
-                    OutboxMessage.event_key,
-                    OutboxMessage.due_at,
-                    OutboxMessage.status,
-                ).where(
+            await (await session.connection()).execute(
+                select_columns(  # five columns: more than sqlmodel's select types
+                    col(OutboxMessage.id),
+                    col(OutboxMessage.event_key),
+                    col(OutboxMessage.due_at),
+                    col(OutboxMessage.status),
+                    col(Participant.timezone),
+                )
+                .outerjoin(Participant, col(Participant.id) == OutboxMessage.participant_id)
+                .where(
                     col(OutboxMessage.event_key).in_(events),
                     col(OutboxMessage.status).in_(LIVE),
                 )
@@ -526,10 +533,11 @@ class Dispatcher:
         )
         stale = set()
         for row in rows:
-            for other_id, event, due_at, status in others:
+            for other_id, event, due_at, status, zone in others:
                 if event != row.event_key or other_id == row.id:
                     continue
-                if row.due_at < due_at <= now or (
+                due_today = zone is not None and local_date(due_at, zone) <= local_date(now, zone)
+                if (row.due_at < due_at and (due_at <= now or due_today)) or (
                     status == OutboxStatus.SENT and due_at >= row.due_at
                 ):
                     stale.add(row.id or 0)

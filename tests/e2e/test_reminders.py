@@ -275,6 +275,33 @@ async def test_a_three_day_outage_sends_at_most_one_message_per_event(
     assert zh_date(first.target_date) in new[0].text
 
 
+async def test_a_reminder_caught_up_on_the_day_of_the_next_one_is_left_to_it(
+    sandbox: SandboxServer,
+    scheduler: SchedulerService,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    bot: object,
+) -> None:
+    """Down over the 7-day reminder and back the morning the 2-day one falls due: sent on
+    coming back, the 7-day one would say "in 2 days" as the 2-day one does hours later."""
+    _, code = await enrolled(database, config, clock, randomized_on=date(2026, 3, 2))
+    await link(sandbox, code)
+    rows = {r.context["days_before"]: r for r in await pending(database, 1)}
+    before = len(reminders_in(sandbox))
+    await scheduler.shutdown()  # the host goes down before the 7-day reminder...
+    clock.set(rows[2].due_at - timedelta(minutes=30))  # ...until just before the 2-day one
+    sandbox.set_time(clock.now().timestamp())
+    await scheduler.start()
+    scheduler.wake()
+    await scheduler.idle.wait()
+    assert reminders_in(sandbox)[before:] == []
+    await advance_to(rows[2].due_at, scheduler, sandbox, clock)
+    new = reminders_in(sandbox)[before:]
+    assert len(new) == 1
+    assert "2 天后是您的研究随访" in new[0].text
+
+
 async def test_a_participant_who_blocked_the_bot_is_reported_and_taken_up_again(
     sandbox: SandboxServer,
     scheduler: SchedulerService,
