@@ -12,7 +12,9 @@ Rules (times are the bot's own clock, read from each run; see bench/chaos_proces
 - Required: a reminder the bot had a fair chance to send: it was up, outside the person's
   quiet hours, for `slack` after the reminder fell due (or after it came back, if it was
   down then), before the visit's noon and the end of the window, and no later reminder of
-  the visit fell due by then (after downtime only the latest due reminder counts).
+  the visit fell due by then or falls due later that local day (after downtime only the
+  latest due reminder counts, and one caught up on the day of the next is left to it: it
+  would say the same "in 2 days" hours earlier).
 - Received: a reminder naming its visit's date arrived from its due time on, and was on its
   way (`in_flight`) before the next reminder of the visit fell due (or by noon); one message
   answers for one reminder: of the pairings that match the most reminders, the one with the
@@ -34,8 +36,8 @@ Rules (times are the bot's own clock, read from each run; see bench/chaos_proces
   at the visit) does not match its visit and the day it arrived, or that came before its
   visit's first reminder was due.
 - Duplicated: arrivals in one chat naming the same visit with the same countdown, more of
-  them than the pairing credits (`reminder_copies`; a reminder caught up on the day another
-  falls due may rightly say the same); `bench.chaos_deliveries.repeats` counts them.
+  them than the pairing credits (`reminder_copies`); `bench.chaos_deliveries.repeats`
+  counts them.
 
 The allowances are wall-clock seconds (the bot works in wall-clock time) turned into
 simulated time at the clock's speed; `tolerance` covers the reading of each run's clock.
@@ -243,12 +245,18 @@ def _first_chance(
     last = min(event.deadline, end)
     for stretch in stretches:
         for attempt, closes in open_periods(stretch, due, zone):
-            if attempt >= last or any(other <= attempt + slack for other in later):
-                return []  # too late, or superseded by the time it could go
+            if attempt >= last or any(
+                other <= attempt + slack or _same_day(other, attempt, zone) for other in later
+            ):
+                return []  # too late, or superseded by the time it could go or that day
             until = min([closes, *later[:1], last])
             if attempt + slack <= until:
                 return [Required(due, stretch, attempt, until)]
     return []
+
+
+def _same_day(one: datetime, other: datetime, zone: str) -> bool:
+    return one.astimezone(ZoneInfo(zone)).date() == other.astimezone(ZoneInfo(zone)).date()
 
 
 def date_names(first: date, last: date) -> dict[str, dict[str, date]]:
