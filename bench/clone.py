@@ -193,9 +193,12 @@ async def _check_schema(connection: AsyncConnection) -> None:
                 f"CASE WHEN {column} LIKE '{REMINDER}%' "
                 f"THEN substr({column}, {len(REMINDER) + 1}) ELSE {column} END"
             )
+            # Only the rows a copy takes: a site's own (the daily digest) stay as they are.
+            owner = OWNER.get(table, "{table}.participant_id").format(table=table)
             prefixes = await connection.exec_driver_sql(
                 f"SELECT DISTINCT substr(k, 1, instr(k, ':') - 1) FROM "  # noqa: S608
-                f"(SELECT {plain} AS k FROM {table} WHERE {column} IS NOT NULL)"
+                f"(SELECT {plain} AS k FROM {table} "
+                f"WHERE {column} IS NOT NULL AND {owner} IS NOT NULL)"
             )
             unknown = {row[0] for row in prefixes} - set(KEY_TABLES)
             if unknown:
