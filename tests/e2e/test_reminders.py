@@ -249,6 +249,18 @@ async def test_reschedule_request_tasks_the_site_and_only_its_coordinators_can_a
     assert edited.button_data() == [card.button_data()[1]]  # only Resolve is left
 
 
+async def down_until(
+    moment: datetime, scheduler: SchedulerService, sandbox: SandboxServer, clock: FakeClock
+) -> None:
+    """The host is down from now until `moment`; then it starts and catches up."""
+    await scheduler.shutdown()
+    clock.set(moment)
+    sandbox.set_time(clock.now().timestamp())
+    await scheduler.start()
+    scheduler.wake()
+    await scheduler.idle.wait()
+
+
 async def test_a_three_day_outage_sends_at_most_one_message_per_event(
     sandbox: SandboxServer,
     scheduler: SchedulerService,
@@ -263,12 +275,8 @@ async def test_a_three_day_outage_sends_at_most_one_message_per_event(
     rows = {r.context["days_before"]: r for r in await pending(database, 1)}
     await advance_to(rows[7].due_at, scheduler, sandbox, clock)
     before = len(reminders_in(sandbox))
-    await scheduler.shutdown()  # the host goes down before the 2-day reminder...
-    clock.set(rows[0].due_at + timedelta(hours=1))  # ...and comes back on the visit morning
-    sandbox.set_time(clock.now().timestamp())
-    await scheduler.start()
-    scheduler.wake()
-    await scheduler.idle.wait()
+    # The host goes down before the 2-day reminder and comes back on the visit morning.
+    await down_until(rows[0].due_at + timedelta(hours=1), scheduler, sandbox, clock)
     new = reminders_in(sandbox)[before:]
     assert len(new) == 1
     assert "今天是您的研究随访" in new[0].text
@@ -289,12 +297,8 @@ async def test_a_reminder_caught_up_on_the_day_of_the_next_one_is_left_to_it(
     await link(sandbox, code)
     rows = {r.context["days_before"]: r for r in await pending(database, 1)}
     before = len(reminders_in(sandbox))
-    await scheduler.shutdown()  # the host goes down before the 7-day reminder...
-    clock.set(rows[2].due_at - timedelta(minutes=30))  # ...until just before the 2-day one
-    sandbox.set_time(clock.now().timestamp())
-    await scheduler.start()
-    scheduler.wake()
-    await scheduler.idle.wait()
+    # The host goes down before the 7-day reminder, until just before the 2-day one.
+    await down_until(rows[2].due_at - timedelta(minutes=30), scheduler, sandbox, clock)
     assert reminders_in(sandbox)[before:] == []
     await advance_to(rows[2].due_at, scheduler, sandbox, clock)
     new = reminders_in(sandbox)[before:]

@@ -98,6 +98,17 @@ async def test_a_sweep_reads_none_of_the_participants_with_nothing_due(
     assert len(moments) == 15 and all(m is not None and m > clock.now() for m in moments)
 
 
+def team_of(config: StudyConfig, clock: FakeClock) -> Team:
+    """A study team member of every site, acting now."""
+    return Team(
+        actor="test",
+        sites=frozenset(config.sites),
+        now=clock.now(),
+        config=config,
+        replanner=Planner(config),
+    )
+
+
 async def moment(database: Database, study_id: str) -> datetime | None:
     async with database.session() as session:
         participant = (
@@ -119,13 +130,7 @@ async def test_each_change_that_may_bring_a_checkin_forward_forgets_the_moment(
     assert worked_out is not None and clock.now() < worked_out < NEVER
 
     def team() -> Team:
-        return Team(
-            actor="test",
-            sites=frozenset(config.sites),
-            now=clock.now(),
-            config=config,
-            replanner=Planner(config),
-        )
+        return team_of(config, clock)
 
     async def forgets(change: Callable[[Any], Awaitable[object]]) -> None:
         await sweep(database, clock, config)
@@ -206,13 +211,7 @@ async def test_an_infusion_recorded_while_the_sweep_works_moments_out_is_asked_a
     await sweep(database, clock, config)
     async with database.session() as session:
         await session.exec(forget_all())  # a start: every moment is worked out again
-    team = Team(
-        actor="test",
-        sites=frozenset(config.sites),
-        now=clock.now(),
-        config=config,
-        replanner=Planner(config),
-    )
+    team = team_of(config, clock)
     yesterday = RecordGiven("ZJU2-001", date(2026, 3, 1))
     meanwhile = Meanwhile(database, lambda s: yesterday.run(s, team))
     try:
@@ -282,13 +281,7 @@ async def test_a_previsit_summary_already_queued_takes_no_write_in_later_sweeps(
         assert len(list(summaries)) == 1
 
     # Moved to another day, the visit gets a summary of its new day.
-    team = Team(
-        actor="test",
-        sites=frozenset(config.sites),
-        now=clock.now(),
-        config=config,
-        replanner=Planner(config),
-    )
+    team = team_of(config, clock)
     async with database.session() as session:
         await SetVisit("ZJU2-001", 1, date(2026, 3, 4)).run(session, team)
     assert await send_previsit_summaries(database, clock, config) == 1
