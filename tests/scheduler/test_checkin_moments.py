@@ -22,7 +22,6 @@ from scheduler.checkin_jobs import (
     expire_checkins,
     put_due_checkins,
 )
-from scheduler.planner import Planner
 from study.asked import next_symptom_checkin_at
 from study.cadence import LocalSchedule, post_infusion_question_at
 from study.checkins import open_checkin_of
@@ -33,7 +32,7 @@ from study.models import CheckIn, CheckInKind, Participant, ParticipantStatus
 from study.sites import sync_sites
 from study.team import Pause, RecordGiven, Resume, SetCanBecomePregnant, SetVisit, Team
 from tests.support.clock import FakeClock
-from tests.support.factories import enrolled
+from tests.support.factories import enrolled, team_of
 from tests.support.study import study_config
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -91,13 +90,7 @@ async def live(actions: list[tuple[str, object]]) -> None:
             await enrolled(database, config, clock, chat_id=5001, can_become_pregnant=True)
 
             def team() -> Team:
-                return Team(
-                    actor="test",
-                    sites=frozenset(config.sites),
-                    now=clock.now(),
-                    config=config,
-                    replanner=Planner(config),
-                )
+                return team_of(config, clock)
 
             for action, value in actions:
                 with suppress(DomainError):  # refused as the team would be: nothing changed

@@ -14,7 +14,6 @@ from sqlmodel import select
 
 from scheduler.alert_jobs import run_alert_sweeps, send_previsit_summaries
 from scheduler.checkin_jobs import expire_checkins, put_due_checkins, run_checkin_sweeps
-from scheduler.planner import Planner
 from scheduler.sweeps import run_all_sweeps
 from study.checkin_due import NEVER, forget_all, working_out
 from study.config import StudyConfig
@@ -29,7 +28,7 @@ from study.models import (
 )
 from study.team import Pause, RecordGiven, Resume, SetCanBecomePregnant, SetVisit, Team, Withdraw
 from tests.support.clock import FakeClock
-from tests.support.factories import enrolled
+from tests.support.factories import enrolled, team_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -96,17 +95,6 @@ async def test_a_sweep_reads_none_of_the_participants_with_nothing_due(
     async with database.session() as session:
         moments = [p.checkins_due_at for p in await session.exec(select(Participant))]
     assert len(moments) == 15 and all(m is not None and m > clock.now() for m in moments)
-
-
-def team_of(config: StudyConfig, clock: FakeClock) -> Team:
-    """A study team member of every site, acting now."""
-    return Team(
-        actor="test",
-        sites=frozenset(config.sites),
-        now=clock.now(),
-        config=config,
-        replanner=Planner(config),
-    )
 
 
 async def moment(database: Database, study_id: str) -> datetime | None:

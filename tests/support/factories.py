@@ -9,6 +9,7 @@ from study.config import StudyConfig
 from study.database import Database
 from study.enrollment import EnrollmentRequest, enroll, link_chat
 from study.models import Participant
+from study.team import Team
 from tests.support.clock import FakeClock
 
 
@@ -49,3 +50,14 @@ async def enrolled(
         assert isinstance(linked, Participant)
         participant = linked
     return participant, invitation.code
+
+
+def team_of(config: StudyConfig, clock: FakeClock) -> Team:
+    """A study team member of every site, acting now."""
+    return Team(
+        actor="test",
+        sites=frozenset(config.sites),
+        now=clock.now(),
+        config=config,
+        replanner=Planner(config),
+    )
