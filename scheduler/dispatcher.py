@@ -536,10 +536,9 @@ class Dispatcher:
             for other_id, event, due_at, status, zone in others:
                 if event != row.event_key or other_id == row.id:
                     continue
-                due_today = zone is not None and local_date(due_at, zone) <= local_date(now, zone)
-                if (row.due_at < due_at and (due_at <= now or due_today)) or (
-                    status == OutboxStatus.SENT and due_at >= row.due_at
-                ):
+                if (
+                    row.due_at < due_at and (due_at <= now or _due_by_today(due_at, now, zone))
+                ) or (status == OutboxStatus.SENT and due_at >= row.due_at):
                     stale.add(row.id or 0)
         return stale
 
@@ -935,6 +934,18 @@ def _composed_on_another_day(item: Claimed, now: datetime) -> bool:
     if item.zone is None or item.composed_at is None:
         return False
     return local_date(now, item.zone) != local_date(item.composed_at, item.zone)
+
+
+def _due_by_today(due_at: datetime, now: datetime, zone: str | None) -> bool:
+    """Whether `due_at` falls on today or before, in the participant's zone. A zone that
+    cannot be read (bad data) counts as not: the rest of the claim goes on, and the row
+    fails alone where its zone is needed."""
+    if zone is None:
+        return False
+    try:
+        return local_date(due_at, zone) <= local_date(now, zone)
+    except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+        return False
 
 
 def _still_ours(row: OutboxMessage | None, item: Claimed) -> bool:

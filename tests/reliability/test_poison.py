@@ -19,7 +19,7 @@ from scheduler.sweeps import check_visit_windows
 from study.alerts import raise_alert
 from study.config import StudyConfig
 from study.database import Database
-from study.models import Alert, OutboxMessage, OutboxStatus, Tier
+from study.models import Alert, OutboxMessage, OutboxStatus, Participant, Tier
 from study.outbox import Priority, enqueue
 from tests.reliability.outbox import linked_participants, put_due_reminders, queued_rows
 from tests.reliability.workers import TOKEN
@@ -115,6 +115,41 @@ async def test_a_poison_row_fails_alone_and_the_rest_of_the_batch_is_sent(
     assert first == "T1 紧急 · PUMCH-001"
     assert "无法" in second and "显示" in second
     assert notice.button_data() == [f"a:{alert.id}:ack", f"a:{alert.id}:res"]
+
+
+async def test_reminders_of_a_participant_whose_zone_cannot_be_read_stop_nobody_else(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    """Whether a later reminder of the same visit falls due today is read in the
+    participant's zone, for the whole claim at once: a zone that cannot be read (bad data)
+    must not stop the other chats' reminders."""
+    sandbox.set_time(clock.now().timestamp())
+    participants = await linked_participants(database, sandbox, CHATS, now=clock.now())
+    await put_due_reminders(database, participants[1:], now=clock.now())
+    async with database.session() as session:
+        broken = await session.get(Participant, participants[0].id)
+        assert broken is not None
+        broken.timezone = "Mars/Olympus_Mons"
+        session.add(broken)
+        for days_before, due in ((7, timedelta(hours=-3)), (2, timedelta(hours=3))):
+            await enqueue(
+                session,
+                template="reminder",
+                dedupe_key=f"poison:zone:{days_before}",
+                participant_id=broken.id,
+                event_key="visit:poison",
+                due_at=clock.now() + due,
+                priority=Priority.REMINDER,
+                now=clock.now(),
+            )
+    await build_dispatcher(database, bot, clock, config).drain()
+
+    for chat in CHATS[1:]:
+        assert len(sandbox.bot_messages(chat)) == 1, f"chat {chat}: the reminder was not sent"
 
 
 async def test_sweeps_go_on_past_a_row_that_fails(
