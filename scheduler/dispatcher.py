@@ -100,6 +100,19 @@ class Claimed:
     zone: str | None = None
     composed_at: datetime | None = None
     moved: bool = False  # sent to the new id of a group that became a supergroup
+    # The later reminders of the same event, as the claim saw them: whether one has
+    # fallen due since is a matter of the clock (`_overtaken`), not of another read.
+    later: tuple[Later, ...] = ()
+
+
+@dataclass(frozen=True)
+class Later:
+    """Another reminder of the same event as a row: when it is due, and in what zone
+    (that of the participant), or that it was sent already."""
+
+    due_at: datetime
+    zone: str | None
+    sent: bool = False
 
 
 @dataclass
@@ -358,7 +371,8 @@ class Dispatcher:
             )
             if only is not None:
                 rows.sort(key=lambda row: only.index(row.id or 0))
-            superseded = await self._superseded(session, rows, now)
+            later = await self._later_reminders(session, rows)
+            superseded = {row_id for row_id, theirs in later.items() if _overtaken(theirs, now)}
             read_once = await preload(session, rows)  # noqa: F841 (held while composing)
             for row in rows:
                 try:
@@ -379,7 +393,10 @@ class Dispatcher:
                 if prepared is not None:
                     message, zone = prepared
                     lease = row.lease_until or now
-                    claimed.append(Claimed(row.id or 0, lease, message, _rank(row), zone, now))
+                    row_id = row.id or 0
+                    claimed.append(
+                        Claimed(row_id, lease, message, _rank(row), zone, now, later=later[row_id])
+                    )
                 elif row.status == OutboxStatus.EXPIRED:
                     report.expired += 1
                 else:
@@ -511,36 +528,47 @@ class Dispatcher:
         due, or due later today in the participant's zone (a reminder caught up after
         downtime would say what that one says in a few hours: "in 2 days" twice), or one
         at least as late was already sent: they would be stale or a repeat."""
+        later = await self._later_reminders(session, rows)
+        return {row_id for row_id, theirs in later.items() if _overtaken(theirs, now)}
+
+    @staticmethod
+    async def _later_reminders(
+        session: AsyncSession, rows: list[OutboxMessage]
+    ) -> dict[int, tuple[Later, ...]]:
+        """For each row, the other live reminders of its event that may make it stale: those
+        due later, and those at least as late already sent."""
+        later: dict[int, tuple[Later, ...]] = {row.id or 0: () for row in rows}
         events = {row.event_key for row in rows if row.event_key is not None}
         if not events:
-            return set()
+            return later
         await session.flush()  # what the session changed counts (as `exec` would flush)
-        others = list(
-            await (await session.connection()).execute(
-                select_columns(  # five columns: more than sqlmodel's select types
-                    col(OutboxMessage.id),
-                    col(OutboxMessage.event_key),
-                    col(OutboxMessage.due_at),
-                    col(OutboxMessage.status),
-                    col(Participant.timezone),
-                )
-                .outerjoin(Participant, col(Participant.id) == OutboxMessage.participant_id)
-                .where(
-                    col(OutboxMessage.event_key).in_(events),
-                    col(OutboxMessage.status).in_(LIVE),
+        others = await (await session.connection()).execute(
+            select_columns(  # five columns: more than sqlmodel's select types
+                col(OutboxMessage.id),
+                col(OutboxMessage.event_key),
+                col(OutboxMessage.due_at),
+                col(OutboxMessage.status),
+                col(Participant.timezone),
+            )
+            .outerjoin(Participant, col(Participant.id) == OutboxMessage.participant_id)
+            .where(col(OutboxMessage.event_key).in_(events), col(OutboxMessage.status).in_(LIVE))
+        )
+        of_event: dict[str, list[Any]] = defaultdict(list)  # rows of five columns
+        for other in others:
+            of_event[other.event_key].append(other)
+        for row in rows:
+            if row.event_key is None:
+                continue
+            later[row.id or 0] = tuple(
+                Later(other.due_at, other.timezone, sent=other.status == OutboxStatus.SENT)
+                for other in of_event[row.event_key]
+                if other.id != row.id
+                and (
+                    row.due_at < other.due_at
+                    or (other.status == OutboxStatus.SENT and other.due_at >= row.due_at)
                 )
             )
-        )
-        stale = set()
-        for row in rows:
-            for other_id, event, due_at, status, zone in others:
-                if event != row.event_key or other_id == row.id:
-                    continue
-                if (
-                    row.due_at < due_at and (due_at <= now or _due_by_today(due_at, now, zone))
-                ) or (status == OutboxStatus.SENT and due_at >= row.due_at):
-                    stale.add(row.id or 0)
-        return stale
+        return later
 
     async def _deliver(self, item: Claimed, report: DispatchReport) -> None:
         in_slot = False
@@ -681,20 +709,29 @@ class Dispatcher:
                 answer.set_result(item.row_id in unchanged)
 
     async def _read_unchanged(self, items: list[Claimed]) -> set[int]:
+        """Of these, the rows still as claimed. Only what another transaction can change in
+        the row itself is read (a cancel, a takeover, its deadline); that a later reminder
+        fell due meanwhile is seen from the claim's `later`."""
         now = self.clock.now()
         held = {item.row_id: item for item in items}
         async with self.database.reading() as session:
             rows = list(
-                await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(held)))
+                await (await session.connection()).execute(
+                    select_columns(
+                        col(OutboxMessage.id),
+                        col(OutboxMessage.status),
+                        col(OutboxMessage.lease_until),
+                        col(OutboxMessage.not_after),
+                    ).where(col(OutboxMessage.id).in_(held))
+                )
             )
-            superseded = await self._superseded(session, rows, now)
         return {
             row.id
             for row in rows
-            if row.id is not None
-            and _still_ours(row, held[row.id])
+            if row.status == OutboxStatus.SENDING
+            and row.lease_until == held[row.id].lease_until
             and (row.not_after is None or row.not_after >= now)
-            and row.id not in superseded
+            and not _overtaken(held[row.id].later, now)
             and held[row.id].lease_until - now > self.settings.lease / 2
         }
 
@@ -934,6 +971,15 @@ def _composed_on_another_day(item: Claimed, now: datetime) -> bool:
     if item.zone is None or item.composed_at is None:
         return False
     return local_date(now, item.zone) != local_date(item.composed_at, item.zone)
+
+
+def _overtaken(later: tuple[Later, ...], now: datetime) -> bool:
+    """Whether one of a reminder's later reminders makes it stale now: it was sent, or it
+    is due, or due later today in the participant's zone."""
+    return any(
+        other.sent or other.due_at <= now or _due_by_today(other.due_at, now, other.zone)
+        for other in later
+    )
 
 
 def _due_by_today(due_at: datetime, now: datetime, zone: str | None) -> bool:
