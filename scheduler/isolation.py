@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -31,6 +31,16 @@ async def on_its_own(session: AsyncSession, what: str, row_id: object) -> AsyncI
     try:
         async with session.begin_nested():
             yield
+    except Exception:
+        log.exception("%s %s failed; the others go on, and it is tried again later", what, row_id)
+
+
+@contextmanager
+def apart(what: str, row_id: object) -> Iterator[None]:
+    """Work out one row's part that writes nothing yet (the values of its message); if it
+    fails, log it and carry on with the others, as `on_its_own` does."""
+    try:
+        yield
     except Exception:
         log.exception("%s %s failed; the others go on, and it is tried again later", what, row_id)
 

@@ -12,6 +12,7 @@ from enum import IntEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -78,6 +79,22 @@ async def enqueue(
     session.add(row)
     session.info[OUTBOX_TOUCHED] = True
     return row
+
+
+async def enqueue_new(session: AsyncSession, messages: list[dict[str, Any]]) -> int:
+    """Add these messages (`message_values`) but those whose dedupe key exists, with one
+    insert; how many were added."""
+    keys = [message["dedupe_key"] for message in messages]
+    existing = set(
+        await session.exec(
+            select(OutboxMessage.dedupe_key).where(col(OutboxMessage.dedupe_key).in_(keys))
+        )
+    )
+    new = [message for message in messages if message["dedupe_key"] not in existing]
+    if new:
+        await session.exec(insert(OutboxMessage), params=new)
+        session.info[OUTBOX_TOUCHED] = True
+    return len(new)
 
 
 def new_message(
