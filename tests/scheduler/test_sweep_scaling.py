@@ -273,3 +273,31 @@ async def test_a_previsit_summary_already_queued_takes_no_write_in_later_sweeps(
     async with database.session() as session:
         await SetVisit("ZJU2-001", 1, date(2026, 3, 4)).run(session, team)
     assert await send_previsit_summaries(database, clock, config) == 1
+
+
+async def test_the_previsit_summaries_of_many_visits_are_written_a_batch_at_a_time(
+    database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    """26 visits on the same day: their summaries go in with a few statements for each batch
+    of 25, not a savepoint and a query for each visit, so the write lock is held briefly."""
+    clock.set(datetime(2026, 3, 1, 10, 0, tzinfo=SHANGHAI))  # visit 1 on 3 March
+    for number in range(26):
+        await enrolled(
+            database,
+            config,
+            clock,
+            study_id=f"ZJU2-{100 + number}",
+            chat_id=5100 + number,
+            randomized_on=date(2025, 12, 3),
+        )
+    writes = Writes(database)
+    try:
+        assert await send_previsit_summaries(database, clock, config) == 26
+    finally:
+        writes.stop()
+    assert writes.statements <= 10  # two batches: BEGIN, the visits, the keys, one insert
+    async with database.session() as session:
+        summaries = await session.exec(
+            select(OutboxMessage.dedupe_key).where(OutboxMessage.template == "previsit_summary")
+        )
+        assert len(set(summaries)) == 26
