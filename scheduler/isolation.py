@@ -3,7 +3,9 @@ its own, and each step of a sweep runs whatever the one before it did.
 
 A row that raises is rolled back to its savepoint (its half-made changes and outbox rows
 undone), logged with its id at ERROR, and the sweep goes on; it is tried again at the next
-sweep. Savepoints work alike on PostgreSQL and on SQLite (see `study.database`).
+sweep. Savepoints work alike on PostgreSQL and on SQLite (see `study.database`). Where a
+row's part is worked out before anything is written (`apart`), a row that raises is logged
+and left out alike, and the others are written together.
 """
 
 from __future__ import annotations

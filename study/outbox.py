@@ -84,6 +84,8 @@ async def enqueue(
 async def enqueue_new(session: AsyncSession, messages: list[dict[str, Any]]) -> int:
     """Add these messages (`message_values`) but those whose dedupe key exists, with one
     insert; how many were added."""
+    if not messages:
+        return 0
     keys = [message["dedupe_key"] for message in messages]
     existing = set(
         await session.exec(
