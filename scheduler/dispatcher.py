@@ -372,12 +372,11 @@ class Dispatcher:
             if only is not None:
                 rows.sort(key=lambda row: only.index(row.id or 0))
             later = await self._later_reminders(session, rows)
-            superseded = {row_id for row_id, theirs in later.items() if _overtaken(theirs, now)}
             read_once = await preload(session, rows)  # noqa: F841 (held while composing)
             for row in rows:
                 try:
                     async with session.begin_nested() if careful else nullcontext():
-                        prepared = await self._prepare(session, row, now, superseded)
+                        prepared = await self._prepare(session, row, now, later[row.id or 0])
                         if prepared is not None:
                             row.status = OutboxStatus.SENDING
                             row.lease_until = now + self.settings.lease
@@ -404,11 +403,11 @@ class Dispatcher:
         return claimed
 
     async def _prepare(
-        self, session: AsyncSession, row: OutboxMessage, now: datetime, superseded: set[int]
+        self, session: AsyncSession, row: OutboxMessage, now: datetime, later: tuple[Later, ...]
     ) -> tuple[Composed, str | None] | None:
         """The message to send for a due row (and the participant's time zone when it is
         routine: see `Claimed.zone`), or None after expiring or deferring it."""
-        if row.id in superseded:
+        if _overtaken(later, now):
             row.status = OutboxStatus.EXPIRED
             row.last_error = "superseded by a later reminder"
             return None
@@ -520,16 +519,6 @@ class Dispatcher:
                 row.template,
                 reason,
             )
-
-    async def _superseded(
-        self, session: AsyncSession, rows: list[OutboxMessage], now: datetime
-    ) -> set[int]:
-        """The rows of which another reminder of the same event is due later but already
-        due, or due later today in the participant's zone (a reminder caught up after
-        downtime would say what that one says in a few hours: "in 2 days" twice), or one
-        at least as late was already sent: they would be stale or a repeat."""
-        later = await self._later_reminders(session, rows)
-        return {row_id for row_id, theirs in later.items() if _overtaken(theirs, now)}
 
     @staticmethod
     async def _later_reminders(
@@ -666,13 +655,12 @@ class Dispatcher:
             return True
         async with self.database.session() as session:
             row = await session.get(OutboxMessage, item.row_id)
-            if not _still_ours(row, item):
+            if row is None or not _still_ours(row.status, row.lease_until, item):
                 return _refused(report, NOT_OURS)
-            assert row is not None
             stale = None
             if row.not_after is not None and row.not_after < now:
                 stale = "past not_after"
-            elif row.event_key is not None and await self._superseded(session, [row], now):
+            elif _overtaken((await self._later_reminders(session, [row]))[item.row_id], now):
                 stale = "superseded by a later reminder"
             if stale is not None:
                 row.status, row.lease_until, row.last_error = OutboxStatus.EXPIRED, None, stale
@@ -728,8 +716,7 @@ class Dispatcher:
         return {
             row.id
             for row in rows
-            if row.status == OutboxStatus.SENDING
-            and row.lease_until == held[row.id].lease_until
+            if _still_ours(row.status, row.lease_until, held[row.id])
             and (row.not_after is None or row.not_after >= now)
             and not _overtaken(held[row.id].later, now)
             and held[row.id].lease_until - now > self.settings.lease / 2
@@ -974,8 +961,10 @@ def _composed_on_another_day(item: Claimed, now: datetime) -> bool:
 
 
 def _overtaken(later: tuple[Later, ...], now: datetime) -> bool:
-    """Whether one of a reminder's later reminders makes it stale now: it was sent, or it
-    is due, or due later today in the participant's zone."""
+    """Whether one of a reminder's later reminders makes it stale now: it is due, or due
+    later today in the participant's zone (a reminder caught up after downtime would say
+    what that one says in a few hours: "in 2 days" twice), or one at least as late was
+    sent already (a repeat)."""
     return any(
         other.sent or other.due_at <= now or _due_by_today(other.due_at, now, other.zone)
         for other in later
@@ -994,12 +983,8 @@ def _due_by_today(due_at: datetime, now: datetime, zone: str | None) -> bool:
         return False
 
 
-def _still_ours(row: OutboxMessage | None, item: Claimed) -> bool:
-    return (
-        row is not None
-        and row.status == OutboxStatus.SENDING
-        and row.lease_until == item.lease_until
-    )
+def _still_ours(status: str, lease_until: datetime | None, item: Claimed) -> bool:
+    return status == OutboxStatus.SENDING and lease_until == item.lease_until
 
 
 def _refused(report: DispatchReport, reason: str) -> bool:

@@ -22,6 +22,7 @@ from study.config import StudyConfig
 from study.database import Database
 
 log = logging.getLogger(__name__)
+ROW_FAILED = "%s %s failed; the others go on, and it is tried again later"
 
 Step = Callable[[Database, Clock, StudyConfig], Awaitable[object]]
 T = TypeVar("T")
@@ -34,7 +35,7 @@ async def on_its_own(session: AsyncSession, what: str, row_id: object) -> AsyncI
         async with session.begin_nested():
             yield
     except Exception:
-        log.exception("%s %s failed; the others go on, and it is tried again later", what, row_id)
+        log.exception(ROW_FAILED, what, row_id)
 
 
 @contextmanager
@@ -44,7 +45,7 @@ def apart(what: str, row_id: object) -> Iterator[None]:
     try:
         yield
     except Exception:
-        log.exception("%s %s failed; the others go on, and it is tried again later", what, row_id)
+        log.exception(ROW_FAILED, what, row_id)
 
 
 async def run_steps(
