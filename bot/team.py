@@ -73,7 +73,7 @@ def optional(words: list[str], index: int, parse: Callable[[str], T]) -> T | Non
 async def send_trend_chart(update: Update, staff: Staff, words: list[str]) -> None:
     """The participant's trend chart as a photo, its legend as the caption (nothing when
     it cannot be drawn: the text already went)."""
-    photo = chart_photo(await staff.perform(ShowTrend(words[0])), staff.language)
+    photo = await chart_photo(await staff.perform(ShowTrend(words[0])), staff.language)
     if photo is not None:
         await reply_photo(update, photo.png, photo.caption)
 

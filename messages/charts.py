@@ -15,13 +15,19 @@ Telegram photo caption allows up to 1024 characters.
 
 The image is always `WIDTH` x `HEIGHT` pixels, drawn with matplotlib's Agg renderer (no
 display), and the same trend gives the same bytes (no timestamp or version in the file).
+
+Drawing takes a fifth to half a second of CPU, so the bot draws in a thread of its own (`draw`,
+one chart at a time: matplotlib is not thread-safe), never on the event loop and never inside
+a database transaction: a chart on its way holds up no button press and no write.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -50,6 +56,9 @@ MAX_TICKS = 10
 log = logging.getLogger(__name__)
 
 
+_DRAWING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trend-chart")
+
+
 @dataclass(frozen=True)
 class Photo:
     """A PNG image to send with its caption (Telegram HTML of at most `MAX_CAPTION_CHARS`)."""
@@ -58,22 +67,48 @@ class Photo:
     caption: str
 
 
-def chart_photo(trend: Trend, language: str, *, above: str | None = None) -> Photo | None:
+@dataclass(frozen=True)
+class Chart:
+    """A chart still to be drawn (`photo_of`), with its caption ready."""
+
+    trend: Trend
+    caption: str
+
+
+def chart_of(trend: Trend, language: str, *, above: str | None = None) -> Chart | None:
     """The chart of `trend` with its legend as the caption, after the text `above` when
-    given; None (logged) when the chart cannot be drawn or the caption would be too long,
-    so that the caller sends its text alone: one bad chart never stops a message."""
+    given; None (logged) when the caption cannot be made or would be too long, so that the
+    caller sends its text alone. Nothing is drawn yet."""
     try:
-        png = trend_chart_png(trend)
         caption = trend_caption(trend, language)
     except Exception:
-        log.exception("a participant's trend chart could not be drawn; sending text alone")
+        log.exception("a participant's trend chart could not be captioned; sending text alone")
         return None
     if above is not None:
         caption = f"{above}\n\n{caption}"
     if caption_length(caption) > MAX_CAPTION_CHARS:
         log.info("a trend chart's caption would be too long; sending text alone")
         return None
-    return Photo(png, caption)
+    return Chart(trend, caption)
+
+
+async def photo_of(chart: Chart) -> Photo | None:
+    """The chart drawn (in the chart thread); None (logged) when it cannot be drawn, so that
+    the caller sends its text alone: one bad chart never stops a message."""
+    try:
+        png = await asyncio.get_running_loop().run_in_executor(
+            _DRAWING, trend_chart_png, chart.trend
+        )
+    except Exception:
+        log.exception("a participant's trend chart could not be drawn; sending text alone")
+        return None
+    return Photo(png, chart.caption)
+
+
+async def chart_photo(trend: Trend, language: str, *, above: str | None = None) -> Photo | None:
+    """`chart_of` drawn at once: the photo, or None when the text goes alone."""
+    chart = chart_of(trend, language, above=above)
+    return None if chart is None else await photo_of(chart)
 
 
 def caption_length(text: str) -> int:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from messages.alerts import compose_card, compose_elsewhere, tier_names
-from messages.charts import Photo, chart_photo
+from messages.charts import Chart, chart_of
 from messages.checkin import compose_question
 from messages.facts import site_facts
 from messages.queued import Composer, Queued, Text
@@ -39,16 +39,17 @@ PREVISIT_SUMMARY = "previsit_summary"
 @dataclass(frozen=True)
 class Composed:
     """What the dispatcher sends for a row: the chat, the text and buttons, and whether
-    where it lands is recorded for later edits (`scheduler.dispatcher.after_sent`). With a
-    `photo` (PNG bytes), the text is the photo's caption (at most 1024 characters). With
+    where it lands is recorded for later edits (`scheduler.dispatcher.after_sent`). With
     `edits` (a Telegram message id in that chat), that message is changed in place instead
-    (an alert's card once the alert changed: `study.alert_cards`)."""
+    (an alert's card once the alert changed: `study.alert_cards`). With a `chart`, the
+    chart is drawn just before the send, outside the claim's transaction, and sent as a photo
+    with its caption (`text` alone when it cannot be drawn)."""
 
     chat_id: int
     text: str
     keyboard: Keyboard | None = None
     remember: bool = False  # where it lands matters later (alert cards, check-in questions)
-    photo: bytes | None = None
+    chart: Chart | None = None
     edits: int | None = None
 
 
@@ -68,10 +69,8 @@ async def compose(
     if is_edit(row):
         return Composed(recipient.chat_id, text, keyboard, edits=int(row.context[EDITS]))
     remember = row.alert_id is not None or "checkin_id" in row.context
-    photo = await _previsit_chart(queued, text) if row.template == PREVISIT_SUMMARY else None
-    if photo is not None:
-        return Composed(recipient.chat_id, photo.caption, keyboard, remember, photo.png)
-    return Composed(recipient.chat_id, text, keyboard, remember)
+    chart = await _previsit_chart(queued, text) if row.template == PREVISIT_SUMMARY else None
+    return Composed(recipient.chat_id, text, keyboard, remember, chart)
 
 
 async def _plain(queued: Queued) -> Text:
@@ -123,13 +122,13 @@ async def _previsit_summary(queued: Queued) -> Text:
     return text, None
 
 
-async def _previsit_chart(queued: Queued, text: str) -> Photo | None:
+async def _previsit_chart(queued: Queued, text: str) -> Chart | None:
     """The participant's trend chart, captioned by the summary and the chart's legend
     (None: the summary goes as text alone)."""
     participant = (await previsit_of(queued.session, queued.row.context["visit_id"])).participant
     today = queued.now.astimezone(ZoneInfo(participant.timezone)).date()
     trend = await participant_trend(queued.session, participant, today=today)
-    return chart_photo(trend, queued.language, above=text)
+    return chart_of(trend, queued.language, above=text)
 
 
 COMPOSERS: dict[str, Composer] = {

@@ -44,6 +44,7 @@ from sqlalchemy import select as select_columns
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from messages.charts import photo_of
 from messages.compose import Composed, compose
 from scheduler.sender import ChatMoved, PermanentFailure, Sender, TransientFailure
 from scheduler.slots import Rank, Slots
@@ -609,14 +610,17 @@ class Dispatcher:
         report.sent += 1
 
     async def _send(self, message: Composed) -> int:
-        """The one place a composed message goes to the messenger: its text, or its photo
-        with the text as the caption, or in place of a message already sent (`edits`)."""
+        """The one place a composed message goes to the messenger: its text, or its chart
+        as a photo with its caption, or in place of a message already sent (`edits`)."""
         if message.edits is not None:
             await self.sender.edit(message.chat_id, message.edits, message.text, message.keyboard)
             return message.edits
-        if message.photo is not None:
+        # Drawn here, outside any transaction and off the event loop (a few tenths of a
+        # second in the chart thread); the slot it holds meanwhile is one of many.
+        photo = await photo_of(message.chart) if message.chart is not None else None
+        if photo is not None:
             return await self.sender.send_photo(
-                message.chat_id, message.photo, message.text, message.keyboard
+                message.chat_id, photo.png, photo.caption, message.keyboard
             )
         return await self.sender.send(message.chat_id, message.text, message.keyboard)
 

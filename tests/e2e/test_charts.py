@@ -1,19 +1,25 @@
 """A participant's trend chart reaches the team as a Telegram photo with its legend as the
 caption: after `/participant` (in a private chat or the site's chat) and with the pre-visit
-summary; a chart that cannot be drawn never stops the summary's text."""
+summary; a chart that cannot be drawn never stops the summary's text, and one being drawn
+holds up no participant."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlmodel import select
 
+from messages import charts
 from sandbox import SandboxMessage, SandboxServer
 from scheduler.service import SchedulerService
 from study.config import StudyConfig
 from study.database import Database
 from study.models import CheckIn, CheckInKind, CheckInTrigger, Participant, PromptStatus
+from study.trends import Trend
 from tests.e2e.conftest import advance_to
 from tests.study.test_export import Study, symptoms
 from tests.study.test_trends import add_two_years
@@ -171,3 +177,44 @@ async def test_a_chart_that_cannot_be_drawn_leaves_the_summary_as_text(
     (summary,) = summaries(sandbox)
     assert summary.kind == "text" and "趋势" not in summary.text
     assert summary.text.startswith("随访前汇总 · ZJU2-001\n第 1 次随访：2026年6月2日星期二")
+
+
+async def test_while_a_summarys_chart_is_drawn_a_participant_is_answered_and_recorded(
+    sandbox: SandboxServer,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    scheduler: SchedulerService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A chart takes a fifth to half a second to draw: never on the event loop, nor inside
+    the transaction that claimed the summary (SQLite's write lock)."""
+    await linked(sandbox, database, config, clock)
+    drawing, drawn, release = threading.Event(), threading.Event(), threading.Event()
+    draw = charts.trend_chart_png
+
+    def slowly(trend: Trend) -> bytes:  # as long as the test says (10 s at most)
+        drawing.set()
+        release.wait(timeout=10)
+        png = draw(trend)
+        drawn.set()
+        return png
+
+    monkeypatch.setattr(charts, "trend_chart_png", slowly)
+    clock.set(SUMMARY_DUE)
+    sandbox.set_time(SUMMARY_DUE.timestamp())
+    await scheduler.sweep()
+    scheduler.wake()
+    assert await asyncio.to_thread(drawing.wait, 10), "the summary's chart was never drawn"
+    sent = await sandbox.send_text(user_id=P, text="/checkin")  # a write, then a question
+    question = await sandbox.wait_for_message(P, after_message_id=sent.message_id)
+    answered_while_drawing = not drawn.is_set()
+    release.set()
+    await scheduler.idle.wait()
+    assert answered_while_drawing
+    assert "1/13" in question.text
+    async with database.reading() as session:
+        asked = await session.exec(select(CheckIn.trigger))
+        assert CheckInTrigger.ON_DEMAND in asked.all()
+    (summary,) = summaries(sandbox)
+    assert summary.kind == "photo"

@@ -3,6 +3,7 @@ Telegram counts them), and a chart that cannot be drawn gives no photo instead o
 
 from __future__ import annotations
 
+import asyncio
 import html
 from datetime import date
 
@@ -20,7 +21,7 @@ QUIET = Trend("ZJU2-001", date(2026, 3, 2), date(2026, 3, 30), (), (), (), ())
 @given(st.text(max_size=900))
 def test_the_caption_is_the_text_above_and_the_legend_or_there_is_no_photo(words: str) -> None:
     above = html.escape(words)
-    photo = chart_photo(QUIET, "en", above=above)
+    photo = asyncio.run(chart_photo(QUIET, "en", above=above))
     whole = f"{above}\n\n{trend_caption(QUIET, 'en')}"
     # Telegram's own count: UTF-16 code units of the text without its markup.
     telegram_count = utf16_len(parse_html(whole)[0])
@@ -32,7 +33,7 @@ def test_the_caption_is_the_text_above_and_the_legend_or_there_is_no_photo(words
         assert photo.png.startswith(b"\x89PNG")
 
 
-def test_a_chart_that_cannot_be_drawn_is_no_photo() -> None:
+async def test_a_chart_that_cannot_be_drawn_is_no_photo() -> None:
     broken = Trend(
         "ZJU2-001",
         date(2026, 3, 2),
@@ -42,5 +43,5 @@ def test_a_chart_that_cannot_be_drawn_is_no_photo() -> None:
         (),
         (),
     )
-    assert chart_photo(broken, "zh") is None
-    assert chart_photo(QUIET, "zh") is not None
+    assert await chart_photo(broken, "zh") is None
+    assert await chart_photo(QUIET, "zh") is not None
