@@ -9,14 +9,14 @@ the dispatcher expires it instead of sending it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from messages.alerts import compose_card, compose_elsewhere, tier_names
-from messages.charts import Chart, chart_of
+from messages.charts import Chart, Photo, chart_of, photo_of
 from messages.checkin import compose_question
 from messages.facts import site_facts
 from messages.queued import Composer, Queued, Text
@@ -41,9 +41,9 @@ class Composed:
     """What the dispatcher sends for a row: the chat, the text and buttons, and whether
     where it lands is recorded for later edits (`scheduler.dispatcher.after_sent`). With
     `edits` (a Telegram message id in that chat), that message is changed in place instead
-    (an alert's card once the alert changed: `study.alert_cards`). With a `chart`, the
-    chart is drawn just before the send, outside the claim's transaction, and sent as a photo
-    with its caption (`text` alone when it cannot be drawn)."""
+    (an alert's card once the alert changed: `study.alert_cards`). A `chart` is drawn
+    after the claim's transaction (`drawn`) and goes as a `photo` with its caption, or the
+    `text` goes alone when it cannot be drawn."""
 
     chat_id: int
     text: str
@@ -51,6 +51,15 @@ class Composed:
     remember: bool = False  # where it lands matters later (alert cards, check-in questions)
     chart: Chart | None = None
     edits: int | None = None
+    photo: Photo | None = None
+
+
+async def drawn(message: Composed) -> Composed:
+    """`message` with its chart drawn (in the chart thread, a few tenths of a second): a
+    photo, or its text alone when the chart cannot be drawn."""
+    if message.chart is None:
+        return message
+    return replace(message, chart=None, photo=await photo_of(message.chart))
 
 
 async def compose(

@@ -7,9 +7,10 @@ Guarantees, and how:
   next message is sent only once the last one is recorded as sent.
 - Many chats are sent to at once (`DispatchSettings.concurrency` sends in flight), one
   chat's messages strictly one after another, in the order claimed. A chat waits for its
-  turn under Telegram's per-chat limit (`Sender.wait_turn`) before it takes a slot, so a
-  chat at its limit holds up no other. Slots go to alerts and T1/T2 advice first, then by
-  the earliest `not_after` (`Priority`, the claim's order).
+  turn under Telegram's per-chat limit (`Sender.wait_turn`), and a chart is drawn, before
+  a slot is taken, so a chat at its limit holds up no other. Slots go to alerts and T1/T2
+  advice first, then by the earliest `not_after` (`Priority`, the claim's order). What
+  falls due while earlier messages are on their way is claimed at once (`more_due`).
 - Several processes on PostgreSQL never take the same row: claiming uses
   `FOR UPDATE SKIP LOCKED` in its own short transaction. On SQLite (one process) the
   transaction takes the write lock (`BEGIN IMMEDIATE`).
@@ -44,8 +45,7 @@ from sqlalchemy import select as select_columns
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from messages.charts import photo_of
-from messages.compose import Composed, compose
+from messages.compose import Composed, compose, drawn
 from scheduler.sender import ChatMoved, PermanentFailure, Sender, TransientFailure
 from scheduler.slots import Rank, Slots
 from scheduler.timing import local_date, next_allowed_instant
@@ -167,28 +167,50 @@ class Dispatcher:
         # lease ran out while they waited for Telegram's limits (or a time-lapse's clock).
         self._holding: set[int] = set()
         self._before_slot = 0  # of those, not yet in a slot
-        self._pacing = 0  # of those, waiting for their chat's turn
+        self._pacing = 0  # of those, waiting for their chat's turn (or their chart)
         self._progress = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
         self._to_check: list[tuple[Claimed, asyncio.Future[bool]]] = []
         self._checker: asyncio.Task[None] | None = None
+        self._more_due = asyncio.Event()
 
     async def run_once(self) -> DispatchReport:
         """Claim due rows batch by batch and deliver them, until a batch comes back short
-        (nothing more is due). The next batch is claimed while the last is on its way, as
-        soon as the slots would otherwise run dry, so that sends never wait for the
-        database; never more than `AHEAD` batches are held at once."""
+        (nothing more is due) and all are delivered. The next batch is claimed while the
+        last is on its way, as soon as the slots would otherwise run dry, so that sends
+        never wait for the database; never more than `AHEAD` batches are held at once.
+        What falls due while messages are still on their way (`more_due`: an alert queued
+        while a group chat waits for its turn) is claimed then, not after them."""
         report = DispatchReport()
-        claimed, full = await self._claim_batch(report)
-        batches = [asyncio.create_task(self._deliver_all(claimed, report))]
+        batches: list[asyncio.Task[None]] = []
         try:
-            while full:
-                await self._room_for_more()
-                claimed, full = await self._claim_batch(report)
-                batches.append(asyncio.create_task(self._deliver_all(claimed, report)))
+            while True:
+                self._more_due.clear()
+                full = True
+                while full:
+                    if batches:
+                        await self._room_for_more()
+                    claimed, full = await self._claim_batch(report)
+                    batches.append(asyncio.create_task(self._deliver_all(claimed, report)))
+                if not await self._delivered_or_more_due(batches):
+                    return report
         finally:
             await asyncio.gather(*batches)
-        return report
+
+    def more_due(self) -> None:
+        """Something fell due: a run in progress claims again at once."""
+        self._more_due.set()
+
+    async def _delivered_or_more_due(self, batches: list[asyncio.Task[None]]) -> bool:
+        """Until the batches are delivered (False) or `more_due` (True)."""
+        delivered = asyncio.ensure_future(asyncio.wait(batches))
+        more = asyncio.create_task(self._more_due.wait())
+        try:
+            await asyncio.wait([delivered, more], return_when=asyncio.FIRST_COMPLETED)
+            return not delivered.done()
+        finally:  # neither cancels a batch
+            delivered.cancel()
+            more.cancel()
 
     async def _claim_batch(self, report: DispatchReport) -> tuple[list[Claimed], bool]:
         """A batch, and whether it was full (then more may be due)."""
@@ -205,8 +227,8 @@ class Dispatcher:
 
     async def _room_for_more(self) -> None:
         """Until fewer messages wait for a slot than there are slots, and fewer than `AHEAD`
-        batches are unfinished (messages waiting for their chat's turn do not count: a
-        chat at its limit does not hold up what is due for other chats)."""
+        batches are unfinished (messages waiting for their chat's turn or their chart do
+        not count: they do not hold up what is due for other chats)."""
         while (
             self._before_slot - self._pacing >= self.settings.concurrency
             or self._unfinished >= AHEAD * self.settings.batch_size
@@ -578,9 +600,11 @@ class Dispatcher:
     async def _deliver_in_turn(
         self, item: Claimed, report: DispatchReport, entered: Callable[[], None]
     ) -> None:
-        # The chat's turn first, holding no slot: a chat at its limit delays only itself.
+        # Its chart drawn and the chat's turn first, holding no slot: a chart being drawn or a
+        # chat at its limit delays only that chat.
         self._pacing += 1
         try:
+            item.message = await drawn(item.message)
             await self.sender.wait_turn(item.message.chat_id)
         finally:
             self._pacing -= 1
@@ -615,12 +639,10 @@ class Dispatcher:
         if message.edits is not None:
             await self.sender.edit(message.chat_id, message.edits, message.text, message.keyboard)
             return message.edits
-        # Drawn here, outside any transaction and off the event loop (a few tenths of a
-        # second in the chart thread); the slot it holds meanwhile is one of many.
-        photo = await photo_of(message.chart) if message.chart is not None else None
-        if photo is not None:
+        message = await drawn(message)  # before the slot already, unless composed again since
+        if message.photo is not None:
             return await self.sender.send_photo(
-                message.chat_id, photo.png, photo.caption, message.keyboard
+                message.chat_id, message.photo.png, message.photo.caption, message.keyboard
             )
         return await self.sender.send(message.chat_id, message.text, message.keyboard)
 

@@ -123,6 +123,7 @@ class SchedulerService:
         self.idle.clear()
         if self._dispatching is not None:
             self._again = True
+            self.dispatcher.more_due()
             return
         self._dispatching = asyncio.get_running_loop().create_task(self._dispatch())
 

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from bot.settings import Settings
 from messages import charts
 from sandbox import SandboxMessage, SandboxServer
 from scheduler.service import SchedulerService
@@ -21,6 +22,7 @@ from study.database import Database
 from study.models import CheckIn, CheckInKind, CheckInTrigger, Participant, PromptStatus
 from study.trends import Trend
 from tests.e2e.conftest import advance_to
+from tests.reliability.outbox import put_due_reminders
 from tests.study.test_export import Study, symptoms
 from tests.study.test_trends import add_two_years
 from tests.support.clock import FakeClock
@@ -28,6 +30,13 @@ from tests.support.factories import enrolled
 from tests.support.study import ZJU2_ALERTS, ZJU2_COORDINATOR
 
 pytestmark = pytest.mark.usefixtures("bot")
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """One send at a time: a chart being drawn must not hold it."""
+    return settings.model_copy(update={"trialbot_send_concurrency": 1})
+
 
 Setup = Callable[[Study], Awaitable[Participant]]
 P = 5001
@@ -179,7 +188,7 @@ async def test_a_chart_that_cannot_be_drawn_leaves_the_summary_as_text(
     assert summary.text.startswith("随访前汇总 · ZJU2-001\n第 1 次随访：2026年6月2日星期二")
 
 
-async def test_while_a_summarys_chart_is_drawn_a_participant_is_answered_and_recorded(
+async def test_while_a_summarys_chart_is_drawn_participants_are_answered_and_reminded(
     sandbox: SandboxServer,
     database: Database,
     config: StudyConfig,
@@ -188,14 +197,15 @@ async def test_while_a_summarys_chart_is_drawn_a_participant_is_answered_and_rec
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A chart takes a fifth to half a second to draw: never on the event loop, nor inside
-    the transaction that claimed the summary (SQLite's write lock)."""
-    await linked(sandbox, database, config, clock)
+    the transaction that claimed the summary (SQLite's write lock), nor in a send's slot
+    (this module's bot has one)."""
+    participant = await linked(sandbox, database, config, clock)
     drawing, drawn, release = threading.Event(), threading.Event(), threading.Event()
     draw = charts.trend_chart_png
 
-    def slowly(trend: Trend) -> bytes:  # as long as the test says (10 s at most)
+    def slowly(trend: Trend) -> bytes:  # as long as the test says (20 s at most)
         drawing.set()
-        release.wait(timeout=10)
+        release.wait(timeout=20)
         png = draw(trend)
         drawn.set()
         return png
@@ -209,10 +219,14 @@ async def test_while_a_summarys_chart_is_drawn_a_participant_is_answered_and_rec
     sent = await sandbox.send_text(user_id=P, text="/checkin")  # a write, then a question
     question = await sandbox.wait_for_message(P, after_message_id=sent.message_id)
     answered_while_drawing = not drawn.is_set()
+    await put_due_reminders(database, [participant], now=clock.now())  # wakes the dispatcher
+    reminder = await sandbox.wait_for_message(P, after_message_id=question.message_id)
+    reminded_while_drawing = not drawn.is_set()
     release.set()
     await scheduler.idle.wait()
     assert answered_while_drawing
-    assert "1/13" in question.text
+    assert reminded_while_drawing
+    assert "1/13" in question.text and "2027年3月2日" in reminder.text
     async with database.reading() as session:
         asked = await session.exec(select(CheckIn.trigger))
         assert CheckInTrigger.ON_DEMAND in asked.all()

@@ -1,9 +1,11 @@
 """Many chats at once, each in order: several sends in flight, a chat's messages one after
 another as queued, a chat held back by Telegram's per-chat limit delaying no other chat, and
-alerts before routine reminders, the earliest deadline first among those."""
+alerts before routine reminders, the earliest deadline first among those, and what falls due
+while a chat waits for its turn sent then."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -217,3 +219,32 @@ async def test_a_message_outliving_its_lease_is_not_taken_over_by_its_own_dispat
     assert len(texts) == len(set(texts)) == 12, "each reminder once"
     assert report.sent == 12
     assert all(row.telegram_message_id is not None for row in await queued_rows(database))
+
+
+async def test_what_falls_due_while_a_chat_waits_for_its_turn_goes_at_once(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    limited_bot: ExtBot[Any],
+) -> None:
+    """A run of the dispatcher lasts as long as its slowest chat (three at once, then one a
+    second): a message queued meanwhile, such as a site's alert, is claimed and sent then,
+    not after that chat's last message."""
+    sandbox.set_time(clock.now().timestamp())
+    busy, other = await linked_participants(database, sandbox, [8801, 8802], now=clock.now())
+    await put_due_reminders(database, [busy], now=clock.now(), each=6)
+    sending = Dispatcher(
+        database, PtbSender(limited_bot), clock, config, Planner(config), DispatchSettings()
+    )
+    run = asyncio.create_task(sending.run_once())
+    await sandbox.wait_for_message(8801)  # the run is under way; three more wait their turn
+    await put_due_reminders(database, [other], now=clock.now())
+    sending.more_due()  # what the outbox's commit does through `SchedulerService.wake`
+
+    await sandbox.wait_for_message(8802)
+
+    busy_arrived = [chat for chat, _ in arrivals(sandbox)].count(8801)
+    report = await run
+    assert busy_arrived < 6, "the other chat's message waited for the busy chat's last"
+    assert report.sent == 7
