@@ -23,9 +23,11 @@ Rules (times are the bot's own clock, read from each run; see bench/chaos_proces
   whole chance the bot was sending near Telegram's limit (at least `busy_share` of the
   `capacity` the limit allows; with a month squeezed into minutes, 30 messages a second of
   wall-clock time are a few an hour of simulated time), and what it sent was queued ahead
-  of the reminder: no reminder that fell due later than it was delivered meanwhile (check-in
-  questions, nudges and the sites' alerts and notices go before reminders). A bot that sent
-  nothing, or sent later reminders first, lost it.
+  of the reminder: no reminder of a visit whose noon comes later (or as late, due later)
+  was delivered meanwhile (the dispatcher sends the earliest deadline first, so a 7-day
+  reminder caught up after downtime goes after the 2-day and morning-of reminders of
+  nearer visits; check-in questions, nudges and the sites' alerts and notices go before
+  reminders). A bot that sent nothing, or sent reminders of later deadlines first, lost it.
 - Stale: a reminder naming a date that is not a visit of theirs still to come, or arriving
   after its visit's noon by more than `in_flight` (by the bot's clock, read to within
   `tolerance`). The dispatcher checks a reminder's deadline when it claims a batch and again
@@ -199,6 +201,7 @@ class Required:
     stretch: Stretch
     attempt: datetime  # the first moment the bot could send it: up, not in quiet hours
     until: datetime  # the end of that chance: quiet hours, the next reminder, noon, the end
+    deadline: datetime  # its visit's noon
 
 
 def allowed(moment: datetime, zone: str) -> datetime:
@@ -251,7 +254,7 @@ def _first_chance(
                 return []  # too late, or superseded by the time it could go or that day
             until = min([closes, *later[:1], last])
             if attempt + slack <= until:
-                return [Required(due, stretch, attempt, until)]
+                return [Required(due, stretch, attempt, until, event.deadline)]
     return []
 
 
@@ -327,8 +330,9 @@ class Oracle:
             enrolled_at.date() - timedelta(days=60), end.date() + timedelta(days=400)
         )
         self._tally = _Tally()
-        # Every reminder delivered to anyone: (arrival, the latest due of its visit by then).
-        self._sent: list[tuple[datetime, datetime]] = []
+        # Every reminder delivered to anyone: (arrival, (its visit's noon, the latest due of
+        # its visit by then)), what the dispatcher sends in the order of.
+        self._sent: list[tuple[datetime, tuple[datetime, datetime]]] = []
 
     def judge(self, people: Sequence[Person], received: dict[int, list[Delivery]]) -> Judgement:
         self._tally = tally = _Tally()
@@ -337,7 +341,7 @@ class Oracle:
             for person in people
         }
         self._sent = sorted(
-            (delivery.at, self._latest_due(event, delivery.at))
+            (delivery.at, (event.deadline, self._latest_due(event, delivery.at)))
             for arrivals in read.values()
             for event, delivery in arrivals
         )
@@ -426,14 +430,15 @@ class Oracle:
                 self._tally.copies.append(Copies(tuple(group), wanted))
 
     def _crowded_out(self, needed: Required) -> bool:
-        """Near the limit all along its chance, and nothing due later went before it."""
+        """Near the limit all along its chance, and no reminder of a later deadline (or of
+        the same, due later) went before it."""
         first, last = needed.attempt, needed.until
         sends = needed.stretch.sends_between(first, last)
         if not self.allowances.busy(sends, first, last):
             return False
         arrivals = [at for at, _ in self._sent]
         meanwhile = self._sent[bisect_left(arrivals, first) : bisect_right(arrivals, last)]
-        return not any(due > needed.due for _, due in meanwhile)
+        return not any(order > (needed.deadline, needed.due) for _, order in meanwhile)
 
     def _named(self, delivery: Delivery, language: str) -> date | None:
         bold = BOLD.search(delivery.html)

@@ -214,6 +214,32 @@ def test_a_reminder_is_lost_when_one_due_later_went_before_it() -> None:
     ]
 
 
+def test_a_reminder_waits_for_those_of_nearer_visits_and_is_crowded_out_not_lost() -> None:
+    # At the limit all along. Another person's 2-day reminder, due an hour after our 7-day
+    # one but for a visit five days sooner, went first: the dispatcher sends the earliest
+    # deadline first, so ours never came for want of room, not because it was passed over.
+    sooner = Person(
+        **{
+            **PERSON.__dict__,
+            "study_id": "ZJU2-002",
+            "chat_id": 43,
+            "preferred_hour": 10,
+            "randomized_on": date(2026, 2, 28),  # the 3-month visit on 05-28
+        }
+    )
+    theirs = Delivery(43, 1, at(26, 2.5), 1, *_texts(at(26, 2.5), day=date(2026, 5, 28)), ())
+    oracle = Oracle(
+        [busy(ENROLLED, at(40, 0))], enrolled_at=ENROLLED, end=at(40, 0), allowances=ALLOWANCES
+    )
+    mine = [reminder(at(31, 1.1)), reminder(at(33, 1.1))]
+    judgement = oracle.judge([PERSON, sooner], {PERSON.chat_id: mine, 43: [theirs]})
+    ours = PERSON.study_id
+    assert [line for line in judgement.lost if line.startswith(ours)] == []
+    assert [line for line in judgement.crowded_out if line.startswith(ours)] == [
+        "ZJU2-001: the reminder due 2026-05-26 01:00Z for the visit of 2026-06-02 never arrived"
+    ]
+
+
 def test_after_an_outage_only_the_latest_due_reminder_is_required() -> None:
     # Down from 05-25 to 06-01 06:00 UTC (14:00 local): the 7- and 2-day reminders fell due.
     up = [Stretch(ENROLLED, at(25, 0), ()), Stretch(at(32, 6), at(40, 0), ())]
