@@ -149,6 +149,9 @@ class _Unused:
     async def wait_turn(self, chat_id: int) -> None:
         return None
 
+    async def wait_overall_turn(self, chat_id: int) -> None:
+        return None
+
     async def send(self, chat_id: int, text: str, keyboard: object) -> int:
         raise AssertionError("settling sends nothing: it marks what is due as sent")
 

@@ -127,6 +127,9 @@ class Counted:
     async def wait_turn(self, chat_id: int) -> None:
         return None
 
+    async def wait_overall_turn(self, chat_id: int) -> None:
+        return None
+
     async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
         self.sent += 1
         return self.sent

@@ -42,6 +42,11 @@ class PtbSender:
         if isinstance(limiter, TelegramRateLimiter):
             await limiter.wait_turn(chat_id)
 
+    async def wait_overall_turn(self, chat_id: int) -> None:
+        limiter = getattr(self.bot, "rate_limiter", None)
+        if isinstance(limiter, TelegramRateLimiter):
+            await limiter.wait_overall_turn(chat_id)
+
     async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
         with _translated_errors():
             message = await self.bot.send_message(
@@ -109,21 +114,27 @@ def _reason(exc: TelegramError) -> str:
 
 
 class TelegramRateLimiter(AIORateLimiter):
-    """Telegram's limits: 29 messages/s overall (PTB's limiter), and per chat: a private
-    chat gets a burst of `per_chat_burst` messages, then about one a second; a group 20 a
-    minute. The dispatcher takes a chat's turn ahead of its send (`wait_turn`), outside its
-    own slots, so that a chat at its limit never holds a slot another chat could use."""
+    """Telegram's limits: 29 messages/s overall, evenly spaced, and per chat: a private chat
+    gets a burst of `per_chat_burst` messages, then about one a second; a group 20 a minute.
+    The dispatcher takes a chat's turn ahead of its send (`wait_turn`), outside its own
+    slots, so that a chat at its limit never holds a slot another chat could use; and the
+    overall turn (`wait_overall_turn`) in its slot, before its last look at the message, so
+    that the send follows that look at once. These limits are ours, not PTB's (which we
+    keep for its `RetryAfter` handling, with no retries): PTB's cannot take a turn ahead."""
 
     def __init__(
         self, per_chat_burst: int = 3, per_group_per_minute: int = 20, per_second: int = 29
     ) -> None:
-        # 29/s, a notch under Telegram's 30, so that clock jitter never earns a 429. The
-        # group limit is ours (not PTB's), so that a group's turn can be taken ahead.
-        super().__init__(overall_max_rate=per_second, group_max_rate=0, max_retries=0)
+        super().__init__(overall_max_rate=0, group_max_rate=0, max_retries=0)
+        # 29/s, a notch under Telegram's 30, and one at a time rather than in bursts: a send
+        # may reach Telegram a few milliseconds after its turn (the last look at it comes
+        # in between), and sends bunched that way must never add up to a 429.
+        self._overall = AsyncLimiter(1, 1 / per_second)
         self._per_chat_burst = per_chat_burst
         self._per_group_per_minute = per_group_per_minute
         self._chat_limiters: dict[int, AsyncLimiter] = {}
         self._turns_taken: set[int] = set()  # chats whose next send has its turn already
+        self._overall_taken: set[int] = set()  # ... and its turn under the overall limit
 
     async def wait_turn(self, chat_id: int) -> None:
         """Wait until this chat may receive a message, and keep that turn for its next
@@ -132,6 +143,14 @@ class TelegramRateLimiter(AIORateLimiter):
             return
         await self._chat_limiter(chat_id).acquire()
         self._turns_taken.add(chat_id)
+
+    async def wait_overall_turn(self, chat_id: int) -> None:
+        """Wait for a turn under the overall limit, and keep it for the next request to
+        this chat (taking it again before that request is a no-op)."""
+        if chat_id in self._overall_taken:
+            return
+        await self._overall.acquire()
+        self._overall_taken.add(chat_id)
 
     async def process_request(
         self,
@@ -145,21 +164,18 @@ class TelegramRateLimiter(AIORateLimiter):
         chat_id = data.get("chat_id")
         with contextlib.suppress(TypeError, ValueError):
             chat_id = int(chat_id)  # type: ignore[arg-type]
-        paced = isinstance(chat_id, int) and (chat_id < 0 or endpoint.startswith("send"))
-        if not paced or self._take_turn(chat_id):  # type: ignore[arg-type]
-            return await super().process_request(
-                callback, args, kwargs, endpoint, data, rate_limit_args
-            )
-        async with self._chat_limiter(chat_id):  # type: ignore[arg-type]
-            return await super().process_request(
-                callback, args, kwargs, endpoint, data, rate_limit_args
-            )
-
-    def _take_turn(self, chat_id: int) -> bool:
-        if chat_id not in self._turns_taken:
-            return False
-        self._turns_taken.discard(chat_id)
-        return True
+        if isinstance(chat_id, int):
+            overall_taken = _taken(self._overall_taken, chat_id)
+            paced = chat_id < 0 or endpoint.startswith("send")
+            if paced and not _taken(self._turns_taken, chat_id):
+                await self._chat_limiter(chat_id).acquire()
+            if not overall_taken:
+                await self._overall.acquire()
+        elif chat_id is not None:  # a channel's @name
+            await self._overall.acquire()
+        return await super().process_request(
+            callback, args, kwargs, endpoint, data, rate_limit_args
+        )
 
     def _chat_limiter(self, chat_id: int) -> AsyncLimiter:
         if len(self._chat_limiters) > 1024:
@@ -173,3 +189,11 @@ class TelegramRateLimiter(AIORateLimiter):
                 else AsyncLimiter(self._per_chat_burst, self._per_chat_burst)
             )
         return self._chat_limiters[chat_id]
+
+
+def _taken(turns: set[int], chat_id: int) -> bool:
+    """Whether `chat_id` had a turn taken ahead in `turns`; it is used up."""
+    if chat_id not in turns:
+        return False
+    turns.discard(chat_id)
+    return True

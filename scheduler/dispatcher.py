@@ -611,6 +611,7 @@ class Dispatcher:
         try:
             async with self._slots.hold(item.rank):
                 entered()
+                await self.sender.wait_overall_turn(item.message.chat_id)
                 if not await self._still_to_send(item, report):
                     return
                 try:

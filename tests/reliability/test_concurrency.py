@@ -248,3 +248,24 @@ async def test_what_falls_due_while_a_chat_waits_for_its_turn_goes_at_once(
     report = await run
     assert busy_arrived < 6, "the other chat's message waited for the busy chat's last"
     assert report.sent == 7
+
+
+async def test_many_chats_at_once_stay_within_telegrams_thirty_a_second(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    limited_bot: ExtBot[Any],
+) -> None:
+    """The overall turn is taken in the slot, ahead of the last look at each message: the
+    sends still keep to Telegram's limit (the sandbox answers 429 above 30 a second)."""
+    sandbox.set_time(clock.now().timestamp())
+    sandbox.enforce_rate_limits(True)
+    chats = list(range(8901, 8971))
+    participants = await linked_participants(database, sandbox, chats, now=clock.now())
+    await put_due_reminders(database, participants, now=clock.now())
+
+    report = await dispatcher(database, PtbSender(limited_bot), clock, config, 12).drain()
+
+    assert report.sent == 70
+    assert sandbox.rejections() == []

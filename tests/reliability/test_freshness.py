@@ -1,5 +1,7 @@
 """Nothing stale is sent: a change that lands while a batch is being sent stops that batch's
-rows it made untrue, and a row recovered after a crash past its time is expired."""
+rows it made untrue, a row recovered after a crash past its time is expired, and a reminder
+sent after the participant's midnight (also after a wait for Telegram's overall limit) counts
+the days from the new day."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from messages import Keyboard
 from sandbox import SandboxServer
 from scheduler.dispatcher import Dispatcher, DispatchSettings
 from scheduler.planner import Planner
+from study.clock import SimulatedClock
 from study.config import StudyConfig
 from study.database import Database
 from study.models import OutboxMessage, OutboxStatus, Participant, Visit
@@ -246,3 +249,29 @@ async def test_a_reminder_sent_after_local_midnight_counts_the_days_from_the_new
     [after_midnight] = texts_to(sandbox, 8502)
     assert "In 7 days" in before_midnight
     assert "In 6 days" in after_midnight
+
+
+async def test_a_reminder_that_waited_for_telegrams_overall_limit_past_midnight_is_recounted(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+) -> None:
+    """The last look at a message comes after its wait for Telegram's 30 a second, not
+    before: a reminder held back past the participant's midnight says "in 6 days"."""
+    protocol = config.protocol.model_copy(update={"quiet_hours": (1, 6)})
+    config = config.model_copy(update={"protocol": protocol})
+    _, visit = await two_with_visit_one(database, config, clock, sandbox, 8601, language="en")
+    shanghai = ZoneInfo("Asia/Shanghai")
+    seven_days_before = visit.visit_date - timedelta(days=7)
+    # A minute a second; an overall limit of one a second: the first reminder goes at once,
+    # before midnight, the second a second (a minute) later, after it.
+    time_lapse = SimulatedClock(datetime.combine(seven_days_before, time(23, 59, 20), shanghai), 60)
+    async with build_bot(sandbox.url, TOKEN, per_second=1) as one_a_second:
+        await Dispatcher(
+            database, PtbSender(one_a_second), time_lapse, config, Planner(config)
+        ).run_once()
+    [first] = texts_to(sandbox, 8601)
+    [second] = texts_to(sandbox, 8602)
+    assert "In 7 days" in first
+    assert "In 6 days" in second

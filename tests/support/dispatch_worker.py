@@ -40,9 +40,15 @@ MIN_WAIT_SECONDS = 0.05  # a row due now but locked by another process: look aga
 
 
 def build_bot(
-    api_url: str, token: str, *, rate_limit: bool = True, read_timeout: float = 5.0
+    api_url: str,
+    token: str,
+    *,
+    rate_limit: bool = True,
+    read_timeout: float = 5.0,
+    per_second: int = 29,
 ) -> ExtBot[Any]:
-    """PTB's bot as `bot.app` sets it up (HTML, Telegram's rate limits), aimed at `api_url`."""
+    """PTB's bot as `bot.app` sets it up (HTML, Telegram's rate limits, `per_second` overall),
+    aimed at `api_url`."""
     return ExtBot(
         token,
         base_url=f"{api_url}/bot",
@@ -52,7 +58,7 @@ def build_bot(
             link_preview_options=LinkPreviewOptions(is_disabled=True),
         ),
         request=HTTPXRequest(read_timeout=read_timeout),
-        rate_limiter=TelegramRateLimiter() if rate_limit else None,
+        rate_limiter=TelegramRateLimiter(per_second=per_second) if rate_limit else None,
     )
 
 
