@@ -114,8 +114,9 @@ def _reason(exc: TelegramError) -> str:
 
 
 class TelegramRateLimiter(AIORateLimiter):
-    """Telegram's limits: 29 messages/s overall, evenly spaced, and per chat: a private chat
-    gets a burst of `per_chat_burst` messages, then about one a second; a group 20 a minute.
+    """Telegram's limits: 29 messages/s overall (bursts of at most `overall_burst`), and per
+    chat: a private chat gets a burst of `per_chat_burst` messages, then about one a second;
+    a group 20 a minute.
     The dispatcher takes a chat's turn ahead of its send (`wait_turn`), outside its own
     slots, so that a chat at its limit never holds a slot another chat could use; and the
     overall turn (`wait_overall_turn`) in its slot, before its last look at the message, so
@@ -123,13 +124,18 @@ class TelegramRateLimiter(AIORateLimiter):
     keep for its `RetryAfter` handling, with no retries): PTB's cannot take a turn ahead."""
 
     def __init__(
-        self, per_chat_burst: int = 3, per_group_per_minute: int = 20, per_second: int = 29
+        self,
+        per_chat_burst: int = 3,
+        per_group_per_minute: int = 20,
+        per_second: int = 29,
+        overall_burst: int = 20,
     ) -> None:
         super().__init__(overall_max_rate=0, group_max_rate=0, max_retries=0)
-        # 29/s, a notch under Telegram's 30, and one at a time rather than in bursts: a send
-        # may reach Telegram a few milliseconds after its turn (the last look at it comes
-        # in between), and sends bunched that way must never add up to a 429.
-        self._overall = AsyncLimiter(1, 1 / per_second)
+        # 29/s, a notch under Telegram's 30, in bursts of 20 where Telegram takes 30: a send
+        # may reach Telegram a few milliseconds after its turn (the last look at it comes in
+        # between), and the 10 to spare absorb sends bunched that way.
+        burst = min(overall_burst, per_second)
+        self._overall = AsyncLimiter(burst, burst / per_second)
         self._per_chat_burst = per_chat_burst
         self._per_group_per_minute = per_group_per_minute
         self._chat_limiters: dict[int, AsyncLimiter] = {}
