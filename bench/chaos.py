@@ -323,8 +323,8 @@ NOTES = {
     "bot heard of a failure; _unexplained: neither (must be 0); _per_chat_per_kill_max: the "
     "most one kill repeated in one chat (at most 1: the message in flight)",
     "chaos_crowded_out": "required reminders that did not arrive while the bot sent at least "
-    "half of Telegram's 30 a second all along, nothing due later going first (30 a second "
-    "of wall-clock time are a few an hour of simulated time): a capacity limit of the "
+    "half of Telegram's 30 a second all along, nothing of a later deadline going first (30 a "
+    "second of wall-clock time are a few an hour of simulated time): a capacity limit of the "
     "time-lapse, not a loss",
     "chaos_clock_lag_max_s": "how far a run's clock lagged the harness's timeline when it "
     "started serving (wall-clock seconds; its start-up), checked for every run",
