@@ -194,6 +194,7 @@ class Dispatcher:
                     batches.append(asyncio.create_task(self._deliver_all(claimed, report)))
                 if not await self._delivered_or_more_due(batches):
                     return report
+                batches = [batch for batch in batches if not _delivered(batch)]
         finally:
             await asyncio.gather(*batches)
 
@@ -977,6 +978,11 @@ async def after_sent(session: AsyncSession, row: OutboxMessage, now: datetime) -
             checkin.message_id = row.telegram_message_id
             session.add(checkin)
     await card_delivered(session, row, now)
+
+
+def _delivered(batch: asyncio.Task[None]) -> bool:
+    """A batch done without an error (one that failed is kept for `run_once` to raise)."""
+    return batch.done() and not batch.cancelled() and batch.exception() is None
 
 
 def _composed_on_another_day(item: Claimed, now: datetime) -> bool:
