@@ -16,7 +16,7 @@ Telegram photo caption allows up to 1024 characters.
 The image is always `WIDTH` x `HEIGHT` pixels, drawn with matplotlib's Agg renderer (no
 display), and the same trend gives the same bytes (no timestamp or version in the file).
 
-Drawing takes a fifth to half a second of CPU, so the bot draws in a thread of its own (`draw`,
+Drawing takes a fifth to half a second of CPU, so the bot draws in a thread of its own (`photo_of`,
 one chart at a time: matplotlib is not thread-safe), never on the event loop and never inside
 a database transaction: a chart on its way holds up no button press and no write.
 """

@@ -234,9 +234,7 @@ async def test_what_falls_due_while_a_chat_waits_for_its_turn_goes_at_once(
     sandbox.set_time(clock.now().timestamp())
     busy, other = await linked_participants(database, sandbox, [8801, 8802], now=clock.now())
     await put_due_reminders(database, [busy], now=clock.now(), each=6)
-    sending = Dispatcher(
-        database, PtbSender(limited_bot), clock, config, Planner(config), DispatchSettings()
-    )
+    sending = dispatcher(database, PtbSender(limited_bot), clock, config, concurrency=12)
     run = asyncio.create_task(sending.run_once())
     await sandbox.wait_for_message(8801)  # the run is under way; three more wait their turn
     await put_due_reminders(database, [other], now=clock.now())
