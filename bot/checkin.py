@@ -89,11 +89,9 @@ async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not speaker.private or speaker.chat_id is None:
         return
     now = services.clock.now()
-    async with services.database.session() as session:
+    async with services.database.reading() as session:
         participant = await find_by_chat(session, speaker.chat_id)
     if participant is None:
-        # Outside the transaction: the answer may need a session of its own (on SQLite a
-        # second one inside the first would wait for its lock).
         await not_a_participant(update, services)
         return
     async with services.database.session() as session:

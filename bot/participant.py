@@ -129,7 +129,7 @@ async def next_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 async def _next_text(services: Services, participant: Participant) -> str:
     today = services.clock.now().astimezone(ZoneInfo(participant.timezone)).date()
-    async with services.database.session() as session:
+    async with services.database.reading() as session:
         coming = await next_appointments(session, participant, today=today)
     return next_appointments_text(participant, coming, services.config)
 
@@ -159,14 +159,18 @@ async def language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             await query.answer()
         return
     language = press.language
-    async with services.database.session() as session:
+    # Decided on a snapshot (no wait for the write lock) and answered at once; then stored.
+    async with services.database.reading() as session:
         participant = await find_by_chat(session, speaker.chat_id)
-        if participant is not None:
-            await set_language(session, participant, language, now=services.clock.now())
     if participant is None:
         await query.answer(label("button_inactive", services.config.study.language))
         return
     await query.answer()
+    async with services.database.session() as session:
+        participant = await find_by_chat(session, speaker.chat_id)
+        if participant is None:  # unlinked a moment ago
+            return
+        await set_language(session, participant, language, now=services.clock.now())
     await reply(update, render("language_set", language))
 
 
@@ -218,7 +222,7 @@ async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     chat = update.effective_chat
     participant = None
     if chat is not None and chat.type == "private":
-        async with services.database.session() as session:
+        async with services.database.reading() as session:
             participant = await find_by_chat(session, chat.id)
     if participant is None:
         await query.answer(label("button_inactive", language))
@@ -229,7 +233,7 @@ async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def _greet_without_code(
     update: Update, services: Services, chat_id: int, roles: Mapping[str, str]
 ) -> None:
-    async with services.database.session() as session:
+    async with services.database.reading() as session:
         participant = await find_by_chat(session, chat_id)
     if participant is not None:
         await _help(update, services, participant)
@@ -253,7 +257,7 @@ async def _participant(update: Update, services: Services) -> Participant | None
     speaker = identify(update, services.config)
     if not speaker.private or speaker.chat_id is None:
         return None
-    async with services.database.session() as session:
+    async with services.database.reading() as session:
         return await find_by_chat(session, speaker.chat_id)
 
 

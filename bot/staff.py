@@ -54,8 +54,10 @@ class Staff:
         return team_of(self.speaker, self.services, sites=self.sites)
 
     async def perform(self, operation: Operation[R]) -> R:
-        """Run one team operation in one transaction."""
-        async with self.services.database.session() as session:
+        """Run one team operation in one transaction (on a snapshot if it only reads)."""
+        database = self.services.database
+        reads_only = getattr(operation, "reads_only", False)
+        async with database.reading() if reads_only else database.session() as session:
             return await operation.run(session, self.team())
 
 
@@ -102,7 +104,7 @@ async def _refuse(update: Update, services: Services, speaker: Speaker) -> None:
         await query.answer(plain(render_bilingual("staff_only")), show_alert=True)
         return
     if speaker.private and speaker.chat_id is not None:
-        async with services.database.session() as session:
+        async with services.database.reading() as session:
             participant = await find_by_chat(session, speaker.chat_id)
         if participant is not None:
             await reply(update, render("staff_only", participant.language))

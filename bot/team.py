@@ -176,7 +176,7 @@ async def ask_withdraw(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if staff is None:
         return
     (study_id, *_) = _words(context, "/withdraw STUDY_ID", 1)
-    async with staff.services.database.session() as session:
+    async with staff.services.database.reading() as session:
         participant = await staff.team().participant(session, study_id)
     await reply(update, *withdraw_question(participant, staff.language))
 

@@ -80,7 +80,9 @@ class Team:
 class Operation(Protocol[Result]):
     """One thing the team does: its typed arguments are the dataclass's fields; `run` does it
     in the caller's transaction (changes audited, reminders re-planned, participants told
-    through the outbox) or raises DomainError, and returns what the front end shows."""
+    through the outbox) or raises DomainError, and returns what the front end shows. One
+    that changes nothing says so with a class attribute `reads_only = True` (the bot then
+    runs it on a snapshot, see `Staff.perform`)."""
 
     async def run(self, session: AsyncSession, team: Team) -> Result: ...
 

@@ -1,11 +1,13 @@
 """What the team looks at: one participant in full, the roster, the coming fortnight, open
-alerts."""
+alerts. Each only reads (`reads_only`): the bot runs it on a snapshot, so a coordinator's
+look never waits for SQLite's write lock behind a sweep or a burst."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,6 +30,8 @@ from study.views import (
 class ShowParticipant:
     """A participant's arm, status, calendar, infusions, recent check-ins and open alerts."""
 
+    reads_only: ClassVar[bool] = True
+
     study_id: str
 
     async def run(self, session: AsyncSession, team: Team) -> ParticipantDetail:
@@ -37,6 +41,8 @@ class ShowParticipant:
 @dataclass(frozen=True)
 class ShowTrend:
     """What a participant's trend chart shows, up to today in their time zone."""
+
+    reads_only: ClassVar[bool] = True
 
     study_id: str
 
@@ -57,6 +63,8 @@ class ListUpcoming:
     """Visits and infusions of the next 14 days at these of the team's sites (None: all),
     from today at the first of them."""
 
+    reads_only: ClassVar[bool] = True
+
     sites: Collection[str] | None = None
 
     async def run(self, session: AsyncSession, team: Team) -> UpcomingList:
@@ -76,6 +84,8 @@ class AlertList:
 class ListAlerts:
     """Unresolved alerts of these of the team's sites (None: all)."""
 
+    reads_only: ClassVar[bool] = True
+
     sites: Collection[str] | None = None
 
     async def run(self, session: AsyncSession, team: Team) -> AlertList:
@@ -93,6 +103,8 @@ class Roster:
 @dataclass(frozen=True)
 class ListParticipants:
     """The roster of these of the team's sites (None: all)."""
+
+    reads_only: ClassVar[bool] = True
 
     sites: Collection[str] | None = None
 
