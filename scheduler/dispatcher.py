@@ -730,17 +730,14 @@ class Dispatcher:
         fell due meanwhile is seen from the claim's `later`."""
         now = self.clock.now()
         held = {item.row_id: item for item in items}
-        async with self.database.reading() as session:
-            rows = list(
-                await (await session.connection()).execute(
-                    select_columns(
-                        col(OutboxMessage.id),
-                        col(OutboxMessage.status),
-                        col(OutboxMessage.lease_until),
-                        col(OutboxMessage.not_after),
-                    ).where(col(OutboxMessage.id).in_(held))
-                )
-            )
+        rows = await self.database.rows(
+            select_columns(
+                col(OutboxMessage.id),
+                col(OutboxMessage.status),
+                col(OutboxMessage.lease_until),
+                col(OutboxMessage.not_after),
+            ).where(col(OutboxMessage.id).in_(held))
+        )
         return {
             row.id
             for row in rows
