@@ -23,8 +23,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/trialbot run
 
+# One test process per core, at most 4 (each test has its own databases, sandbox and bot,
+# and PostgreSQL takes 100 connections by default); `make test WORKERS=0` runs in one.
+WORKERS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest --numprocesses $(WORKERS) --maxprocesses 4
 
 bench: $(STAMP)
 	$(PY) -m bench
