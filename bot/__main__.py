@@ -2,4 +2,5 @@
 
 from bot.cli import main
 
-main()
+if __name__ == "__main__":  # not again in a process it spawns (messages/charts.py)
+    main()

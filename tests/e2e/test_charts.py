@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -210,7 +211,9 @@ async def test_while_a_summarys_chart_is_drawn_participants_are_answered_and_rem
         drawn.set()
         return png
 
+    # Drawn in a thread here (in the bot the drawing process), so that the test holds it.
     monkeypatch.setattr(charts, "trend_chart_png", slowly)
+    monkeypatch.setattr(charts, "DRAWING", charts.ChartProcess(lambda: ThreadPoolExecutor(1)))
     clock.set(SUMMARY_DUE)
     sandbox.set_time(SUMMARY_DUE.timestamp())
     await scheduler.sweep()

@@ -1,0 +1,87 @@
+"""Charts are drawn in a process of their own (matplotlib holds the GIL for tenths of a
+second, which in a thread of the bot stalls its event loop and its database round trips):
+one that dies is replaced without losing the chart, and it ends when the bot is killed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import Executor
+from pathlib import Path
+
+import pytest
+
+from messages import charts
+from messages.charts import ChartProcess
+from tests.messages.test_chart_photo import QUIET
+
+PNG = b"\x89PNG"
+
+
+async def test_a_drawing_process_that_died_is_replaced_and_the_chart_still_drawn() -> None:
+    started: list[Executor] = []
+
+    def start() -> Executor:
+        started.append(charts._drawing_process())
+        return started[-1]
+
+    drawing = ChartProcess(start)
+    try:
+        assert (await drawing.draw(QUIET)).startswith(PNG)
+        worker = await asyncio.wrap_future(started[0].submit(os.getpid))
+        assert worker != os.getpid()  # not in the bot's process
+        os.kill(worker, signal.SIGKILL)  # as the kernel's out-of-memory killer would
+        assert (await drawing.draw(QUIET)).startswith(PNG)
+        assert len(started) == 2
+        assert (await drawing.draw(QUIET)).startswith(PNG)
+        assert len(started) == 2  # the new one stays
+    finally:
+        for executor in started:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+KILLED_BOT = """
+import os, signal
+from messages.charts import _drawing_process
+
+if __name__ == "__main__":
+    print(_drawing_process().submit(os.getpid).result(), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_the_drawing_process_ends_when_the_bot_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "killed_bot.py"
+    script.write_text(KILLED_BOT, encoding="utf-8")
+    root = Path(__file__).resolve().parents[2]
+    said = tmp_path / "stdout"
+    with said.open("w") as stdout:  # a file, not a pipe, which a live worker would hold open
+        done = subprocess.run(  # noqa: S603 (this interpreter, our script)
+            [sys.executable, str(script)],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    worker = int(said.read_text().split()[0])
+    deadline = time.monotonic() + 10 * charts.PARENT_CHECK_SECONDS
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(worker), "the drawing process outlived the bot that started it"
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for its parent to reap it does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
