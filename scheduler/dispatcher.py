@@ -51,7 +51,7 @@ from scheduler.slots import Rank, Slots
 from scheduler.timing import local_date, next_allowed_instant
 from study.clock import Clock
 from study.config import StudyConfig
-from study.database import Database
+from study.database import Database, conflicted
 from study.delivery import (
     CHAT_REFUSED,
     NOT_COMPOSED,
@@ -832,24 +832,10 @@ class Dispatcher:
     async def _record_sent(self) -> None:
         while self._to_record:
             batch, self._to_record = self._to_record, []
-            failed: dict[int, Exception] = {}
-            plain = [
-                (item, message_id, now)
-                for item, message_id, now, _ in batch
-                if not item.message.remember and not item.moved
-            ]
+            # Done again when PostgreSQL breaks a deadlock with it: a record lost here would
+            # send its message again once the lease ran out.
             try:
-                async with self.database.session() as session:
-                    if plain:  # one UPDATE for them all: nothing to undo, nothing to follow
-                        await self._record_plain(session, plain)
-                    for number, (item, message_id, now, _) in enumerate(batch):
-                        if not item.message.remember and not item.moved:
-                            continue
-                        try:  # one bad record fails only its own message
-                            async with session.begin_nested():
-                                await self._record_one(session, item, message_id, now)
-                        except Exception as error:
-                            failed[number] = error
+                failed = await self.database.retried(partial(self._record_batch, batch=batch))
             except Exception as error:
                 failed = dict.fromkeys(range(len(batch)), error)
             for number, (*_, recorded) in enumerate(batch):
@@ -857,6 +843,32 @@ class Dispatcher:
                     recorded.set_exception(failed[number])
                 else:
                     recorded.set_result(None)
+
+    async def _record_batch(
+        self,
+        session: AsyncSession,
+        batch: list[tuple[Claimed, int, datetime, asyncio.Future[None]]],
+    ) -> dict[int, Exception]:
+        """Record `batch` as sent; the records that failed, by their place in it."""
+        failed: dict[int, Exception] = {}
+        plain = [
+            (item, message_id, now)
+            for item, message_id, now, _ in batch
+            if not item.message.remember and not item.moved
+        ]
+        if plain:  # one UPDATE for them all: nothing to undo, nothing to follow
+            await self._record_plain(session, plain)
+        for number, (item, message_id, now, _) in enumerate(batch):
+            if not item.message.remember and not item.moved:
+                continue
+            try:  # one bad record fails only its own message
+                async with session.begin_nested():
+                    await self._record_one(session, item, message_id, now)
+            except Exception as error:
+                if conflicted(error):
+                    raise  # the whole transaction is done again
+                failed[number] = error
+        return failed
 
     @staticmethod
     async def _record_plain(

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Row, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import PoolResetState
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,6 +21,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from study import checkin_due as _checkin_due  # noqa: F401 (its flush hooks, for every session)
 from study.errors import ConfigError
 from study.outbox import OUTBOX_TOUCHED
+
+log = logging.getLogger(__name__)
 
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -98,6 +102,14 @@ READ_ONLY = "trialbot_read_only"
 ONE_STATEMENT = "trialbot_one_statement"
 """Execution option of a connection that runs one query (`Database.rows`)."""
 WRITER_PATIENCE_SECONDS = 30.0
+CONFLICTS = frozenset({"40P01", "40001"})  # PostgreSQL: deadlock; serialization failure
+T = TypeVar("T")
+
+
+def conflicted(error: BaseException) -> bool:
+    """Whether the database gave up this transaction for another's sake (PostgreSQL found a
+    deadlock, or could not serialise it): the same transaction again succeeds."""
+    return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in CONFLICTS
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:
@@ -186,6 +198,19 @@ class Database:
                 yield session
         finally:
             self._writer.release()
+
+    async def retried(self, work: Callable[[AsyncSession], Awaitable[T]], attempts: int = 3) -> T:
+        """`work` in a transaction of its own (`session`), done again from the start when
+        the database gave it up for another's sake (`conflicted`), up to `attempts` times."""
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.session() as session:
+                    return await work(session)
+            except DBAPIError as error:
+                if attempt == attempts or not conflicted(error):
+                    raise
+                log.info("a transaction gave way to another; doing it again")
+        raise AssertionError("unreachable")
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
 from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study.database import Database
+from tests.conftest import _asyncpg_dsn
 
 
 async def test_a_connection_left_in_a_transaction_is_rolled_back_before_it_is_used_again(
@@ -19,13 +22,57 @@ async def test_a_connection_left_in_a_transaction_is_rolled_back_before_it_is_us
     database = Database.from_url(f"sqlite:///{tmp_path / 'trialbot.db'}")
     try:
         async with database.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            await raw.driver_connection.execute("BEGIN IMMEDIATE")  # left open by its user
-            assert raw.driver_connection.in_transaction
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None
+            await driver.execute("BEGIN IMMEDIATE")  # left open by its user
+            assert driver.in_transaction
         async with asyncio.timeout(5):
             async with database.session() as session:
                 await session.exec(text("CREATE TABLE kept (x INTEGER)"))  # type: ignore[call-overload]
             async with database.reading() as session:
                 assert list(await session.exec(text("SELECT count(*) FROM kept"))) == [(0,)]  # type: ignore[call-overload]
     finally:
+        await database.dispose()
+
+
+async def test_a_transaction_postgresql_gives_up_to_break_a_deadlock_is_done_again(
+    postgres_url: str,
+) -> None:
+    """Two transactions that lock two rows in opposite orders: PostgreSQL aborts the one that
+    waited first. `retried` does it again, so what it was to write is written (the
+    dispatcher's record of messages sent: lost, they would be sent twice)."""
+    database = Database.from_url(postgres_url)
+    other = await asyncpg.connect(_asyncpg_dsn(postgres_url))
+    try:
+        async with database.session() as session:
+            await session.exec(text("CREATE TABLE pair (id INTEGER PRIMARY KEY, v INTEGER)"))  # type: ignore[call-overload]
+            await session.exec(text("INSERT INTO pair VALUES (1, 0), (2, 0)"))  # type: ignore[call-overload]
+        attempts = 0
+        first_taken = asyncio.Event()
+
+        async def both(session: AsyncSession) -> None:
+            nonlocal attempts
+            attempts += 1
+            await session.exec(text("UPDATE pair SET v = v + 10 WHERE id = 1"))  # type: ignore[call-overload]
+            first_taken.set()
+            await session.exec(text("UPDATE pair SET v = v + 10 WHERE id = 2"))  # type: ignore[call-overload]
+
+        await other.execute("BEGIN")
+        await other.execute("UPDATE pair SET v = v + 1 WHERE id = 2")
+        work = asyncio.create_task(database.retried(both))
+        await first_taken.wait()
+        async with asyncio.timeout(10):  # until it waits for row 2
+            while not await other.fetchval(  # noqa: ASYNC110 (another process; no event to wait on)
+                "SELECT count(*) FROM pg_locks WHERE NOT granted"
+            ):
+                await asyncio.sleep(0.01)
+        await other.execute("UPDATE pair SET v = v + 1 WHERE id = 1")  # the deadlock
+        await other.execute("COMMIT")
+        async with asyncio.timeout(10):
+            await work
+        assert attempts == 2
+        rows = await other.fetch("SELECT id, v FROM pair ORDER BY id")
+        assert [tuple(row) for row in rows] == [(1, 11), (2, 11)]
+    finally:
+        await other.close()
         await database.dispose()
