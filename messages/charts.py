@@ -63,15 +63,23 @@ log = logging.getLogger(__name__)
 
 
 PARENT_CHECK_SECONDS = 1.0
+IDLE_SECONDS = 120.0
 
 
 class ChartProcess:
     """The process that draws the charts, one at a time: started on the first chart (a
-    second or two, once), started again when it died, and ending when the bot's does."""
+    second or two), started again when it died, stopped after `idle_seconds` without a
+    chart (charts come in bursts: the morning's pre-visit summaries, a `/participant`; the
+    process holds about 110 MB), and ending when the bot's does."""
 
-    def __init__(self, start: Callable[[], Executor] | None = None) -> None:
+    def __init__(
+        self, start: Callable[[], Executor] | None = None, idle_seconds: float = IDLE_SECONDS
+    ) -> None:
         self._start = start or _drawing_process
+        self._idle_seconds = idle_seconds
         self._executor: Executor | None = None
+        self._drawing = 0
+        self._idle: asyncio.TimerHandle | None = None
 
     async def draw(self, trend: Trend) -> bytes:
         try:
@@ -80,18 +88,31 @@ class ChartProcess:
             return await self._draw(trend)
 
     async def _draw(self, trend: Trend) -> bytes:
+        if self._idle is not None:
+            self._idle.cancel()
         if self._executor is None:
             self._executor = self._start()
         executor = self._executor
+        loop = asyncio.get_running_loop()
+        self._drawing += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                executor, trend_chart_png, trend
-            )
+            return await loop.run_in_executor(executor, trend_chart_png, trend)
         except BrokenProcessPool:
-            if self._executor is executor:
-                self._executor = None
-            executor.shutdown(wait=False)
+            self._stop(executor)
             raise
+        finally:
+            self._drawing -= 1
+            if not self._drawing:
+                self._idle = loop.call_later(self._idle_seconds, self._stop_idle, executor)
+
+    def _stop_idle(self, executor: Executor) -> None:
+        if not self._drawing:
+            self._stop(executor)
+
+    def _stop(self, executor: Executor) -> None:
+        if self._executor is executor:
+            self._executor = None
+        executor.shutdown(wait=False)
 
 
 def _drawing_process() -> Executor:

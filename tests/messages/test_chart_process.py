@@ -1,6 +1,7 @@
 """Charts are drawn in a process of their own (matplotlib holds the GIL for tenths of a
 second, which in a thread of the bot stalls its event loop and its database round trips):
-one that dies is replaced without losing the chart, and it ends when the bot is killed."""
+one that dies is replaced without losing the chart, one left idle gives its memory back,
+and it ends when the bot is killed."""
 
 from __future__ import annotations
 
@@ -39,6 +40,28 @@ async def test_a_drawing_process_that_died_is_replaced_and_the_chart_still_drawn
         assert len(started) == 2
         assert (await drawing.draw(QUIET)).startswith(PNG)
         assert len(started) == 2  # the new one stays
+    finally:
+        for executor in started:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+async def test_the_drawing_process_stops_when_idle_and_starts_again_for_the_next_chart() -> None:
+    started: list[Executor] = []
+
+    def start() -> Executor:
+        started.append(charts._drawing_process())
+        return started[-1]
+
+    drawing = ChartProcess(start, idle_seconds=1.0)
+    try:
+        assert (await drawing.draw(QUIET)).startswith(PNG)
+        worker = await asyncio.wrap_future(started[0].submit(os.getpid))
+        deadline = time.monotonic() + 20
+        while _running(worker) and time.monotonic() < deadline:  # noqa: ASYNC110 (a process)
+            await asyncio.sleep(0.05)
+        assert not _running(worker), "the idle drawing process was never stopped"
+        assert (await drawing.draw(QUIET)).startswith(PNG)
+        assert len(started) == 2
     finally:
         for executor in started:
             executor.shutdown(wait=True, cancel_futures=True)
