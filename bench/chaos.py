@@ -166,9 +166,11 @@ def judged_again(result: ChaosResult, dropped: Callable[[Delivery], bool]) -> Ju
 
 
 @asynccontextmanager
-async def fresh_database(postgres_url: str | None, workdir: Path) -> AsyncIterator[str]:
+async def fresh_database(
+    postgres_url: str | None, workdir: Path, *, keep: bool = False
+) -> AsyncIterator[str]:
     """A SQLite file in `workdir`, or a new database on the PostgreSQL server (dropped at
-    the end)."""
+    the end unless `keep`: its address is then in `workdir`/database.txt)."""
     if postgres_url is None:
         yield f"sqlite:///{workdir / 'chaos.db'}"
         return
@@ -178,16 +180,25 @@ async def fresh_database(postgres_url: str | None, workdir: Path) -> AsyncIterat
     admin = await asyncpg.connect(dsn)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        yield server.set(database=name).render_as_string(hide_password=False)
+        url = server.set(database=name).render_as_string(hide_password=False)
+        if keep:
+            (workdir / "database.txt").write_text(url + "\n", encoding="utf-8")
+        yield url
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not keep:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
 
 async def run_chaos(
-    settings: ChaosSettings, workdir: Path, say: Callable[[str], None] = progress
+    settings: ChaosSettings,
+    workdir: Path,
+    say: Callable[[str], None] = progress,
+    *,
+    keep: bool = False,
 ) -> ChaosResult:
-    """The whole benchmark in `workdir` (the runs' logs stay there)."""
+    """The whole benchmark in `workdir` (the runs' logs stay there; with `keep` a PostgreSQL
+    database too, named in `workdir`/database.txt)."""
     began = time.perf_counter()
     rng = random.Random(settings.seed)
     study = study_toml(settings.participants)
@@ -211,7 +222,7 @@ async def run_chaos(
         if site.escalation_chat_id is not None
     ]
     async with (
-        fresh_database(settings.postgres_url, workdir) as url,
+        fresh_database(settings.postgres_url, workdir, keep=keep) as url,
         migrated_database(url, config) as database,
         SandboxServer(host="127.0.0.1", port=0, seed=settings.seed) as sandbox,
     ):
@@ -396,7 +407,8 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--keep",
         type=Path,
         metavar="DIR",
-        help="keep the runs' logs, the database and transcript.json (what was judged) in DIR",
+        help="keep the runs' logs, the database and transcript.json (what was judged) in DIR "
+        "(a PostgreSQL database is kept on its server, named in DIR/database.txt)",
     )
     return parser.parse_args(argv)
 
@@ -415,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if arguments.keep is not None:
         arguments.keep.mkdir(parents=True, exist_ok=True)
-        result = asyncio.run(run_chaos(settings, arguments.keep))
+        result = asyncio.run(run_chaos(settings, arguments.keep, keep=True))
         keep_transcript(result, arguments.keep / "transcript.json")
     else:
         with tempfile.TemporaryDirectory(prefix="trialbot-chaos-") as work:
