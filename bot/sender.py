@@ -38,14 +38,17 @@ class PtbSender:
         self.bot = bot
 
     async def wait_turn(self, chat_id: int) -> None:
-        limiter = getattr(self.bot, "rate_limiter", None)
-        if isinstance(limiter, TelegramRateLimiter):
+        if (limiter := self._limiter()) is not None:
             await limiter.wait_turn(chat_id)
 
     async def wait_overall_turn(self, chat_id: int) -> None:
-        limiter = getattr(self.bot, "rate_limiter", None)
-        if isinstance(limiter, TelegramRateLimiter):
+        if (limiter := self._limiter()) is not None:
             await limiter.wait_overall_turn(chat_id)
+
+    def _limiter(self) -> TelegramRateLimiter | None:
+        """The bot's limiter, if it is ours (a bot without one sends at once)."""
+        limiter = getattr(self.bot, "rate_limiter", None)
+        return limiter if isinstance(limiter, TelegramRateLimiter) else None
 
     async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
         with _translated_errors():

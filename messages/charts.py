@@ -103,11 +103,8 @@ class ChartProcess:
         finally:
             self._drawing -= 1
             if not self._drawing:
-                self._idle = loop.call_later(self._idle_seconds, self._stop_idle, executor)
-
-    def _stop_idle(self, executor: Executor) -> None:
-        if not self._drawing:
-            self._stop(executor)
+                # Cancelled by the next chart: when it fires, nothing has been drawn since.
+                self._idle = loop.call_later(self._idle_seconds, self._stop, executor)
 
     def _stop(self, executor: Executor) -> None:
         if self._executor is executor:

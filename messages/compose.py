@@ -55,7 +55,7 @@ class Composed:
 
 
 async def drawn(message: Composed) -> Composed:
-    """`message` with its chart drawn (in the chart thread, a few tenths of a second): a
+    """`message` with its chart drawn (in the drawing process, a few tenths of a second): a
     photo, or its text alone when the chart cannot be drawn."""
     if message.chart is None:
         return message
