@@ -36,11 +36,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, or_, true, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, or_, true, update
 from sqlalchemy import select as select_columns
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -73,7 +73,8 @@ log = logging.getLogger(__name__)
 LIVE = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.SENT)
 NOT_OURS = "cancelled or taken over meanwhile"
 UNSENDABLE = "could not be composed"
-AHEAD = 4  # batches claimed and not yet sent, at most
+AHEAD = 4  # batches claimed and not yet sent, at most (but what goes first is claimed anyway)
+NO_DEADLINE = float("inf")
 
 
 @dataclass
@@ -166,7 +167,7 @@ class Dispatcher:
         # Their rows: never taken over by this dispatcher's own next claim, even when their
         # lease ran out while they waited for Telegram's limits (or a time-lapse's clock).
         self._holding: set[int] = set()
-        self._before_slot = 0  # of those, not yet in a slot
+        self._before_slot: dict[int, Rank] = {}  # of those, not yet in a slot: their ranks
         self._pacing = 0  # of those, waiting for their chat's turn (or their chart)
         self._progress = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
@@ -185,13 +186,15 @@ class Dispatcher:
         batches: list[asyncio.Task[None]] = []
         try:
             while True:
-                self._more_due.clear()
-                full = True
-                while full:
-                    if batches:
-                        await self._room_for_more()
-                    claimed, full = await self._claim_batch(report)
+                more = True
+                while more:
+                    ahead_of = await self._room_for_more() if batches else None
+                    claimed, full = await self._claim_batch(report, ahead_of)
                     batches.append(asyncio.create_task(self._deliver_all(claimed, report)))
+                    if full and ahead_of is not None:
+                        self._more_due.set()  # more that goes first may be due: claim it too
+                    # After a claim of only what goes first, the rest is still to be claimed.
+                    more = full or ahead_of is not None
                 if not await self._delivered_or_more_due(batches):
                     return report
                 batches = [batch for batch in batches if not _delivered(batch)]
@@ -199,8 +202,10 @@ class Dispatcher:
             await asyncio.gather(*batches)
 
     def more_due(self) -> None:
-        """Something fell due: a run in progress claims again at once."""
+        """Something fell due: a run in progress claims again at once (when it holds all it
+        may, only what goes ahead of a message it holds)."""
         self._more_due.set()
+        self._progress.set()
 
     async def _delivered_or_more_due(self, batches: list[asyncio.Task[None]]) -> bool:
         """Until the batches are delivered (False) or `more_due` (True)."""
@@ -213,29 +218,41 @@ class Dispatcher:
             delivered.cancel()
             more.cancel()
 
-    async def _claim_batch(self, report: DispatchReport) -> tuple[list[Claimed], bool]:
-        """A batch, and whether it was full (then more may be due)."""
+    async def _claim_batch(
+        self, report: DispatchReport, ahead_of: Rank | None
+    ) -> tuple[list[Claimed], bool]:
+        """A batch (only of rows ranked ahead of `ahead_of`, when given), and whether it was
+        full (then more may be due)."""
+        self._more_due.clear()  # this claim sees all that fell due until now
         before = report.handled
-        claimed = await self._claim(report)
+        claimed = await self._claim(report, ahead_of=ahead_of)
         selected = len(claimed) + report.handled - before
         self._hold(claimed)
-        self._before_slot += len(claimed)
         return claimed, selected >= self.settings.batch_size
 
     def _hold(self, claimed: list[Claimed]) -> None:
         self._unfinished += len(claimed)
         self._holding.update(item.row_id for item in claimed)
+        self._before_slot.update((item.row_id, item.rank) for item in claimed)
 
-    async def _room_for_more(self) -> None:
+    async def _room_for_more(self) -> Rank | None:
         """Until fewer messages wait for a slot than there are slots, and fewer than `AHEAD`
         batches are unfinished (messages waiting for their chat's turn or their chart do
-        not count: they do not hold up what is due for other chats)."""
+        not count: they do not hold up what is due for other chats): then None.
+
+        Or until more falls due meanwhile (`more_due`): then the rank of the last message
+        still waiting for a slot, which what is claimed now must beat. Earliest deadline
+        first then holds across what is held and what falls due after it: a morning-of
+        reminder, or an alert, does not wait behind a backlog of later deadlines."""
         while (
-            self._before_slot - self._pacing >= self.settings.concurrency
+            len(self._before_slot) - self._pacing >= self.settings.concurrency
             or self._unfinished >= AHEAD * self.settings.batch_size
         ):
+            if self._more_due.is_set() and self._before_slot:
+                return max(self._before_slot.values())
             self._progress.clear()
             await self._progress.wait()
+        return None
 
     async def send_now(self, row_ids: list[int]) -> DispatchReport:
         """Send these rows at once, in this order, even before they fall due: a handler's
@@ -244,7 +261,6 @@ class Dispatcher:
         report = DispatchReport()
         claimed = await self._claim(report, only=row_ids)
         self._hold(claimed)
-        self._before_slot += len(claimed)
         await self._deliver_all(claimed, report)
         return report
 
@@ -319,15 +335,21 @@ class Dispatcher:
             )
         return int(result.rowcount or 0)
 
-    async def _claim(self, report: DispatchReport, only: list[int] | None = None) -> list[Claimed]:
-        """In one short transaction: expire what is stale, take a batch of due rows (or the
-        pending rows `only`, in that order) with a lease, and compose each from the state
-        as it is now. The rows are written together; if one cannot be composed, the claim
-        is made again with each row in its own savepoint, so that it fails alone."""
+    async def _claim(
+        self,
+        report: DispatchReport,
+        only: list[int] | None = None,
+        ahead_of: Rank | None = None,
+    ) -> list[Claimed]:
+        """In one short transaction: expire what is stale, take a batch of due rows (those
+        ranked ahead of `ahead_of`, or the pending rows `only`, in that order) with a lease,
+        and compose each from the state as it is now. The rows are written together; if one
+        cannot be composed, the claim is made again with each row in its own savepoint, so
+        that it fails alone."""
         for careful in (False, True):
             attempt = DispatchReport()
             try:
-                claimed = await self._claim_rows(attempt, only, careful=careful)
+                claimed = await self._claim_rows(attempt, only, ahead_of, careful=careful)
             except NotComposed:
                 continue
             report.add(attempt)
@@ -335,7 +357,12 @@ class Dispatcher:
         raise AssertionError("a careful claim does not raise NotComposed")
 
     async def _claim_rows(
-        self, report: DispatchReport, only: list[int] | None, *, careful: bool
+        self,
+        report: DispatchReport,
+        only: list[int] | None,
+        ahead_of: Rank | None,
+        *,
+        careful: bool,
     ) -> list[Claimed]:
         now = self.clock.now()
         claimed: list[Claimed] = []
@@ -373,6 +400,8 @@ class Dispatcher:
                     not_ours,
                 ),
             )
+            if ahead_of is not None:
+                due = and_(due, _ranked_ahead_of(ahead_of))
             if only is not None:
                 due = and_(
                     col(OutboxMessage.id).in_(only),
@@ -589,7 +618,7 @@ class Dispatcher:
         def entered() -> None:
             nonlocal in_slot
             in_slot = True
-            self._before_slot -= 1
+            del self._before_slot[item.row_id]
             self._progress.set()
 
         try:
@@ -1036,5 +1065,19 @@ def _refused(report: DispatchReport, reason: str) -> bool:
 
 def _rank(row: OutboxMessage) -> Rank:
     """Alerts and T1/T2 advice first (`Priority`), then the earliest deadline."""
-    deadline = row.not_after.timestamp() if row.not_after is not None else float("inf")
+    deadline = row.not_after.timestamp() if row.not_after is not None else NO_DEADLINE
     return (float(row.priority), deadline)
+
+
+def _ranked_ahead_of(rank: Rank) -> ColumnElement[bool]:
+    """Rows whose `_rank` is lower than `rank`, as a condition of the claim's query."""
+    priority, deadline = rank
+    earlier: ColumnElement[bool] = col(OutboxMessage.not_after).is_not(None)
+    if deadline != NO_DEADLINE:
+        earlier = and_(
+            earlier, col(OutboxMessage.not_after) < datetime.fromtimestamp(deadline, UTC)
+        )
+    return or_(
+        col(OutboxMessage.priority) < priority,
+        and_(col(OutboxMessage.priority) == priority, earlier),
+    )

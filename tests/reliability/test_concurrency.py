@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,7 +20,7 @@ from scheduler.dispatcher import Dispatcher, DispatchSettings
 from scheduler.planner import Planner
 from study.config import StudyConfig
 from study.database import Database
-from study.models import Participant
+from study.models import OutboxMessage, OutboxStatus, Participant
 from study.outbox import REMINDER_TEMPLATE, Priority, enqueue
 from tests.reliability.outbox import (
     VISIT_DAY,
@@ -70,6 +70,41 @@ def dispatcher(
 ) -> Dispatcher:
     settings = DispatchSettings(concurrency=concurrency)
     return Dispatcher(database, sender, clock, config, Planner(config), settings)
+
+
+async def queue(
+    database: Database,
+    who: Participant,
+    now: datetime,
+    *,
+    not_after: datetime,
+    due_minutes_ago: int = 10,
+    priority: Priority = Priority.REMINDER,
+) -> int:
+    """A visit reminder for `who`, due a while ago; its row's id."""
+    async with database.session() as session:
+        row = await enqueue(
+            session,
+            template=REMINDER_TEMPLATE,
+            dedupe_key=f"priority:{who.id}",
+            participant_id=who.id,
+            context={
+                "kind": "visit",
+                "visit_id": None,
+                "infusion_id": None,
+                "month": 0,
+                "date": VISIT_DAY.isoformat(),
+                "time": None,
+                "days_before": 2,
+            },
+            due_at=now - timedelta(minutes=due_minutes_ago),
+            not_after=not_after,
+            priority=priority,
+            now=now,
+        )
+        await session.flush()
+        assert row.id is not None
+        return row.id
 
 
 def arrivals(sandbox: SandboxServer) -> list[tuple[int, str]]:
@@ -149,35 +184,17 @@ async def test_alerts_first_then_the_earliest_deadline(
         database, sandbox, [8701, 8702, 8703], now=clock.now()
     )
     now = clock.now()
-
-    async def queue(
-        who: Participant, *, due_minutes_ago: int, not_after_hours: int, priority: Priority
-    ) -> None:
-        async with database.session() as session:
-            await enqueue(
-                session,
-                template=REMINDER_TEMPLATE,
-                dedupe_key=f"priority:{who.id}",
-                participant_id=who.id,
-                context={
-                    "kind": "visit",
-                    "visit_id": None,
-                    "infusion_id": None,
-                    "month": 0,
-                    "date": VISIT_DAY.isoformat(),
-                    "time": None,
-                    "days_before": 2,
-                },
-                due_at=now - timedelta(minutes=due_minutes_ago),
-                not_after=now + timedelta(hours=not_after_hours),
-                priority=priority,
-                now=now,
-            )
-
     # Queued in the opposite order of what must go first.
-    await queue(late, due_minutes_ago=30, not_after_hours=48, priority=Priority.REMINDER)
-    await queue(soon, due_minutes_ago=20, not_after_hours=2, priority=Priority.REMINDER)
-    await queue(urgent, due_minutes_ago=10, not_after_hours=48, priority=Priority.URGENT)
+    await queue(database, late, now, not_after=now + timedelta(hours=48), due_minutes_ago=30)
+    await queue(database, soon, now, not_after=now + timedelta(hours=2), due_minutes_ago=20)
+    await queue(
+        database,
+        urgent,
+        now,
+        not_after=now + timedelta(hours=48),
+        due_minutes_ago=10,
+        priority=Priority.URGENT,
+    )
 
     await dispatcher(database, PtbSender(bot), clock, config, concurrency=1).drain()
 
@@ -245,6 +262,83 @@ async def test_what_falls_due_while_a_chat_waits_for_its_turn_goes_at_once(
     busy_arrived = [chat for chat, _ in arrivals(sandbox)].count(8801)
     report = await run
     assert busy_arrived < 6, "the other chat's message waited for the busy chat's last"
+    assert report.sent == 7
+
+
+class HeldAtFirst(PtbSender):
+    """The first send waits until the test lets it go: with one slot, the dispatcher's
+    messages all wait behind it."""
+
+    def __init__(self, bot: ExtBot[Any]) -> None:
+        super().__init__(bot)
+        self.holding = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
+        if not self.holding.is_set():
+            self.holding.set()
+            await self.go.wait()
+        return await super().send(chat_id, text, keyboard)
+
+
+async def status_of(database: Database, row_id: int) -> OutboxStatus:
+    async with database.session() as session:
+        row = await session.get(OutboxMessage, row_id)
+        assert row is not None
+        return OutboxStatus(row.status)
+
+
+async def until_claimed(database: Database, row_id: int) -> None:
+    for _ in range(1000):
+        if await status_of(database, row_id) != OutboxStatus.PENDING:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"row {row_id} was never claimed")
+
+
+@pytest.mark.parametrize(
+    ("priority", "hours_left"),
+    [(Priority.URGENT, 48), (Priority.REMINDER, 2)],
+    ids=["an alert", "an earlier deadline"],
+)
+async def test_what_goes_first_is_claimed_even_while_the_dispatcher_holds_all_it_may(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+    priority: Priority,
+    hours_left: int,
+) -> None:
+    """A dispatcher claims no more while it holds as much as it may; what falls due then
+    and goes ahead of what it holds (an alert, or a reminder whose window closes sooner) is
+    claimed anyway, and takes the next slot. In the chaos time-lapse a morning-of reminder
+    missed its noon waiting behind 7-day reminders claimed before it fell due."""
+    sandbox.set_time(clock.now().timestamp())
+    now = clock.now()
+    chats = [9001, 9002, 9003, 9004, 9005]
+    held = await linked_participants(database, sandbox, chats, now=now)
+    ahead, behind = await linked_participants(database, sandbox, [9010, 9011], now=now)
+    await put_due_reminders(database, held, now=now)  # until tomorrow
+    sender = HeldAtFirst(bot)
+    settings = DispatchSettings(concurrency=1, batch_size=5)
+    sending = Dispatcher(database, sender, clock, config, Planner(config), settings)
+    run = asyncio.create_task(sending.run_once())
+    await sender.holding.wait()  # one in the slot, four waiting for it: all it may hold
+
+    first = await queue(
+        database, ahead, now, not_after=now + timedelta(hours=hours_left), priority=priority
+    )
+    after = await queue(database, behind, now, not_after=now + timedelta(days=2))
+    sending.more_due()  # what the outbox's commit does through `SchedulerService.wake`
+    await until_claimed(database, first)
+    assert await status_of(database, after) == OutboxStatus.PENDING, "it waits for room"
+    sender.go.set()
+    report = await run
+
+    order = [chat for chat, _ in arrivals(sandbox)]
+    assert order[1] == 9010, f"it waited behind the reminders held before it: {order}"
+    assert order[-1] == 9011
     assert report.sent == 7
 
 
