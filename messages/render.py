@@ -12,7 +12,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -61,6 +61,7 @@ class Rendered(str):
         return rendered
 
 
+@lru_cache(maxsize=4096)  # a claim of fifty reminders names a handful of days
 def _full_date(value: date | str, language: Language) -> str:
     if isinstance(value, str):
         value = date.fromisoformat(value)
