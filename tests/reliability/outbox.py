@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlmodel import col, select
 
@@ -21,6 +22,19 @@ def daytime_zone(now: datetime) -> str:
     while a test runs on the real clock."""
     offset = 12 - now.hour  # -11 .. +12 hours from UTC
     return "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"  # Etc/GMT-5 is UTC+5
+
+
+def visit_reminder(day: date, *, days_before: int) -> dict[str, Any]:
+    """The context of a reminder of a visit on `day` (no visit row: the text names the day)."""
+    return {
+        "kind": "visit",
+        "visit_id": None,
+        "infusion_id": None,
+        "month": 0,
+        "date": day.isoformat(),
+        "time": None,
+        "days_before": days_before,
+    }
 
 
 async def linked_participants(
@@ -82,15 +96,7 @@ async def put_due_reminders(
                     template=REMINDER_TEMPLATE,
                     dedupe_key=f"{KEY}{participant.id}:{n}",
                     participant_id=participant.id,
-                    context={
-                        "kind": "visit",
-                        "visit_id": None,
-                        "infusion_id": None,
-                        "month": 0,
-                        "date": day.isoformat(),
-                        "time": None,
-                        "days_before": 7,
-                    },
+                    context=visit_reminder(day, days_before=7),
                     # distinct due times: the dispatcher's order is then well defined
                     due_at=now - timedelta(hours=1) + timedelta(milliseconds=queued),
                     not_after=now + timedelta(days=1),

@@ -27,6 +27,7 @@ from tests.reliability.outbox import (
     linked_participants,
     put_due_reminders,
     queued_rows,
+    visit_reminder,
 )
 from tests.reliability.workers import TOKEN
 from tests.support.clock import FakeClock
@@ -88,15 +89,7 @@ async def queue(
             template=REMINDER_TEMPLATE,
             dedupe_key=f"priority:{who.id}",
             participant_id=who.id,
-            context={
-                "kind": "visit",
-                "visit_id": None,
-                "infusion_id": None,
-                "month": 0,
-                "date": VISIT_DAY.isoformat(),
-                "time": None,
-                "days_before": 2,
-            },
+            context=visit_reminder(VISIT_DAY, days_before=2),
             due_at=now - timedelta(minutes=due_minutes_ago),
             not_after=not_after,
             priority=priority,
