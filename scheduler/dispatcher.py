@@ -33,7 +33,6 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -73,7 +72,6 @@ log = logging.getLogger(__name__)
 LIVE = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.SENT)
 NOT_OURS = "cancelled or taken over meanwhile"
 UNSENDABLE = "could not be composed"
-AHEAD = 4  # batches claimed and not yet sent, at most (but what goes first is claimed anyway)
 NO_DEADLINE = float("inf")
 
 
@@ -163,12 +161,15 @@ class Dispatcher:
         self._slots = Slots(self.settings.concurrency)
         self._to_record: list[tuple[Claimed, int, datetime, asyncio.Future[None]]] = []
         self._tails: dict[int, asyncio.Task[None]] = {}  # each chat's last messages on their way
-        self._unfinished = 0  # claimed messages not yet sent (or given up)
-        # Their rows: never taken over by this dispatcher's own next claim, even when their
-        # lease ran out while they waited for Telegram's limits (or a time-lapse's clock).
+        # The rows of claimed messages not yet sent (or given up): never taken over by this
+        # dispatcher's own next claim, even when their lease ran out while they waited for
+        # Telegram's limits (or a time-lapse's clock).
         self._holding: set[int] = set()
         self._before_slot: dict[int, Rank] = {}  # of those, not yet in a slot: their ranks
-        self._pacing = 0  # of those, waiting for their chat's turn (or their chart)
+        # Of those, waiting for their chat: its earlier messages, its turn under Telegram's
+        # limit, their chart. They hold up no other chat, so they do not count as waiting
+        # for a slot (`_room_for_more`).
+        self._pacing: set[int] = set()
         self._progress = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
         self._to_check: list[tuple[Claimed, asyncio.Future[bool]]] = []
@@ -179,9 +180,10 @@ class Dispatcher:
         """Claim due rows batch by batch and deliver them, until a batch comes back short
         (nothing more is due) and all are delivered. The next batch is claimed while the
         last is on its way, as soon as the slots would otherwise run dry, so that sends
-        never wait for the database; never more than `AHEAD` batches are held at once.
-        What falls due while messages are still on their way (`more_due`: an alert queued
-        while a group chat waits for its turn) is claimed then, not after them."""
+        never wait for the database (and no sooner: what is held is what waits for a slot,
+        fewer than the slots and a batch, and what waits for its own chat). What falls due
+        while messages are still on their way (`more_due`: an alert queued while a group
+        chat waits for its turn) is claimed then, not after them."""
         report = DispatchReport()
         batches: list[asyncio.Task[None]] = []
         try:
@@ -231,23 +233,18 @@ class Dispatcher:
         return claimed, selected >= self.settings.batch_size
 
     def _hold(self, claimed: list[Claimed]) -> None:
-        self._unfinished += len(claimed)
         self._holding.update(item.row_id for item in claimed)
         self._before_slot.update((item.row_id, item.rank) for item in claimed)
 
     async def _room_for_more(self) -> Rank | None:
-        """Until fewer messages wait for a slot than there are slots, and fewer than `AHEAD`
-        batches are unfinished (messages waiting for their chat's turn or their chart do
-        not count: they do not hold up what is due for other chats): then None.
+        """Until fewer messages wait for a slot than there are slots (those waiting for their
+        chat do not count: they hold up no other chat): then None.
 
         Or until more falls due meanwhile (`more_due`): then the rank of the last message
         still waiting for a slot, which what is claimed now must beat. Earliest deadline
         first then holds across what is held and what falls due after it: a morning-of
         reminder, or an alert, does not wait behind a backlog of later deadlines."""
-        while (
-            len(self._before_slot) - self._pacing >= self.settings.concurrency
-            or self._unfinished >= AHEAD * self.settings.batch_size
-        ):
+        while len(self._before_slot) - len(self._pacing) >= self.settings.concurrency:
             if self._more_due.is_set() and self._before_slot:
                 return max(self._before_slot.values())
             self._progress.clear()
@@ -272,23 +269,34 @@ class Dispatcher:
             by_chat[item.message.chat_id].append(item)
 
         async def in_order(before: asyncio.Task[None] | None, items: list[Claimed]) -> None:
-            if before is not None:
-                await asyncio.wait([before])  # its failure is its own batch's to report
-            for item in items:
-                try:
+            try:
+                if before is not None:
+                    await asyncio.wait([before])  # its failure is its own batch's to report
+                for item in items:
                     await self._deliver(item, report)
-                finally:
-                    self._unfinished -= 1
-                    self._holding.discard(item.row_id)
-                    self._progress.set()
+                    self._let_go(item)
+            finally:
+                # After a failure, the chat's next messages are not sent before the one that
+                # failed: all are claimed again once their leases run out.
+                for item in items:
+                    self._let_go(item)
 
         chains = []
         for chat, items in by_chat.items():
+            self._pacing.update(item.row_id for item in items)
             chain = asyncio.create_task(in_order(self._tails.get(chat), items))
             self._tails[chat] = chain
             chain.add_done_callback(partial(self._forget_tail, chat))
             chains.append(chain)
+        self._progress.set()  # those waiting for their chat leave room for more
         await asyncio.gather(*chains)
+
+    def _let_go(self, item: Claimed) -> None:
+        """`item` is sent or given up (or will be claimed again): no longer held."""
+        self._holding.discard(item.row_id)
+        self._before_slot.pop(item.row_id, None)
+        self._pacing.discard(item.row_id)
+        self._progress.set()
 
     def _forget_tail(self, chat: int, done: asyncio.Task[None]) -> None:
         if self._tails.get(chat) is done:
@@ -612,35 +620,19 @@ class Dispatcher:
             )
         return later
 
+    def _entered(self, item: Claimed) -> None:
+        self._before_slot.pop(item.row_id, None)
+        self._progress.set()
+
     async def _deliver(self, item: Claimed, report: DispatchReport) -> None:
-        in_slot = False
-
-        def entered() -> None:
-            nonlocal in_slot
-            in_slot = True
-            del self._before_slot[item.row_id]
-            self._progress.set()
-
-        try:
-            await self._deliver_in_turn(item, report, entered)
-        finally:
-            if not in_slot:
-                entered()
-
-    async def _deliver_in_turn(
-        self, item: Claimed, report: DispatchReport, entered: Callable[[], None]
-    ) -> None:
         # Its chart drawn and the chat's turn first, holding no slot: a chart being drawn or a
         # chat at its limit delays only that chat.
-        self._pacing += 1
-        try:
-            item.message = await drawn(item.message)
-            await self.sender.wait_turn(item.message.chat_id)
-        finally:
-            self._pacing -= 1
+        item.message = await drawn(item.message)
+        await self.sender.wait_turn(item.message.chat_id)
+        self._pacing.discard(item.row_id)
         try:
             async with self._slots.hold(item.rank):
-                entered()
+                self._entered(item)
                 await self.sender.wait_overall_turn(item.message.chat_id)
                 if not await self._still_to_send(item, report):
                     return

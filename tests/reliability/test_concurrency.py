@@ -258,6 +258,75 @@ async def test_what_falls_due_while_a_chat_waits_for_its_turn_goes_at_once(
     assert report.sent == 7
 
 
+async def test_a_chat_with_a_long_backlog_holds_up_no_other_chat(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    limited_bot: ExtBot[Any],
+) -> None:
+    """Messages waiting for their chat's turn do not count against what the dispatcher may
+    hold: a chat with more queued than that (a site's group after an outage, at twenty a
+    minute) does not keep another chat's message, of a later deadline, from being claimed."""
+    sandbox.set_time(clock.now().timestamp())
+    now = clock.now()
+    busy, other = await linked_participants(database, sandbox, [9101, 9102], now=now)
+    await put_due_reminders(database, [busy], now=now, each=10)  # until tomorrow
+    await queue(database, other, now, not_after=now + timedelta(days=2))
+    settings = DispatchSettings(concurrency=12, batch_size=1)  # it may hold 4
+    sending = Dispatcher(database, PtbSender(limited_bot), clock, config, Planner(config), settings)
+    run = asyncio.create_task(sending.run_once())
+
+    await sandbox.wait_for_message(9102)
+
+    busy_arrived = [chat for chat, _ in arrivals(sandbox)].count(9101)
+    report = await run
+    assert busy_arrived <= 4, f"it waited for {busy_arrived} of the busy chat's ten"
+    assert report.sent == 11
+
+
+class FailsOnce(PtbSender):
+    """The first send fails in a way the dispatcher does not expect (a bug, a lost database
+    connection), not with a failure of Telegram's."""
+
+    def __init__(self, bot: ExtBot[Any]) -> None:
+        super().__init__(bot)
+        self.failed = False
+
+    async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("unexpected")
+        return await super().send(chat_id, text, keyboard)
+
+
+async def test_a_chats_messages_after_an_unexpected_failure_are_sent_later_in_order(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    """A send that fails unexpectedly stops its chat's next messages (they must not go
+    before it); all of them are claimed again once their leases run out, by the same
+    dispatcher, and go in their order. None stays held by a dispatcher that gave up on it."""
+    sandbox.set_time(clock.now().timestamp())
+    (participant,) = await linked_participants(database, sandbox, [9201], now=clock.now())
+    await put_due_reminders(database, [participant], now=clock.now(), each=3)
+    sending = dispatcher(database, FailsOnce(bot), clock, config, concurrency=2)
+
+    with pytest.raises(RuntimeError):
+        await sending.run_once()
+    assert arrivals(sandbox) == []
+    clock.advance(DispatchSettings().lease + timedelta(seconds=1))
+    report = await sending.drain()
+
+    assert report.sent == 3
+    rows = await queued_rows(database)
+    ids = [row.telegram_message_id or 0 for row in rows]
+    assert 0 not in ids and ids == sorted(ids), f"not sent in their order: {ids}"
+
+
 class HeldAtFirst(PtbSender):
     """The first send waits until the test lets it go: with one slot, the dispatcher's
     messages all wait behind it."""
