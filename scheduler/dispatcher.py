@@ -191,6 +191,8 @@ class Dispatcher:
                 more = True
                 while more:
                     ahead_of = await self._room_for_more() if batches else None
+                    if ahead_of is not None and not await self._due_ahead_of(ahead_of):
+                        continue
                     claimed, full = await self._claim_batch(report, ahead_of)
                     batches.append(asyncio.create_task(self._deliver_all(claimed, report)))
                     if full and ahead_of is not None:
@@ -374,40 +376,14 @@ class Dispatcher:
     ) -> list[Claimed]:
         now = self.clock.now()
         claimed: list[Claimed] = []
-        # A row whose lease ran out is taken over from a crashed sender, never from ourselves.
-        not_ours = col(OutboxMessage.id).not_in(self._holding) if self._holding else true()
         async with self.database.session() as session:
             expired = await session.exec(
                 update(OutboxMessage)
-                .where(
-                    or_(
-                        and_(
-                            col(OutboxMessage.status) == OutboxStatus.PENDING,
-                            col(OutboxMessage.available_at) <= now,
-                        ),
-                        # a crashed sender's row, recovered after its time: not sent late
-                        and_(
-                            col(OutboxMessage.status) == OutboxStatus.SENDING,
-                            col(OutboxMessage.lease_until) < now,
-                            not_ours,
-                        ),
-                    ),
-                    col(OutboxMessage.not_after) < now,
-                )
+                .where(self._due(now), col(OutboxMessage.not_after) < now)
                 .values(status=OutboxStatus.EXPIRED, lease_until=None, last_error="past not_after")
             )
             report.expired += int(expired.rowcount or 0)
-            due = or_(
-                and_(
-                    col(OutboxMessage.status) == OutboxStatus.PENDING,
-                    col(OutboxMessage.available_at) <= now,
-                ),
-                and_(
-                    col(OutboxMessage.status) == OutboxStatus.SENDING,
-                    col(OutboxMessage.lease_until) < now,
-                    not_ours,
-                ),
-            )
+            due = self._due(now)
             if ahead_of is not None:
                 due = and_(due, _ranked_ahead_of(ahead_of))
             if only is not None:
@@ -462,6 +438,32 @@ class Dispatcher:
                 else:
                     report.deferred += 1
         return claimed
+
+    def _due(self, now: datetime) -> ColumnElement[bool]:
+        """Rows to claim: pending and due, or a crashed sender's whose lease ran out (never
+        our own: `_holding`)."""
+        not_ours = col(OutboxMessage.id).not_in(self._holding) if self._holding else true()
+        return or_(
+            and_(
+                col(OutboxMessage.status) == OutboxStatus.PENDING,
+                col(OutboxMessage.available_at) <= now,
+            ),
+            and_(
+                col(OutboxMessage.status) == OutboxStatus.SENDING,
+                col(OutboxMessage.lease_until) < now,
+                not_ours,
+            ),
+        )
+
+    async def _due_ahead_of(self, rank: Rank) -> bool:
+        """Whether a due row ranks ahead of `rank`. Looked at without a transaction of its
+        own (on SQLite without the write lock), so that a wake while the dispatcher holds
+        all it may, which mostly finds nothing, does not hold up the records of sends."""
+        self._more_due.clear()  # this look sees all that fell due until now
+        query = select_columns(col(OutboxMessage.id)).where(
+            self._due(self.clock.now()), _ranked_ahead_of(rank)
+        )
+        return bool(await self.database.rows(query.limit(1)))
 
     async def _prepare(
         self, session: AsyncSession, row: OutboxMessage, now: datetime, later: tuple[Later, ...]
