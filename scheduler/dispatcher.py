@@ -10,7 +10,9 @@ Guarantees, and how:
   turn under Telegram's per-chat limit (`Sender.wait_turn`), and a chart is drawn, before
   a slot is taken, so a chat at its limit holds up no other. Slots go to alerts and T1/T2
   advice first, then by the earliest `not_after` (`Priority`, the claim's order). What
-  falls due while earlier messages are on their way is claimed at once (`more_due`).
+  falls due while earlier messages are on their way is claimed at once (`more_due`); when
+  as many wait for a slot as there are slots, only what ranks ahead of one of them is.
+  Messages waiting for their own chat (its earlier messages, its limit) do not count.
 - Several processes on PostgreSQL never take the same row: claiming uses
   `FOR UPDATE SKIP LOCKED` in its own short transaction. On SQLite (one process) the
   transaction takes the write lock (`BEGIN IMMEDIATE`).
