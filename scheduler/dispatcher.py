@@ -876,16 +876,16 @@ class Dispatcher:
     ) -> dict[int, Exception]:
         """Record `batch` as sent; the records that failed, by their place in it."""
         failed: dict[int, Exception] = {}
-        plain = [
-            (item, message_id, now)
-            for item, message_id, now, _ in batch
-            if not item.message.remember and not item.moved
-        ]
+        plain: list[tuple[Claimed, int, datetime]] = []
+        followed: list[tuple[int, Claimed, int, datetime]] = []  # with their place in `batch`
+        for number, (item, message_id, now, _) in enumerate(batch):
+            if item.message.remember or item.moved:
+                followed.append((number, item, message_id, now))
+            else:
+                plain.append((item, message_id, now))
         if plain:  # one UPDATE for them all: nothing to undo, nothing to follow
             await self._record_plain(session, plain)
-        for number, (item, message_id, now, _) in enumerate(batch):
-            if not item.message.remember and not item.moved:
-                continue
+        for number, item, message_id, now in followed:
             try:  # one bad record fails only its own message
                 async with session.begin_nested():
                     await self._record_one(session, item, message_id, now)

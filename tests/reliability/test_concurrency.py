@@ -273,7 +273,8 @@ async def test_a_chat_with_a_long_backlog_holds_up_no_other_chat(
     busy, other = await linked_participants(database, sandbox, [9101, 9102], now=now)
     await put_due_reminders(database, [busy], now=now, each=10)  # until tomorrow
     await queue(database, other, now, not_after=now + timedelta(days=2))
-    settings = DispatchSettings(concurrency=12, batch_size=1)  # it may hold 4
+    # One row a claim: a cap on what is held, counted in batches, would be a few messages.
+    settings = DispatchSettings(concurrency=12, batch_size=1)
     sending = Dispatcher(database, PtbSender(limited_bot), clock, config, Planner(config), settings)
     run = asyncio.create_task(sending.run_once())
 
