@@ -10,7 +10,8 @@ Guarantees, and how:
   turn under Telegram's per-chat limit (`Sender.wait_turn`), and a chart is drawn, before
   a slot is taken, so a chat at its limit holds up no other. Slots go to alerts and T1/T2
   advice first, then by the earliest `not_after` (`Priority`, the claim's order). What
-  falls due while earlier messages are on their way is claimed at once (`more_due`); when
+  falls due while earlier messages are on their way is claimed at once (queued: `more_due`;
+  by the clock: the run wakes at the next pending row's moment); when
   as many wait for a slot as there are slots, only what ranks ahead of one of them is.
   Messages waiting for their own chat (its earlier messages, its limit) do not count.
 - Several processes on PostgreSQL never take the same row: claiming uses
@@ -185,7 +186,8 @@ class Dispatcher:
         never wait for the database (and no sooner: what is held is what waits for a slot,
         fewer than the slots and a batch, and what waits for its own chat). What falls due
         while messages are still on their way (`more_due`: an alert queued while a group
-        chat waits for its turn) is claimed then, not after them."""
+        chat waits for its turn; or a reminder whose moment comes by the clock) is claimed
+        then, not after them."""
         report = DispatchReport()
         batches: list[asyncio.Task[None]] = []
         try:
@@ -201,7 +203,8 @@ class Dispatcher:
                         self._more_due.set()  # more that goes first may be due: claim it too
                     # After a claim of only what goes first, the rest is still to be claimed.
                     more = full or ahead_of is not None
-                if not await self._delivered_or_more_due(batches):
+                falls_due_in = await self._until_next_falls_due()
+                if not await self._delivered_or_more_due(batches, falls_due_in):
                     return report
                 batches = [batch for batch in batches if not _delivered(batch)]
         finally:
@@ -213,16 +216,36 @@ class Dispatcher:
         self._more_due.set()
         self._progress.set()
 
-    async def _delivered_or_more_due(self, batches: list[asyncio.Task[None]]) -> bool:
-        """Until the batches are delivered (False) or `more_due` (True)."""
+    async def _delivered_or_more_due(
+        self, batches: list[asyncio.Task[None]], falls_due_in: float | None
+    ) -> bool:
+        """Until the batches are delivered (False), or `more_due`, or the next pending row
+        falls due by the clock, `falls_due_in` seconds from now (True)."""
         delivered = asyncio.ensure_future(asyncio.wait(batches))
         more = asyncio.create_task(self._more_due.wait())
         try:
-            await asyncio.wait([delivered, more], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                [delivered, more], timeout=falls_due_in, return_when=asyncio.FIRST_COMPLETED
+            )
             return not delivered.done()
         finally:  # neither cancels a batch
             delivered.cancel()
             more.cancel()
+
+    async def _until_next_falls_due(self) -> float | None:
+        """Wall seconds until the next pending row falls due by the clock (a reminder's
+        moment, a retry's back-off), which nothing else announces while a run is under way:
+        a run that lasts as long as its slowest chat claims it then. None if there is none.
+        Read without a transaction, as `_due_ahead_of` is."""
+        now = self.clock.now()
+        query = select_columns(func.min(OutboxMessage.available_at)).where(
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+            col(OutboxMessage.available_at) > now,
+        )
+        ((moment,),) = await self.database.rows(query)
+        if moment is None:
+            return None
+        return max(0.0, self.clock.wall_seconds((moment - now).total_seconds()))
 
     async def _claim_batch(
         self, report: DispatchReport, ahead_of: Rank | None

@@ -79,10 +79,11 @@ async def queue(
     now: datetime,
     *,
     not_after: datetime,
-    due_minutes_ago: int = 10,
+    due_in: timedelta = timedelta(minutes=-10),
     priority: Priority = Priority.REMINDER,
 ) -> int:
-    """A visit reminder for `who`, due a while ago; its row's id."""
+    """A visit reminder for `who`, due `due_in` from `now` (by default a while ago); its
+    row's id."""
     async with database.session() as session:
         row = await enqueue(
             session,
@@ -90,7 +91,7 @@ async def queue(
             dedupe_key=f"priority:{who.id}",
             participant_id=who.id,
             context=visit_reminder(VISIT_DAY, days_before=2),
-            due_at=now - timedelta(minutes=due_minutes_ago),
+            due_at=now + due_in,
             not_after=not_after,
             priority=priority,
             now=now,
@@ -98,6 +99,9 @@ async def queue(
         await session.flush()
         assert row.id is not None
         return row.id
+
+
+HALF_SECOND = timedelta(seconds=0.5)
 
 
 def arrivals(sandbox: SandboxServer) -> list[tuple[int, str]]:
@@ -178,14 +182,18 @@ async def test_alerts_first_then_the_earliest_deadline(
     )
     now = clock.now()
     # Queued in the opposite order of what must go first.
-    await queue(database, late, now, not_after=now + timedelta(hours=48), due_minutes_ago=30)
-    await queue(database, soon, now, not_after=now + timedelta(hours=2), due_minutes_ago=20)
+    await queue(
+        database, late, now, not_after=now + timedelta(hours=48), due_in=timedelta(minutes=-30)
+    )
+    await queue(
+        database, soon, now, not_after=now + timedelta(hours=2), due_in=timedelta(minutes=-20)
+    )
     await queue(
         database,
         urgent,
         now,
         not_after=now + timedelta(hours=48),
-        due_minutes_ago=10,
+        due_in=timedelta(minutes=-10),
         priority=Priority.URGENT,
     )
 
@@ -256,6 +264,33 @@ async def test_what_falls_due_while_a_chat_waits_for_its_turn_goes_at_once(
     report = await run
     assert busy_arrived < 6, "the other chat's message waited for the busy chat's last"
     assert report.sent == 7
+
+
+async def test_what_falls_due_by_the_clock_while_a_chat_waits_for_its_turn_goes_then(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    limited_bot: ExtBot[Any],
+) -> None:
+    """A reminder that falls due by the clock while a run is under way, with nothing
+    committed to wake the dispatcher, is claimed at its moment: not after the run's slowest
+    chat (three at once, then one a second), nor at the next poll."""
+    sandbox.set_time(clock.now().timestamp())
+    now = clock.now()
+    busy, other = await linked_participants(database, sandbox, [9301, 9302], now=now)
+    await put_due_reminders(database, [busy], now=now, each=6)
+    await queue(database, other, now, not_after=now + timedelta(days=2), due_in=HALF_SECOND)
+    sending = dispatcher(database, PtbSender(limited_bot), clock, config, concurrency=12)
+    run = asyncio.create_task(sending.run_once())
+    await sandbox.wait_for_message(9301)  # the run is under way; three more wait their turn
+    clock.advance(HALF_SECOND)
+
+    report = await run
+
+    chats = [chat for chat, _ in arrivals(sandbox)]
+    assert report.sent == 7, "the run ended without the message that fell due meanwhile"
+    assert chats.index(9302) < len(chats) - 1, "it waited for the busy chat's last message"
 
 
 async def test_a_chat_with_a_long_backlog_holds_up_no_other_chat(
