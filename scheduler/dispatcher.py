@@ -36,7 +36,7 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -171,8 +171,9 @@ class Dispatcher:
         self._before_slot: dict[int, Rank] = {}  # of those, not yet in a slot: their ranks
         # Of those, waiting for their chat: its earlier messages, its turn under Telegram's
         # limit, their chart. They hold up no other chat, so they do not count as waiting
-        # for a slot (`_room_for_more`).
-        self._pacing: set[int] = set()
+        # for a slot (`_room_for_more`), and their leases are kept (`_keep_leases`).
+        self._pacing: dict[int, Claimed] = {}
+        self._renewing: asyncio.Future[None] | None = None  # leases of those, being renewed
         self._progress = asyncio.Event()
         self._recorder: asyncio.Task[None] | None = None
         self._to_check: list[tuple[Claimed, asyncio.Future[bool]]] = []
@@ -190,6 +191,8 @@ class Dispatcher:
         then, not after them."""
         report = DispatchReport()
         batches: list[asyncio.Task[None]] = []
+        over = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_leases(over))
         try:
             while True:
                 more = True
@@ -209,6 +212,8 @@ class Dispatcher:
                 batches = [batch for batch in batches if not _delivered(batch)]
         finally:
             await asyncio.gather(*batches)
+            over.set()  # not cancelled: a renewal under way finishes its transaction
+            await keeper
 
     def more_due(self) -> None:
         """Something fell due: a run in progress claims again at once (when it holds all it
@@ -231,6 +236,58 @@ class Dispatcher:
         finally:  # neither cancels a batch
             delivered.cancel()
             more.cancel()
+
+    async def _keep_leases(self, over: asyncio.Event) -> None:
+        """Until the run is `over`: renew the leases of messages waiting for their chat when
+        half of each is gone. A group's backlog at twenty a minute outlasts a lease (five
+        minutes: a hundred messages); without this, another process would take the last of
+        them over and send them out of their chat's order (this one refuses a row no longer
+        its own, so none would go twice). Not on SQLite, which serves one process by
+        design: this one does not take over what it holds (`_holding`)."""
+        if self.database.is_sqlite:
+            return
+        lost: set[int] = set()  # taken over meanwhile: not renewed again
+        while not over.is_set():
+            now = self.clock.now()
+            half = self.settings.lease / 2
+            waiting = [item for item in self._pacing.values() if item.row_id not in lost]
+            soonest = min((item.lease_until for item in waiting), default=now + half * 2)
+            delay = self.clock.wall_seconds((soonest - half - now).total_seconds())
+            if delay > 0:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(over.wait(), delay)
+                continue
+            due = [item for item in waiting if item.lease_until - now <= half]
+            lost.update(item.row_id for item in due)
+            lost.difference_update(await self._renew(due, now + half * 2))
+
+    async def _renew(self, items: list[Claimed], until: datetime) -> set[int]:
+        """Renew the leases of `items` still ours, until `until`; the ids of those renewed.
+        A message that leaves its chat's wait meanwhile waits for this (`_renewing`), so
+        that its lease is the one in its row when it is checked before its send."""
+        self._renewing = asyncio.get_running_loop().create_future()
+        try:
+            leases = {item.row_id: item.lease_until for item in items}
+            async with self.database.session() as session:
+                result = await session.exec(
+                    update(OutboxMessage)
+                    .where(
+                        col(OutboxMessage.id).in_(leases),
+                        col(OutboxMessage.status) == OutboxStatus.SENDING,
+                        col(OutboxMessage.lease_until) == _per_row(_TABLE.lease_until, leases),
+                    )
+                    .values(lease_until=until)
+                    .returning(col(OutboxMessage.id))
+                    .execution_options(synchronize_session=False)
+                )
+                renewed = set(result.scalars())
+            for item in items:
+                if item.row_id in renewed:
+                    item.lease_until = until
+            return renewed
+        finally:
+            self._renewing.set_result(None)
+            self._renewing = None
 
     async def _until_next_falls_due(self) -> float | None:
         """Wall seconds until the next pending row falls due by the clock (a reminder's
@@ -310,7 +367,7 @@ class Dispatcher:
 
         chains = []
         for chat, items in by_chat.items():
-            self._pacing.update(item.row_id for item in items)
+            self._pacing.update((item.row_id, item) for item in items)
             chain = asyncio.create_task(in_order(self._tails.get(chat), items))
             self._tails[chat] = chain
             chain.add_done_callback(partial(self._forget_tail, chat))
@@ -322,7 +379,7 @@ class Dispatcher:
         """`item` is sent or given up (or will be claimed again): no longer held."""
         self._holding.discard(item.row_id)
         self._before_slot.pop(item.row_id, None)
-        self._pacing.discard(item.row_id)
+        self._pacing.pop(item.row_id, None)
         self._progress.set()
 
     def _forget_tail(self, chat: int, done: asyncio.Task[None]) -> None:
@@ -656,7 +713,9 @@ class Dispatcher:
         # chat at its limit delays only that chat.
         item.message = await drawn(item.message)
         await self.sender.wait_turn(item.message.chat_id)
-        self._pacing.discard(item.row_id)
+        if self._renewing is not None:
+            await asyncio.shield(self._renewing)  # its lease may be among those renewed
+        self._pacing.pop(item.row_id, None)
         try:
             async with self._slots.hold(item.rank):
                 self._entered(item)
@@ -925,29 +984,21 @@ class Dispatcher:
         """Messages that need nothing more than their row marked sent, in one statement
         (each with its own message id, time and lease: `CASE` on the row's id)."""
         row_id = col(OutboxMessage.id)
-        table = OutboxMessage.__table__.c  # type: ignore[attr-defined]
-
-        def each(column: Any, values: dict[int, Any]) -> Any:
-            return case(
-                {key: bindparam(None, value, type_=column.type) for key, value in values.items()},
-                value=row_id,
-            )
-
         leases = {item.row_id: item.lease_until for item, _, _ in sent}
         result = await session.exec(
             update(OutboxMessage)
             .where(
                 row_id.in_(leases),
                 col(OutboxMessage.status).in_([OutboxStatus.SENDING, OutboxStatus.CANCELLED]),
-                col(OutboxMessage.lease_until) == each(table.lease_until, leases),
+                col(OutboxMessage.lease_until) == _per_row(_TABLE.lease_until, leases),
             )
             .values(
                 status=OutboxStatus.SENT,
                 lease_until=None,
-                telegram_message_id=each(
-                    table.telegram_message_id, {item.row_id: mid for item, mid, _ in sent}
+                telegram_message_id=_per_row(
+                    _TABLE.telegram_message_id, {item.row_id: mid for item, mid, _ in sent}
                 ),
-                sent_at=each(table.sent_at, {item.row_id: now for item, _, now in sent}),
+                sent_at=_per_row(_TABLE.sent_at, {item.row_id: now for item, _, now in sent}),
             )
             .returning(row_id)
             .execution_options(synchronize_session=False)
@@ -1080,6 +1131,18 @@ def _still_ours(status: str, lease_until: datetime | None, item: Claimed) -> boo
 def _refused(report: DispatchReport, reason: str) -> bool:
     report.reasons[reason] += 1
     return False
+
+
+_TABLE = OutboxMessage.__table__.c  # type: ignore[attr-defined]
+
+
+def _per_row(column: Any, values: dict[int, Any]) -> Any:
+    """`column`'s value for each row, by its id (`CASE` on the row's id): one statement
+    writes many rows, each its own."""
+    return case(
+        {key: bindparam(None, value, type_=column.type) for key, value in values.items()},
+        value=col(OutboxMessage.id),
+    )
 
 
 def _rank(row: OutboxMessage) -> Rank:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from sandbox import FaultRule, SandboxServer
 from scheduler.dispatcher import DispatchSettings
 from study.config import StudyConfig
 from study.database import Database
-from tests.reliability.outbox import linked_participants, put_due_reminders
+from tests.reliability.outbox import linked_participants, put_due_reminders, queued_rows
 from tests.reliability.workers import TOKEN
 from tests.support.clock import FakeClock
 from tests.support.dispatch_worker import build_bot, build_dispatcher
@@ -76,3 +77,60 @@ async def test_rows_waiting_behind_a_slow_send_are_not_sent_twice(
     # Only the first reminder was in flight when the lease ran out; the other two were
     # still waiting in the first dispatcher's batch.
     assert deliveries in ([1, 1, 1], [1, 1, 2]), f"deliveries per reminder: {deliveries}"
+
+
+async def test_messages_waiting_for_their_chat_keep_their_leases(
+    database_url: str,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    """A chat's backlog at its limit (three at once, then one a second; a group at twenty a
+    minute) can outlast a lease. Its messages still waiting keep theirs, so another process
+    does not take them over and send them out of their chat's order."""
+    sandbox.set_time(clock.now().timestamp())
+    (participant,) = await linked_participants(database, sandbox, [CHAT], now=clock.now())
+    await put_due_reminders(database, [participant], now=clock.now(), each=6)
+    # Of the test's clock, which the test moves; a lease's half is a real fifth of a second.
+    lease = timedelta(seconds=0.4)
+    other_process = Database.from_url(database_url)
+    async with build_bot(sandbox.url, TOKEN, rate_limit=True) as limited_bot:
+        settings = DispatchSettings(lease=lease)
+        first = build_dispatcher(database, limited_bot, clock, config, settings)
+        second = build_dispatcher(other_process, bot, clock, config, settings)
+        try:
+            await second.next_due()  # connected, so that taking over is quick
+            run = asyncio.create_task(first.run_once())
+            try:
+                await sandbox.wait_for_message(CHAT)  # three at once; three wait their turn
+                claimed_until = clock.now() + lease
+                clock.advance(lease * 0.75)
+                # Before the last of them reaches its turn (three seconds in), which would
+                # renew its lease anyway.
+                await until_renewed(database, claimed_until, within=2.0)
+                clock.advance(lease * 0.5)  # past the lease they were claimed with
+                taken_over = await second.run_once()
+            finally:
+                await asyncio.wait_for(run, 10)
+        finally:
+            await other_process.dispose()
+
+    assert taken_over.sent == 0, "another process took over messages still waiting"
+    texts = [message.text for message in sandbox.bot_messages(CHAT)]
+    assert len(texts) == len(set(texts)) == 6, "a message went twice, or not at all"
+    rows = await queued_rows(database)  # in the order they were queued
+    arrived = sorted(rows, key=lambda row: row.telegram_message_id or 0)
+    assert [row.id for row in arrived] == [row.id for row in rows], "out of the chat's order"
+
+
+async def until_renewed(database: Database, claimed_until: datetime, within: float) -> None:
+    """Until the last queued row's lease reaches past `claimed_until` (for at most `within`
+    real seconds)."""
+    for _ in range(int(within * 100)):
+        last = (await queued_rows(database))[-1]
+        if last.lease_until is not None and last.lease_until > claimed_until:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the lease of a message waiting for its chat was never renewed")
