@@ -260,6 +260,9 @@ class Dispatcher:
             due = [item for item in waiting if item.lease_until - now <= half]
             lost.update(item.row_id for item in due)
             lost.difference_update(await self._renew(due, now + half * 2))
+            # Those that reached their chat's turn meanwhile leave the wait before the next
+            # renewal (in a time-lapse, a lease's half can be shorter than a renewal).
+            await asyncio.sleep(0)
 
     async def _renew(self, items: list[Claimed], until: datetime) -> set[int]:
         """Renew the leases of `items` still ours, until `until`; the ids of those renewed.
@@ -713,9 +716,9 @@ class Dispatcher:
         # chat at its limit delays only that chat.
         item.message = await drawn(item.message)
         await self.sender.wait_turn(item.message.chat_id)
-        if self._renewing is not None:
-            await asyncio.shield(self._renewing)  # its lease may be among those renewed
-        self._pacing.pop(item.row_id, None)
+        while self._renewing is not None:  # its lease may be among those being renewed
+            await asyncio.shield(self._renewing)
+        self._pacing.pop(item.row_id, None)  # no renewal from now on counts it
         try:
             async with self._slots.hold(item.rank):
                 self._entered(item)
