@@ -786,13 +786,15 @@ class Dispatcher:
 
         Read on a snapshot first, together with the other messages about to be sent (on
         SQLite without waiting for the write lock); only a row to expire, compose again or
-        renew takes a write transaction, which reads it again."""
-        now = self.clock.now()
-        again = _composed_on_another_day(item, now)
-        if not again and await self._unchanged(item):
+        renew takes a write transaction, which reads it again. The clock is read after each
+        read: one that waits (for SQLite's write lock, behind a sweep) may outlast the
+        participant's midnight or the row's deadline."""
+        if await self._unchanged(item) and not _composed_on_another_day(item, self.clock.now()):
             return True
         async with self.database.session() as session:
             row = await session.get(OutboxMessage, item.row_id)
+            now = self.clock.now()
+            again = _composed_on_another_day(item, now)
             if row is None or not _still_ours(row.status, row.lease_until, item):
                 return _refused(report, NOT_OURS)
             stale = None
@@ -838,7 +840,6 @@ class Dispatcher:
         """Of these, the rows still as claimed. Only what another transaction can change in
         the row itself is read (a cancel, a takeover, its deadline); that a later reminder
         fell due meanwhile is seen from the claim's `later`."""
-        now = self.clock.now()
         held = {item.row_id: item for item in items}
         rows = await self.database.rows(
             select_columns(
@@ -848,6 +849,7 @@ class Dispatcher:
                 col(OutboxMessage.not_after),
             ).where(col(OutboxMessage.id).in_(held))
         )
+        now = self.clock.now()  # after the read, which may have waited
         return {
             row.id
             for row in rows

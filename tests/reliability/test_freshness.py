@@ -5,6 +5,7 @@ the days from the new day."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -275,3 +276,52 @@ async def test_a_reminder_that_waited_for_telegrams_overall_limit_past_midnight_
     [second] = texts_to(sandbox, 8602)
     assert "In 7 days" in first
     assert "In 6 days" in second
+
+
+class MidnightAtTheLastLook(PtbSender):
+    """The participant's midnight passes while the dispatcher reads a message's row for the
+    last look before its send (in a time-lapse a read that waits behind a sweep's write
+    lock lasts minutes): after the message's turn under the overall limit, before the read
+    answers. `lease_spent` of its lease has gone by then."""
+
+    def __init__(self, bot: ExtBot[Any], clock: FakeClock, lease_spent: float) -> None:
+        super().__init__(bot)
+        self.clock, self.lease_spent = clock, lease_spent
+        self.passed = False
+
+    async def wait_overall_turn(self, chat_id: int) -> None:
+        await super().wait_overall_turn(chat_id)
+        if not self.passed:
+            self.passed = True
+            self.clock.advance(DispatchSettings().lease * self.lease_spent)
+            # Runs once the dispatcher waits for its read, before the read can answer.
+            asyncio.get_running_loop().call_soon(self.clock.advance, timedelta(minutes=2))
+
+
+@pytest.mark.parametrize(
+    "lease_spent", [0.0, 0.6], ids=["read on a snapshot", "read in a write transaction"]
+)
+async def test_a_reminder_whose_last_look_outlasted_midnight_is_recounted(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+    lease_spent: float,
+) -> None:
+    """The day of a message is judged by the clock after the last look's read, not before
+    it: a reminder whose read outlasted the participant's midnight says "in 6 days"."""
+    protocol = config.protocol.model_copy(update={"quiet_hours": (1, 6)})
+    config = config.model_copy(update={"protocol": protocol})
+    _, visit = await two_with_visit_one(database, config, clock, sandbox, 8701, language="en")
+    start = DispatchSettings().lease * lease_spent + timedelta(minutes=1)
+    six_days_before = visit.visit_date - timedelta(days=6)
+    clock.set(datetime.combine(six_days_before, time(0), ZoneInfo("Asia/Shanghai")) - start)
+    sandbox.set_time(clock.now().timestamp())
+    sender = MidnightAtTheLastLook(bot, clock, lease_spent)
+
+    await dispatcher(database, sender, clock, config, DispatchSettings(concurrency=1)).run_once()
+
+    [first] = texts_to(sandbox, 8701)
+    assert sender.passed
+    assert "In 6 days" in first, "counted from the day before"
