@@ -216,6 +216,12 @@ async def test_a_row_recovered_after_a_crash_past_its_time_is_expired_not_sent(
     assert again.status == OutboxStatus.EXPIRED and again.last_error == "past not_after"
 
 
+def awake_at_midnight(config: StudyConfig) -> StudyConfig:
+    """No quiet hours around midnight, so that reminders may go on either side of it."""
+    protocol = config.protocol.model_copy(update={"quiet_hours": (1, 6)})
+    return config.model_copy(update={"protocol": protocol})
+
+
 def texts_to(sandbox: SandboxServer, chat_id: int) -> list[str]:
     return [
         str(call.params["text"])
@@ -231,9 +237,7 @@ async def test_a_reminder_sent_after_local_midnight_counts_the_days_from_the_new
     sandbox: SandboxServer,
     bot: ExtBot[Any],
 ) -> None:
-    # No quiet hours around midnight, so that the reminders may go on either side of it.
-    protocol = config.protocol.model_copy(update={"quiet_hours": (1, 6)})
-    config = config.model_copy(update={"protocol": protocol})
+    config = awake_at_midnight(config)
     _, visit = await two_with_visit_one(database, config, clock, sandbox, 8501, language="en")
     visit_day = visit.visit_date
     shanghai = ZoneInfo("Asia/Shanghai")
@@ -260,8 +264,7 @@ async def test_a_reminder_that_waited_for_telegrams_overall_limit_past_midnight_
 ) -> None:
     """The last look at a message comes after its wait for Telegram's 30 a second, not
     before: a reminder held back past the participant's midnight says "in 6 days"."""
-    protocol = config.protocol.model_copy(update={"quiet_hours": (1, 6)})
-    config = config.model_copy(update={"protocol": protocol})
+    config = awake_at_midnight(config)
     _, visit = await two_with_visit_one(database, config, clock, sandbox, 8601, language="en")
     shanghai = ZoneInfo("Asia/Shanghai")
     seven_days_before = visit.visit_date - timedelta(days=7)
@@ -311,8 +314,7 @@ async def test_a_reminder_whose_last_look_outlasted_midnight_is_recounted(
 ) -> None:
     """The day of a message is judged by the clock after the last look's read, not before
     it: a reminder whose read outlasted the participant's midnight says "in 6 days"."""
-    protocol = config.protocol.model_copy(update={"quiet_hours": (1, 6)})
-    config = config.model_copy(update={"protocol": protocol})
+    config = awake_at_midnight(config)
     _, visit = await two_with_visit_one(database, config, clock, sandbox, 8701, language="en")
     start = DispatchSettings().lease * lease_spent + timedelta(minutes=1)
     six_days_before = visit.visit_date - timedelta(days=6)
