@@ -259,7 +259,10 @@ class Dispatcher:
                 continue
             due = [item for item in waiting if item.lease_until - now <= half]
             lost.update(item.row_id for item in due)
-            lost.difference_update(await self._renew(due, now + half * 2))
+            try:
+                lost.difference_update(await self._renew(due, now + half * 2))
+            except Exception:  # not tried again for them: no loop against a database down
+                log.exception("renewing the leases of %d waiting messages failed", len(due))
             # Those that reached their chat's turn meanwhile leave the wait before the next
             # renewal (in a time-lapse, a lease's half can be shorter than a renewal).
             await asyncio.sleep(0)

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from telegram.ext import ExtBot
 
+from bot.sender import PtbSender
 from sandbox import FaultRule, SandboxServer
-from scheduler.dispatcher import DispatchSettings
+from scheduler.dispatcher import Claimed, Dispatcher, DispatchSettings
+from scheduler.planner import Planner
 from study.config import StudyConfig
 from study.database import Database
 from tests.reliability.outbox import linked_participants, put_due_reminders, queued_rows
@@ -134,3 +136,38 @@ async def until_renewed(database: Database, claimed_until: datetime, within: flo
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the lease of a message waiting for its chat was never renewed")
+
+
+class RenewalFails(Dispatcher):
+    """Its database refuses every renewal of a lease (a connection lost, say)."""
+
+    async def _renew(self, items: list[Claimed], until: datetime) -> set[int]:
+        raise ConnectionError("the database went away")
+
+
+async def test_a_failed_renewal_of_leases_stops_no_message(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+) -> None:
+    """Renewing leases is a courtesy to other processes: when it fails, the chat's messages
+    still go, in order, and the run ends as usual."""
+    sandbox.set_time(clock.now().timestamp())
+    (participant,) = await linked_participants(database, sandbox, [CHAT], now=clock.now())
+    await put_due_reminders(database, [participant], now=clock.now(), each=6)
+    settings = DispatchSettings(lease=timedelta(seconds=0.4))
+    async with build_bot(sandbox.url, TOKEN, rate_limit=True) as limited_bot:
+        sending = RenewalFails(
+            database, PtbSender(limited_bot), clock, config, Planner(config), settings
+        )
+        run = asyncio.create_task(sending.run_once())
+        await sandbox.wait_for_message(CHAT)  # three at once; three wait their turn
+        clock.advance(settings.lease * 0.75)  # the keeper tries, and fails, to renew them
+
+        report = await asyncio.wait_for(run, 10)
+
+    assert report.sent == 6
+    rows = await queued_rows(database)
+    arrived = sorted(rows, key=lambda row: row.telegram_message_id or 0)
+    assert [row.id for row in arrived] == [row.id for row in rows]
