@@ -8,9 +8,11 @@ chats at once; two messages to each of half as many chats at once). Lateness of 
 the wall-clock time the sandbox recorded the successful `sendMessage` minus the row's
 `due_at`. The floor is what a perfect scheduler would achieve under Telegram's limits as the
 sandbox enforces them (30 messages/s per bot; 1/s per chat after a burst of 3), so lateness
-above it is ours. Rows that were never sent (expired, failed, or still pending when the
-benchmark gave up) have no lateness: they are counted (`lateness_expired`,
-`lateness_failed`, `lateness_unsent`), not left out silently.
+above it is ours. That floor sends the earliest due first; the dispatcher must send the
+earliest deadline first (`not_after`), and the same perfect scheduler in that order
+(`lateness_deadline_first_p99_s`) is later on this schedule. Rows that were never sent
+(expired, failed, or still pending when the benchmark gave up) have no lateness: they are
+counted (`lateness_expired`, `lateness_failed`, `lateness_unsent`), not left out silently.
 
 At 80 ms every Bot API call takes a simulated network round trip (`_rtt80` figures); the
 floor is then half a round trip higher (the sandbox receives a call halfway through it),
