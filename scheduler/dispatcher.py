@@ -211,9 +211,11 @@ class Dispatcher:
                     return report
                 batches = [batch for batch in batches if not _delivered(batch)]
         finally:
-            await asyncio.gather(*batches)
-            over.set()  # not cancelled: a renewal under way finishes its transaction
-            await keeper
+            try:
+                await asyncio.gather(*batches)
+            finally:  # the keeper ends with the run, even a cancelled one
+                over.set()  # not cancelled: a renewal under way finishes its transaction
+                await keeper
 
     def more_due(self) -> None:
         """Something fell due: a run in progress claims again at once (when it holds all it

@@ -171,3 +171,26 @@ async def test_a_failed_renewal_of_leases_stops_no_message(
     rows = await queued_rows(database)
     arrived = sorted(rows, key=lambda row: row.telegram_message_id or 0)
     assert [row.id for row in arrived] == [row.id for row in rows]
+
+
+async def test_a_run_cancelled_while_it_finishes_leaves_no_keeper_behind(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+) -> None:
+    """A shutdown that will not wait for a run's last messages (a second cancel) still ends
+    its lease keeper with it, rather than leaving it renewing until the process exits."""
+    sandbox.set_time(clock.now().timestamp())
+    (participant,) = await linked_participants(database, sandbox, [CHAT], now=clock.now())
+    await put_due_reminders(database, [participant], now=clock.now(), each=6)
+    async with build_bot(sandbox.url, TOKEN, rate_limit=True) as limited_bot:
+        run = asyncio.create_task(build_dispatcher(database, limited_bot, clock, config).run_once())
+        await sandbox.wait_for_message(CHAT)  # three at once; three wait their turn
+        run.cancel()  # it waits for the three to go
+        await asyncio.sleep(0)
+        run.cancel()  # it does not
+        await asyncio.wait([run])
+
+    keepers = [task for task in asyncio.all_tasks() if "_keep_leases" in repr(task.get_coro())]
+    assert not keepers, "a lease keeper outlived its run"
