@@ -201,11 +201,14 @@ class Dispatcher:
                     if ahead_of is not None and not await self._due_ahead_of(ahead_of):
                         continue
                     claimed, full = await self._claim_batch(report, ahead_of)
-                    batches.append(asyncio.create_task(self._deliver_all(claimed, report)))
+                    if claimed:
+                        batches.append(asyncio.create_task(self._deliver_all(claimed, report)))
                     if full and ahead_of is not None:
                         self._more_due.set()  # more that goes first may be due: claim it too
                     # After a claim of only what goes first, the rest is still to be claimed.
                     more = full or ahead_of is not None
+                if not batches:  # nothing on its way: nothing to wait for, or to look up
+                    return report
                 falls_due_in = await self._until_next_falls_due()
                 if not await self._delivered_or_more_due(batches, falls_due_in):
                     return report
@@ -251,9 +254,9 @@ class Dispatcher:
         lost: set[int] = set()  # taken over meanwhile: not renewed again
         while not over.is_set():
             now = self.clock.now()
-            half = self.settings.lease / 2
+            lease, half = self.settings.lease, self.settings.lease / 2
             waiting = [item for item in self._pacing.values() if item.row_id not in lost]
-            soonest = min((item.lease_until for item in waiting), default=now + half * 2)
+            soonest = min((item.lease_until for item in waiting), default=now + lease)
             delay = self.clock.wall_seconds((soonest - half - now).total_seconds())
             if delay > 0:
                 with suppress(TimeoutError):
@@ -262,7 +265,7 @@ class Dispatcher:
             due = [item for item in waiting if item.lease_until - now <= half]
             lost.update(item.row_id for item in due)
             try:
-                lost.difference_update(await self._renew(due, now + half * 2))
+                lost.difference_update(await self._renew(due, now + lease))
             except Exception:  # not tried again for them: no loop against a database down
                 log.exception("renewing the leases of %d waiting messages failed", len(due))
             # Those that reached their chat's turn meanwhile leave the wait before the next
