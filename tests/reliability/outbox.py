@@ -118,6 +118,12 @@ async def queued_rows(database: Database) -> list[OutboxMessage]:
         return list(rows)
 
 
+async def sent_message_ids(database: Database) -> list[int]:
+    """Telegram's message id of each row `put_due_reminders` queued, in the order queued
+    (0: not sent). A chat's ids grow as its messages arrive."""
+    return [row.telegram_message_id or 0 for row in await queued_rows(database)]
+
+
 def successful_sends(sandbox: SandboxServer) -> int:
     """How many messages Telegram has accepted so far (duplicates included)."""
     return sum(1 for call in sandbox.calls("sendMessage") if call.ok)

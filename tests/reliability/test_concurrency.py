@@ -27,6 +27,7 @@ from tests.reliability.outbox import (
     linked_participants,
     put_due_reminders,
     queued_rows,
+    sent_message_ids,
     visit_reminder,
 )
 from tests.reliability.workers import TOKEN
@@ -358,8 +359,7 @@ async def test_a_chats_messages_after_an_unexpected_failure_are_sent_later_in_or
     report = await sending.drain()
 
     assert report.sent == 3
-    rows = await queued_rows(database)
-    ids = [row.telegram_message_id or 0 for row in rows]
+    ids = await sent_message_ids(database)
     assert 0 not in ids and ids == sorted(ids), f"not sent in their order: {ids}"
 
 

@@ -18,7 +18,12 @@ from scheduler.dispatcher import Claimed, Dispatcher, DispatchSettings
 from scheduler.planner import Planner
 from study.config import StudyConfig
 from study.database import Database
-from tests.reliability.outbox import linked_participants, put_due_reminders, queued_rows
+from tests.reliability.outbox import (
+    linked_participants,
+    put_due_reminders,
+    queued_rows,
+    sent_message_ids,
+)
 from tests.reliability.workers import TOKEN
 from tests.support.clock import FakeClock
 from tests.support.dispatch_worker import build_bot, build_dispatcher
@@ -81,6 +86,16 @@ async def test_rows_waiting_behind_a_slow_send_are_not_sent_twice(
     assert deliveries in ([1, 1, 1], [1, 1, 2]), f"deliveries per reminder: {deliveries}"
 
 
+async def six_due_for_one_chat(
+    database: Database, sandbox: SandboxServer, clock: FakeClock
+) -> None:
+    """Six reminders due for one participant's chat: three go at once, three wait their
+    turn (one a second)."""
+    sandbox.set_time(clock.now().timestamp())
+    (participant,) = await linked_participants(database, sandbox, [CHAT], now=clock.now())
+    await put_due_reminders(database, [participant], now=clock.now(), each=6)
+
+
 async def test_messages_waiting_for_their_chat_keep_their_leases(
     database_url: str,
     database: Database,
@@ -92,9 +107,7 @@ async def test_messages_waiting_for_their_chat_keep_their_leases(
     """A chat's backlog at its limit (three at once, then one a second; a group at twenty a
     minute) can outlast a lease. Its messages still waiting keep theirs, so another process
     does not take them over and send them out of their chat's order."""
-    sandbox.set_time(clock.now().timestamp())
-    (participant,) = await linked_participants(database, sandbox, [CHAT], now=clock.now())
-    await put_due_reminders(database, [participant], now=clock.now(), each=6)
+    await six_due_for_one_chat(database, sandbox, clock)
     # Of the test's clock, which the test moves; a lease's half is a real fifth of a second.
     lease = timedelta(seconds=0.4)
     other_process = Database.from_url(database_url)
@@ -122,9 +135,8 @@ async def test_messages_waiting_for_their_chat_keep_their_leases(
     assert taken_over.sent == 0, "another process took over messages still waiting"
     texts = [message.text for message in sandbox.bot_messages(CHAT)]
     assert len(texts) == len(set(texts)) == 6, "a message went twice, or not at all"
-    rows = await queued_rows(database)  # in the order they were queued
-    arrived = sorted(rows, key=lambda row: row.telegram_message_id or 0)
-    assert [row.id for row in arrived] == [row.id for row in rows], "out of the chat's order"
+    ids = await sent_message_ids(database)
+    assert 0 not in ids and ids == sorted(ids), f"out of the chat's order: {ids}"
 
 
 async def until_renewed(database: Database, claimed_until: datetime, within: float) -> None:
@@ -153,9 +165,7 @@ async def test_a_failed_renewal_of_leases_stops_no_message(
 ) -> None:
     """Renewing leases is a courtesy to other processes: when it fails, the chat's messages
     still go, in order, and the run ends as usual."""
-    sandbox.set_time(clock.now().timestamp())
-    (participant,) = await linked_participants(database, sandbox, [CHAT], now=clock.now())
-    await put_due_reminders(database, [participant], now=clock.now(), each=6)
+    await six_due_for_one_chat(database, sandbox, clock)
     settings = DispatchSettings(lease=timedelta(seconds=0.4))
     async with build_bot(sandbox.url, TOKEN, rate_limit=True) as limited_bot:
         sending = RenewalFails(
@@ -168,9 +178,8 @@ async def test_a_failed_renewal_of_leases_stops_no_message(
         report = await asyncio.wait_for(run, 10)
 
     assert report.sent == 6
-    rows = await queued_rows(database)
-    arrived = sorted(rows, key=lambda row: row.telegram_message_id or 0)
-    assert [row.id for row in arrived] == [row.id for row in rows]
+    ids = await sent_message_ids(database)
+    assert 0 not in ids and ids == sorted(ids), f"out of the chat's order: {ids}"
 
 
 async def test_a_run_cancelled_while_it_finishes_leaves_no_keeper_behind(
@@ -181,9 +190,7 @@ async def test_a_run_cancelled_while_it_finishes_leaves_no_keeper_behind(
 ) -> None:
     """A shutdown that will not wait for a run's last messages (a second cancel) still ends
     its lease keeper with it, rather than leaving it renewing until the process exits."""
-    sandbox.set_time(clock.now().timestamp())
-    (participant,) = await linked_participants(database, sandbox, [CHAT], now=clock.now())
-    await put_due_reminders(database, [participant], now=clock.now(), each=6)
+    await six_due_for_one_chat(database, sandbox, clock)
     async with build_bot(sandbox.url, TOKEN, rate_limit=True) as limited_bot:
         run = asyncio.create_task(build_dispatcher(database, limited_bot, clock, config).run_once())
         await sandbox.wait_for_message(CHAT)  # three at once; three wait their turn
