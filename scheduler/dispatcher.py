@@ -164,10 +164,12 @@ class Dispatcher:
         self._slots = Slots(self.settings.concurrency)
         self._to_record: list[tuple[Claimed, int, datetime, asyncio.Future[None]]] = []
         self._tails: dict[int, asyncio.Task[None]] = {}  # each chat's last messages on their way
-        # The rows of claimed messages not yet sent (or given up): never taken over by this
-        # dispatcher's own next claim, even when their lease ran out while they waited for
-        # Telegram's limits (or a time-lapse's clock).
-        self._holding: set[int] = set()
+        # The rows of claimed messages not yet sent (or given up), each with the claim that
+        # holds it: never taken over by this dispatcher's own next claim, even when their
+        # lease ran out while they waited for Telegram's limits (or a time-lapse's clock).
+        # A row is let go by its own claim only: a failed try that ends after its retry
+        # was claimed does not let go of the retry (`_let_go`).
+        self._holding: dict[int, Claimed] = {}
         self._before_slot: dict[int, Rank] = {}  # of those, not yet in a slot: their ranks
         # Of those, waiting for their chat: its earlier messages, its turn under Telegram's
         # limit, their chart. They hold up no other chat, so they do not count as waiting
@@ -328,7 +330,7 @@ class Dispatcher:
         return claimed, selected >= self.settings.batch_size
 
     def _hold(self, claimed: list[Claimed]) -> None:
-        self._holding.update(item.row_id for item in claimed)
+        self._holding.update((item.row_id, item) for item in claimed)
         self._before_slot.update((item.row_id, item.rank) for item in claimed)
 
     async def _room_for_more(self) -> Rank | None:
@@ -387,10 +389,13 @@ class Dispatcher:
         await asyncio.gather(*chains)
 
     def _let_go(self, item: Claimed) -> None:
-        """`item` is sent or given up (or will be claimed again): no longer held."""
-        self._holding.discard(item.row_id)
-        self._before_slot.pop(item.row_id, None)
-        self._pacing.pop(item.row_id, None)
+        """`item` is sent or given up (or will be claimed again): no longer held, unless
+        its row was claimed again meanwhile (a retry whose back-off ended before this try
+        was put away), and is held by that claim."""
+        if self._holding.get(item.row_id) is item:
+            del self._holding[item.row_id]
+            self._before_slot.pop(item.row_id, None)
+            self._pacing.pop(item.row_id, None)
         self._progress.set()
 
     def _forget_tail(self, chat: int, done: asyncio.Task[None]) -> None:
@@ -535,7 +540,7 @@ class Dispatcher:
     def _due(self, now: datetime) -> ColumnElement[bool]:
         """Rows to claim: pending and due, or a crashed sender's whose lease ran out (never
         our own: `_holding`)."""
-        not_ours = col(OutboxMessage.id).not_in(self._holding) if self._holding else true()
+        not_ours = col(OutboxMessage.id).not_in(list(self._holding)) if self._holding else true()
         return or_(
             and_(
                 col(OutboxMessage.status) == OutboxStatus.PENDING,

@@ -15,9 +15,10 @@ from telegram.ext import ExtBot
 
 from bot.sender import PtbSender
 from messages import Keyboard
-from sandbox import SandboxServer
-from scheduler.dispatcher import Dispatcher, DispatchSettings
+from sandbox import FaultRule, SandboxServer
+from scheduler.dispatcher import Claimed, Dispatcher, DispatchSettings
 from scheduler.planner import Planner
+from scheduler.sender import TransientFailure
 from study.config import StudyConfig
 from study.database import Database
 from study.models import OutboxMessage, OutboxStatus, Participant
@@ -237,6 +238,54 @@ async def test_a_message_outliving_its_lease_is_not_taken_over_by_its_own_dispat
     texts = arrivals(sandbox)
     assert len(texts) == len(set(texts)) == 12, "each reminder once"
     assert report.sent == 12
+    assert all(row.telegram_message_id is not None for row in await queued_rows(database))
+
+
+class RetriedAtOnce(Dispatcher):
+    """Its clock reaches a failed message's retry, and the run claims the message again,
+    before the failure has been put away (in a time-lapse, a back-off of seconds is a
+    fraction of a millisecond)."""
+
+    async def _retry_at(self, item: Claimed, failure: TransientFailure) -> None:
+        await super()._retry_at(item, failure)
+        assert isinstance(self.clock, FakeClock)
+        self.clock.advance(self.settings.backoff_cap)
+        self.more_due()
+        await until_claimed(self.database, item.row_id)
+
+
+SLOW_ANSWER = 1.5  # real seconds: Telegram made the message, its answer comes this late
+
+
+async def test_a_message_claimed_again_as_its_failure_is_put_away_goes_once(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    """The claim of a message's retry holds the message from then on, even though the
+    failed try ends after it: while the retry is on its way, its lease run out, the
+    dispatcher's next claim does not take it over and send it again."""
+    sandbox.set_time(clock.now().timestamp())
+    (participant,) = await linked_participants(database, sandbox, [9401], now=clock.now())
+    await put_due_reminders(database, [participant], now=clock.now())
+    sandbox.faults.add(FaultRule("sendMessage", "server_error", chat_id=9401, count=1))
+    sandbox.faults.add(
+        FaultRule(
+            "sendMessage", "timeout", chat_id=9401, count=1, delay=SLOW_ANSWER, delivered=True
+        )
+    )
+    sending = RetriedAtOnce(database, PtbSender(bot), clock, config, Planner(config))
+    run = asyncio.create_task(sending.run_once())
+    await sandbox.wait_for_message(9401)  # the retry is in; its answer is not
+    clock.advance(sending.settings.lease * 2)
+    sending.more_due()  # something else fell due: the run claims again
+
+    report = await asyncio.wait_for(run, 10)
+
+    assert len(sandbox.bot_messages(9401)) == 1, "the reminder arrived twice"
+    assert report.sent == 1 and report.retried == 1
     assert all(row.telegram_message_id is not None for row in await queued_rows(database))
 
 
