@@ -721,7 +721,8 @@ class Dispatcher:
         return later
 
     def _entered(self, item: Claimed) -> None:
-        self._before_slot.pop(item.row_id, None)
+        if self._holding.get(item.row_id) is item:  # not a later claim's of the same row
+            self._before_slot.pop(item.row_id, None)
         self._progress.set()
 
     async def _deliver(self, item: Claimed, report: DispatchReport) -> None:
@@ -731,7 +732,8 @@ class Dispatcher:
         await self.sender.wait_turn(item.message.chat_id)
         while self._renewing is not None:  # its lease may be among those being renewed
             await asyncio.shield(self._renewing)
-        self._pacing.pop(item.row_id, None)  # no renewal from now on counts it
+        if self._pacing.get(item.row_id) is item:  # no renewal from now on counts it
+            del self._pacing[item.row_id]
         try:
             async with self._slots.hold(item.rank):
                 self._entered(item)
