@@ -73,6 +73,9 @@ from study.team_chats import forget_coordinator_chat, record_migration
 log = logging.getLogger(__name__)
 
 LIVE = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.SENT)
+# Sent, but the row was claimed again meanwhile (its message may go twice): the row's id
+# leads to its history (status, attempts, last error) without naming anyone.
+TAKEN_OVER = "outbox row %s was sent after another dispatcher took it over"
 NOT_OURS = "cancelled or taken over meanwhile"
 UNSENDABLE = "could not be composed"
 NO_DEADLINE = float("inf")
@@ -1023,9 +1026,8 @@ class Dispatcher:
             .returning(row_id)
             .execution_options(synchronize_session=False)
         )
-        recorded = set(result.scalars())
-        for _ in range(len(leases) - len(recorded)):
-            log.warning("a message was sent after another dispatcher took it over")
+        for row in sorted(set(leases) - set(result.scalars())):
+            log.warning(TAKEN_OVER, row)
 
     async def _record_one(
         self, session: AsyncSession, item: Claimed, message_id: int, now: datetime
@@ -1047,7 +1049,7 @@ class Dispatcher:
         )
         result = await session.exec(update(OutboxMessage).where(*delivered).values(**values))
         if not result.rowcount:
-            log.warning("a message was sent after another dispatcher took it over")
+            log.warning(TAKEN_OVER, item.row_id)
             return
         if item.message.remember:
             row = await session.get(OutboxMessage, item.row_id)

@@ -263,6 +263,7 @@ async def test_a_message_claimed_again_as_its_failure_is_put_away_goes_once(
     clock: FakeClock,
     sandbox: SandboxServer,
     bot: ExtBot[Any],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The claim of a message's retry holds the message from then on, even though the
     failed try ends after it: while the retry is on its way, its lease run out, the
@@ -285,6 +286,7 @@ async def test_a_message_claimed_again_as_its_failure_is_put_away_goes_once(
     report = await asyncio.wait_for(run, 10)
 
     assert len(sandbox.bot_messages(9401)) == 1, "the reminder arrived twice"
+    assert "took it over" not in caplog.text
     assert report.sent == 1 and report.retried == 1
     assert all(row.telegram_message_id is not None for row in await queued_rows(database))
 
