@@ -39,7 +39,7 @@ from collections import defaultdict
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, case, or_, true, update
@@ -283,18 +283,10 @@ class Dispatcher:
         that its lease is the one in its row when it is checked before its send."""
         self._renewing = asyncio.get_running_loop().create_future()
         try:
-            leases = {item.row_id: item.lease_until for item in items}
+            rows = [{"id": item.row_id, "lease": item.lease_until} for item in items]
             async with self.database.session() as session:
                 result = await session.exec(
-                    update(OutboxMessage)
-                    .where(
-                        col(OutboxMessage.id).in_(leases),
-                        col(OutboxMessage.status) == OutboxStatus.SENDING,
-                        col(OutboxMessage.lease_until) == _per_row(_TABLE.lease_until, leases),
-                    )
-                    .values(lease_until=until)
-                    .returning(col(OutboxMessage.id))
-                    .execution_options(synchronize_session=False)
+                    _renewal(len(rows)), params={"until": until} | _per_row_params(rows)
                 )
                 renewed = set(result.scalars())
             for item in items:
@@ -1006,28 +998,13 @@ class Dispatcher:
     ) -> None:
         """Messages that need nothing more than their row marked sent, in one statement
         (each with its own message id, time and lease: `CASE` on the row's id)."""
-        row_id = col(OutboxMessage.id)
-        leases = {item.row_id: item.lease_until for item, _, _ in sent}
-        result = await session.exec(
-            update(OutboxMessage)
-            .where(
-                row_id.in_(leases),
-                col(OutboxMessage.status).in_([OutboxStatus.SENDING, OutboxStatus.CANCELLED]),
-                col(OutboxMessage.lease_until) == _per_row(_TABLE.lease_until, leases),
-            )
-            .values(
-                status=OutboxStatus.SENT,
-                lease_until=None,
-                telegram_message_id=_per_row(
-                    _TABLE.telegram_message_id, {item.row_id: mid for item, mid, _ in sent}
-                ),
-                sent_at=_per_row(_TABLE.sent_at, {item.row_id: now for item, _, now in sent}),
-            )
-            .returning(row_id)
-            .execution_options(synchronize_session=False)
-        )
-        for row in sorted(set(leases) - set(result.scalars())):
-            log.warning(TAKEN_OVER, row)
+        rows = [
+            {"id": item.row_id, "lease": item.lease_until, "message": message_id, "at": now}
+            for item, message_id, now in sent
+        ]
+        result = await session.exec(_record_of_sends(len(rows)), params=_per_row_params(rows))
+        for row_id in sorted({item.row_id for item, _, _ in sent} - set(result.scalars())):
+            log.warning(TAKEN_OVER, row_id)
 
     async def _record_one(
         self, session: AsyncSession, item: Claimed, message_id: int, now: datetime
@@ -1156,15 +1133,73 @@ def _refused(report: DispatchReport, reason: str) -> bool:
 
 
 _TABLE = OutboxMessage.__table__.c  # type: ignore[attr-defined]
+# The type of each per-row value (`_per_row`), as its column's.
+_PER_ROW_TYPES = {
+    "id": _TABLE.id.type,
+    "lease": _TABLE.lease_until.type,
+    "message": _TABLE.telegram_message_id.type,
+    "at": _TABLE.sent_at.type,
+}
 
 
-def _per_row(column: Any, values: dict[int, Any]) -> Any:
-    """`column`'s value for each row, by its id (`CASE` on the row's id): one statement
-    writes many rows, each its own."""
-    return case(
-        {key: bindparam(None, value, type_=column.type) for key, value in values.items()},
-        value=col(OutboxMessage.id),
+# One statement writes many rows, each its own values (`CASE` on the row's id). It is built
+# and compiled once for each number of rows: anew each time, that cost more than running it.
+@cache
+def _record_of_sends(rows: int) -> Any:
+    """Mark `rows` rows sent, each with its message id and time, where the lease is still
+    the sender's (or the row was cancelled while its message was on its way)."""
+    return (
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id).in_(_row_ids(rows)),
+            col(OutboxMessage.status).in_([OutboxStatus.SENDING, OutboxStatus.CANCELLED]),
+            col(OutboxMessage.lease_until) == _per_row("lease", rows),
+        )
+        .values(
+            status=OutboxStatus.SENT,
+            lease_until=None,
+            telegram_message_id=_per_row("message", rows),
+            sent_at=_per_row("at", rows),
+        )
+        .returning(col(OutboxMessage.id))
+        .execution_options(synchronize_session=False)
     )
+
+
+@cache
+def _renewal(rows: int) -> Any:
+    """Renew the leases of `rows` rows until `until`, where each is still ours."""
+    return (
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id).in_(_row_ids(rows)),
+            col(OutboxMessage.status) == OutboxStatus.SENDING,
+            col(OutboxMessage.lease_until) == _per_row("lease", rows),
+        )
+        .values(lease_until=bindparam("until", type_=_PER_ROW_TYPES["lease"]))
+        .returning(col(OutboxMessage.id))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _row_ids(rows: int) -> list[Any]:
+    return [bindparam(f"id{n}", type_=_PER_ROW_TYPES["id"]) for n in range(rows)]
+
+
+def _per_row(name: str, rows: int) -> Any:
+    """For each of `rows` rows (the row whose id is `id<n>`), the value `<name><n>`."""
+    values = (bindparam(f"{name}{n}", type_=_PER_ROW_TYPES[name]) for n in range(rows))
+    return case(
+        *(
+            (col(OutboxMessage.id) == id_, value)
+            for id_, value in zip(_row_ids(rows), values, strict=True)
+        )
+    )
+
+
+def _per_row_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of a statement of `_per_row` values: each row's, numbered."""
+    return {f"{name}{n}": value for n, row in enumerate(rows) for name, value in row.items()}
 
 
 def _rank(row: OutboxMessage) -> Rank:
