@@ -39,7 +39,7 @@ from collections import defaultdict
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import cache, partial
+from functools import lru_cache, partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, case, or_, true, update
@@ -1144,7 +1144,9 @@ _PER_ROW_TYPES = {
 
 # One statement writes many rows, each its own values (`CASE` on the row's id). It is built
 # and compiled once for each number of rows: anew each time, that cost more than running it.
-@cache
+# Records are of at most a few sends each (one per slot); a renewal can be of a long backlog:
+# the cache keeps the last 64 sizes.
+@lru_cache(maxsize=64)
 def _record_of_sends(rows: int) -> Any:
     """Mark `rows` rows sent, each with its message id and time, where the lease is still
     the sender's (or the row was cancelled while its message was on its way)."""
@@ -1166,7 +1168,7 @@ def _record_of_sends(rows: int) -> Any:
     )
 
 
-@cache
+@lru_cache(maxsize=64)
 def _renewal(rows: int) -> Any:
     """Renew the leases of `rows` rows until `until`, where each is still ours."""
     return (
