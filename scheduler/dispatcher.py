@@ -387,11 +387,15 @@ class Dispatcher:
         """`item` is sent or given up (or will be claimed again): no longer held, unless
         its row was claimed again meanwhile (a retry whose back-off ended before this try
         was put away), and is held by that claim."""
-        if self._holding.get(item.row_id) is item:
+        if self._holds(item):
             del self._holding[item.row_id]
             self._before_slot.pop(item.row_id, None)
             self._pacing.pop(item.row_id, None)
         self._progress.set()
+
+    def _holds(self, item: Claimed) -> bool:
+        """Whether `item` is the claim that holds its row (not an earlier one of it)."""
+        return self._holding.get(item.row_id) is item
 
     def _forget_tail(self, chat: int, done: asyncio.Task[None]) -> None:
         if self._tails.get(chat) is done:
@@ -716,7 +720,7 @@ class Dispatcher:
         return later
 
     def _entered(self, item: Claimed) -> None:
-        if self._holding.get(item.row_id) is item:  # not a later claim's of the same row
+        if self._holds(item):  # not a later claim's of the same row
             self._before_slot.pop(item.row_id, None)
         self._progress.set()
 
@@ -1152,11 +1156,7 @@ def _record_of_sends(rows: int) -> Any:
     the sender's (or the row was cancelled while its message was on its way)."""
     return (
         update(OutboxMessage)
-        .where(
-            col(OutboxMessage.id).in_(_row_ids(rows)),
-            col(OutboxMessage.status).in_([OutboxStatus.SENDING, OutboxStatus.CANCELLED]),
-            col(OutboxMessage.lease_until) == _per_row("lease", rows),
-        )
+        .where(*_under_their_leases(rows, OutboxStatus.SENDING, OutboxStatus.CANCELLED))
         .values(
             status=OutboxStatus.SENT,
             lease_until=None,
@@ -1173,14 +1173,20 @@ def _renewal(rows: int) -> Any:
     """Renew the leases of `rows` rows until `until`, where each is still ours."""
     return (
         update(OutboxMessage)
-        .where(
-            col(OutboxMessage.id).in_(_row_ids(rows)),
-            col(OutboxMessage.status) == OutboxStatus.SENDING,
-            col(OutboxMessage.lease_until) == _per_row("lease", rows),
-        )
+        .where(*_under_their_leases(rows, OutboxStatus.SENDING))
         .values(lease_until=bindparam("until", type_=_PER_ROW_TYPES["lease"]))
         .returning(col(OutboxMessage.id))
         .execution_options(synchronize_session=False)
+    )
+
+
+def _under_their_leases(rows: int, *statuses: str) -> tuple[Any, ...]:
+    """`rows` rows (`id<n>`), each in one of `statuses` and still under its lease
+    (`lease<n>`): the many-row `_owned`."""
+    return (
+        col(OutboxMessage.id).in_(_row_ids(rows)),
+        col(OutboxMessage.status).in_(statuses),
+        col(OutboxMessage.lease_until) == _per_row("lease", rows),
     )
 
 
@@ -1190,11 +1196,11 @@ def _row_ids(rows: int) -> list[Any]:
 
 def _per_row(name: str, rows: int) -> Any:
     """For each of `rows` rows (the row whose id is `id<n>`), the value `<name><n>`."""
-    values = (bindparam(f"{name}{n}", type_=_PER_ROW_TYPES[name]) for n in range(rows))
+    ids, kind = _row_ids(rows), _PER_ROW_TYPES[name]
     return case(
         *(
-            (col(OutboxMessage.id) == id_, value)
-            for id_, value in zip(_row_ids(rows), values, strict=True)
+            (col(OutboxMessage.id) == ids[n], bindparam(f"{name}{n}", type_=kind))
+            for n in range(rows)
         )
     )
 
