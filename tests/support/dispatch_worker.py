@@ -46,9 +46,11 @@ def build_bot(
     rate_limit: bool = True,
     read_timeout: float = 5.0,
     per_second: int = 29,
+    request: HTTPXRequest | None = None,
 ) -> ExtBot[Any]:
     """PTB's bot as `bot.app` sets it up (HTML, Telegram's rate limits, `per_second` overall),
-    aimed at `api_url`."""
+    aimed at `api_url` (through `request`, if given, instead of a client that gives up
+    waiting for an answer after `read_timeout`)."""
     return ExtBot(
         token,
         base_url=f"{api_url}/bot",
@@ -57,7 +59,7 @@ def build_bot(
             parse_mode=ParseMode.HTML,
             link_preview_options=LinkPreviewOptions(is_disabled=True),
         ),
-        request=HTTPXRequest(read_timeout=read_timeout),
+        request=request or HTTPXRequest(read_timeout=read_timeout),
         rate_limiter=TelegramRateLimiter(per_second=per_second) if rate_limit else None,
     )
 
