@@ -94,15 +94,20 @@ async def enroll(
     await session.flush()
     assert participant.id is not None
     # The calendar goes in with one bulk insert per table (ORM objects one by one cost
-    # tens of milliseconds a participant, too slow for a site enrolling thousands).
+    # tens of milliseconds a participant, too slow for a site enrolling thousands); a None
+    # as NULL (`render_nulls`), or the ORM splits the rows by their pattern of Nones.
     inserted = await session.exec(
-        insert(Visit).returning(col(Visit.number), col(Visit.id)),
+        insert(Visit)
+        .returning(col(Visit.number), col(Visit.id))
+        .execution_options(render_nulls=True),
         params=visit_rows(request, participant.id, config, now),
     )
     visit_ids: dict[int, int] = {number: visit_id for number, visit_id in inserted}
     infusion_rows = infusion_rows_of(request, participant.id, visit_ids, config, now)
     if infusion_rows:
-        await session.exec(insert(Infusion), params=infusion_rows)
+        await session.exec(
+            insert(Infusion).execution_options(render_nulls=True), params=infusion_rows
+        )
     audit.record(
         session,
         at=now,

@@ -103,7 +103,10 @@ async def _insert(
     now: datetime,
     actor: str,
 ) -> None:
-    """The participants, then their visits, then their infusions: one insert each."""
+    """The participants, then their visits, then their infusions: one insert each. A None
+    is written as NULL (`render_nulls`), not left out: the ORM otherwise splits the rows
+    into one statement for each pattern of Nones (a participant's first visit attended,
+    the rest planned: two statements a participant)."""
     columns = [c.name for c in Participant.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
     inserted = await session.exec(
         insert(Participant).returning(col(Participant.study_id), col(Participant.id)),
@@ -118,7 +121,9 @@ async def _insert(
         for row in visit_rows(request, _id(participant), config, now)
     ]
     visits = await session.exec(
-        insert(Visit).returning(col(Visit.participant_id), col(Visit.number), col(Visit.id)),
+        insert(Visit)
+        .returning(col(Visit.participant_id), col(Visit.number), col(Visit.id))
+        .execution_options(render_nulls=True),
         params=calendars,
     )
     visit_ids: dict[int, dict[int, int]] = {}
@@ -132,7 +137,9 @@ async def _insert(
         )
     ]
     if infusion_rows:
-        await session.exec(insert(Infusion), params=infusion_rows)
+        await session.exec(
+            insert(Infusion).execution_options(render_nulls=True), params=infusion_rows
+        )
 
 
 def _audit(

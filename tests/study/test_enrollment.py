@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import col, select
 
 from scheduler.planner import Planner
@@ -20,6 +22,7 @@ from study.enrollment import (
     issue_code,
     link_chat,
 )
+from study.enrollment_bulk import enroll_many
 from study.errors import DomainError
 from study.models import (
     AuditEvent,
@@ -79,6 +82,52 @@ async def test_enrollment_plans_the_whole_calendar_in_one_transaction(
     assert codes[0].expires_at == clock.now() + timedelta(days=14)
     assert [a.action for a in audit] == ["enroll", "issue_code"]
     assert audit[0].at.tzinfo is not None
+
+
+async def statements_to_enrol(
+    database: Database, config: StudyConfig, clock: FakeClock, requests: list[EnrollmentRequest]
+) -> int:
+    """How many statements one transaction of `trialbot enroll --from FILE.csv` sends."""
+    sent = 0
+
+    def count(*_: Any) -> None:
+        nonlocal sent
+        sent += 1
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "after_cursor_execute", count)
+    try:
+        async with database.session() as session:
+            await enroll_many(session, requests, config=config, now=clock.now(), actor=ACTOR)
+    finally:
+        event.remove(engine, "after_cursor_execute", count)
+    return sent
+
+
+async def test_a_site_list_goes_in_with_as_many_statements_for_thirty_as_for_three(
+    database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    """Participants randomised before today: their first visit and infusion are done, the
+    rest planned. A whole list still takes one insert a table, however long it is."""
+
+    def site_list(prefix: str, size: int) -> list[EnrollmentRequest]:
+        return [
+            request(
+                study_id=f"{prefix}-{n:03d}",
+                arm=("standard", "individualized")[n % 2],
+                randomized_on=clock.now().date() - timedelta(days=n),
+            )
+            for n in range(size)
+        ]
+
+    few = await statements_to_enrol(database, config, clock, site_list("ZJU2", 3))
+    many = await statements_to_enrol(database, config, clock, site_list("ZJU2X", 30))
+
+    assert few == many
+    async with database.session() as session:
+        visits = list(await session.exec(select(Visit)))
+    assert len(visits) == 33 * 9
+    assert {visit.attended_on is None for visit in visits} == {True, False}
 
 
 async def test_individualised_participant_has_only_the_day_1_infusion(
