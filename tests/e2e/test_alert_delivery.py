@@ -265,9 +265,8 @@ async def test_a_group_that_became_a_supergroup_is_followed_to_its_new_id(
         moved = await session.get(ChatMigration, ZJU2_ALERTS)
     assert moved is not None and moved.new_chat_id == NEW_SUPERGROUP
 
-    # Later messages for the alert chat go straight to the supergroup: the re-send of the card
-    # half an hour on, once the run that sent the card is over (its record, and the notice to
-    # the participant, are not raced by the clock's jump).
+    # Later messages for the alert chat go straight to the supergroup: the card's re-send
+    # half an hour on. The card recorded first (till then it locks the alert: rounds skip it).
     await scheduler.idle.wait()
     await advance_to(clock.now() + timedelta(minutes=30), scheduler, sandbox, clock)
     resent = sandbox.bot_messages(NEW_SUPERGROUP)[-1]
