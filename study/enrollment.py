@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -28,6 +28,7 @@ from study.models import (
     ParticipantStatus,
     Visit,
     VisitStatus,
+    saved_id,
 )
 from study.ports import Replanner
 from study.protocol import Arm, arm_named, protocol_infusions, visit_calendar
@@ -93,21 +94,7 @@ async def enroll(
     session.add(participant)
     await session.flush()
     assert participant.id is not None
-    # The calendar goes in with one bulk insert per table (ORM objects one by one cost
-    # tens of milliseconds a participant, too slow for a site enrolling thousands); a None
-    # as NULL (`render_nulls`), or the ORM splits the rows by their pattern of Nones.
-    inserted = await session.exec(
-        insert(Visit)
-        .returning(col(Visit.number), col(Visit.id))
-        .execution_options(render_nulls=True),
-        params=visit_rows(request, participant.id, config, now),
-    )
-    visit_ids: dict[int, int] = {number: visit_id for number, visit_id in inserted}
-    infusion_rows = infusion_rows_of(request, participant.id, visit_ids, config, now)
-    if infusion_rows:
-        await session.exec(
-            insert(Infusion).execution_options(render_nulls=True), params=infusion_rows
-        )
+    await insert_calendars(session, [(request, participant)], config, now)
     audit.record(
         session,
         at=now,
@@ -119,6 +106,40 @@ async def enroll(
         after=_participant_facts(participant),
     )
     return await _issue(session, participant, config=config, now=now, actor=actor)
+
+
+async def insert_calendars(
+    session: AsyncSession,
+    enrolled: Sequence[tuple[EnrollmentRequest, Participant]],
+    config: StudyConfig,
+    now: datetime,
+) -> None:
+    """The visit calendars and infusions of participants just inserted: one insert a table
+    for them all (ORM objects one by one cost tens of milliseconds a participant, too slow
+    for a site enrolling thousands). A None is written as NULL (`render_nulls`), not left
+    out: the ORM otherwise splits the rows into one statement for each pattern of Nones (a
+    participant's first visit attended, the rest planned: two statements a participant)."""
+    owners = [(request, saved_id(participant)) for request, participant in enrolled]
+    visits = await session.exec(
+        insert(Visit)
+        .returning(col(Visit.participant_id), col(Visit.number), col(Visit.id))
+        .execution_options(render_nulls=True),
+        params=[
+            row for request, owner in owners for row in visit_rows(request, owner, config, now)
+        ],
+    )
+    visit_ids: dict[int, dict[int, int]] = {}
+    for owner, number, visit_id in visits:
+        visit_ids.setdefault(owner, {})[number] = visit_id
+    infusion_rows = [
+        row
+        for request, owner in owners
+        for row in infusion_rows_of(request, owner, visit_ids[owner], config, now)
+    ]
+    if infusion_rows:
+        await session.exec(
+            insert(Infusion).execution_options(render_nulls=True), params=infusion_rows
+        )
 
 
 def new_participant(request: EnrollmentRequest, config: StudyConfig, now: datetime) -> Participant:

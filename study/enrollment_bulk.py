@@ -22,17 +22,14 @@ from study.enrollment import (
     Invitation,
     _participant_facts,
     _validate,
-    infusion_rows_of,
+    insert_calendars,
     new_participant,
-    visit_rows,
 )
 from study.errors import DomainError
 from study.models import (
     AuditEvent,
     EnrollmentCode,
-    Infusion,
     Participant,
-    Visit,
 )
 
 
@@ -103,10 +100,7 @@ async def _insert(
     now: datetime,
     actor: str,
 ) -> None:
-    """The participants, then their visits, then their infusions: one insert each. A None
-    is written as NULL (`render_nulls`), not left out: the ORM otherwise splits the rows
-    into one statement for each pattern of Nones (a participant's first visit attended,
-    the rest planned: two statements a participant)."""
+    """The participants, then their calendars (`insert_calendars`): one insert a table."""
     columns = [c.name for c in Participant.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
     inserted = await session.exec(
         insert(Participant).returning(col(Participant.study_id), col(Participant.id)),
@@ -115,31 +109,7 @@ async def _insert(
     ids = dict(inserted.all())
     for _, participant in accepted:
         participant.id = ids[participant.study_id]
-    calendars = [
-        row
-        for request, participant in accepted
-        for row in visit_rows(request, _id(participant), config, now)
-    ]
-    visits = await session.exec(
-        insert(Visit)
-        .returning(col(Visit.participant_id), col(Visit.number), col(Visit.id))
-        .execution_options(render_nulls=True),
-        params=calendars,
-    )
-    visit_ids: dict[int, dict[int, int]] = {}
-    for owner, number, visit_id in visits:
-        visit_ids.setdefault(owner, {})[number] = visit_id
-    infusion_rows = [
-        row
-        for request, participant in accepted
-        for row in infusion_rows_of(
-            request, _id(participant), visit_ids[_id(participant)], config, now
-        )
-    ]
-    if infusion_rows:
-        await session.exec(
-            insert(Infusion).execution_options(render_nulls=True), params=infusion_rows
-        )
+    await insert_calendars(session, accepted, config, now)
 
 
 def _audit(
@@ -158,8 +128,3 @@ def _audit(
         {**common, "action": "enroll", "after": _participant_facts(participant)},
         {**common, "action": "issue_code", "after": {"expires_at": expires_at.isoformat()}},
     ]
-
-
-def _id(participant: Participant) -> int:
-    assert participant.id is not None  # inserted above
-    return participant.id
