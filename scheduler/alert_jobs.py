@@ -65,11 +65,13 @@ async def escalate_alerts(database: Database, clock: Clock, config: StudyConfig)
         ids = list(await session.exec(_round_due(select(Alert.id), now)))
     for batch in batches(ids):
         async with database.session() as session:
+            # An alert being written (its first card recorded, a button pressed) is waited
+            # for, not skipped: skipped, its round would wait for the next escalation, a
+            # minute later. PostgreSQL then reads the row again, so an alert acknowledged
+            # meanwhile, or whose round was sent meanwhile, is no longer due.
             due = list(
                 await session.exec(
-                    _round_due(select(Alert), now)
-                    .where(col(Alert.id).in_(batch))
-                    .with_for_update(skip_locked=True)
+                    _round_due(select(Alert), now).where(col(Alert.id).in_(batch)).with_for_update()
                 )
             )
             for alert in due:
