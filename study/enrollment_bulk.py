@@ -63,7 +63,7 @@ async def enroll_many(
         taken.add(request.study_id)
         accepted.append((index, new_participant(request, config, now)))
     if accepted:
-        await _insert(session, [(requests[i], p) for i, p in accepted], config, now, actor)
+        await _insert(session, [(requests[i], p) for i, p in accepted], config, now)
         expires_at = now + timedelta(days=config.protocol.enrollment_code_days)
         codes = [new_code() for _ in accepted]
         await session.exec(
@@ -98,7 +98,6 @@ async def _insert(
     accepted: list[tuple[EnrollmentRequest, Participant]],
     config: StudyConfig,
     now: datetime,
-    actor: str,
 ) -> None:
     """The participants, then their calendars (`insert_calendars`): one insert a table."""
     columns = [c.name for c in Participant.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
