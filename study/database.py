@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Row, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import PoolResetState
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -83,13 +83,14 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # Room for the dispatcher's concurrent sends, handlers and sweeps at once.
         kwargs.setdefault("pool_size", 12)
         kwargs.setdefault("max_overflow", 12)
-        kwargs.setdefault("pool_pre_ping", True)
     else:
         kwargs.setdefault("pool_reset_on_return", None)  # `_sqlite_reset` does it
     kwargs.setdefault("hide_parameters", True)
     if path is not None:
         create_private_file(path)
     engine = create_async_engine(url, **kwargs)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine.sync_engine, "checkout", _postgres_ping)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
@@ -133,6 +134,18 @@ def _sqlite_reset(dbapi_connection: Any, record: Any, state: PoolResetState) -> 
         dbapi_connection.rollback()
 
 
+def _postgres_ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    # In place of the pool's `pool_pre_ping`, which on asyncpg wraps its ping in a BEGIN and
+    # a ROLLBACK (for pgbouncer's transaction mode, which asyncpg under SQLAlchemy does not
+    # support anyway: sqlalchemy#12836): three round trips for every connection taken from
+    # the pool, where one tells as much. A connection the server ended (a restart, a
+    # firewall's idle timeout) is replaced by a new one (the pool's rule for this error).
+    try:
+        dbapi_connection.run_async(lambda driver: driver.fetchrow(";"))
+    except Exception as error:
+        raise DisconnectionError("a pooled PostgreSQL connection was dead") from error
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # The driver must not open transactions itself; SQLAlchemy's "begin" event does.
     dbapi_connection.isolation_level = None
@@ -159,7 +172,10 @@ class Database:
             class_=AsyncSession,
             expire_on_commit=False,
         )
-        self._one_statement = engine.execution_options(**{READ_ONLY: True, ONE_STATEMENT: True})
+        one_statement: dict[str, Any] = {READ_ONLY: True, ONE_STATEMENT: True}
+        if engine.dialect.name == "postgresql":  # one statement, one snapshot: no BEGIN
+            one_statement["isolation_level"] = "AUTOCOMMIT"
+        self._one_statement = engine.execution_options(**one_statement)
         self._outbox_listeners: list[Callable[[], None]] = []
         self._writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 

@@ -1,4 +1,4 @@
-"""The SQLite set-up of `study.database` that the rest relies on."""
+"""The set-up of `study.database` that the rest relies on (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -75,4 +75,37 @@ async def test_a_transaction_postgresql_gives_up_to_break_a_deadlock_is_done_aga
         assert [tuple(row) for row in rows] == [(1, 11), (2, 11)]
     finally:
         await other.close()
+        await database.dispose()
+
+
+async def test_connections_postgresql_dropped_are_replaced_without_an_error(
+    postgres_url: str,
+) -> None:
+    """A restart of PostgreSQL (or a firewall's idle timeout) ends the connections the pool
+    keeps. The next reads and writes still succeed: each connection is checked as it is
+    taken from the pool, and a dead one is replaced, rather than a send or a button press
+    failing on it."""
+    database = Database.from_url(postgres_url)
+    admin = await asyncpg.connect(_asyncpg_dsn(postgres_url))
+    try:
+        async with database.session() as session:
+            await session.exec(text("CREATE TABLE kept (x INTEGER)"))  # type: ignore[call-overload]
+        await asyncio.gather(*(database.rows(text("SELECT pg_sleep(0.05)")) for _ in range(3)))
+        kept = database.engine.pool.checkedin()  # type: ignore[attr-defined]
+        assert kept >= 3, "the pool should keep the connections it used"
+        dropped = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert dropped >= kept
+
+        async with asyncio.timeout(10):
+            for _ in range(kept + 1):  # each connection the pool kept, and one more
+                assert list(await database.rows(text("SELECT 1"))) == [(1,)]
+            async with database.session() as session:
+                await session.exec(text("INSERT INTO kept VALUES (1)"))  # type: ignore[call-overload]
+            async with database.reading() as session:
+                assert list(await session.exec(text("SELECT count(*) FROM kept"))) == [(1,)]  # type: ignore[call-overload]
+    finally:
+        await admin.close()
         await database.dispose()
