@@ -78,6 +78,10 @@ async def test_a_transaction_postgresql_gives_up_to_break_a_deadlock_is_done_aga
         await database.dispose()
 
 
+# The pool's connections: those to the test's database but the one asking.
+POOLED = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+
+
 async def test_connections_postgresql_dropped_are_replaced_without_an_error(
     postgres_url: str,
 ) -> None:
@@ -93,17 +97,11 @@ async def test_connections_postgresql_dropped_are_replaced_without_an_error(
         await asyncio.gather(*(database.rows(text("SELECT pg_sleep(0.05)")) for _ in range(3)))
         kept = database.engine.pool.checkedin()  # type: ignore[attr-defined]
         assert kept >= 3, "the pool should keep the connections it used"
-        dropped = await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+        dropped = await admin.fetchval(f"SELECT count(pg_terminate_backend(pid)) {POOLED}")
         assert dropped >= kept
 
         async with asyncio.timeout(10):
-            while await admin.fetchval(  # noqa: ASYNC110 (another process; no event to wait on)
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            ):
+            while await admin.fetchval(f"SELECT count(*) {POOLED}"):  # noqa: ASYNC110 (another process)
                 await asyncio.sleep(0.01)  # until they are gone, not only told to go
             for _ in range(kept + 1):  # each connection the pool kept, and one more
                 assert list(await database.rows(text("SELECT 1"))) == [(1,)]
