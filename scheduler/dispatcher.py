@@ -796,7 +796,7 @@ class Dispatcher:
         process took it over after its lease, its time ran out, or a later reminder of the
         same event fell due. A participant's routine message is composed again if their
         local day changed since ("in 7 days" is then "in 6"). The lease is renewed when
-        half of it is gone.
+        half of it is gone (`_lease_runs_out`).
 
         Read on a snapshot first, together with the other messages about to be sent (on
         SQLite without waiting for the write lock); only a row to expire, compose again or
@@ -823,7 +823,7 @@ class Dispatcher:
                 return _refused(report, stale)
             if again and not await self._compose_again(session, row, item, now, report):
                 return False
-            if item.lease_until - now <= self.settings.lease / 2:
+            if self._lease_runs_out(item, now):
                 row.lease_until = item.lease_until = now + self.settings.lease
             session.add(row)
         return True
@@ -870,8 +870,17 @@ class Dispatcher:
             if _still_ours(row.status, row.lease_until, held[row.id])
             and (row.not_after is None or row.not_after >= now)
             and not _overtaken(held[row.id].later, now)
-            and held[row.id].lease_until - now > self.settings.lease / 2
+            and not self._lease_runs_out(held[row.id], now)
         }
+
+    def _lease_runs_out(self, item: Claimed, now: datetime) -> bool:
+        """Whether `item`'s lease is to be renewed before its send: half of it is gone. Not
+        on SQLite, which serves one process by design (as in `_keep_leases`): nobody else
+        would take the row over, and a renewal is a write, which waits for the write lock
+        behind a sweep, with every later send of a backlog waiting behind it."""
+        if self.database.is_sqlite:
+            return False
+        return item.lease_until - now <= self.settings.lease / 2
 
     async def _compose_again(
         self,

@@ -189,10 +189,16 @@ async def check_visit_windows(database: Database, clock: Clock, config: StudyCon
 
 
 def _windows_closed(query: Any, now: datetime) -> Any:
+    # A visit noticed already is not read again: left unrecorded, it would otherwise be
+    # taken up in a write transaction at every sweep for the rest of the study, only for
+    # `raise_alert` to find its notice by the key (as `_window_closed` makes it, in SQL).
+    day = func.coalesce(Visit.appointment_date, Visit.target_date)
+    key = literal("missed:") + cast(Visit.id, String) + ":" + cast(day, String)
     return query.join(Participant, col(Participant.id) == Visit.participant_id).where(
         col(Visit.status).in_(STILL_TO_COME),
         col(Participant.status).in_(FOLLOWED),
         col(Visit.window_end) < now.date() + timedelta(days=1),
+        ~exists().where(col(Alert.dedupe_key) == key),
     )
 
 

@@ -241,6 +241,66 @@ async def test_a_message_outliving_its_lease_is_not_taken_over_by_its_own_dispat
     assert all(row.telegram_message_id is not None for row in await queued_rows(database))
 
 
+class SweepAfterClaim(Dispatcher):
+    """Right after its claim, a sweep takes SQLite's write lock and keeps it until Telegram
+    has the message (or gives up after `patience`); the clock passes half the lease."""
+
+    def __init__(self, *args: Any, sandbox: SandboxServer, chat: int, patience: float) -> None:
+        super().__init__(*args)
+        self.sandbox, self.chat, self.patience = sandbox, chat, patience
+        self.sweep: asyncio.Task[None] | None = None
+
+    async def _claim_rows(
+        self, report: Any, only: Any, ahead_of: Any, *, careful: bool
+    ) -> list[Claimed]:
+        claimed = await super()._claim_rows(report, only, ahead_of, careful=careful)
+        if claimed and self.sweep is None:
+            holding = asyncio.Event()
+            self.sweep = asyncio.create_task(self._sweep(holding))
+            await holding.wait()
+            assert isinstance(self.clock, FakeClock)
+            self.clock.advance(self.settings.lease * 0.6)
+        return claimed
+
+    async def _sweep(self, holding: asyncio.Event) -> None:
+        async with self.database.session():
+            holding.set()
+            await self.sandbox.wait_for_message(self.chat, timeout=self.patience)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_on_sqlite_a_send_does_not_wait_for_a_sweep_to_renew_its_lease(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    """SQLite serves one process by design: nobody would take the row over, so half a
+    lease gone is no reason to wait for the write lock (behind a sweep, and every later send
+    of a backlog behind that)."""
+    sandbox.set_time(clock.now().timestamp())
+    (participant,) = await linked_participants(database, sandbox, [9501], now=clock.now())
+    await put_due_reminders(database, [participant], now=clock.now())
+    dispatching = SweepAfterClaim(
+        database,
+        PtbSender(bot),
+        clock,
+        config,
+        Planner(config),
+        sandbox=sandbox,
+        chat=9501,
+        patience=5.0,
+    )
+
+    report = await dispatching.run_once()
+
+    assert dispatching.sweep is not None
+    await dispatching.sweep  # Telegram had the message while the sweep held the lock
+    assert report.sent == 1
+    assert [row.telegram_message_id is not None for row in await queued_rows(database)] == [True]
+
+
 class RetriedAtOnce(Dispatcher):
     """Its clock reaches a failed message's retry, and the run claims the message again,
     before the failure has been put away (in a time-lapse, a back-off of seconds is a

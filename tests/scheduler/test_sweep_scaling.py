@@ -14,16 +14,18 @@ from sqlmodel import select
 
 from scheduler.alert_jobs import run_alert_sweeps, send_previsit_summaries
 from scheduler.checkin_jobs import expire_checkins, put_due_checkins, run_checkin_sweeps
-from scheduler.sweeps import run_all_sweeps
+from scheduler.sweeps import check_visit_windows, run_all_sweeps
 from study.checkin_due import NEVER, forget_all, working_out
 from study.config import StudyConfig
 from study.database import READ_ONLY, Database
 from study.models import (
+    Alert,
     CheckIn,
     CheckInKind,
     OutboxMessage,
     Participant,
     PromptStatus,
+    Visit,
     saved_id,
 )
 from study.team import Pause, RecordGiven, Resume, SetCanBecomePregnant, SetVisit, Team, Withdraw
@@ -301,3 +303,44 @@ async def test_the_previsit_summaries_of_many_visits_are_written_a_batch_at_a_ti
             select(OutboxMessage.dedupe_key).where(OutboxMessage.template == "previsit_summary")
         )
         assert len(set(summaries)) == 26
+
+
+async def test_a_visit_left_unrecorded_is_noticed_once_and_takes_no_write_after(
+    database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    """Its window closed with nothing recorded: the site is told once and the participant
+    gets one kind message. Left so (nobody records it missed), it is passed over in the
+    reading of later sweeps, so the write lock is not taken for it every five minutes for
+    the rest of the study. Moved to a new day that passes unrecorded too, it is noticed
+    again."""
+    clock.set(datetime(2026, 3, 1, 10, 0, tzinfo=SHANGHAI))  # visit 1 on 3 March
+    await enrolled(database, config, clock, chat_id=5001, randomized_on=date(2025, 12, 3))
+    async with database.session() as session:
+        visit = (await session.exec(select(Visit).where(Visit.number == 1))).one()
+    clock.set(datetime.combine(visit.window_end + timedelta(days=1), datetime.min.time(), SHANGHAI))
+    assert await check_visit_windows(database, clock, config) == 1
+    clock.advance(timedelta(minutes=5))
+    writes = Writes(database)
+    try:
+        assert await check_visit_windows(database, clock, config) == 0
+    finally:
+        writes.stop()
+    assert writes.statements == 0
+
+    async def told() -> tuple[int, int]:
+        async with database.session() as session:
+            notices = await session.exec(select(Alert).where(Alert.kind == "missed_visit"))
+            kind = await session.exec(
+                select(OutboxMessage).where(OutboxMessage.template == "visit_missed_participant")
+            )
+            return len(list(notices)), len(list(kind))
+
+    assert await told() == (1, 1)
+
+    team = team_of(config, clock)
+    new_day = clock.now().date() + timedelta(days=2)
+    async with database.session() as session:
+        await SetVisit("ZJU2-001", 1, new_day, force=True).run(session, team)
+    clock.set(datetime.combine(new_day + timedelta(days=1), datetime.min.time(), SHANGHAI))
+    assert await check_visit_windows(database, clock, config) == 1
+    assert await told() == (2, 2)
