@@ -93,15 +93,21 @@ def on_days(first: datetime, last: datetime) -> Any:
 
 def _visits_near(query: Any, near: Any) -> Any:
     # A visit whose task was raised already is not read again (`raise_alert` would find
-    # it by its key and do nothing): the key, as `_unconfirmed` makes it, in SQL.
-    day = func.coalesce(Visit.appointment_date, Visit.target_date)
-    key = literal("noconfirm:") + cast(Visit.id, String) + ":" + cast(day, String)
+    # it by its key and do nothing).
     return query.join(Participant, col(Participant.id) == Visit.participant_id).where(
         col(Visit.status) == VisitStatus.PLANNED,
         col(Participant.status) == ParticipantStatus.ACTIVE,
         near,
-        ~exists().where(col(Alert.dedupe_key) == key),
+        ~_alert_raised("noconfirm:"),
     )
+
+
+def _alert_raised(prefix: str) -> Any:
+    """Whether the visit's alert of this kind was raised for its present day: its key,
+    `{prefix}{visit id}:{visit day}` as `_unconfirmed` and `_window_closed` make it, in SQL."""
+    day = func.coalesce(Visit.appointment_date, Visit.target_date)
+    key = literal(prefix) + cast(Visit.id, String) + ":" + cast(day, String)
+    return exists().where(col(Alert.dedupe_key) == key)
 
 
 async def _unconfirmed(
@@ -191,14 +197,12 @@ async def check_visit_windows(database: Database, clock: Clock, config: StudyCon
 def _windows_closed(query: Any, now: datetime) -> Any:
     # A visit noticed already is not read again: left unrecorded, it would otherwise be
     # taken up in a write transaction at every sweep for the rest of the study, only for
-    # `raise_alert` to find its notice by the key (as `_window_closed` makes it, in SQL).
-    day = func.coalesce(Visit.appointment_date, Visit.target_date)
-    key = literal("missed:") + cast(Visit.id, String) + ":" + cast(day, String)
+    # `raise_alert` to find its notice by its key.
     return query.join(Participant, col(Participant.id) == Visit.participant_id).where(
         col(Visit.status).in_(STILL_TO_COME),
         col(Participant.status).in_(FOLLOWED),
         col(Visit.window_end) < now.date() + timedelta(days=1),
-        ~exists().where(col(Alert.dedupe_key) == key),
+        ~_alert_raised("missed:"),
     )
 
 
