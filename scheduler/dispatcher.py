@@ -412,23 +412,19 @@ class Dispatcher:
         return total
 
     async def next_due(self) -> datetime | None:
-        """The earliest moment a row becomes claimable (due, or its lease runs out)."""
-        async with self.database.session() as session:
-            pending = (
-                await session.exec(
-                    select(func.min(OutboxMessage.available_at)).where(
-                        OutboxMessage.status == OutboxStatus.PENDING
-                    )
-                )
-            ).one()
-            leased = (
-                await session.exec(
-                    select(func.min(OutboxMessage.lease_until)).where(
-                        OutboxMessage.status == OutboxStatus.SENDING
-                    )
-                )
-            ).one()
-        moments = [moment for moment in (pending, leased) if moment is not None]
+        """The earliest moment a row becomes claimable (due, or its lease runs out). Read
+        as one query, without a transaction (on SQLite without the write lock): it is asked
+        after every run of the dispatcher."""
+        pending = select_columns(func.min(OutboxMessage.available_at)).where(
+            col(OutboxMessage.status) == OutboxStatus.PENDING
+        )
+        leased = select_columns(func.min(OutboxMessage.lease_until)).where(
+            col(OutboxMessage.status) == OutboxStatus.SENDING
+        )
+        ((*moments,),) = await self.database.rows(
+            select_columns(pending.scalar_subquery(), leased.scalar_subquery())
+        )
+        moments = [moment for moment in moments if moment is not None]
         return min(moments) if moments else None
 
     async def release_own_leases(self) -> int:
