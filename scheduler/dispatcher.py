@@ -267,7 +267,7 @@ class Dispatcher:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(over.wait(), delay)
                 continue
-            due = [item for item in waiting if item.lease_until - now <= half]
+            due = [item for item in waiting if self._lease_runs_out(item, now)]
             lost.update(item.row_id for item in due)
             try:
                 lost.difference_update(await self._renew(due, now + lease))

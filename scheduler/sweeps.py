@@ -49,6 +49,8 @@ FOLLOWED = (
     ParticipantStatus.UNREACHABLE,
 )
 KIND_MESSAGE_LIFETIME = timedelta(days=3)
+NO_CONFIRMATION = "noconfirm:"  # the key prefixes of the visits' alerts (`_visit_key`)
+MISSED = "missed:"
 
 
 async def check_unconfirmed_visits(database: Database, clock: Clock, config: StudyConfig) -> int:
@@ -98,13 +100,18 @@ def _visits_near(query: Any, near: Any) -> Any:
         col(Visit.status) == VisitStatus.PLANNED,
         col(Participant.status) == ParticipantStatus.ACTIVE,
         near,
-        ~_alert_raised("noconfirm:"),
+        ~_alert_raised(NO_CONFIRMATION),
     )
 
 
+def _visit_key(prefix: str, visit: Visit) -> str:
+    """The key of a visit's alert or message of one kind, for the visit's present day."""
+    return f"{prefix}{visit.id}:{visit.visit_date.isoformat()}"
+
+
 def _alert_raised(prefix: str) -> Any:
-    """Whether the visit's alert of this kind was raised for its present day: its key,
-    `{prefix}{visit id}:{visit day}` as `_unconfirmed` and `_window_closed` make it, in SQL."""
+    """Whether the visit's alert of this kind was raised for its present day: its key
+    (`_visit_key`), in SQL."""
     day = func.coalesce(Visit.appointment_date, Visit.target_date)
     key = literal(prefix) + cast(Visit.id, String) + ":" + cast(day, String)
     return exists().where(col(Alert.dedupe_key) == key)
@@ -137,7 +144,7 @@ async def _unconfirmed(
             }
         ],
         now=now,
-        dedupe_key=f"noconfirm:{visit.id}:{visit.visit_date.isoformat()}",
+        dedupe_key=_visit_key(NO_CONFIRMATION, visit),
         visit_id=visit.id,
     )
     return 1
@@ -202,7 +209,7 @@ def _windows_closed(query: Any, now: datetime) -> Any:
         col(Visit.status).in_(STILL_TO_COME),
         col(Participant.status).in_(FOLLOWED),
         col(Visit.window_end) < now.date() + timedelta(days=1),
-        ~_alert_raised("missed:"),
+        ~_alert_raised(MISSED),
     )
 
 
@@ -217,7 +224,6 @@ async def _window_closed(
     if not _closed(visit, participant, now):
         return 0
     last_day = max(visit.window_end, visit.visit_date)
-    key = f"{visit.id}:{visit.visit_date.isoformat()}"
     await raise_alert(
         session,
         config=config,
@@ -233,14 +239,14 @@ async def _window_closed(
             }
         ],
         now=now,
-        dedupe_key=f"missed:{key}",
+        dedupe_key=_visit_key(MISSED, visit),
         visit_id=visit.id,
     )
     if participant.status == ParticipantStatus.ACTIVE:
         await enqueue(
             session,
             template="visit_missed_participant",
-            dedupe_key=f"missedmsg:{key}",
+            dedupe_key=_visit_key("missedmsg:", visit),
             participant_id=participant.id,
             context={"date": visit.visit_date.isoformat()},
             due_at=now,
