@@ -301,6 +301,54 @@ async def test_on_sqlite_a_send_does_not_wait_for_a_sweep_to_renew_its_lease(
     assert [row.telegram_message_id is not None for row in await queued_rows(database)] == [True]
 
 
+class TimeLapse(FakeClock):
+    """A clock running `speed` times faster than the wall clock, as in the chaos benchmark
+    (it stands still here: the test reads what a claim wrote)."""
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        super().__init__(start)
+        self.speed = speed
+
+    def wall_seconds(self, seconds: float) -> float:
+        return seconds / self.speed
+
+
+@pytest.mark.parametrize(
+    ("speed", "held"), [(1.0, timedelta(minutes=5)), (7200.0, timedelta(hours=2))]
+)
+async def test_a_claim_holds_its_row_for_a_second_of_wall_time_at_least(
+    speed: float,
+    held: timedelta,
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    """A lease guards durations of the wall clock (a send's round trip, a stalled process).
+    In a time-lapse of 7,200 times real speed, five minutes are 42 ms of wall time, shorter
+    than a send: each lease had to be renewed before its send, a write transaction for
+    every message that a real server never makes."""
+    lapse = TimeLapse(clock.now(), speed)
+    sandbox.set_time(lapse.now().timestamp())
+    (participant,) = await linked_participants(database, sandbox, [9502], now=lapse.now())
+    await put_due_reminders(database, [participant], now=lapse.now())
+    # Telegram makes the message at once and answers a moment later: the row is in flight.
+    sandbox.faults.add(
+        FaultRule("sendMessage", "timeout", chat_id=9502, count=1, delay=0.3, delivered=True)
+    )
+    dispatching = Dispatcher(database, PtbSender(bot), lapse, config, Planner(config))
+
+    run = asyncio.create_task(dispatching.run_once())
+    await sandbox.wait_for_message(9502)
+    (in_flight,) = await queued_rows(database)
+    report = await run
+
+    assert in_flight.status == OutboxStatus.SENDING
+    assert in_flight.lease_until == lapse.now() + held
+    assert report.sent == 1
+
+
 class RetriedAtOnce(Dispatcher):
     """Its clock reaches a failed message's retry, and the run claims the message again,
     before the failure has been put away (in a time-lapse, a back-off of seconds is a

@@ -112,7 +112,7 @@ async def test_messages_waiting_for_their_chat_keep_their_leases(
     lease = timedelta(seconds=0.4)
     other_process = Database.from_url(database_url)
     async with build_bot(sandbox.url, TOKEN, rate_limit=True) as limited_bot:
-        settings = DispatchSettings(lease=lease)
+        settings = DispatchSettings(lease=lease, lease_wall_seconds=0.4)
         first = build_dispatcher(database, limited_bot, clock, config, settings)
         second = build_dispatcher(other_process, bot, clock, config, settings)
         try:
@@ -166,7 +166,7 @@ async def test_a_failed_renewal_of_leases_stops_no_message(
     """Renewing leases is a courtesy to other processes: when it fails, the chat's messages
     still go, in order, and the run ends as usual."""
     await six_due_for_one_chat(database, sandbox, clock)
-    settings = DispatchSettings(lease=timedelta(seconds=0.4))
+    settings = DispatchSettings(lease=timedelta(seconds=0.4), lease_wall_seconds=0.4)
     async with build_bot(sandbox.url, TOKEN, rate_limit=True) as limited_bot:
         sending = RenewalFails(
             database, PtbSender(limited_bot), clock, config, Planner(config), settings
