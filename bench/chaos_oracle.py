@@ -26,8 +26,11 @@ Rules (times are the bot's own clock, read from each run; see bench/chaos_proces
   of the reminder: no reminder of a visit whose noon comes later (or as late, due later)
   was delivered meanwhile (the dispatcher sends the earliest deadline first, so a 7-day
   reminder caught up after downtime goes after the 2-day and morning-of reminders of
-  nearer visits; check-in questions, nudges and the sites' alerts and notices go before
-  reminders). A bot that sent nothing, or sent reminders of later deadlines first, lost it.
+  nearer visits; the sites' alerts and notices go before reminders). A bot that sent
+  nothing, or sent reminders of later deadlines first, lost it. Check-in questions and
+  nudges take their turn with reminders by deadline too (72 hours after the asking, which
+  their text does not give), so the oracle does not judge their order: a dispatcher test
+  does (`test_a_visit_today_goes_before_check_in_nudges_due_days_later`).
 - Stale: a reminder naming a date that is not a visit of theirs still to come, or arriving
   after its visit's noon by more than `in_flight` (by the bot's clock, read to within
   `tolerance`). The dispatcher checks a reminder's deadline when it claims a batch and again

@@ -66,6 +66,6 @@ async def enqueue_copy(
         not_after=template.not_after,
         participant_id=template.participant_id,
         context=template.context,
-        priority=Priority.REMINDER,
+        priority=Priority.ROUTINE,
         now=now,
     )

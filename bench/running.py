@@ -329,7 +329,7 @@ def _prompt(checkin: CheckIn, participant_id: int) -> OutboxMessage:
         context={"checkin_id": checkin.id, "proactive": True},
         due_at=checkin.asked_at,
         not_after=checkin.expires_at,
-        priority=Priority.PROMPT,
+        priority=Priority.ROUTINE,
         now=checkin.asked_at,
     )
     row.status, row.sent_at, row.telegram_message_id = OutboxStatus.SENT, checkin.asked_at, SENT_ID

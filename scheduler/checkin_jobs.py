@@ -224,7 +224,7 @@ async def _put(
         context={"checkin_id": checkin.id, "proactive": True},
         due_at=now,
         not_after=checkin.expires_at,
-        priority=Priority.PROMPT,
+        priority=Priority.ROUTINE,
         now=now,
     )
 
@@ -302,7 +302,7 @@ async def nudge_checkins(database: Database, clock: Clock, config: StudyConfig) 
                         context={"checkin_id": checkin.id, "proactive": True, "nudge": True},
                         due_at=now,
                         not_after=checkin.expires_at,
-                        priority=Priority.PROMPT,
+                        priority=Priority.ROUTINE,
                         now=now,
                     )
                     nudged += 1

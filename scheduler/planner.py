@@ -88,7 +88,7 @@ class Planner:
                 not_after=reminder.not_after,
                 participant_id=participant.id,
                 context=reminder.context,
-                priority=Priority.REMINDER,
+                priority=Priority.ROUTINE,
                 now=now,
             )
             for reminder in wanted

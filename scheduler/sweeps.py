@@ -251,7 +251,7 @@ async def _window_closed(
             context={"date": visit.visit_date.isoformat()},
             due_at=now,
             not_after=now + KIND_MESSAGE_LIFETIME,
-            priority=Priority.REMINDER,
+            priority=Priority.ROUTINE,
             now=now,
         )
     return 1

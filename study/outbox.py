@@ -30,8 +30,10 @@ class Priority(IntEnum):
 
     URGENT = 0  # T1/T2 alerts
     ALERT = 2  # T3 alerts, site tasks and notices
-    PROMPT = 4  # check-ins, contraception questions
-    REMINDER = 5  # visit and infusion reminders
+    NOTICE = 4  # a date moved: told before the reminders of the new date queued with it
+    # Reminders and questions (check-ins, contraception): among them the earliest deadline
+    # goes first, so a nudge due in two days never holds up "your visit is today" (noon).
+    ROUTINE = 5
     INFO = 8
 
 
@@ -223,6 +225,6 @@ async def tell_new_date(
         due_at=now,
         not_after=datetime.combine(day, time(23, 59), tzinfo=ZoneInfo(participant.timezone)),
         # Before the reminders of the new date queued with it: told first, then reminded.
-        priority=Priority.PROMPT,
+        priority=Priority.NOTICE,
         now=now,
     )

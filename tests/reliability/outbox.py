@@ -100,7 +100,7 @@ async def put_due_reminders(
                     # distinct due times: the dispatcher's order is then well defined
                     due_at=now - timedelta(hours=1) + timedelta(milliseconds=queued),
                     not_after=now + timedelta(days=1),
-                    priority=Priority.REMINDER,
+                    priority=Priority.ROUTINE,
                     now=now,
                 )
                 queued += 1

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from telegram.ext import ExtBot
@@ -16,6 +17,7 @@ from telegram.ext import ExtBot
 from bot.sender import PtbSender
 from messages import Keyboard
 from sandbox import FaultRule, SandboxServer
+from scheduler.checkin_jobs import nudge_checkins, put_due_checkins
 from scheduler.dispatcher import Claimed, Dispatcher, DispatchSettings
 from scheduler.planner import Planner
 from scheduler.sender import TransientFailure
@@ -34,6 +36,7 @@ from tests.reliability.outbox import (
 from tests.reliability.workers import TOKEN
 from tests.support.clock import FakeClock
 from tests.support.dispatch_worker import build_bot
+from tests.support.factories import enrolled
 
 
 class InFlight(PtbSender):
@@ -82,7 +85,7 @@ async def queue(
     *,
     not_after: datetime,
     due_in: timedelta = timedelta(minutes=-10),
-    priority: Priority = Priority.REMINDER,
+    priority: Priority = Priority.ROUTINE,
 ) -> int:
     """A visit reminder for `who`, due `due_in` from `now` (by default a while ago); its
     row's id."""
@@ -104,6 +107,7 @@ async def queue(
 
 
 HALF_SECOND = timedelta(seconds=0.5)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def arrivals(sandbox: SandboxServer) -> list[tuple[int, str]]:
@@ -202,6 +206,47 @@ async def test_alerts_first_then_the_earliest_deadline(
     await dispatcher(database, PtbSender(bot), clock, config, concurrency=1).drain()
 
     assert [chat for chat, _ in arrivals(sandbox)] == [8703, 8702, 8701]
+
+
+async def test_a_visit_today_goes_before_check_in_nudges_due_days_later(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    """Reminders and check-in questions are routine alike: the earliest deadline first.
+    Questions went before every reminder once, so at 08:00, when quiet hours end and the
+    night's messages fall due together, "your visit is today" (its deadline noon) could
+    wait past noon behind nudges whose check-ins stayed open two more days."""
+    sandbox.set_time(clock.now().timestamp())
+    for chat in (9601, 9602):
+        sandbox.add_user(chat, f"Participant {chat}")
+        await sandbox.send_text(chat, "/start")
+    # Both are asked their check-in on 16 March at 08:00 and nudged a day later, when
+    # ZJU2-602 has their month-3 visit.
+    await enrolled(database, config, clock, study_id="ZJU2-601", chat_id=9601, preferred_hour=8)
+    await enrolled(
+        database,
+        config,
+        clock,
+        study_id="ZJU2-602",
+        chat_id=9602,
+        preferred_hour=8,
+        randomized_on=date(2025, 12, 17),
+    )
+    sending = dispatcher(database, PtbSender(bot), clock, config, concurrency=1)
+    for day in (16, 17):
+        clock.set(datetime(2026, 3, day, 8, 0, tzinfo=SHANGHAI))
+        await put_due_checkins(database, clock, config)
+        await nudge_checkins(database, clock, config)
+        before = len(arrivals(sandbox))
+        await sending.drain()
+
+    morning = [(chat, text) for chat, text in arrivals(sandbox)[before:]]
+    assert [chat for chat, _ in morning] == [9602, 9601, 9602]
+    assert "是您的研究随访：" in morning[0][1] and "今天" in morning[0][1]
+    assert all("您还有一份没有完成的问答" in text for _, text in morning[1:])
 
 
 class OutlivesItsLease(PtbSender):
@@ -555,7 +600,7 @@ async def until_claimed(database: Database, row_id: int) -> None:
 
 @pytest.mark.parametrize(
     ("priority", "hours_left"),
-    [(Priority.URGENT, 48), (Priority.REMINDER, 2)],
+    [(Priority.URGENT, 48), (Priority.ROUTINE, 2)],
     ids=["an alert", "an earlier deadline"],
 )
 async def test_what_goes_first_is_claimed_even_while_the_dispatcher_holds_all_it_may(

@@ -202,7 +202,7 @@ async def test_a_row_recovered_after_a_crash_past_its_time_is_expired_not_sent(
             context={"date": "2026-03-01"},
             due_at=clock.now() - timedelta(hours=3),
             not_after=clock.now() - timedelta(hours=1),
-            priority=Priority.REMINDER,
+            priority=Priority.ROUTINE,
             now=clock.now() - timedelta(hours=3),
         )
         # Claimed by a sender that crashed two hours ago, before its time ran out.

@@ -143,7 +143,7 @@ async def test_reminders_of_a_participant_whose_zone_cannot_be_read_stop_nobody_
                 participant_id=broken.id,
                 event_key="visit:poison",
                 due_at=clock.now() + due,
-                priority=Priority.REMINDER,
+                priority=Priority.ROUTINE,
                 now=clock.now(),
             )
     await build_dispatcher(database, bot, clock, config).drain()
