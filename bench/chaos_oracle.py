@@ -28,9 +28,11 @@ Rules (times are the bot's own clock, read from each run; see bench/chaos_proces
   reminder caught up after downtime goes after the 2-day and morning-of reminders of
   nearer visits; the sites' alerts and notices go before reminders). A bot that sent
   nothing, or sent reminders of later deadlines first, lost it. Check-in questions and
-  nudges take their turn with reminders by deadline too (72 hours after the asking, which
-  their text does not give), so the oracle does not judge their order: a dispatcher test
-  does (`test_a_visit_today_goes_before_check_in_nudges_due_days_later`).
+  nudges take their turn with reminders by deadline too: 72 hours after the asking, which
+  their text does not give, but which is at least `question_left` after their arrival
+  (no question waits longer than the longest outage and a night). One that arrived when
+  less than that was left before a reminder's noon went before it wrongly ("your visit is
+  today" behind nudges of check-ins open for days), and the reminder is lost.
 - Stale: a reminder naming a date that is not a visit of theirs still to come, or arriving
   after its visit's noon by more than `in_flight` (by the bot's clock, read to within
   `tolerance`). The dispatcher checks a reminder's deadline when it claims a batch and again
@@ -134,6 +136,7 @@ class _Tally:
     wrong: list[str] = field(default_factory=list)
     prompts: int = 0
     nudges: int = 0
+    asked: list[datetime] = field(default_factory=list)  # when questions and nudges arrived
     delays: list[timedelta] = field(default_factory=list)
     due_while_down: int = 0
     caught_up: int = 0
@@ -191,6 +194,10 @@ class Allowances:
     tolerance: timedelta
     capacity: float  # sends per simulated second that Telegram's limit allows
     busy_share: float = 0.5  # sending at least this share of `capacity` is near the limit
+    # The least time a check-in question or nudge has left when it arrives: 72 hours from
+    # its asking (CLINICAL.md), less the longest it can wait in the benchmark (an outage
+    # of two days, a night's quiet hours of eleven, an hour more).
+    question_left: timedelta = timedelta(hours=72 - 48 - 11 - 1)
 
     def busy(self, sends: int, first: datetime, last: datetime) -> bool:
         """Whether `sends` from `first` to `last` are near the limit."""
@@ -343,10 +350,17 @@ class Oracle:
             person.chat_id: self._arrivals(person, received.get(person.chat_id, []))
             for person in people
         }
+        # A question's deadline is not in its text: the earliest it can be stands for it.
+        left = self.allowances.question_left
         self._sent = sorted(
-            (delivery.at, (event.deadline, self._latest_due(event, delivery.at)))
-            for arrivals in read.values()
-            for event, delivery in arrivals
+            [
+                *(
+                    (delivery.at, (event.deadline, self._latest_due(event, delivery.at)))
+                    for arrivals in read.values()
+                    for event, delivery in arrivals
+                ),
+                *((asked, (asked + left, asked)) for asked in tally.asked),
+            ]
         )
         for person in people:
             self._judge(person, read[person.chat_id])
@@ -433,8 +447,8 @@ class Oracle:
                 self._tally.copies.append(Copies(tuple(group), wanted))
 
     def _crowded_out(self, needed: Required) -> bool:
-        """Near the limit all along its chance, and no reminder of a later deadline (or of
-        the same, due later) went before it."""
+        """Near the limit all along its chance, and nothing of a later deadline (a reminder,
+        or of the same, due later; a question) went before it."""
         first, last = needed.attempt, needed.until
         sends = needed.stretch.sends_between(first, last)
         if not self.allowances.busy(sends, first, last):
@@ -452,8 +466,10 @@ class Oracle:
         tally, language, text = self._tally, person.language, delivery.text
         if CHECKIN_ASK[language] in text:
             tally.prompts += 1
+            tally.asked.append(delivery.at)
         elif CHECKIN_NUDGE[language] in text:
             tally.nudges += 1
+            tally.asked.append(delivery.at)
         if not is_reminder(delivery, language):
             return None
         tally.received += 1

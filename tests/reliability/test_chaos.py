@@ -214,6 +214,42 @@ def test_a_reminder_is_lost_when_one_due_later_went_before_it() -> None:
     ]
 
 
+def test_a_reminder_behind_check_in_nudges_of_a_later_deadline_is_lost() -> None:
+    # At the limit all along. Another person's check-in nudge arrived at 02:00 UTC (10:00 in
+    # Shanghai), while our "today" reminder, due at 01:00 and stale at noon, never came: a
+    # nudge's check-in stays open for hours more (72 after the asking), so it went first
+    # wrongly. The same nudge during our 7-day reminder's chance (its visit a week away)
+    # may have had the earlier deadline: that one is crowded out.
+    other = Person(**{**PERSON.__dict__, "study_id": "ZJU2-002", "chat_id": 43})
+    text = "A message from your study team\nYou have a few questions left to answer."
+
+    def nudge(when: datetime) -> Delivery:
+        return Delivery(43, 1, when, 1, text, text, ())
+
+    def ours(deliveries: list[Delivery], nudged: datetime) -> tuple[list[str], list[str]]:
+        oracle = Oracle(
+            [busy(ENROLLED, at(40, 0))],
+            enrolled_at=ENROLLED,
+            end=at(40, 0),
+            allowances=ALLOWANCES,
+        )
+        judgement = oracle.judge([PERSON, other], {PERSON.chat_id: deliveries, 43: [nudge(nudged)]})
+        mine = PERSON.study_id
+        return (
+            [line for line in judgement.lost if line.startswith(mine)],
+            [line for line in judgement.crowded_out if line.startswith(mine)],
+        )
+
+    assert ours([reminder(at(26, 1.1)), reminder(at(31, 1.1))], at(33, 2)) == (
+        ["ZJU2-001: the reminder due 2026-06-02 01:00Z for the visit of 2026-06-02 never arrived"],
+        [],
+    )
+    assert ours([reminder(at(31, 1.1)), reminder(at(33, 1.1))], at(26, 1.5)) == (
+        [],
+        ["ZJU2-001: the reminder due 2026-05-26 01:00Z for the visit of 2026-06-02 never arrived"],
+    )
+
+
 def test_a_reminder_waits_for_those_of_nearer_visits_and_is_crowded_out_not_lost() -> None:
     # At the limit all along. Another person's 2-day reminder, due an hour after our 7-day
     # one but for a visit five days sooner, went first: the dispatcher sends the earliest
