@@ -243,7 +243,7 @@ async def test_a_visit_today_goes_before_check_in_nudges_due_days_later(
         before = len(arrivals(sandbox))
         await sending.drain()
 
-    morning = [(chat, text) for chat, text in arrivals(sandbox)[before:]]
+    morning = arrivals(sandbox)[before:]
     assert [chat for chat, _ in morning] == [9602, 9601, 9602]
     assert "是您的研究随访：" in morning[0][1] and "今天" in morning[0][1]
     assert all("您还有一份没有完成的问答" in text for _, text in morning[1:])
