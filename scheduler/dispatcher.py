@@ -11,8 +11,8 @@ Guarantees, and how:
   a slot is taken, so a chat at its limit holds up no other. Slots go to alerts and T1/T2
   advice first, then by the earliest `not_after` (`Priority`, the claim's order). What
   falls due while earlier messages are on their way is claimed at once (queued: `more_due`;
-  by the clock: the run wakes at the next pending row's moment); when
-  as many wait for a slot as there are slots, only what ranks ahead of one of them is.
+  by the clock: announced alike at the next pending row's moment); when as many wait for a
+  slot as there are slots, only what ranks ahead of one of them is.
   Messages waiting for their own chat (its earlier messages, its limit) do not count.
 - Several processes on PostgreSQL never take the same row: claiming uses
   `FOR UPDATE SKIP LOCKED` in its own short transaction. On SQLite (one process) the
@@ -188,6 +188,7 @@ class Dispatcher:
         self._to_check: list[tuple[Claimed, asyncio.Future[bool]]] = []
         self._checker: asyncio.Task[None] | None = None
         self._more_due = asyncio.Event()
+        self._alarm: asyncio.TimerHandle | None = None  # `more_due` when the next falls due
 
     async def run_once(self) -> DispatchReport:
         """Claim due rows batch by batch and deliver them, until a batch comes back short
@@ -206,7 +207,10 @@ class Dispatcher:
             while True:
                 more = True
                 while more:
-                    ahead_of = await self._room_for_more() if batches else None
+                    ahead_of = None
+                    if batches:
+                        await self._wake_when_next_falls_due()
+                        ahead_of = await self._room_for_more()
                     if ahead_of is not None and not await self._due_ahead_of(ahead_of):
                         continue
                     claimed, full = await self._claim_batch(report, ahead_of)
@@ -218,11 +222,12 @@ class Dispatcher:
                     more = full or ahead_of is not None
                 if not batches:  # nothing on its way: nothing to wait for, or to look up
                     return report
-                falls_due_in = await self._until_next_falls_due()
-                if not await self._delivered_or_more_due(batches, falls_due_in):
+                await self._wake_when_next_falls_due()
+                if not await self._delivered_or_more_due(batches):
                     return report
                 batches = [batch for batch in batches if not _delivered(batch)]
         finally:
+            self._sleep_through_falling_due()
             try:
                 await asyncio.gather(*batches)
             finally:  # the keeper ends with the run, even a cancelled one
@@ -235,21 +240,34 @@ class Dispatcher:
         self._more_due.set()
         self._progress.set()
 
-    async def _delivered_or_more_due(
-        self, batches: list[asyncio.Task[None]], falls_due_in: float | None
-    ) -> bool:
-        """Until the batches are delivered (False), or `more_due`, or the next pending row
-        falls due by the clock, `falls_due_in` seconds from now (True)."""
+    async def _delivered_or_more_due(self, batches: list[asyncio.Task[None]]) -> bool:
+        """Until the batches are delivered (False), or `more_due` (True)."""
         delivered = asyncio.ensure_future(asyncio.wait(batches))
         more = asyncio.create_task(self._more_due.wait())
         try:
-            await asyncio.wait(
-                [delivered, more], timeout=falls_due_in, return_when=asyncio.FIRST_COMPLETED
-            )
+            await asyncio.wait([delivered, more], return_when=asyncio.FIRST_COMPLETED)
             return not delivered.done()
         finally:  # neither cancels a batch
             delivered.cancel()
             more.cancel()
+
+    async def _wake_when_next_falls_due(self) -> None:
+        """While a run is under way, the next pending row to fall due by the clock (a
+        reminder's moment, a retry's back-off), which no commit announces, is announced at
+        its moment (`more_due`), as a commit would: then it is claimed even while the
+        dispatcher holds all it may, if it goes first. In the chaos time-lapse a morning-of
+        reminder, and a retry after a 429, missed their noon behind check-in questions that
+        had been claimed before they fell due."""
+        self._sleep_through_falling_due()
+        falls_due_in = await self._until_next_falls_due()
+        if falls_due_in is not None:
+            loop = asyncio.get_running_loop()
+            self._alarm = loop.call_later(falls_due_in, self.more_due)
+
+    def _sleep_through_falling_due(self) -> None:
+        if self._alarm is not None:
+            self._alarm.cancel()
+            self._alarm = None
 
     async def _keep_leases(self, over: asyncio.Event) -> None:
         """Until the run is `over`: renew the leases of messages waiting for their chat when
@@ -302,10 +320,8 @@ class Dispatcher:
             self._renewing = None
 
     async def _until_next_falls_due(self) -> float | None:
-        """Wall seconds until the next pending row falls due by the clock (a reminder's
-        moment, a retry's back-off), which nothing else announces while a run is under way:
-        a run that lasts as long as its slowest chat claims it then. None if there is none.
-        Read without a transaction, as `_due_ahead_of` is."""
+        """Wall seconds until the next pending row falls due by the clock; None if there
+        is none. Read without a transaction, as `_due_ahead_of` is."""
         now = self.clock.now()
         query = select_columns(func.min(OutboxMessage.available_at)).where(
             col(OutboxMessage.status) == OutboxStatus.PENDING,

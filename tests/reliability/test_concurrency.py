@@ -603,6 +603,7 @@ async def until_claimed(database: Database, row_id: int) -> None:
     [(Priority.URGENT, 48), (Priority.ROUTINE, 2)],
     ids=["an alert", "an earlier deadline"],
 )
+@pytest.mark.parametrize("by_the_clock", [False, True], ids=["queued", "by the clock"])
 async def test_what_goes_first_is_claimed_even_while_the_dispatcher_holds_all_it_may(
     database: Database,
     config: StudyConfig,
@@ -611,28 +612,41 @@ async def test_what_goes_first_is_claimed_even_while_the_dispatcher_holds_all_it
     bot: ExtBot[Any],
     priority: Priority,
     hours_left: int,
+    by_the_clock: bool,
 ) -> None:
     """A dispatcher claims no more while it holds as much as it may; what falls due then
     and goes ahead of what it holds (an alert, or a reminder whose window closes sooner) is
-    claimed anyway, and takes the next slot. In the chaos time-lapse a morning-of reminder
-    missed its noon waiting behind 7-day reminders claimed before it fell due."""
+    claimed anyway, and takes the next slot: whether it was queued then, or queued before
+    to fall due then (a reminder's moment, a retry's back-off). In the chaos time-lapse a
+    morning-of reminder missed its noon waiting behind 7-day reminders claimed before it
+    was queued, and another (and a retry after a 429) behind check-in questions claimed
+    before they fell due."""
     sandbox.set_time(clock.now().timestamp())
     now = clock.now()
     chats = [9001, 9002, 9003, 9004, 9005]
     held = await linked_participants(database, sandbox, chats, now=now)
     ahead, behind = await linked_participants(database, sandbox, [9010, 9011], now=now)
     await put_due_reminders(database, held, now=now)  # until tomorrow
+    deadline = now + timedelta(hours=hours_left)
+    if by_the_clock:
+        first = await queue(
+            database, ahead, now, not_after=deadline, priority=priority, due_in=HALF_SECOND
+        )
+        after = await queue(
+            database, behind, now, not_after=now + timedelta(days=2), due_in=HALF_SECOND
+        )
     sender = HeldAtFirst(bot)
     settings = DispatchSettings(concurrency=1, batch_size=5)
     sending = Dispatcher(database, sender, clock, config, Planner(config), settings)
     run = asyncio.create_task(sending.run_once())
     await sender.holding.wait()  # one in the slot, four waiting for it: all it may hold
 
-    first = await queue(
-        database, ahead, now, not_after=now + timedelta(hours=hours_left), priority=priority
-    )
-    after = await queue(database, behind, now, not_after=now + timedelta(days=2))
-    sending.more_due()  # what the outbox's commit does through `SchedulerService.wake`
+    if by_the_clock:
+        clock.advance(HALF_SECOND)  # nothing announces it: the run wakes at its moment
+    else:
+        first = await queue(database, ahead, now, not_after=deadline, priority=priority)
+        after = await queue(database, behind, now, not_after=now + timedelta(days=2))
+        sending.more_due()  # what the outbox's commit does through `SchedulerService.wake`
     await until_claimed(database, first)
     assert await status_of(database, after) == OutboxStatus.PENDING, "it waits for room"
     sender.go.set()
