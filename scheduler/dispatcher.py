@@ -36,6 +36,7 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -177,6 +178,9 @@ class Dispatcher:
         # A row is let go by its own claim only: a failed try that ends after its retry
         # was claimed does not let go of the retry (`_let_go`).
         self._holding: dict[int, Claimed] = {}
+        # Of those, each chat's still to be sent: the one in front waits for a slot at the
+        # best rank among them (`_rank_in_chat`).
+        self._unsent: dict[int, list[Claimed]] = {}
         self._before_slot: dict[int, Rank] = {}  # of those, not yet in a slot: their ranks
         # Of those, waiting for their chat: its earlier messages, its turn under Telegram's
         # limit, their chart. They hold up no other chat, so they do not count as waiting
@@ -380,23 +384,28 @@ class Dispatcher:
         for item in claimed:
             by_chat[item.message.chat_id].append(item)
 
-        async def in_order(before: asyncio.Task[None] | None, items: list[Claimed]) -> None:
+        async def in_order(
+            chat: int, before: asyncio.Task[None] | None, items: list[Claimed]
+        ) -> None:
             try:
                 if before is not None:
                     await asyncio.wait([before])  # its failure is its own batch's to report
                 for item in items:
-                    await self._deliver(item, report)
+                    await self._deliver(item, report, partial(self._rank_in_chat, chat, item))
                     self._let_go(item)
+                    self._leaves_chat(chat, item)
             finally:
                 # After a failure, the chat's next messages are not sent before the one that
                 # failed: all are claimed again once their leases run out.
                 for item in items:
                     self._let_go(item)
+                    self._leaves_chat(chat, item)
 
         chains = []
         for chat, items in by_chat.items():
             self._pacing.update((item.row_id, item) for item in items)
-            chain = asyncio.create_task(in_order(self._tails.get(chat), items))
+            self._unsent.setdefault(chat, []).extend(items)
+            chain = asyncio.create_task(in_order(chat, self._tails.get(chat), items))
             self._tails[chat] = chain
             chain.add_done_callback(partial(self._forget_tail, chat))
             chains.append(chain)
@@ -412,6 +421,21 @@ class Dispatcher:
             self._before_slot.pop(item.row_id, None)
             self._pacing.pop(item.row_id, None)
         self._progress.set()
+
+    def _rank_in_chat(self, chat: int, item: Claimed) -> Rank:
+        """The rank at which `item` waits for a slot: its own, or that of a message behind
+        it in its chat's order, if that goes first (an alert, an earlier deadline). The
+        message behind waits for it: in the chaos time-lapse a morning-of reminder, claimed
+        ahead of a backlog of check-in questions, waited at the rank of its chat's own
+        question, claimed earlier, and missed its noon."""
+        return min((other.rank for other in self._unsent.get(chat, ())), default=item.rank)
+
+    def _leaves_chat(self, chat: int, item: Claimed) -> None:
+        unsent = [other for other in self._unsent.get(chat, ()) if other is not item]
+        if unsent:
+            self._unsent[chat] = unsent
+        else:
+            self._unsent.pop(chat, None)
 
     def _holds(self, item: Claimed) -> bool:
         """Whether `item` is the claim that holds its row (not an earlier one of it)."""
@@ -740,7 +764,9 @@ class Dispatcher:
             self._before_slot.pop(item.row_id, None)
         self._progress.set()
 
-    async def _deliver(self, item: Claimed, report: DispatchReport) -> None:
+    async def _deliver(
+        self, item: Claimed, report: DispatchReport, rank: Callable[[], Rank]
+    ) -> None:
         # Its chart drawn and the chat's turn first, holding no slot: a chart being drawn or a
         # chat at its limit delays only that chat.
         item.message = await drawn(item.message)
@@ -750,7 +776,7 @@ class Dispatcher:
         if self._pacing.get(item.row_id) is item:  # no renewal from now on counts it
             del self._pacing[item.row_id]
         try:
-            async with self._slots.hold(item.rank):
+            async with self._slots.hold(rank):
                 self._entered(item)
                 await self.sender.wait_overall_turn(item.message.chat_id)
                 if not await self._still_to_send(item, report):

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlmodel import col, select
 from telegram.ext import ExtBot
 
 from bot.sender import PtbSender
@@ -656,6 +657,51 @@ async def test_what_goes_first_is_claimed_even_while_the_dispatcher_holds_all_it
     assert order[1] == 9010, f"it waited behind the reminders held before it: {order}"
     assert order[-1] == 9011
     assert report.sent == 7
+
+
+async def test_what_goes_first_takes_its_chats_earlier_message_along_to_the_next_slot(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    """A message that goes first (here a reminder whose window closes in two hours),
+    claimed while its chat's earlier message, of a later deadline, waits for a slot behind
+    others, does not wait at that message's rank: the earlier message takes the next slot,
+    then it follows. A chat's messages still go in their order. In the chaos time-lapse a
+    morning-of reminder missed its noon behind its chat's check-in question, claimed before
+    it fell due, which waited behind the other participants' questions."""
+    sandbox.set_time(clock.now().timestamp())
+    now = clock.now()
+    chats = [9021, 9022, 9023, 9024, 9025]
+    held = await linked_participants(database, sandbox, chats, now=now)
+    await put_due_reminders(database, held, now=now)  # until tomorrow, in this order
+    sender = HeldAtFirst(bot)
+    settings = DispatchSettings(concurrency=1, batch_size=5)
+    sending = Dispatcher(database, sender, clock, config, Planner(config), settings)
+    run = asyncio.create_task(sending.run_once())
+    await sender.holding.wait()  # one in the slot, four waiting for it; 9025's the last
+
+    soon = await queue(database, held[-1], now, not_after=now + timedelta(hours=2))
+    sending.more_due()
+    await until_claimed(database, soon)
+    sender.go.set()
+    report = await run
+
+    order = [chat for chat, _ in arrivals(sandbox)]
+    assert order[1] == 9025, f"the chat's earlier message waited at its own rank: {order}"
+    # The slot it leaves is handed out before its chat's next message asks for one: that
+    # one takes the slot after (at Telegram's thirty a second, 33 ms later).
+    assert order[2:4].count(9025) == 1, f"it waited at its chat's rank: {order}"
+    assert report.sent == 6
+    async with database.session() as session:
+        chats_rows = await session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.participant_id == held[-1].id)
+            .order_by(col(OutboxMessage.telegram_message_id))
+        )
+        assert [row.id for row in chats_rows][-1] == soon, "its chat's order was not kept"
 
 
 async def test_many_chats_at_once_stay_within_telegrams_thirty_a_second(
