@@ -170,6 +170,12 @@ class Dispatcher:
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
         # Shared by the batches and `send_now`: together they never exceed the bound.
         self._slots = Slots(self.settings.concurrency)
+        # The turn under Telegram's overall limit is taken in a slot, one waiter at a time,
+        # by rank: the limiter serves in order of arrival, and an alert that took the next
+        # slot would wait there behind every other slot's routine message (12 at 29 a
+        # second: 0.4 s; hours of the chaos time-lapse, where a morning-of reminder came
+        # within minutes of its noon that way).
+        self._overall_turns = Slots(1)
         self._to_record: list[tuple[Claimed, int, datetime, asyncio.Future[None]]] = []
         self._tails: dict[int, asyncio.Task[None]] = {}  # each chat's last messages on their way
         # The rows of claimed messages not yet sent (or given up), each with the claim that
@@ -778,7 +784,8 @@ class Dispatcher:
         try:
             async with self._slots.hold(rank):
                 self._entered(item)
-                await self.sender.wait_overall_turn(item.message.chat_id)
+                async with self._overall_turns.hold(rank):
+                    await self.sender.wait_overall_turn(item.message.chat_id)
                 if not await self._still_to_send(item, report):
                     return
                 try:

@@ -704,6 +704,37 @@ async def test_what_goes_first_takes_its_chats_earlier_message_along_to_the_next
         assert [row.id for row in chats_rows][-1] == soon, "its chat's order was not kept"
 
 
+async def test_an_alert_takes_the_next_turn_under_telegrams_limit_not_the_last(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    limited_bot: ExtBot[Any],
+) -> None:
+    """At Telegram's limit every slot waits for a turn under it (29 a second). An alert
+    queued then takes the next slot, and the next turn too: not the turn after every
+    other slot's reminder, as the limiter's own order (that of arrival) would give it."""
+    sandbox.set_time(clock.now().timestamp())
+    now = clock.now()
+    chats = list(range(9700, 9760))
+    participants = await linked_participants(database, sandbox, chats, now=now)
+    (urgent,) = await linked_participants(database, sandbox, [9760], now=now)
+    await put_due_reminders(database, participants, now=now)
+    sending = dispatcher(database, PtbSender(limited_bot), clock, config, concurrency=12)
+    run = asyncio.create_task(sending.run_once())
+    await sandbox.wait_for_message(9729)  # past the first burst: the slots wait their turns
+
+    await queue(database, urgent, now, not_after=now + timedelta(days=2), priority=Priority.URGENT)
+    sending.more_due()
+    sent_before = len(arrivals(sandbox))
+    report = await run
+
+    order = [chat for chat, _ in arrivals(sandbox)]
+    after = order.index(9760) - sent_before
+    assert after <= 4, f"the alert went {after} messages after it was queued"
+    assert report.sent == 61
+
+
 async def test_many_chats_at_once_stay_within_telegrams_thirty_a_second(
     database: Database,
     config: StudyConfig,
