@@ -724,14 +724,18 @@ async def test_an_alert_takes_the_next_turn_under_telegrams_limit_not_the_last(
     run = asyncio.create_task(sending.run_once())
     await sandbox.wait_for_message(9729)  # past the first burst: the slots wait their turns
 
-    await queue(database, urgent, now, not_after=now + timedelta(days=2), priority=Priority.URGENT)
+    alert = await queue(
+        database, urgent, now, not_after=now + timedelta(days=2), priority=Priority.URGENT
+    )
     sending.more_due()
+    await until_claimed(database, alert)  # counted from its claim: a loaded machine is slow
     sent_before = len(arrivals(sandbox))
     report = await run
 
     order = [chat for chat, _ in arrivals(sandbox)]
     after = order.index(9760) - sent_before
-    assert after <= 4, f"the alert went {after} messages after it was queued"
+    # In order of arrival at the limiter it would go after the other 11 slots' reminders.
+    assert after <= 5, f"the alert went {after} messages after it was claimed"
     assert report.sent == 61
 
 
