@@ -68,7 +68,7 @@ from study.delivery import (
 from study.errors import Stale, TrialbotError
 from study.message_views import preload
 from study.models import CheckIn, OutboxMessage, OutboxStatus, Participant
-from study.outbox import Priority, is_edit
+from study.outbox import OUTBOX_TOUCHED, Priority, is_edit
 from study.participants import mark_unreachable
 from study.ports import Replanner
 from study.team_chats import forget_coordinator_chat, record_migration
@@ -201,6 +201,7 @@ class Dispatcher:
         self._checker: asyncio.Task[None] | None = None
         self._more_due = asyncio.Event()
         self._alarm: asyncio.TimerHandle | None = None  # `more_due` when the next falls due
+        self._looked_at: datetime | None = None  # the last look for due rows saw until then
 
     async def run_once(self) -> DispatchReport:
         """Claim due rows batch by batch and deliver them, until a batch comes back short
@@ -332,12 +333,13 @@ class Dispatcher:
             self._renewing = None
 
     async def _until_next_falls_due(self) -> float | None:
-        """Wall seconds until the next pending row falls due by the clock; None if there
-        is none. Read without a transaction, as `_due_ahead_of` is."""
+        """Wall seconds until the next pending row falls due by the clock, after the last
+        look for due rows (at once if that moment has passed since: the look missed it);
+        None if there is none. Read without a transaction, as `_due_ahead_of` is."""
         now = self.clock.now()
         query = select_columns(func.min(OutboxMessage.available_at)).where(
             col(OutboxMessage.status) == OutboxStatus.PENDING,
-            col(OutboxMessage.available_at) > now,
+            col(OutboxMessage.available_at) > (self._looked_at or now),
         )
         ((moment,),) = await self.database.rows(query)
         if moment is None:
@@ -520,6 +522,8 @@ class Dispatcher:
         careful: bool,
     ) -> list[Claimed]:
         now = self.clock.now()
+        if only is None:
+            self._looked_at = now
         claimed: list[Claimed] = []
         async with self.database.session() as session:
             expired = await session.exec(
@@ -605,9 +609,8 @@ class Dispatcher:
         own (on SQLite without the write lock), so that a wake while the dispatcher holds
         all it may, which mostly finds nothing, does not hold up the records of sends."""
         self._more_due.clear()  # this look sees all that fell due until now
-        query = select_columns(col(OutboxMessage.id)).where(
-            self._due(self.clock.now()), _ranked_ahead_of(rank)
-        )
+        self._looked_at = now = self.clock.now()
+        query = select_columns(col(OutboxMessage.id)).where(self._due(now), _ranked_ahead_of(rank))
         return bool(await self.database.rows(query.limit(1)))
 
     async def _prepare(
@@ -1001,6 +1004,9 @@ class Dispatcher:
             else:
                 row.status = OutboxStatus.PENDING
                 row.available_at = when
+                # Announced as a new row is: it falls due by the clock, at a moment the
+                # dispatcher has not looked up (a run under way set its alarm before).
+                session.info[OUTBOX_TOUCHED] = True
             row.lease_until = None
             row.last_error = failure.reason[:200]
             session.add(row)

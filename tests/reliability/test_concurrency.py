@@ -499,6 +499,37 @@ async def test_what_falls_due_by_the_clock_while_a_chat_waits_for_its_turn_goes_
     assert chats.index(9302) < len(chats) - 1, "it waited for the busy chat's last message"
 
 
+async def test_a_send_put_back_after_a_failure_goes_at_its_moment_while_a_chat_waits(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    limited_bot: ExtBot[Any],
+) -> None:
+    """A send that Telegram failed (a 500) is put back until its back-off has passed. A run
+    under way, waiting for a busy chat (three at once, then one a second), tries it again
+    then: not after that chat's last message, nor at the next poll. Its own record
+    announces it, as a new row's does; the run's alarm was set before it failed."""
+    sandbox.set_time(clock.now().timestamp())
+    now = clock.now()
+    busy, other = await linked_participants(database, sandbox, [9311, 9312], now=now)
+    await put_due_reminders(database, [busy], now=now, each=6)
+    failing = await queue(database, other, now, not_after=now + timedelta(days=2))
+    sandbox.faults.add(FaultRule("sendMessage", "server_error", chat_id=9312, count=1))
+    settings = DispatchSettings(concurrency=12, backoff_base=HALF_SECOND)
+    sending = Dispatcher(database, PtbSender(limited_bot), clock, config, Planner(config), settings)
+    database.on_outbox_commit(sending.more_due)  # as `SchedulerService` does
+    run = asyncio.create_task(sending.run_once())
+    await until_put_back(database, failing)
+
+    clock.advance(HALF_SECOND)  # the longest back-off of a first failure
+    report = await run
+
+    chats = [chat for chat, _ in arrivals(sandbox)]
+    assert (report.sent, report.retried) == (7, 1), "the run ended without trying it again"
+    assert chats.index(9312) < len(chats) - 1, "it waited for the busy chat's last message"
+
+
 async def test_a_chat_with_a_long_backlog_holds_up_no_other_chat(
     database: Database,
     config: StudyConfig,
@@ -597,6 +628,18 @@ async def until_claimed(database: Database, row_id: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"row {row_id} was never claimed")
+
+
+async def until_put_back(database: Database, row_id: int) -> None:
+    """Until the row's send failed and it waits to be tried again."""
+    for _ in range(1000):
+        async with database.session() as session:
+            row = await session.get(OutboxMessage, row_id)
+            assert row is not None
+            if row.status == OutboxStatus.PENDING and row.attempts == 1:
+                return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"row {row_id} was never put back")
 
 
 @pytest.mark.parametrize(
