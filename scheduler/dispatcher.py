@@ -9,13 +9,13 @@ Guarantees, and how:
   chat's messages strictly one after another, in the order claimed. A chat waits for its
   turn under Telegram's per-chat limit (`Sender.wait_turn`), and a chart is drawn, before
   a slot is taken, so a chat at its limit holds up no other. Slots go to alerts and T1/T2
-  advice first, then by the earliest `not_after` (`Priority`, the claim's order), and so do
-  the turns under Telegram's overall limit; a chat's message waits at the best rank of its
-  chat's messages behind it (they wait for it). What
-  falls due while earlier messages are on their way is claimed at once (queued: `more_due`;
-  by the clock: announced alike at the next pending row's moment); when as many wait for a
-  slot as there are slots, only what ranks ahead of one of them is.
-  Messages waiting for their own chat (its earlier messages, its limit) do not count.
+  advice first, then by the earliest `not_after` (`Priority`, the claim's order), and so
+  do the turns under Telegram's overall limit; a chat's message waits at the best rank of
+  its chat's messages behind it (they wait for it). What falls due while earlier messages
+  are on their way is claimed at once (queued, or put back after a failure: `more_due`; by
+  the clock: announced alike at the next pending row's moment); when as many wait for a
+  slot as there are slots, only what ranks ahead of one of them is. Messages waiting for
+  their own chat (its earlier messages, its limit) do not count.
 - Several processes on PostgreSQL never take the same row: claiming uses
   `FOR UPDATE SKIP LOCKED` in its own short transaction. On SQLite (one process) the
   transaction takes the write lock (`BEGIN IMMEDIATE`).
