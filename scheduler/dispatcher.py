@@ -220,10 +220,7 @@ class Dispatcher:
             while True:
                 more = True
                 while more:
-                    ahead_of = None
-                    if batches:
-                        await self._wake_when_next_falls_due()
-                        ahead_of = await self._room_for_more()
+                    ahead_of = await self._room_for_more() if batches else None
                     if ahead_of is not None and not await self._due_ahead_of(ahead_of):
                         continue
                     claimed, full = await self._claim_batch(report, ahead_of)
@@ -370,9 +367,14 @@ class Dispatcher:
         still waiting for a slot, which what is claimed now must beat. Earliest deadline
         first then holds across what is held and what falls due after it: a morning-of
         reminder, or an alert, does not wait behind a backlog of later deadlines."""
+        alarm_set = False
         while len(self._before_slot) - len(self._pacing) >= self.settings.concurrency:
             if self._more_due.is_set() and self._before_slot:
                 return max(self._before_slot.values())
+            if not alarm_set:  # only a wait needs it: a look up per wait, not per claim
+                await self._wake_when_next_falls_due()
+                alarm_set = True
+                continue  # what changed during the look up is seen first
             self._progress.clear()
             await self._progress.wait()
         return None
