@@ -6,7 +6,7 @@ while a chat waits for its turn sent then."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -615,31 +615,40 @@ class HeldAtFirst(PtbSender):
         return await super().send(chat_id, text, keyboard)
 
 
-async def status_of(database: Database, row_id: int) -> OutboxStatus:
+async def row_of(database: Database, row_id: int) -> OutboxMessage:
     async with database.session() as session:
         row = await session.get(OutboxMessage, row_id)
         assert row is not None
-        return OutboxStatus(row.status)
+        return row
+
+
+async def status_of(database: Database, row_id: int) -> OutboxStatus:
+    return OutboxStatus((await row_of(database, row_id)).status)
+
+
+async def until_row(
+    database: Database, row_id: int, reached: Callable[[OutboxMessage], bool], what: str
+) -> None:
+    """Until the row has `reached` a state: a thousand looks at most, 10 ms apart."""
+    for _ in range(1000):
+        if reached(await row_of(database, row_id)):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"row {row_id} was never {what}")
 
 
 async def until_claimed(database: Database, row_id: int) -> None:
-    for _ in range(1000):
-        if await status_of(database, row_id) != OutboxStatus.PENDING:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"row {row_id} was never claimed")
+    await until_row(database, row_id, lambda row: row.status != OutboxStatus.PENDING, "claimed")
 
 
 async def until_put_back(database: Database, row_id: int) -> None:
     """Until the row's send failed and it waits to be tried again."""
-    for _ in range(1000):
-        async with database.session() as session:
-            row = await session.get(OutboxMessage, row_id)
-            assert row is not None
-            if row.status == OutboxStatus.PENDING and row.attempts == 1:
-                return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"row {row_id} was never put back")
+    await until_row(
+        database,
+        row_id,
+        lambda row: row.status == OutboxStatus.PENDING and row.attempts == 1,
+        "put back",
+    )
 
 
 @pytest.mark.parametrize(
