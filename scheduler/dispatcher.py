@@ -6,7 +6,10 @@ Guarantees, and how:
   message in flight at the crash can arrive twice: at most one per chat, because a chat's
   next message is sent only once the last one is recorded as sent.
 - Many chats are sent to at once (`DispatchSettings.concurrency` sends in flight), one
-  chat's messages strictly one after another, in the order claimed. A chat waits for its
+  chat's messages strictly one after another, in the order claimed, except that an urgent
+  one (a T1/T2 alert, red-flag advice) goes ahead of those of its chat that are still
+  waiting, claimed before it (`ChatTurns`: a group's backlog at twenty a minute held an
+  alert up for minutes). A chat waits for its
   turn under Telegram's per-chat limit (`Sender.wait_turn`), and a chart is drawn, before
   a slot is taken, so a chat at its limit holds up no other. Slots go to alerts and T1/T2
   advice first, then by the earliest `not_after` (`Priority`, the claim's order), and so
@@ -51,6 +54,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from messages.compose import Composed, compose, drawn
+from scheduler.chat_turns import ChatTurns
 from scheduler.sender import ChatMoved, PermanentFailure, Sender, TransientFailure
 from scheduler.slots import Rank, Slots
 from scheduler.timing import local_date, next_allowed_instant
@@ -179,16 +183,15 @@ class Dispatcher:
         # within minutes of its noon that way).
         self._overall_turns = Slots(1)
         self._to_record: list[tuple[Claimed, int, datetime, asyncio.Future[None]]] = []
-        self._tails: dict[int, asyncio.Task[None]] = {}  # each chat's last messages on their way
+        # Each chat's messages not yet sent, one at a time, the urgent first: the one in front
+        # waits for a slot at the best rank among them (`_rank_in_chat`).
+        self._chats: ChatTurns[Claimed] = ChatTurns(_urgent)
         # The rows of claimed messages not yet sent (or given up), each with the claim that
         # holds it: never taken over by this dispatcher's own next claim, even when their
         # lease ran out while they waited for Telegram's limits (or a time-lapse's clock).
         # A row is let go by its own claim only: a failed try that ends after its retry
         # was claimed does not let go of the retry (`_let_go`).
         self._holding: dict[int, Claimed] = {}
-        # Of those, each chat's still to be sent: the one in front waits for a slot at the
-        # best rank among them (`_rank_in_chat`).
-        self._unsent: dict[int, list[Claimed]] = {}
         self._before_slot: dict[int, Rank] = {}  # of those, not yet in a slot: their ranks
         # Of those, waiting for their chat: its earlier messages, its turn under Telegram's
         # limit, their chart. They hold up no other chat, so they do not count as waiting
@@ -390,37 +393,30 @@ class Dispatcher:
         return report
 
     async def _deliver_all(self, claimed: list[Claimed], report: DispatchReport) -> None:
-        """Each chat's messages one after another in the order claimed (after those of an
-        earlier batch still on their way); the chats at once."""
+        """Each chat's messages one after another in the order claimed, after those of an
+        earlier batch still on their way unless urgent (`ChatTurns`); the chats at once."""
         by_chat: dict[int, list[Claimed]] = defaultdict(list)
         for item in claimed:
             by_chat[item.message.chat_id].append(item)
 
-        async def in_order(
-            chat: int, before: asyncio.Task[None] | None, items: list[Claimed]
-        ) -> None:
+        async def in_order(chat: int, queue: list[Claimed], items: list[Claimed]) -> None:
             try:
-                if before is not None:
-                    await asyncio.wait([before])  # its failure is its own batch's to report
-                for item in items:
-                    await self._deliver(item, report, partial(self._rank_in_chat, chat, item))
+                while queue:
+                    async with self._chats.turn(chat, queue) as item:
+                        await self._deliver(item, report, partial(self._rank_in_chat, chat, item))
                     self._let_go(item)
-                    self._leaves_chat(chat, item)
             finally:
                 # After a failure, the chat's next messages are not sent before the one that
                 # failed: all are claimed again once their leases run out.
+                self._chats.leave(chat, queue)
                 for item in items:
                     self._let_go(item)
-                    self._leaves_chat(chat, item)
 
         chains = []
         for chat, items in by_chat.items():
             self._pacing.update((item.row_id, item) for item in items)
-            self._unsent.setdefault(chat, []).extend(items)
-            chain = asyncio.create_task(in_order(chat, self._tails.get(chat), items))
-            self._tails[chat] = chain
-            chain.add_done_callback(partial(self._forget_tail, chat))
-            chains.append(chain)
+            queue = self._chats.queue(chat, items)
+            chains.append(asyncio.create_task(in_order(chat, queue, items)))
         self._progress.set()  # those waiting for their chat leave room for more
         await asyncio.gather(*chains)
 
@@ -440,22 +436,11 @@ class Dispatcher:
         message behind waits for it: in the chaos time-lapse a morning-of reminder, claimed
         ahead of a backlog of check-in questions, waited at the rank of its chat's own
         question, claimed earlier, and missed its noon."""
-        return min((other.rank for other in self._unsent.get(chat, ())), default=item.rank)
-
-    def _leaves_chat(self, chat: int, item: Claimed) -> None:
-        unsent = [other for other in self._unsent.get(chat, ()) if other is not item]
-        if unsent:
-            self._unsent[chat] = unsent
-        else:
-            self._unsent.pop(chat, None)
+        return min((other.rank for other in self._chats.waiting(chat)), default=item.rank)
 
     def _holds(self, item: Claimed) -> bool:
         """Whether `item` is the claim that holds its row (not an earlier one of it)."""
         return self._holding.get(item.row_id) is item
-
-    def _forget_tail(self, chat: int, done: asyncio.Task[None]) -> None:
-        if self._tails.get(chat) is done:
-            del self._tails[chat]
 
     async def drain(self, max_rounds: int = 1000) -> DispatchReport:
         """Run until nothing is due now (tests and shutdown use this)."""
@@ -1285,6 +1270,11 @@ def _per_row(name: str, rows: int) -> Any:
 def _per_row_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The parameters of a statement of `_per_row` values: each row's, numbered."""
     return {f"{name}{n}": value for n, row in enumerate(rows) for name, value in row.items()}
+
+
+def _urgent(item: Claimed) -> bool:
+    """T1/T2 alerts and red-flag advice: they go ahead of their chat's other messages."""
+    return item.rank[0] <= Priority.URGENT
 
 
 def _rank(row: OutboxMessage) -> Rank:

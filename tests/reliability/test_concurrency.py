@@ -1,7 +1,8 @@
 """Many chats at once, each in order: several sends in flight, a chat's messages one after
 another as queued, a chat held back by Telegram's per-chat limit delaying no other chat, and
-alerts before routine reminders, the earliest deadline first among those, and what falls due
-while a chat waits for its turn sent then."""
+alerts before routine reminders (in a chat too, ahead of its routine messages still waiting),
+the earliest deadline first among those, and what falls due while a chat waits for its turn
+sent then."""
 
 from __future__ import annotations
 
@@ -470,6 +471,41 @@ async def test_what_falls_due_while_a_chat_waits_for_its_turn_goes_at_once(
     report = await run
     assert busy_arrived < 6, "the other chat's message waited for the busy chat's last"
     assert report.sent == 7
+
+
+async def test_an_alert_goes_ahead_of_its_chats_routine_messages_still_waiting(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    limited_bot: ExtBot[Any],
+) -> None:
+    """A chat's routine backlog waits for its turns (three at once, then one a second; a
+    site's group, twenty a minute): an urgent message queued for that chat meanwhile (a T1
+    alert, red-flag advice) goes next, after the message on its way, not after the backlog.
+    Still one message of the chat at a time, and the routine ones in their order."""
+    sandbox.set_time(clock.now().timestamp())
+    now = clock.now()
+    (busy,) = await linked_participants(database, sandbox, [9501], now=now)
+    await put_due_reminders(database, [busy], now=now, each=8)
+    sender = InFlight(limited_bot)
+    sending = dispatcher(database, sender, clock, config, concurrency=12)
+    run = asyncio.create_task(sending.run_once())
+    await sandbox.wait_for_message(9501)  # the run is under way; the chat waits its turns
+    alert = await queue(
+        database, busy, now, not_after=now + timedelta(days=2), priority=Priority.URGENT
+    )
+    sending.more_due()  # what the outbox's commit does through `SchedulerService.wake`
+
+    report = await run
+
+    assert report.sent == 9
+    assert sender.same_chat_overlaps == 0, "one message of the chat at a time"
+    routine = [row.telegram_message_id or 0 for row in await queued_rows(database)]
+    assert routine == sorted(routine), "the routine messages went out of their order"
+    alert_id = (await row_of(database, alert)).telegram_message_id or 0
+    ahead = sum(message_id < alert_id for message_id in routine)
+    assert ahead <= 4, f"the alert waited for {ahead} of the chat's 8 routine messages"
 
 
 async def test_what_falls_due_by_the_clock_while_a_chat_waits_for_its_turn_goes_then(
