@@ -8,8 +8,8 @@ Guarantees, and how:
 - Many chats are sent to at once (`DispatchSettings.concurrency` sends in flight), one
   chat's messages strictly one after another, in the order claimed, except that an urgent
   one (a T1/T2 alert, red-flag advice) goes ahead of those of its chat that are still
-  waiting, claimed before it (`ChatTurns`: a group's backlog at twenty a minute held an
-  alert up for minutes). A chat waits for its
+  waiting, claimed before it (`ChatTurns`: a group's backlog at twenty a minute would hold
+  an alert up for minutes). A chat waits for its
   turn under Telegram's per-chat limit (`Sender.wait_turn`), and a chart is drawn, before
   a slot is taken, so a chat at its limit holds up no other. Slots go to alerts and T1/T2
   advice first, then by the earliest `not_after` (`Priority`, the claim's order), and so
