@@ -473,17 +473,20 @@ async def test_what_falls_due_while_a_chat_waits_for_its_turn_goes_at_once(
     assert report.sent == 7
 
 
+@pytest.mark.parametrize("sent_at_once", [False, True], ids=["claimed", "sent at once"])
 async def test_an_alert_goes_ahead_of_its_chats_routine_messages_still_waiting(
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
     sandbox: SandboxServer,
     limited_bot: ExtBot[Any],
+    sent_at_once: bool,
 ) -> None:
     """A chat's routine backlog waits for its turns (three at once, then one a second; a
-    site's group, twenty a minute): an urgent message queued for that chat meanwhile (a T1
-    alert, red-flag advice) goes next, after the message on its way, not after the backlog.
-    Still one message of the chat at a time, and the routine ones in their order."""
+    site's group, twenty a minute): an urgent message queued for that chat meanwhile goes
+    next, after the message on its way, not after the backlog. Claimed by the run (a T1
+    alert's card), or sent at once by the handler that queued it (red-flag advice). Still
+    one message of the chat at a time, and the routine ones in their order."""
     sandbox.set_time(clock.now().timestamp())
     now = clock.now()
     (busy,) = await linked_participants(database, sandbox, [9501], now=now)
@@ -492,14 +495,16 @@ async def test_an_alert_goes_ahead_of_its_chats_routine_messages_still_waiting(
     sending = dispatcher(database, sender, clock, config, concurrency=12)
     run = asyncio.create_task(sending.run_once())
     await sandbox.wait_for_message(9501)  # the run is under way; the chat waits its turns
-    alert = await queue(
-        database, busy, now, not_after=now + timedelta(days=2), priority=Priority.URGENT
-    )
-    sending.more_due()  # what the outbox's commit does through `SchedulerService.wake`
+    in_two_days = now + timedelta(days=2)
+    alert = await queue(database, busy, now, not_after=in_two_days, priority=Priority.URGENT)
+    if sent_at_once:
+        assert (await sending.send_now([alert])).sent == 1
+    else:
+        sending.more_due()  # what the outbox's commit does through `SchedulerService.wake`
 
     report = await run
 
-    assert report.sent == 9
+    assert report.sent == (8 if sent_at_once else 9)
     assert sender.same_chat_overlaps == 0, "one message of the chat at a time"
     routine = [row.telegram_message_id or 0 for row in await queued_rows(database)]
     assert routine == sorted(routine), "the routine messages went out of their order"
