@@ -22,6 +22,8 @@ T = TypeVar("T")
 class _Chat(Generic[T]):
     queues: list[list[T]] = field(default_factory=list)  # the oldest first
     busy: bool = False  # one of its messages is on its way
+    # Woken all at once to look again, as `asyncio.Condition.notify_all` would; without its
+    # lock, which the end of a turn would have to take, maybe waiting, even when cancelled.
     waiting: list[asyncio.Future[None]] = field(default_factory=list)
 
 
