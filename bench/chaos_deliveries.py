@@ -4,7 +4,7 @@ The sandbox records every Bot API call with its wall-clock time; each sendMessag
 Telegram carried out (`ApiCall.delivered`: accepted, or made although a fault told the bot
 it failed) made exactly one message, so a chat's delivered calls and its bot messages pair
 up in order. The run that delivered a message is the last one started before it arrived, and
-its clock (read from its health endpoint, and checked against the harness's timeline) turns
+its clock (logged as it starts, and checked against the harness's timeline) turns
 the wall-clock time into simulated time.
 
 Repeats are read from the transcript alone, never from the product's outbox: deliveries of a

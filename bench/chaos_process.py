@@ -2,11 +2,17 @@
 
 Each run gets `TRIALBOT_CLOCK_START` = where the benchmark's simulated time stands when it
 is started, so time keeps moving while the bot is down. The child's clock starts ticking a
-moment later (Python has to import everything first), so each run's clock is read once it
-serves, from its health endpoint, and every moment of that run is converted with that
-reading: the oracle judges the bot by its own clock. The harness checks each reading against
-its own timeline (`timeline_lag`): a run's clock may lag it by the time the run took to
-start, never run ahead of it.
+moment later (Python has to import everything first): it logs where and when it started
+(`SimulatedClock.describe`), and every moment of that run is converted with that: the oracle
+judges the bot by its own clock. Once the run serves, its health endpoint is asked once, and
+the `checked_at` it answers must agree. The harness checks each clock against its own
+timeline (`timeline_lag`): a run's clock may lag it by the time the run took to start, never
+run ahead of it.
+
+The clock used to be read from the health endpoint alone, again and again until an answer
+came within 4 ms (the quickest answer being the most precise). Each answer is a health report
+(six queries) on the bot's event loop: on a starved machine 50 of them, back to back, took
+the bot 3-6 wall seconds at each start, the very moments the oracle gives it to catch up.
 """
 
 from __future__ import annotations
@@ -30,11 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 READY_LINE = "trialbot is running as"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
-# A run that starts with a backlog (after an outage) answers its health endpoint late: the
-# clock is read again until an answer comes this quickly (a reading good to half of it; at
-# the time-lapse's speed, 50 ms of wall time are six minutes), at most `CLOCK_READINGS` times.
-QUICK_ANSWER_SECONDS = 0.004
-CLOCK_READINGS = 50
+CLOCK_LINE = re.compile(r"simulated time: (\S+) at (\S+) on the wall clock, (\S+) times as fast")
 # A warning or error of trialbot's own loggers (PTB's about the injected faults are expected).
 PROBLEM = re.compile(r"^\S+ \S+ (?:WARNING|ERROR|CRITICAL) (?!telegram\.)\S+: ")
 
@@ -75,7 +77,9 @@ class BotRun:
         self.killed = False
         self.problems: list[str] = []  # its own warnings and errors (see PROBLEM)
         self.timeline_lag: timedelta | None = None  # the harness's time minus its clock
-        self._reading: Reading | None = None
+        self._reading: Reading | None = None  # its clock's origin, from its log
+        self._logged_speed: float | None = None
+        self._served: tuple[float, float, datetime] | None = None  # asked, answered, checked_at
         self._tail: deque[str] = deque(maxlen=60)
         self._ready = asyncio.Event()
         self._process: asyncio.subprocess.Process | None = None
@@ -84,7 +88,7 @@ class BotRun:
         self._log_path = launch.workdir / f"run-{number:02d}.log"
 
     async def begin(self) -> None:
-        """Start the process; return once it serves, with its clock read."""
+        """Start the process; return once it serves, with its clock known."""
         self.spawned = time.time()
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -104,7 +108,13 @@ class BotRun:
             await self.kill()
             raise RuntimeError(f"run {self.number} did not start:\n{self.log_tail()}") from None
         self.ready = time.time()
-        self._reading = await self._read_clock()
+        if self._reading is None or self._logged_speed != self.launch.speed:
+            await self.kill()
+            raise RuntimeError(
+                f"run {self.number} did not log its clock at {self.launch.speed} times as "
+                f"fast:\n{self.log_tail()}"
+            )
+        self._served = await self._ask_clock()
 
     def _environment(self) -> dict[str, str]:
         launch = self.launch
@@ -137,27 +147,21 @@ class BotRun:
                 line = raw.decode(errors="replace").rstrip("\n")
                 log.write(line + "\n")
                 self._tail.append(line)
+                if clock := logged_clock(line):
+                    self._reading, self._logged_speed = clock
                 if READY_LINE in line:
                     self._ready.set()
                 if PROBLEM.match(line):
                     self.problems.append(line)
 
-    async def _read_clock(self) -> Reading:
-        """The bot's clock from its health endpoint. `checked_at` is taken first thing when
-        a request is handled, at some moment between asking and the answer: the reading puts
-        it halfway. The quickest answer is the most precise; asked until one is quick."""
-        url = f"http://127.0.0.1:{self._health_port}/health"
-        readings = []
+    async def _ask_clock(self) -> tuple[float, float, datetime]:
+        """Its health endpoint's `checked_at`, with the wall-clock moments of the question
+        and the answer (it was taken in between)."""
         async with httpx.AsyncClient(timeout=10) as client:
-            for _ in range(CLOCK_READINGS):
-                asked = time.time()
-                answer = await client.get(url)
-                took = time.time() - asked
-                simulated = datetime.fromisoformat(answer.json()["checked_at"])
-                readings.append((took, Reading(asked + took / 2, simulated)))
-                if took <= QUICK_ANSWER_SECONDS:
-                    break
-        return min(readings, key=lambda item: item[0])[1]
+            asked = time.time()
+            answer = await client.get(f"http://127.0.0.1:{self._health_port}/health")
+            answered = time.time()
+        return asked, answered, datetime.fromisoformat(answer.json()["checked_at"])
 
     def clock(self, wall: float) -> datetime:
         """The run's simulated time at a wall-clock moment."""
@@ -168,8 +172,16 @@ class BotRun:
     def clock_problem(self, tolerance: timedelta) -> str | None:
         """What is wrong with this run's clock against the harness's timeline, if anything:
         it may lag by the time the run took to start (its clock starts once Python has
-        imported everything), never run ahead."""
+        imported everything), never run ahead; and what its health endpoint answered must
+        agree with the clock it logged."""
         assert self.timeline_lag is not None, "the harness reads the timeline once it serves"
+        assert self._served is not None
+        asked, answered, checked_at = self._served
+        if not self.clock(asked) - tolerance <= checked_at <= self.clock(answered) + tolerance:
+            return (
+                f"run {self.number}: its health endpoint answered {checked_at}, not between "
+                f"{self.clock(asked)} and {self.clock(answered)} as the clock it logged"
+            )
         starting = timedelta(seconds=(self.ready - self.spawned) * self.launch.speed)
         if -tolerance <= self.timeline_lag <= starting + tolerance:
             return None
@@ -222,3 +234,14 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def logged_clock(line: str) -> tuple[Reading, float] | None:
+    """A run's clock (where and when it started, and its speed), if `line` is the one
+    `SimulatedClock.describe` logs."""
+    found = CLOCK_LINE.search(line)
+    if found is None:
+        return None
+    simulated, wall, speed = found.groups()
+    started = Reading(datetime.fromisoformat(wall).timestamp(), datetime.fromisoformat(simulated))
+    return started, float(speed)

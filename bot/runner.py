@@ -25,6 +25,7 @@ from bot.settings import Settings
 from bot.sqlite_lock import one_process_per_sqlite_file
 from scheduler.dispatcher import Dispatcher, DispatchSettings
 from scheduler.service import SchedulerService
+from study.clock import SimulatedClock
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     sandbox demo with a real study (see `open_database_for_run`), then run until `stop`."""
     stop = stop or _stop_on_signals()
     services = build_services(settings)
+    if isinstance(services.clock, SimulatedClock):
+        log.info("%s", services.clock.describe())
     async with AsyncExitStack() as stack:
         stack.enter_context(one_process_per_sqlite_file(settings.database_url))
         stack.push_async_callback(services.close)

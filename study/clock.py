@@ -43,3 +43,11 @@ class SimulatedClock:
     def wall_seconds(self, simulated_seconds: float) -> float:
         """How long `simulated_seconds` take on the wall clock."""
         return simulated_seconds / self._speed
+
+    def describe(self) -> str:
+        """Its origin and speed, exactly: another process (the chaos benchmark) converts
+        any wall-clock moment to this clock's time with them."""
+        return (
+            f"simulated time: {self._start.isoformat()} at {self._wall_start.isoformat()} "
+            f"on the wall clock, {self._speed!r} times as fast"
+        )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -24,8 +25,10 @@ import pytest
 from bench.chaos import ChaosResult, ChaosSettings, judged_again, run_chaos
 from bench.chaos_deliveries import Delivery, Stretch
 from bench.chaos_oracle import Allowances, Judgement, Oracle, countdown, is_reminder
+from bench.chaos_process import logged_clock
 from bench.chaos_world import Person
 from messages import render
+from study.clock import SimulatedClock
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,21 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosResult]:
     result = asyncio.run(run_chaos(SETTINGS, workdir, say=log.info))
     log.info("chaos figures: %s (the runs' logs are in %s)", result.figures, workdir)
     yield result
+
+
+def test_the_harness_reads_a_runs_clock_from_its_log_exactly() -> None:
+    """Each run's clock is known from the line it logs as it starts, not read from its
+    health endpoint again and again (which took a starved bot seconds at each start)."""
+    clock = SimulatedClock(datetime(2026, 3, 1, 8, tzinfo=UTC), speed=7200.0)
+    line = f"2026-11-30 18:22:38,362 INFO bot.runner: {clock.describe()}"
+    assert logged_clock("2026-11-30 18:22:38,362 INFO bot.runner: trialbot is running") is None
+    logged = logged_clock(line)
+    assert logged is not None
+    started, speed = logged
+    wall, now = time.time(), clock.now()
+    converted = started.simulated + timedelta(seconds=(wall - started.wall) * speed)
+    assert speed == 7200.0
+    assert abs(converted - now) <= timedelta(seconds=7200 * 0.001)  # a millisecond of wall time
 
 
 @pytest.mark.slow
