@@ -165,7 +165,7 @@ class BotRun:
 
     def clock(self, wall: float) -> datetime:
         """The run's simulated time at a wall-clock moment."""
-        assert self._reading is not None, "the run's clock is read once it serves"
+        assert self._reading is not None, "the run's clock is known once it serves"
         elapsed = (wall - self._reading.wall) * self.launch.speed
         return self._reading.simulated + timedelta(seconds=elapsed)
 
