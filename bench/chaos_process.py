@@ -63,6 +63,10 @@ class Reading:
     wall: float
     simulated: datetime
 
+    def at(self, wall: float, speed: float) -> datetime:
+        """The simulated time at another wall-clock moment, on a clock of `speed`."""
+        return self.simulated + timedelta(seconds=(wall - self.wall) * speed)
+
 
 class BotRun:
     """One `trialbot run` process."""
@@ -166,8 +170,7 @@ class BotRun:
     def clock(self, wall: float) -> datetime:
         """The run's simulated time at a wall-clock moment."""
         assert self._reading is not None, "the run's clock is known once it serves"
-        elapsed = (wall - self._reading.wall) * self.launch.speed
-        return self._reading.simulated + timedelta(seconds=elapsed)
+        return self._reading.at(wall, self.launch.speed)
 
     def clock_problem(self, tolerance: timedelta) -> str | None:
         """What is wrong with this run's clock against the harness's timeline, if anything:
