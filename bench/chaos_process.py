@@ -141,7 +141,8 @@ class BotRun:
             "TRIALBOT_SWEEP_SECONDS": repr(launch.sweep_seconds),
             "TRIALBOT_SEND_CONCURRENCY": str(launch.concurrency),
             "TRIALBOT_HEALTH_LISTEN": f"127.0.0.1:{self._health_port}",
-            "TRIALBOT_LOG_LEVEL": "INFO",
+            # DEBUG traces each message through the dispatcher, to see why one was late.
+            "TRIALBOT_LOG_LEVEL": inherited.get("TRIALBOT_CHAOS_LOG_LEVEL", "INFO"),
         }
 
     async def _read_log(self) -> None:

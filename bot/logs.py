@@ -16,6 +16,9 @@ from types import TracebackType
 from bot.settings import Settings
 
 QUIET_LIBRARIES = ("httpx", "httpcore", "apscheduler", "telegram", "aiohttp.access")
+# DEBUG is for our own lines (a message's way through the dispatcher): a library's debug
+# lines can quote what a person wrote (aiosqlite logs each statement with its parameters).
+OWN_PACKAGES = ("bot", "scheduler", "study", "messages", "migrations", "sandbox", "bench")
 HIDDEN = "(message not logged: it may hold personal data)"
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
@@ -96,6 +99,9 @@ def configure_logging(settings: Settings) -> None:
         handler.setFormatter(PrivateFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(settings.trialbot_log_level)
+    level = logging.getLevelNamesMapping()[settings.trialbot_log_level]
+    root.setLevel(max(logging.INFO, level))
+    for name in OWN_PACKAGES:
+        logging.getLogger(name).setLevel(level)
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -85,6 +85,9 @@ LIVE = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.SENT)
 TAKEN_OVER = "outbox row %s was sent after another dispatcher took it over"
 NOT_OURS = "cancelled or taken over meanwhile"
 UNSENDABLE = "could not be composed"
+# At DEBUG, each message's way through the dispatcher, by row id (never its text): why one
+# was late is read from the log beside its row (`trialbot_log_level`).
+CLAIMED = "claimed outbox rows %s"
 NO_DEADLINE = float("inf")
 
 
@@ -354,6 +357,8 @@ class Dispatcher:
         self._more_due.clear()  # this claim sees all that fell due until now
         before = report.handled
         claimed = await self._claim(report, ahead_of=ahead_of)
+        if claimed:
+            log.debug(CLAIMED, [item.row_id for item in claimed])
         selected = len(claimed) + report.handled - before
         self._hold(claimed)
         return claimed, selected >= self.settings.batch_size
@@ -388,6 +393,8 @@ class Dispatcher:
         here. A row another dispatcher holds, or already sent, is left alone."""
         report = DispatchReport()
         claimed = await self._claim(report, only=row_ids)
+        if claimed:
+            log.debug(CLAIMED, [item.row_id for item in claimed])
         self._hold(claimed)
         await self._deliver_all(claimed, report)
         return report
@@ -767,6 +774,7 @@ class Dispatcher:
     ) -> None:
         # Its chart drawn and the chat's turn first, holding no slot: a chart being drawn or a
         # chat at its limit delays only that chat.
+        log.debug("outbox row %s: its turn in its chat", item.row_id)
         item.message = await drawn(item.message)
         await self.sender.wait_turn(item.message.chat_id)
         while self._renewing is not None:  # its lease may be among those being renewed
@@ -779,7 +787,9 @@ class Dispatcher:
                 async with self._overall_turns.hold(rank):
                     await self.sender.wait_overall_turn(item.message.chat_id)
                 if not await self._still_to_send(item, report):
+                    log.debug("outbox row %s: not sent after all", item.row_id)
                     return
+                log.debug("outbox row %s: sending", item.row_id)
                 try:
                     message_id = await self._send(item.message)
                 except ChatMoved as moved:
@@ -789,15 +799,18 @@ class Dispatcher:
                 # there are slots.
                 await self._sent(item, message_id)
         except TransientFailure as failure:
+            log.debug("outbox row %s: failed for now (%s)", item.row_id, failure.reason)
             await self._retry_at(item, failure)
             report.retried += 1
             report.reasons[failure.reason] += 1
             return
         except PermanentFailure as failure:
+            log.debug("outbox row %s: failed for good (%s)", item.row_id, failure.reason)
             await self._fail(item, failure)
             report.failed += 1
             report.reasons[failure.reason] += 1
             return
+        log.debug("outbox row %s: sent and recorded", item.row_id)
         report.sent += 1
 
     async def _send(self, message: Composed) -> int:

@@ -100,3 +100,30 @@ async def test_a_handler_error_is_logged_with_where_it_was_but_not_the_text(
         (entry,) = [json.loads(line) for line in log.splitlines() if '"bot.errors"' in line]
         assert "sqlalchemy.exc.IntegrityError: (message not logged" in entry["exception"]
         assert "in handler" in entry["exception"]
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_at_debug_the_log_still_has_no_text_nor_the_database_s_parameters(
+    bot: Application,  # type: ignore[type-arg]
+    services: Services,
+    sandbox: SandboxServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # DEBUG is what an operator turns on to see why a message was late; the database
+    # drivers log each statement with its parameters at that level.
+    configure_logging(Settings(_env_file=None, trialbot_log_level="DEBUG"))
+    bot.add_handler(MessageHandler(filters.TEXT, store_the_text(services, [])), group=-100)
+    sandbox.add_user(P, "P")
+
+    sent = await sandbox.send_text(user_id=P, text=SECRET)
+    apology = plain(render_bilingual("error", site_phone=None, emergency_number="120"))
+    await sandbox.wait_for_message(
+        P, after_message_id=sent.message_id, predicate=lambda m: m.text == apology
+    )
+
+    log = capsys.readouterr().err
+    assert "error while handling an update" in log
+    assert SECRET not in log
+    # Our own lines are there at DEBUG (the dispatcher's trace of each message).
+    assert logging.getLogger("scheduler.dispatcher").isEnabledFor(logging.DEBUG)
+    assert not logging.getLogger("aiosqlite").isEnabledFor(logging.DEBUG)
