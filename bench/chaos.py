@@ -78,6 +78,7 @@ class ChaosSettings:
     long_outage_share: float = 0.15  # outages of half a day to two days
     poll_seconds: float = 0.2
     concurrency: int = 12  # TRIALBOT_SEND_CONCURRENCY: messages in flight (the default)
+    trace: bool = False  # the bot logs each message's way by row id (in the runs' logs)
     # The periodic checks hold SQLite's write lock for about a second at 200 participants
     # (hours of simulated time): every 6 s here, every 5 minutes in production.
     sweep_seconds: float = 6.0
@@ -240,6 +241,7 @@ async def run_chaos(
             poll_seconds=settings.poll_seconds,
             sweep_seconds=settings.sweep_seconds,
             concurrency=settings.concurrency,
+            log_level="DEBUG" if settings.trace else "INFO",
         )
         runs = await drive(launch, outages, start=settings.start, end=settings.end, say=say)
         say("chaos: the window is over; judging")
@@ -399,6 +401,12 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "repeat per chat per kill)",
     )
     parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="the bot logs each message's way through its dispatcher by outbox row id "
+        "(TRIALBOT_LOG_LEVEL=DEBUG), to see with --keep why one was late",
+    )
+    parser.add_argument(
         "--postgres",
         metavar="URL",
         help="create a fresh database on this PostgreSQL server (default: a SQLite file)",
@@ -423,6 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         minutes=arguments.minutes,
         seed=arguments.seed,
         concurrency=arguments.concurrency,
+        trace=arguments.trace,
         postgres_url=arguments.postgres,
     )
     if arguments.keep is not None:

@@ -54,6 +54,7 @@ class Launch:
     poll_seconds: float
     sweep_seconds: float
     concurrency: int
+    log_level: str = "INFO"  # TRIALBOT_LOG_LEVEL: DEBUG traces each message by row id
 
 
 @dataclass
@@ -141,8 +142,7 @@ class BotRun:
             "TRIALBOT_SWEEP_SECONDS": repr(launch.sweep_seconds),
             "TRIALBOT_SEND_CONCURRENCY": str(launch.concurrency),
             "TRIALBOT_HEALTH_LISTEN": f"127.0.0.1:{self._health_port}",
-            # DEBUG traces each message through the dispatcher, to see why one was late.
-            "TRIALBOT_LOG_LEVEL": inherited.get("TRIALBOT_CHAOS_LOG_LEVEL", "INFO"),
+            "TRIALBOT_LOG_LEVEL": launch.log_level,
         }
 
     async def _read_log(self) -> None:
