@@ -160,10 +160,12 @@ class SchedulerService:
                 ("alerts", run_alert_sweeps),
                 ("housekeeping", run_housekeeping),
             ):
+                log.debug("the %s sweep begins", name)
                 try:
                     await job(self.database, self.clock, self.config)
                 except Exception:
                     log.exception("the %s sweep failed; it runs again later", name)
+                log.debug("the %s sweep is over", name)
 
     async def escalate(self) -> None:
         """Unacknowledged urgent alerts are re-sent and escalated on the minute."""

@@ -74,7 +74,12 @@ async def test_each_message_s_way_is_logged_by_its_row_without_its_text(
     rows = {row.participant_id: row.id for row in await queued_rows(database)}
     failed, fine = (rows[p.id] for p in participants)
     assert failed is not None and fine is not None
-    way = ["claimed", "its turn in its chat", "sending"]
+    way = [
+        "claimed",
+        "its turn in its chat",
+        "in a slot, its turn under the overall limit",
+        "sending",
+    ]
     assert steps(caplog) == {
         fine: [*way, "sent and recorded"],
         failed: [*way, f"failed for now ({FAULT})", *way, "sent and recorded"],
