@@ -66,6 +66,16 @@ def store_the_text(services: Services, errors: list[BaseException]) -> Callback:
     return handler
 
 
+async def say_the_secret(sandbox: SandboxServer) -> None:
+    """The participant writes `SECRET`; returns once they were told, politely, that it went
+    wrong (the error handler has logged by then)."""
+    sent = await sandbox.send_text(user_id=P, text=SECRET)
+    apology = plain(render_bilingual("error", site_phone=None, emergency_number="120"))
+    await sandbox.wait_for_message(
+        P, after_message_id=sent.message_id, predicate=lambda m: m.text == apology
+    )
+
+
 @pytest.mark.usefixtures("restore_logging")
 @pytest.mark.parametrize("bug", ["traceback", "database"])
 async def test_a_handler_error_is_logged_with_where_it_was_but_not_the_text(
@@ -82,12 +92,7 @@ async def test_a_handler_error_is_logged_with_where_it_was_but_not_the_text(
     bot.add_handler(MessageHandler(filters.TEXT, callback), group=-100)  # before all
     sandbox.add_user(P, "P")
 
-    sent = await sandbox.send_text(user_id=P, text=SECRET)
-    # The person is told, politely (the error handler has logged by then).
-    apology = plain(render_bilingual("error", site_phone=None, emergency_number="120"))
-    await sandbox.wait_for_message(
-        P, after_message_id=sent.message_id, predicate=lambda m: m.text == apology
-    )
+    await say_the_secret(sandbox)
 
     log = capsys.readouterr().err
     assert SECRET not in log
@@ -115,11 +120,7 @@ async def test_at_debug_the_log_still_has_no_text_nor_the_database_s_parameters(
     bot.add_handler(MessageHandler(filters.TEXT, store_the_text(services, [])), group=-100)
     sandbox.add_user(P, "P")
 
-    sent = await sandbox.send_text(user_id=P, text=SECRET)
-    apology = plain(render_bilingual("error", site_phone=None, emergency_number="120"))
-    await sandbox.wait_for_message(
-        P, after_message_id=sent.message_id, predicate=lambda m: m.text == apology
-    )
+    await say_the_secret(sandbox)
 
     log = capsys.readouterr().err
     assert "error while handling an update" in log
