@@ -94,11 +94,20 @@ def request_of(row: Row) -> EnrollmentRequest:
         site_code=values["site"],
         arm=values["arm"],
         randomized_on=parse_date(values["randomized"]),
-        can_become_pregnant=parse_yes_no(values["can_become_pregnant"], "yes|no"),
+        can_become_pregnant=_yes_no(values, "can_become_pregnant"),
         language=values.get("language") or None,
         timezone=values.get("timezone") or None,
         preferred_hour=_hour(values.get("preferred_hour") or None),
     )
+
+
+def _yes_no(values: dict[str, str], name: str) -> bool:
+    """A column that is `yes` or `no`; a spreadsheet's TRUE or 1 is refused by name."""
+    text = values[name].strip()
+    try:
+        return parse_yes_no(text, "yes|no")
+    except DomainError:
+        raise DomainError("error_enroll_row_yes_no", field=name, value=text) from None
 
 
 def _hour(text: str | None) -> int | None:

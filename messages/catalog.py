@@ -54,6 +54,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "coordinator_hello": {"role_name": "coordinator", "site_codes": ["ZJU2"]},
     "error_duplicate_study_id": {"study_id": "ZJU2-001"},
     "error_enroll_row_missing": {"field": "randomized"},
+    "error_enroll_row_yes_no": {"field": "can_become_pregnant", "value": "<b>false</b> & 1"},
     "enroll_row_refused": {
         "line": 3,
         "study_id": "ZJU2-002",

@@ -22,6 +22,7 @@ ROWS = [
     "ZJU2-003,ZJU2,standard,2026-13-01,no,,,",  # line 6: no such date
     "ZJU2-004,ZJU2,standard,2026-09-01,,,,",  # line 7: the pregnancy answer left out
     "ZJU2-005,ZJU2,standard,2026-09-01,no,,,25",  # line 8: no such hour
+    "ZJU2-006,ZJU2,standard,2026-09-01,FALSE,,,",  # line 9: a spreadsheet's answer
     "PUMCH-001,PUMCH,individualized,2026-10-15,no,zh,,",
 ]
 
@@ -61,7 +62,7 @@ def test_each_row_is_enrolled_or_refused_with_its_reason(
     assert [(line, study_id) for line, study_id, _ in enrolled] == [
         ("2", "ZJU2-001"),
         ("3", "ZJU2-002"),
-        ("9", "PUMCH-001"),
+        ("10", "PUMCH-001"),
     ]
     assert all("start=" in link for _, _, link in enrolled)
     assert len({link for _, _, link in enrolled}) == 3
@@ -74,7 +75,11 @@ def test_each_row_is_enrolled_or_refused_with_its_reason(
         ran.out
     )
     assert "Line 8 (ZJU2-005) was not enrolled: " in ran.out and "25" in ran.out
-    summary = "3 of 8 rows enrolled, 5 refused (nothing of a refused row was kept)."
+    assert (
+        "Line 9 (ZJU2-006) was not enrolled: The column can_become_pregnant is yes or no, "
+        "not “FALSE”." in ran.out
+    )
+    summary = "3 of 9 rows enrolled, 6 refused (nothing of a refused row was kept)."
     assert summary in ran.out and summary in ran.err
     # Nothing of a refused row: no participant, no audit event, no calendar.
     assert sorted(participants(trialbot)) == ["PUMCH-001", "ZJU2-001", "ZJU2-002"]
