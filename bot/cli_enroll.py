@@ -103,7 +103,7 @@ def request_of(row: Row) -> EnrollmentRequest:
 
 def _yes_no(values: dict[str, str], name: str) -> bool:
     """A column that is `yes` or `no`; a spreadsheet's TRUE or 1 is refused by name."""
-    text = values[name].strip()
+    text = values[name]  # stripped as read
     try:
         return parse_yes_no(text, "yes|no")
     except DomainError:

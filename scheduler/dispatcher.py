@@ -85,9 +85,6 @@ LIVE = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.SENT)
 TAKEN_OVER = "outbox row %s was sent after another dispatcher took it over"
 NOT_OURS = "cancelled or taken over meanwhile"
 UNSENDABLE = "could not be composed"
-# At DEBUG, each message's way through the dispatcher, by row id (never its text): why one
-# was late is read from the log beside its row (`trialbot_log_level`).
-CLAIMED = "claimed outbox rows %s"
 NO_DEADLINE = float("inf")
 
 
@@ -357,8 +354,6 @@ class Dispatcher:
         self._more_due.clear()  # this claim sees all that fell due until now
         before = report.handled
         claimed = await self._claim(report, ahead_of=ahead_of)
-        if claimed:
-            log.debug(CLAIMED, [item.row_id for item in claimed])
         selected = len(claimed) + report.handled - before
         self._hold(claimed)
         return claimed, selected >= self.settings.batch_size
@@ -393,8 +388,6 @@ class Dispatcher:
         here. A row another dispatcher holds, or already sent, is left alone."""
         report = DispatchReport()
         claimed = await self._claim(report, only=row_ids)
-        if claimed:
-            log.debug(CLAIMED, [item.row_id for item in claimed])
         self._hold(claimed)
         await self._deliver_all(claimed, report)
         return report
@@ -504,6 +497,8 @@ class Dispatcher:
             except NotComposed:
                 continue
             report.add(attempt)
+            if claimed:  # at DEBUG each message's way is logged by its row id, never its text
+                log.debug("claimed outbox rows %s", [item.row_id for item in claimed])
             return claimed
         raise AssertionError("a careful claim does not raise NotComposed")
 
