@@ -61,12 +61,6 @@ class InFlight(PtbSender):
 
 
 @pytest.fixture
-async def bot(sandbox: SandboxServer) -> AsyncIterator[ExtBot[Any]]:
-    async with build_bot(sandbox.url, TOKEN, rate_limit=False) as ptb_bot:
-        yield ptb_bot
-
-
-@pytest.fixture
 async def limited_bot(sandbox: SandboxServer) -> AsyncIterator[ExtBot[Any]]:
     """With Telegram's limits as the application sets them (3 at once per chat, then 1/s)."""
     async with build_bot(sandbox.url, TOKEN, rate_limit=True) as ptb_bot:

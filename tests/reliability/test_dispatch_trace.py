@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,19 +19,11 @@ from scheduler.planner import Planner
 from study.config import StudyConfig
 from study.database import Database
 from tests.reliability.outbox import linked_participants, put_due_reminders, queued_rows
-from tests.reliability.workers import TOKEN
 from tests.support.clock import FakeClock
-from tests.support.dispatch_worker import build_bot
 
 FAILS_ONCE, GOES_AT_ONCE = 8601, 8602
 FAULT = "NetworkError: Internal Server Error"  # how PTB reports the sandbox's 500
 ROW = re.compile(r"outbox row (\d+): (.*)")
-
-
-@pytest.fixture
-async def bot(sandbox: SandboxServer) -> AsyncIterator[ExtBot[Any]]:
-    async with build_bot(sandbox.url, TOKEN, rate_limit=False) as ptb_bot:
-        yield ptb_bot
 
 
 def steps(caplog: pytest.LogCaptureFixture) -> dict[int, list[str]]:

@@ -6,7 +6,7 @@ the days from the new day."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -50,12 +50,6 @@ class ChangeAfterFirstSend(PtbSender):
             change, self.change = self.change, None
             await change()
         return message_id
-
-
-@pytest.fixture
-async def bot(sandbox: SandboxServer) -> AsyncIterator[ExtBot[Any]]:
-    async with build_bot(sandbox.url, TOKEN, rate_limit=False) as ptb_bot:
-        yield ptb_bot
 
 
 def dispatcher(

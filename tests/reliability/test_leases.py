@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,12 +38,6 @@ SLOW_ANSWER = 1.5  # Telegram takes the first message at once but answers this l
 def database_url(postgres_url: str) -> str:
     """PostgreSQL only: SQLite serves one process by design."""
     return postgres_url
-
-
-@pytest.fixture
-async def bot(sandbox: SandboxServer) -> AsyncIterator[ExtBot[Any]]:
-    async with build_bot(sandbox.url, TOKEN, rate_limit=False) as ptb_bot:
-        yield ptb_bot
 
 
 async def test_rows_waiting_behind_a_slow_send_are_not_sent_twice(

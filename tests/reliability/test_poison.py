@@ -5,7 +5,6 @@ alert card among them still reaches the team as a notice that it could not be sh
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,19 +21,12 @@ from study.database import Database
 from study.models import Alert, OutboxMessage, OutboxStatus, Participant, Tier
 from study.outbox import Priority, enqueue
 from tests.reliability.outbox import linked_participants, put_due_reminders, queued_rows
-from tests.reliability.workers import TOKEN
 from tests.support.clock import FakeClock
-from tests.support.dispatch_worker import build_bot, build_dispatcher
+from tests.support.dispatch_worker import build_dispatcher
 from tests.support.factories import enrolled
 from tests.support.study import PUMCH_ALERTS, ZJU2_ALERTS
 
 CHATS = list(range(8101, 8111))
-
-
-@pytest.fixture
-async def bot(sandbox: SandboxServer) -> AsyncIterator[ExtBot[Any]]:
-    async with build_bot(sandbox.url, TOKEN, rate_limit=False) as ptb_bot:
-        yield ptb_bot
 
 
 def without_pumch(config: StudyConfig) -> StudyConfig:
