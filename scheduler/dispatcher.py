@@ -121,6 +121,11 @@ class Claimed:
     later: tuple[Later, ...] = ()
 
 
+ToRecord = tuple[Claimed, int, datetime, "asyncio.Future[None]"]
+"""A message sent, to be recorded: its claim, Telegram's id for it, when, and the future
+its sender awaits until the record is committed."""
+
+
 @dataclass(frozen=True)
 class Later:
     """Another reminder of the same event as a row: when it is due, and in what zone
@@ -182,7 +187,7 @@ class Dispatcher:
         # second: 0.4 s; hours of the chaos time-lapse, where a morning-of reminder came
         # within minutes of its noon that way).
         self._overall_turns = Slots(1)
-        self._to_record: list[tuple[Claimed, int, datetime, asyncio.Future[None]]] = []
+        self._to_record: list[ToRecord] = []
         # Each chat's messages not yet sent, one at a time, the urgent first: the one in front
         # waits for a slot at the best rank among them (`_rank_in_chat`).
         self._chats: ChatTurns[Claimed] = ChatTurns(_urgent)
@@ -319,11 +324,10 @@ class Dispatcher:
         self._renewing = asyncio.get_running_loop().create_future()
         try:
             rows = [{"id": item.row_id, "lease": item.lease_until} for item in items]
-            async with self.database.session() as session:
-                result = await session.exec(
-                    _renewal(len(rows)), params={"until": until} | _per_row_params(rows)
-                )
-                renewed = set(result.scalars())
+            renewals = await self.database.write(
+                _renewal(len(rows)), {"until": until} | _per_row_params(rows)
+            )
+            renewed = {row.id for row in renewals}
             for item in items:
                 if item.row_id in renewed:
                     item.lease_until = until
@@ -1020,35 +1024,49 @@ class Dispatcher:
     async def _record_sent(self) -> None:
         while self._to_record:
             batch, self._to_record = self._to_record, []
-            # Done again when PostgreSQL breaks a deadlock with it: a record lost here would
-            # send its message again once the lease ran out.
-            try:
-                failed = await self.database.retried(partial(self._record_batch, batch=batch))
-            except Exception as error:
-                failed = dict.fromkeys(range(len(batch)), error)
+            failed: dict[int, Exception] = {}  # by place in `batch`
+            plain = [n for n, (item, *_) in enumerate(batch) if not _followed_up(item)]
+            followed = [n for n, (item, *_) in enumerate(batch) if _followed_up(item)]
+            # Each done again when PostgreSQL breaks a deadlock with it: a record lost here
+            # would send its message again once the lease ran out.
+            if plain:
+                try:
+                    await self._record_plain([batch[n] for n in plain])
+                except Exception as error:
+                    failed |= dict.fromkeys(plain, error)
+            if followed:
+                try:
+                    failed |= await self.database.retried(
+                        partial(self._record_followed, batch=batch, numbers=followed)
+                    )
+                except Exception as error:
+                    failed |= dict.fromkeys(followed, error)
             for number, (*_, recorded) in enumerate(batch):
                 if number in failed:
                     recorded.set_exception(failed[number])
                 else:
                     recorded.set_result(None)
 
-    async def _record_batch(
-        self,
-        session: AsyncSession,
-        batch: list[tuple[Claimed, int, datetime, asyncio.Future[None]]],
+    async def _record_plain(self, sent: list[ToRecord]) -> None:
+        """Messages that need nothing more than their row marked sent, in one statement
+        that is its own transaction (each with its own message id, time and lease: `CASE`
+        on the row's id)."""
+        rows = [
+            {"id": item.row_id, "lease": item.lease_until, "message": message_id, "at": now}
+            for item, message_id, now, _ in sent
+        ]
+        recorded = await self.database.write(_record_of_sends(len(rows)), _per_row_params(rows))
+        for row_id in sorted({item.row_id for item, *_ in sent} - {row.id for row in recorded}):
+            log.warning(TAKEN_OVER, row_id)
+
+    async def _record_followed(
+        self, session: AsyncSession, batch: list[ToRecord], numbers: list[int]
     ) -> dict[int, Exception]:
-        """Record `batch` as sent; the records that failed, by their place in it."""
+        """Record the messages at `numbers` in `batch`, which have more to do than be marked
+        sent; the records that failed, by their place in `batch`."""
         failed: dict[int, Exception] = {}
-        plain: list[tuple[Claimed, int, datetime]] = []
-        followed: list[tuple[int, Claimed, int, datetime]] = []  # with their place in `batch`
-        for number, (item, message_id, now, _) in enumerate(batch):
-            if item.message.remember or item.moved:
-                followed.append((number, item, message_id, now))
-            else:
-                plain.append((item, message_id, now))
-        if plain:  # one UPDATE for them all: nothing to undo, nothing to follow
-            await self._record_plain(session, plain)
-        for number, item, message_id, now in followed:
+        for number in numbers:
+            item, message_id, now, _ = batch[number]
             try:  # one bad record fails only its own message
                 async with session.begin_nested():
                     await self._record_one(session, item, message_id, now)
@@ -1057,20 +1075,6 @@ class Dispatcher:
                     raise  # the whole transaction is done again
                 failed[number] = error
         return failed
-
-    @staticmethod
-    async def _record_plain(
-        session: AsyncSession, sent: list[tuple[Claimed, int, datetime]]
-    ) -> None:
-        """Messages that need nothing more than their row marked sent, in one statement
-        (each with its own message id, time and lease: `CASE` on the row's id)."""
-        rows = [
-            {"id": item.row_id, "lease": item.lease_until, "message": message_id, "at": now}
-            for item, message_id, now in sent
-        ]
-        result = await session.exec(_record_of_sends(len(rows)), params=_per_row_params(rows))
-        for row_id in sorted({item.row_id for item, _, _ in sent} - set(result.scalars())):
-            log.warning(TAKEN_OVER, row_id)
 
     async def _record_one(
         self, session: AsyncSession, item: Claimed, message_id: int, now: datetime
@@ -1279,6 +1283,12 @@ def _per_row(name: str, rows: int) -> Any:
 def _per_row_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The parameters of a statement of `_per_row` values: each row's, numbered."""
     return {f"{name}{n}": value for n, row in enumerate(rows) for name, value in row.items()}
+
+
+def _followed_up(item: Claimed) -> bool:
+    """Whether recording `item` as sent takes more than marking its row: what it sent is
+    remembered (`after_sent`), or its chat moved."""
+    return item.message.remember or item.moved
 
 
 def _urgent(item: Claimed) -> bool:

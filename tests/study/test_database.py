@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import asyncpg
+import pytest
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -111,4 +113,78 @@ async def test_connections_postgresql_dropped_are_replaced_without_an_error(
                 assert list(await session.exec(text("SELECT count(*) FROM kept"))) == [(1,)]  # type: ignore[call-overload]
     finally:
         await admin.close()
+        await database.dispose()
+
+
+async def test_one_statement_written_waits_for_a_transaction_and_is_committed_by_itself(
+    database_url: str,
+) -> None:
+    """`write` (the dispatcher's record of each send) runs one statement with no BEGIN or
+    COMMIT of its own: it still waits, without an error, for a transaction that holds
+    what it writes, writes after it, and what it wrote is committed as it returns, seen
+    from another connection."""
+    database = Database.from_url(database_url)
+    try:
+        async with database.session() as session:
+            await session.exec(text("CREATE TABLE sent (id INTEGER PRIMARY KEY, v INTEGER)"))  # type: ignore[call-overload]
+            await session.exec(text("INSERT INTO sent VALUES (1, 0), (2, 0)"))  # type: ignore[call-overload]
+        update = text("UPDATE sent SET v = v + :by WHERE id = 1 RETURNING id, v")
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def transaction() -> None:
+            async with database.session() as session:
+                await session.exec(text("UPDATE sent SET v = v + 1 WHERE id = 1"))  # type: ignore[call-overload]
+                holding.set()
+                await release.wait()
+
+        held = asyncio.create_task(transaction())
+        await holding.wait()
+        written = asyncio.create_task(database.write(update, {"by": 10}))
+        for _ in range(20):  # as far as it goes while the transaction is open
+            await asyncio.sleep(0)
+        release.set()
+        async with asyncio.timeout(10):
+            await held
+            assert [tuple(row) for row in await written] == [(1, 11)]
+        other = Database.from_url(database_url)
+        try:
+            assert list(await other.rows(text("SELECT v FROM sent ORDER BY id"))) == [(11,), (0,)]
+        finally:
+            await other.dispose()
+    finally:
+        await database.dispose()
+
+
+async def test_one_statement_postgresql_gives_up_to_break_a_deadlock_is_written_again(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One statement that locks two rows in turn, while another transaction locks them in
+    the opposite order: PostgreSQL aborts the statement, which waited first. `write` runs
+    it again, so what it was to write is written (a record of sends lost would send them
+    twice)."""
+    caplog.set_level(logging.INFO, logger="study.database")
+    database = Database.from_url(postgres_url)
+    other = await asyncpg.connect(_asyncpg_dsn(postgres_url))
+    try:
+        async with database.session() as session:
+            await session.exec(text("CREATE TABLE pair (id INTEGER PRIMARY KEY, v INTEGER)"))  # type: ignore[call-overload]
+            await session.exec(text("INSERT INTO pair VALUES (1, 0), (2, 0)"))  # type: ignore[call-overload]
+        await other.execute("BEGIN")
+        await other.execute("UPDATE pair SET v = v + 1 WHERE id = 2")
+        both = text("UPDATE pair SET v = v + 10 WHERE id IN (1, 2) RETURNING id")
+        written = asyncio.create_task(database.write(both, {}))
+        async with asyncio.timeout(10):  # until it holds row 1 and waits for row 2
+            while not await other.fetchval(  # noqa: ASYNC110 (another process; no event to wait on)
+                "SELECT count(*) FROM pg_locks WHERE NOT granted"
+            ):
+                await asyncio.sleep(0.01)
+        await other.execute("UPDATE pair SET v = v + 1 WHERE id = 1")  # the deadlock
+        await other.execute("COMMIT")
+        async with asyncio.timeout(10):
+            assert sorted(row.id for row in await written) == [1, 2]
+        assert "gave way to another transaction" in caplog.text
+        rows = await other.fetch("SELECT id, v FROM pair ORDER BY id")
+        assert [tuple(row) for row in rows] == [(1, 11), (2, 11)]
+    finally:
+        await other.close()
         await database.dispose()
