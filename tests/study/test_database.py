@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -13,6 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study.database import Database
 from tests.conftest import _asyncpg_dsn
+
+T = TypeVar("T")
 
 
 async def test_a_connection_left_in_a_transaction_is_rolled_back_before_it_is_used_again(
@@ -37,33 +41,20 @@ async def test_a_connection_left_in_a_transaction_is_rolled_back_before_it_is_us
         await database.dispose()
 
 
-async def test_a_transaction_postgresql_gives_up_to_break_a_deadlock_is_done_again(
-    postgres_url: str,
-) -> None:
-    """Two transactions that lock two rows in opposite orders: PostgreSQL aborts the one that
-    waited first. `retried` does it again, so what it was to write is written (the
-    dispatcher's record of messages sent: lost, they would be sent twice)."""
+async def in_a_deadlock(postgres_url: str, work: Callable[[Database], Coroutine[Any, Any, T]]) -> T:
+    """What `work` returns: it adds 10 to both rows of a table `pair`, row 1 first, while
+    another transaction holds row 2 and then asks for row 1. PostgreSQL aborts `work`, which
+    waited first; what it was to write is written all the same (both rows are 11)."""
     database = Database.from_url(postgres_url)
     other = await asyncpg.connect(_asyncpg_dsn(postgres_url))
     try:
         async with database.session() as session:
             await session.exec(text("CREATE TABLE pair (id INTEGER PRIMARY KEY, v INTEGER)"))  # type: ignore[call-overload]
             await session.exec(text("INSERT INTO pair VALUES (1, 0), (2, 0)"))  # type: ignore[call-overload]
-        attempts = 0
-        first_taken = asyncio.Event()
-
-        async def both(session: AsyncSession) -> None:
-            nonlocal attempts
-            attempts += 1
-            await session.exec(text("UPDATE pair SET v = v + 10 WHERE id = 1"))  # type: ignore[call-overload]
-            first_taken.set()
-            await session.exec(text("UPDATE pair SET v = v + 10 WHERE id = 2"))  # type: ignore[call-overload]
-
         await other.execute("BEGIN")
         await other.execute("UPDATE pair SET v = v + 1 WHERE id = 2")
-        work = asyncio.create_task(database.retried(both))
-        await first_taken.wait()
-        async with asyncio.timeout(10):  # until it waits for row 2
+        working = asyncio.create_task(work(database))
+        async with asyncio.timeout(10):  # until it holds row 1 and waits for row 2
             while not await other.fetchval(  # noqa: ASYNC110 (another process; no event to wait on)
                 "SELECT count(*) FROM pg_locks WHERE NOT granted"
             ):
@@ -71,13 +62,31 @@ async def test_a_transaction_postgresql_gives_up_to_break_a_deadlock_is_done_aga
         await other.execute("UPDATE pair SET v = v + 1 WHERE id = 1")  # the deadlock
         await other.execute("COMMIT")
         async with asyncio.timeout(10):
-            await work
-        assert attempts == 2
+            result = await working
         rows = await other.fetch("SELECT id, v FROM pair ORDER BY id")
         assert [tuple(row) for row in rows] == [(1, 11), (2, 11)]
+        return result
     finally:
         await other.close()
         await database.dispose()
+
+
+async def test_a_transaction_postgresql_gives_up_to_break_a_deadlock_is_done_again(
+    postgres_url: str,
+) -> None:
+    """Two transactions that lock two rows in opposite orders: PostgreSQL aborts the one that
+    waited first. `retried` does it again, so what it was to write is written (the
+    dispatcher's record of messages sent: lost, they would be sent twice)."""
+    attempts = 0
+
+    async def both(session: AsyncSession) -> None:
+        nonlocal attempts
+        attempts += 1
+        await session.exec(text("UPDATE pair SET v = v + 10 WHERE id = 1"))  # type: ignore[call-overload]
+        await session.exec(text("UPDATE pair SET v = v + 10 WHERE id = 2"))  # type: ignore[call-overload]
+
+    await in_a_deadlock(postgres_url, lambda database: database.retried(both))
+    assert attempts == 2
 
 
 # The pool's connections: those to the test's database but the one asking.
@@ -163,28 +172,7 @@ async def test_one_statement_postgresql_gives_up_to_break_a_deadlock_is_written_
     it again, so what it was to write is written (a record of sends lost would send them
     twice)."""
     caplog.set_level(logging.INFO, logger="study.database")
-    database = Database.from_url(postgres_url)
-    other = await asyncpg.connect(_asyncpg_dsn(postgres_url))
-    try:
-        async with database.session() as session:
-            await session.exec(text("CREATE TABLE pair (id INTEGER PRIMARY KEY, v INTEGER)"))  # type: ignore[call-overload]
-            await session.exec(text("INSERT INTO pair VALUES (1, 0), (2, 0)"))  # type: ignore[call-overload]
-        await other.execute("BEGIN")
-        await other.execute("UPDATE pair SET v = v + 1 WHERE id = 2")
-        both = text("UPDATE pair SET v = v + 10 WHERE id IN (1, 2) RETURNING id")
-        written = asyncio.create_task(database.write(both, {}))
-        async with asyncio.timeout(10):  # until it holds row 1 and waits for row 2
-            while not await other.fetchval(  # noqa: ASYNC110 (another process; no event to wait on)
-                "SELECT count(*) FROM pg_locks WHERE NOT granted"
-            ):
-                await asyncio.sleep(0.01)
-        await other.execute("UPDATE pair SET v = v + 1 WHERE id = 1")  # the deadlock
-        await other.execute("COMMIT")
-        async with asyncio.timeout(10):
-            assert sorted(row.id for row in await written) == [1, 2]
-        assert "gave way to another transaction" in caplog.text
-        rows = await other.fetch("SELECT id, v FROM pair ORDER BY id")
-        assert [tuple(row) for row in rows] == [(1, 11), (2, 11)]
-    finally:
-        await other.close()
-        await database.dispose()
+    both = text("UPDATE pair SET v = v + 10 WHERE id IN (1, 2) RETURNING id")
+    written = await in_a_deadlock(postgres_url, lambda database: database.write(both, {}))
+    assert sorted(row.id for row in written) == [1, 2]
+    assert "gave way to another transaction" in caplog.text
