@@ -159,6 +159,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+async def _again_when_conflicted(work: Callable[[], Awaitable[T]], attempts: int) -> T:
+    """`work`, done again from the start when the database gave it up for another's sake
+    (`conflicted`), up to `attempts` times."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await work()
+        except DBAPIError as error:
+            if attempt == attempts or not conflicted(error):
+                raise
+            log.info("a transaction gave way to another; doing it again")
+    raise AssertionError("unreachable")
+
+
 class Database:
     """The engine plus a session factory; `session()` is the unit of work (commit on exit).
 
@@ -203,15 +216,12 @@ class Database:
     async def retried(self, work: Callable[[AsyncSession], Awaitable[T]], attempts: int = 3) -> T:
         """`work` in a transaction of its own (`session`), done again from the start when
         the database gave it up for another's sake (`conflicted`), up to `attempts` times."""
-        for attempt in range(1, attempts + 1):
-            try:
-                async with self.session() as session:
-                    return await work(session)
-            except DBAPIError as error:
-                if attempt == attempts or not conflicted(error):
-                    raise
-                log.info("a transaction gave way to another; doing it again")
-        raise AssertionError("unreachable")
+
+        async def in_a_session() -> T:
+            async with self.session() as session:
+                return await work(session)
+
+        return await _again_when_conflicted(in_a_session, attempts)
 
     async def write(
         self, statement: Executable, parameters: dict[str, Any], attempts: int = 3
@@ -223,15 +233,12 @@ class Database:
         BEGIN IMMEDIATE and COMMIT (five round trips to aiosqlite's thread instead of eight;
         a statement that writes takes the write lock as it starts, as BEGIN IMMEDIATE does),
         in its turn among this process's writers; on PostgreSQL one round trip, not three."""
-        for attempt in range(1, attempts + 1):
-            try:
-                async with self._writers_turn(), self._one_statement.connect() as connection:
-                    return list(await connection.execute(statement, parameters))
-            except DBAPIError as error:
-                if attempt == attempts or not conflicted(error):
-                    raise
-                log.info("a statement gave way to another transaction; doing it again")
-        raise AssertionError("unreachable")
+
+        async def by_itself() -> list[Row[Any]]:
+            async with self._writers_turn(), self._one_statement.connect() as connection:
+                return list(await connection.execute(statement, parameters))
+
+        return await _again_when_conflicted(by_itself, attempts)
 
     @asynccontextmanager
     async def _writers_turn(self) -> AsyncIterator[None]:
