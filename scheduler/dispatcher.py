@@ -100,6 +100,10 @@ class DispatchSettings:
     concurrency: int = 12
     backoff_base: timedelta = timedelta(seconds=5)
     backoff_cap: timedelta = timedelta(minutes=15)
+    # A chat's next messages wait for the retry of one that Telegram failed, if it comes
+    # within this (the back-off of its first four tries); a retry further off lets them go
+    # on, so that one message that keeps failing does not hold up its chat.
+    chat_waits_for_retry: timedelta = timedelta(minutes=1)
 
 
 @dataclass
@@ -407,11 +411,16 @@ class Dispatcher:
             try:
                 while queue:
                     async with self._chats.turn(chat, queue) as item:
-                        await self._deliver(item, report, partial(self._rank_in_chat, chat, item))
+                        retry = await self._deliver(
+                            item, report, partial(self._rank_in_chat, chat, item)
+                        )
                     self._let_go(item)
+                    if retry is not None and queue and await self._behind_retry(item, retry, queue):
+                        return
             finally:
                 # After a failure, the chat's next messages are not sent before the one that
-                # failed: all are claimed again once their leases run out.
+                # failed: put back until its retry (`_behind_retry`), or, after a failure
+                # of our own, claimed again once their leases run out.
                 self._chats.leave(chat, queue)
                 for item in items:
                     self._let_go(item)
@@ -770,7 +779,9 @@ class Dispatcher:
 
     async def _deliver(
         self, item: Claimed, report: DispatchReport, rank: Callable[[], Rank]
-    ) -> None:
+    ) -> datetime | None:
+        """Send `item` in its chat's turn and a slot, and record what came of it; when it
+        failed for now, the moment it is tried again."""
         # Its chart drawn and the chat's turn first, holding no slot: a chart being drawn or a
         # chat at its limit delays only that chat.
         log.debug("outbox row %s: its turn in its chat", item.row_id)
@@ -788,7 +799,7 @@ class Dispatcher:
                 log.debug("outbox row %s: in a slot, its turn under the overall limit", item.row_id)
                 if not await self._still_to_send(item, report):
                     log.debug("outbox row %s: not sent after all", item.row_id)
-                    return
+                    return None
                 log.debug("outbox row %s: sending", item.row_id)
                 try:
                     message_id = await self._send(item.message)
@@ -800,18 +811,19 @@ class Dispatcher:
                 await self._sent(item, message_id)
         except TransientFailure as failure:
             log.debug("outbox row %s: failed for now (%s)", item.row_id, failure.reason)
-            await self._retry_at(item, failure)
+            retry = await self._retry_at(item, failure)
             report.retried += 1
             report.reasons[failure.reason] += 1
-            return
+            return retry
         except PermanentFailure as failure:
             log.debug("outbox row %s: failed for good (%s)", item.row_id, failure.reason)
             await self._fail(item, failure)
             report.failed += 1
             report.reasons[failure.reason] += 1
-            return
+            return None
         log.debug("outbox row %s: sent and recorded", item.row_id)
         report.sent += 1
+        return None
 
     async def _send(self, message: Composed) -> int:
         """The one place a composed message goes to the messenger: its text, or its chart
@@ -993,13 +1005,16 @@ class Dispatcher:
         delay = min(base, self.settings.backoff_cap.total_seconds())
         return now + timedelta(seconds=delay * self._rng.uniform(0.5, 1.0))
 
-    async def _retry_at(self, item: Claimed, failure: TransientFailure) -> None:
+    async def _retry_at(self, item: Claimed, failure: TransientFailure) -> datetime | None:
+        """Put the row back until its back-off has passed, or expire it when that is past
+        its deadline; the moment it is tried again (None: it is not)."""
         async with self.database.session() as session:
             row = (await session.exec(select(OutboxMessage).where(*self._owned(item)))).first()
             if row is None:
-                return
+                return None
             when = self._backoff(row.attempts, failure.retry_after)
-            if row.not_after is not None and when > row.not_after:
+            expired = row.not_after is not None and when > row.not_after
+            if expired:
                 row.status = OutboxStatus.EXPIRED
             else:
                 row.status = OutboxStatus.PENDING
@@ -1010,6 +1025,28 @@ class Dispatcher:
             row.lease_until = None
             row.last_error = failure.reason[:200]
             session.add(row)
+        return None if expired else when
+
+    async def _behind_retry(self, failed: Claimed, retry: datetime, items: list[Claimed]) -> bool:
+        """Whether `items`, the next messages of the chat of `failed`, which failed for now,
+        wait for its `retry`: if it comes within `chat_waits_for_retry`, they are put back
+        until then (each no later than its own deadline), to be claimed with it, behind it."""
+        if retry - self.clock.now() > self.settings.chat_waits_for_retry:
+            return False
+        while self._renewing is not None:  # their leases may be among those being renewed
+            await asyncio.shield(self._renewing)
+        rows = [
+            {"id": item.row_id, "lease": item.lease_until, "at": min(retry, _deadline(item))}
+            for item in items
+        ]
+        put_back = await self.database.write(_put_back(len(rows)), _per_row_params(rows))
+        log.debug(
+            "outbox rows %s: wait for row %s, tried again at %s",
+            [row.id for row in put_back],
+            failed.row_id,
+            retry.isoformat(),
+        )
+        return True
 
     async def _sent(self, item: Claimed, message_id: int) -> None:
         """Record the message as sent; returns once committed. The messages sent meanwhile
@@ -1244,6 +1281,24 @@ def _record_of_sends(rows: int) -> Any:
 
 
 @lru_cache(maxsize=64)
+def _put_back(rows: int) -> Any:
+    """Put `rows` rows back to wait, each until its own moment, where each is still ours;
+    their claim is not counted as a try."""
+    return (
+        update(OutboxMessage)
+        .where(*_under_their_leases(rows, OutboxStatus.SENDING))
+        .values(
+            status=OutboxStatus.PENDING,
+            lease_until=None,
+            available_at=_per_row("at", rows),
+            attempts=col(OutboxMessage.attempts) - 1,
+        )
+        .returning(col(OutboxMessage.id))
+        .execution_options(synchronize_session=False)
+    )
+
+
+@lru_cache(maxsize=64)
 def _renewal(rows: int) -> Any:
     """Renew the leases of `rows` rows until `until`, where each is still ours."""
     return (
@@ -1294,6 +1349,16 @@ def _followed_up(item: Claimed) -> bool:
 def _urgent(item: Claimed) -> bool:
     """T1/T2 alerts and red-flag advice: they go ahead of their chat's other messages."""
     return item.rank[0] <= Priority.URGENT
+
+
+def _deadline(item: Claimed) -> datetime:
+    """The latest moment `item` may be sent (far off when it has no deadline)."""
+    deadline = item.rank[1]
+    return (
+        datetime.max.replace(tzinfo=UTC)
+        if deadline == NO_DEADLINE
+        else datetime.fromtimestamp(deadline, UTC)
+    )
 
 
 def _rank(row: OutboxMessage) -> Rank:
