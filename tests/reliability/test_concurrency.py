@@ -634,6 +634,24 @@ async def test_a_chats_messages_after_an_unexpected_failure_are_sent_later_in_or
     assert 0 not in ids and ids == sorted(ids), f"not sent in their order: {ids}"
 
 
+async def three_due_the_first_failing_once(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+    backoff: timedelta,
+) -> Dispatcher:
+    """Three reminders due for one chat, whose first send Telegram fails once (a 500); the
+    dispatcher, whose first back-off lasts up to `backoff`."""
+    sandbox.set_time(clock.now().timestamp())
+    (participant,) = await linked_participants(database, sandbox, [9211], now=clock.now())
+    await put_due_reminders(database, [participant], now=clock.now(), each=3)
+    sandbox.faults.add(FaultRule("sendMessage", "server_error", chat_id=9211, count=1))
+    settings = DispatchSettings(concurrency=2, backoff_base=backoff)
+    return Dispatcher(database, PtbSender(bot), clock, config, Planner(config), settings)
+
+
 async def test_a_chats_next_messages_wait_for_the_retry_of_one_telegram_failed(
     database: Database,
     config: StudyConfig,
@@ -645,17 +663,14 @@ async def test_a_chats_next_messages_wait_for_the_retry_of_one_telegram_failed(
     next messages wait for it (put back until then), rather than go before it. In the chaos
     time-lapse a morning-of reminder that failed once was tried again behind its chat's
     check-in question, which had taken its place, and missed its noon."""
-    sandbox.set_time(clock.now().timestamp())
-    (participant,) = await linked_participants(database, sandbox, [9211], now=clock.now())
-    await put_due_reminders(database, [participant], now=clock.now(), each=3)
-    sandbox.faults.add(FaultRule("sendMessage", "server_error", chat_id=9211, count=1))
-    settings = DispatchSettings(concurrency=2, backoff_base=HALF_SECOND)
-    sending = Dispatcher(database, PtbSender(bot), clock, config, Planner(config), settings)
+    sending = await three_due_the_first_failing_once(
+        database, config, clock, sandbox, bot, HALF_SECOND
+    )
 
     first = await sending.run_once()
     assert (first.sent, first.retried) == (0, 1), "the next messages went before it"
     assert all(row.attempts <= 1 for row in await queued_rows(database))
-    clock.advance(HALF_SECOND)  # the longest back-off of a first failure
+    clock.advance(HALF_SECOND)
     report = await sending.drain()
 
     assert report.sent == 3
@@ -673,16 +688,12 @@ async def test_a_chats_next_messages_go_on_when_the_retry_of_one_is_far_off(
     """A message whose retry is more than `chat_waits_for_retry` away (its back-off has
     grown, or Telegram asked for a long wait) holds up its chat no longer: one message that
     keeps failing must not keep the others from their participant."""
-    sandbox.set_time(clock.now().timestamp())
-    (participant,) = await linked_participants(database, sandbox, [9212], now=clock.now())
-    await put_due_reminders(database, [participant], now=clock.now(), each=3)
-    sandbox.faults.add(FaultRule("sendMessage", "server_error", chat_id=9212, count=1))
-    settings = DispatchSettings(concurrency=2, backoff_base=timedelta(minutes=4))
-    sending = Dispatcher(database, PtbSender(bot), clock, config, Planner(config), settings)
+    far_off = timedelta(minutes=4)
+    sending = await three_due_the_first_failing_once(database, config, clock, sandbox, bot, far_off)
 
     first = await sending.run_once()
     assert (first.sent, first.retried) == (2, 1), "the others waited for a retry far off"
-    clock.advance(settings.backoff_base)
+    clock.advance(far_off)
     assert (await sending.drain()).sent == 1
     assert 0 not in await sent_message_ids(database)
 
