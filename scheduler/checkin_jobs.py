@@ -78,7 +78,9 @@ async def put_due_checkins(database: Database, clock: Clock, config: StudyConfig
 
     Only the participants whose moment (`Participant.checkins_due_at`) has come are read:
     those whose moment is not known have it worked out first, many at a time; then each
-    whose moment has come, in a short transaction of their own that stores their next."""
+    whose moment has come, in a short transaction of their own that forgets it; then their
+    next moments are worked out, many at a time (when a round of check-ins falls due for
+    everyone, one at a time that was a quarter of the sweep's CPU)."""
     now = clock.now()
     await _work_out_unknown(database, now, config)
     opened = 0
@@ -91,11 +93,12 @@ async def put_due_checkins(database: Database, clock: Clock, config: StudyConfig
                 if participant is None:
                     continue
                 opened += await _due_for(session, participant, now, config)
-                await session.flush()  # the changes above forget the moment; then store it
-                await remember(session, await checkin_moments(session, [participant], now, config))
+                participant.checkins_due_at = None
+                session.add(participant)
         except Exception:
             # One participant's bad data must not stop everyone else's check-ins.
             log.exception("could not put the check-ins due for participant %s", participant_id)
+    await _work_out_unknown(database, now, config)
     return opened
 
 
