@@ -340,6 +340,11 @@ class Dispatcher:
             self._renewing.set_result(None)
             self._renewing = None
 
+    async def _renewals_done(self) -> None:
+        """Until no renewal is under way: a lease read after this is the one in its row."""
+        while self._renewing is not None:
+            await asyncio.shield(self._renewing)
+
     async def _until_next_falls_due(self) -> float | None:
         """Wall seconds until the next pending row falls due by the clock, after the last
         look for due rows (at once if that moment has passed since: the look missed it);
@@ -787,8 +792,7 @@ class Dispatcher:
         log.debug("outbox row %s: its turn in its chat", item.row_id)
         item.message = await drawn(item.message)
         await self.sender.wait_turn(item.message.chat_id)
-        while self._renewing is not None:  # its lease may be among those being renewed
-            await asyncio.shield(self._renewing)
+        await self._renewals_done()  # its lease may be among those being renewed
         if self._pacing.get(item.row_id) is item:  # no renewal from now on counts it
             del self._pacing[item.row_id]
         try:
@@ -1033,8 +1037,7 @@ class Dispatcher:
         until then (each no later than its own deadline), to be claimed with it, behind it."""
         if retry - self.clock.now() > self.settings.chat_waits_for_retry:
             return False
-        while self._renewing is not None:  # their leases may be among those being renewed
-            await asyncio.shield(self._renewing)
+        await self._renewals_done()  # their leases may be among those being renewed
         rows = [
             {"id": item.row_id, "lease": item.lease_until, "at": min(retry, _deadline(item))}
             for item in items
