@@ -124,6 +124,12 @@ async def sent_message_ids(database: Database) -> list[int]:
     return [row.telegram_message_id or 0 for row in await queued_rows(database)]
 
 
+async def assert_all_sent_in_their_order(database: Database) -> None:
+    """Every row `put_due_reminders` queued was sent, each chat's in the order queued."""
+    ids = await sent_message_ids(database)
+    assert 0 not in ids and ids == sorted(ids), f"not all sent in their order: {ids}"
+
+
 def successful_sends(sandbox: SandboxServer) -> int:
     """How many messages Telegram has accepted so far (duplicates included)."""
     return sum(1 for call in sandbox.calls("sendMessage") if call.ok)

@@ -29,6 +29,7 @@ from study.models import OutboxMessage, OutboxStatus, Participant
 from study.outbox import REMINDER_TEMPLATE, Priority, enqueue
 from tests.reliability.outbox import (
     VISIT_DAY,
+    assert_all_sent_in_their_order,
     linked_participants,
     put_due_reminders,
     queued_rows,
@@ -630,8 +631,7 @@ async def test_a_chats_messages_after_an_unexpected_failure_are_sent_later_in_or
     report = await sending.drain()
 
     assert report.sent == 3
-    ids = await sent_message_ids(database)
-    assert 0 not in ids and ids == sorted(ids), f"not sent in their order: {ids}"
+    await assert_all_sent_in_their_order(database)
 
 
 async def three_due_the_first_failing_once(
@@ -674,8 +674,7 @@ async def test_a_chats_next_messages_wait_for_the_retry_of_one_telegram_failed(
     report = await sending.drain()
 
     assert report.sent == 3
-    ids = await sent_message_ids(database)
-    assert 0 not in ids and ids == sorted(ids), f"not sent in their order: {ids}"
+    await assert_all_sent_in_their_order(database)
 
 
 async def test_a_chats_next_messages_go_on_when_the_retry_of_one_is_far_off(

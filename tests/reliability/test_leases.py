@@ -18,10 +18,10 @@ from scheduler.planner import Planner
 from study.config import StudyConfig
 from study.database import Database
 from tests.reliability.outbox import (
+    assert_all_sent_in_their_order,
     linked_participants,
     put_due_reminders,
     queued_rows,
-    sent_message_ids,
 )
 from tests.reliability.workers import TOKEN
 from tests.support.clock import FakeClock
@@ -128,8 +128,7 @@ async def test_messages_waiting_for_their_chat_keep_their_leases(
     assert taken_over.sent == 0, "another process took over messages still waiting"
     texts = [message.text for message in sandbox.bot_messages(CHAT)]
     assert len(texts) == len(set(texts)) == 6, "a message went twice, or not at all"
-    ids = await sent_message_ids(database)
-    assert 0 not in ids and ids == sorted(ids), f"out of the chat's order: {ids}"
+    await assert_all_sent_in_their_order(database)
 
 
 async def until_renewed(database: Database, claimed_until: datetime, within: float) -> None:
@@ -171,8 +170,7 @@ async def test_a_failed_renewal_of_leases_stops_no_message(
         report = await asyncio.wait_for(run, 10)
 
     assert report.sent == 6
-    ids = await sent_message_ids(database)
-    assert 0 not in ids and ids == sorted(ids), f"out of the chat's order: {ids}"
+    await assert_all_sent_in_their_order(database)
 
 
 async def test_a_run_cancelled_while_it_finishes_leaves_no_keeper_behind(
