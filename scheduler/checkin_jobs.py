@@ -11,6 +11,7 @@ Every step is idempotent by dedupe keys, so a sweep may run any number of times.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,45 +19,33 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scheduler.checkin_moments import checkin_moments
+from scheduler.checkin_moments import Due, checkin_moments, checkins_due
 from scheduler.isolation import batches, on_its_own, run_steps
 from study.alerts import raise_alert
-from study.asked import last_asked, next_symptom_checkin_at
-from study.cadence import (
-    ContraceptionDue,
-    LocalSchedule,
-    contraception_due,
-    contraception_until,
-    infusions_asked_about_since,
-    post_infusion_question_at,
-    post_infusion_trigger,
-)
+from study.asked import next_symptom_checkin_at
 from study.checkin_due import WORKING_OUT, remember, working_out
-from study.checkins import QUESTION_TEMPLATE, open_checkin, open_checkin_of, stop
+from study.checkins import QUESTION_TEMPLATE, open_checkin, stop
 from study.clock import Clock
 from study.config import StudyConfig
 from study.database import Database
 from study.models import (
-    UPCOMING,
     CheckIn,
     CheckInKind,
     CheckInTrigger,
-    Infusion,
-    InfusionStatus,
     Participant,
     ParticipantStatus,
     PromptStatus,
     Tier,
-    Visit,
+    saved_id,
 )
 from study.outbox import Priority, enqueue
 
 log = logging.getLogger(__name__)
 
 MOMENT_BATCH = 100
-"""Participants whose moment is worked out together: read without the write lock, so a
-batch costs button presses only its two short writes (marking, storing), and bigger
-batches read faster (a few statements for all of them)."""
+"""Participants whose moment, or what is due for them, is read together: without the write
+lock, so a batch costs button presses only its short writes, and bigger batches read faster
+(a few statements for all of them)."""
 
 WRITE_BATCH = 25
 """Moments marked or stored in one write transaction."""
@@ -74,32 +63,74 @@ async def run_checkin_sweeps(database: Database, clock: Clock, config: StudyConf
 
 
 async def put_due_checkins(database: Database, clock: Clock, config: StudyConfig) -> int:
-    """Open every check-in that is due now. Returns how many were opened.
+    """Open every check-in that is due now. Returns how many were put.
 
     Only the participants whose moment (`Participant.checkins_due_at`) has come are read:
-    those whose moment is not known have it worked out first, many at a time; then each
-    whose moment has come, in a short transaction of their own that forgets it; then their
-    next moments are worked out, many at a time (when a round of check-ins falls due for
-    everyone, one at a time that was a quarter of the sweep's CPU)."""
+    those whose moment is not known have it worked out first, many at a time. What is due
+    for those whose moment has come is read `MOMENT_BATCH` at a time too, without the write
+    lock; each is then put in a short transaction of their own that forgets the moment.
+    Their next moments are worked out after them, many at a time. (When a round of check-ins
+    falls due for everyone, reading one at a time was most of the sweep's CPU.)"""
     now = clock.now()
     await _work_out_unknown(database, now, config)
     opened = 0
     async with database.reading() as session:
         due = list(await session.exec(_linked(select(Participant.id)).where(_due_by(now))))
-    for participant_id in due:
-        try:
-            async with database.session() as session:
-                participant = await session.get(Participant, participant_id, with_for_update=True)
-                if participant is None:
-                    continue
-                opened += await _due_for(session, participant, now, config)
-                participant.checkins_due_at = None
-                session.add(participant)
-        except Exception:
-            # One participant's bad data must not stop everyone else's check-ins.
-            log.exception("could not put the check-ins due for participant %s", participant_id)
+    for batch in batches(due, MOMENT_BATCH):
+        read = await _read_due(database, batch, now, config)
+        for participant_id in batch:
+            try:
+                async with database.session() as session:
+                    opened += await _put_due(session, participant_id, read, now, config)
+            except Exception:
+                # One participant's bad data must not stop everyone else's check-ins.
+                log.exception("could not put the check-ins due for participant %s", participant_id)
     await _work_out_unknown(database, now, config)
     return opened
+
+
+_Read = dict[int, tuple[datetime | None, list[Due]]]
+"""What was due for each participant, by id, with the moment stored when it was read."""
+
+
+async def _read_due(
+    database: Database, ids: Sequence[int], now: datetime, config: StudyConfig
+) -> _Read:
+    """What is due for these participants, read for all of them at once; nothing if that
+    fails (each is then read again on their own, and a bad record fails alone)."""
+    try:
+        async with database.reading() as session:
+            participants = list(
+                await session.exec(_linked(select(Participant)).where(col(Participant.id).in_(ids)))
+            )
+            due = await checkins_due(session, participants, now, config)
+    except Exception:
+        log.exception("could not read the check-ins due for %d participants together", len(ids))
+        return {}
+    return {saved_id(p): (p.checkins_due_at, due[saved_id(p)]) for p in participants}
+
+
+async def _put_due(
+    session: AsyncSession, participant_id: int, read: _Read, now: datetime, config: StudyConfig
+) -> int:
+    """Put what is due for one participant, locked, and forget their moment.
+
+    What was read for many holds if the moment stored is still the one read then: any change
+    that could alter it since has set the moment back to None (`study.checkin_due`).
+    Otherwise (or if it was not known) it is read again, under the lock."""
+    participant = await session.get(Participant, participant_id, with_for_update=True)
+    if participant is None:
+        return 0
+    moment, due = read.get(participant_id, (None, []))
+    if participant.status != ParticipantStatus.ACTIVE or participant.linked_at is None:
+        due = []
+    elif moment in (None, WORKING_OUT) or participant.checkins_due_at != moment:
+        due = (await checkins_due(session, [participant], now, config))[participant_id]
+    for checkin in due:
+        await _put(session, participant, checkin, now, config)
+    participant.checkins_due_at = None
+    session.add(participant)
+    return len(due)
 
 
 async def _work_out_unknown(database: Database, now: datetime, config: StudyConfig) -> None:
@@ -147,77 +178,18 @@ def _due_by(now: datetime) -> Any:
     return or_(due.is_(None), due <= now)
 
 
-async def _due_for(
-    session: AsyncSession, participant: Participant, now: datetime, config: StudyConfig
-) -> int:
-    opened = 0
-    protocol = config.protocol
-    local = LocalSchedule.of(participant, protocol)
-    due = await next_symptom_checkin_at(session, participant, config)
-    if due <= now and await open_checkin_of(session, participant, CheckInKind.SYMPTOMS) is None:
-        await _put(
-            session,
-            participant,
-            CheckInKind.SYMPTOMS,
-            CheckInTrigger.CADENCE,
-            f"cadence:{participant.id}:{local.day_of(due)}",
-            now,
-            config,
-        )
-        opened += 1
-    for infusion in await _recent_infusions(session, participant, now, config):
-        day = infusion.given_on or infusion.planned_date
-        for hours in protocol.post_infusion_checkin_hours:
-            asked = post_infusion_question_at(day, infusion.planned_time, hours, local)
-            expires = asked + timedelta(hours=protocol.checkin_expire_hours)
-            if asked <= now < expires:
-                await _put(
-                    session,
-                    participant,
-                    CheckInKind.POST_INFUSION,
-                    post_infusion_trigger(hours),
-                    f"infusion:{infusion.id}:{hours}h",
-                    now,
-                    config,
-                    infusion_id=infusion.id,
-                )
-                opened += 1
-    if participant.can_become_pregnant:
-        contraception = await _contraception_due(session, participant, now, config)
-        if contraception is not None:
-            await _put(
-                session,
-                participant,
-                CheckInKind.CONTRACEPTION,
-                contraception.trigger,
-                f"contraception:{participant.id}:{contraception.day}",
-                now,
-                config,
-            )
-            opened += 1
-    return opened
-
-
 async def _put(
-    session: AsyncSession,
-    participant: Participant,
-    kind: str,
-    trigger: str,
-    key: str,
-    now: datetime,
-    config: StudyConfig,
-    *,
-    infusion_id: int | None = None,
+    session: AsyncSession, participant: Participant, due: Due, now: datetime, config: StudyConfig
 ) -> None:
     checkin = await open_checkin(
         session,
         participant,
-        kind=kind,
-        trigger=trigger,
+        kind=due.kind,
+        trigger=due.trigger,
         now=now,
         config=config,
-        infusion_id=infusion_id,
-        dedupe_key=key,
+        infusion_id=due.infusion_id,
+        dedupe_key=due.key,
     )
     await enqueue(
         session,
@@ -230,55 +202,6 @@ async def _put(
         priority=Priority.ROUTINE,
         now=now,
     )
-
-
-async def _recent_infusions(
-    session: AsyncSession, participant: Participant, now: datetime, config: StudyConfig
-) -> list[Infusion]:
-    return list(
-        await session.exec(
-            select(Infusion).where(
-                Infusion.participant_id == participant.id,
-                col(Infusion.status) == InfusionStatus.GIVEN,
-                col(Infusion.given_on) >= infusions_asked_about_since(now, config.protocol),
-            )
-        )
-    )
-
-
-async def _contraception_due(
-    session: AsyncSession, participant: Participant, now: datetime, config: StudyConfig
-) -> ContraceptionDue | None:
-    """The contraception questions due now, if any (`study.cadence.contraception_due`)."""
-    facts = await _contraception_facts(session, participant, config)
-    return contraception_due(
-        now, LocalSchedule.of(participant, config.protocol), config.protocol, **facts
-    )
-
-
-async def _contraception_facts(
-    session: AsyncSession, participant: Participant, config: StudyConfig
-) -> dict[str, Any]:
-    """What `contraception_due` needs to know of the participant."""
-    assert participant.linked_at is not None  # only linked participants are candidates
-    infusions = await session.exec(
-        select(Infusion).where(
-            Infusion.participant_id == participant.id,
-            col(Infusion.status).in_([InfusionStatus.GIVEN, InfusionStatus.PLANNED]),
-        )
-    )
-    infusion_days = [infusion.given_on or infusion.planned_date for infusion in infusions]
-    visit_days = await session.exec(
-        select(Visit).where(Visit.participant_id == participant.id, col(Visit.status).in_(UPCOMING))
-    )
-    return {
-        "until": contraception_until(
-            infusion_days, config.protocol.contraception_months_after_last_infusion
-        ),
-        "last_asked": await last_asked(session, participant, CheckInKind.CONTRACEPTION),
-        "linked_at": participant.linked_at,
-        "upcoming_visits": [visit.visit_date for visit in visit_days],
-    }
 
 
 async def nudge_checkins(database: Database, clock: Clock, config: StudyConfig) -> int:

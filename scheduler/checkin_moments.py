@@ -1,29 +1,35 @@
-"""When the check-in sweep next has something to put to each participant
-(`Participant.checkins_due_at`, see `study.checkin_due`), worked out for many at once.
+"""What the check-in sweep puts to each participant now (`checkins_due`), and when it next
+has something to put (`checkin_moments`, stored as `Participant.checkins_due_at`, see
+`study.checkin_due`), both read for many participants at once.
 
-The moment is the first at which `scheduler.checkin_jobs._due_for` would open something, as
-things stand: the cadence check-in (or, while one is due but another is open, that one's
-expiry), the questions after a recent infusion still to come, and the contraception
-questions (`study.cadence.next_contraception_at`). It is `now` when something is due now and
-`NEVER` when nothing comes without a change (which forgets the moment).
+What is due now: the cadence check-in (unless a symptom check-in is open), the questions
+after a recent infusion in their time, and the contraception questions
+(`study.cadence.contraception_due`). The moment is the first at which that would give
+something new, as things stand: `now` when something is due now and `NEVER` when nothing
+comes without a change (which forgets the moment). Both read the same facts (`_facts`), a
+handful of queries for all the participants.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study.cadence import (
     LocalSchedule,
+    contraception_due,
     contraception_until,
     infusions_asked_about_since,
     next_checkin_at,
     next_contraception_at,
     post_infusion_question_at,
+    post_infusion_trigger,
 )
 from study.checkin_due import NEVER
 from study.config import StudyConfig
@@ -41,63 +47,139 @@ from study.models import (
 )
 
 
+@dataclass(frozen=True)
+class Due:
+    """A check-in the sweep opens now; its key makes opening it twice open it once."""
+
+    kind: str
+    trigger: str
+    key: str
+    infusion_id: int | None = None
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the rules need to know of each participant, by id."""
+
+    cadence_asked: dict[int, datetime]
+    open_symptoms_expiry: dict[int, datetime | None]
+    recent_infusions: defaultdict[int, list[Infusion]]
+    contraception_asked: dict[int, datetime]
+    infusion_days: defaultdict[int, list[date]]
+    visit_days: defaultdict[int, list[date]]
+
+    def cadence_at(self, participant: Participant, local: LocalSchedule, days: int) -> datetime:
+        """When the next cadence check-in is due (from the last one, or from linking)."""
+        assert participant.linked_at is not None  # only linked participants are asked
+        since = self.cadence_asked.get(saved_id(participant)) or participant.linked_at
+        return next_checkin_at(since, days, local)
+
+    def contraception(self, participant: Participant, config: StudyConfig) -> dict[str, Any]:
+        """The facts `contraception_due` and `next_contraception_at` take."""
+        key = saved_id(participant)
+        months = config.protocol.contraception_months_after_last_infusion
+        return {
+            "until": contraception_until(self.infusion_days[key], months),
+            "last_asked": self.contraception_asked.get(key),
+            "linked_at": participant.linked_at,
+            "upcoming_visits": self.visit_days[key],
+        }
+
+
+async def _facts(
+    session: AsyncSession, participants: Sequence[Participant], now: datetime, config: StudyConfig
+) -> _Facts:
+    ids = [saved_id(participant) for participant in participants]
+    pregnant = [saved_id(p) for p in participants if p.can_become_pregnant]
+    since = infusions_asked_about_since(now, config.protocol)
+    return _Facts(
+        cadence_asked=await _latest(session, ids, CheckInKind.SYMPTOMS, CheckInTrigger.CADENCE),
+        open_symptoms_expiry=await _open_symptoms_expiry(session, ids),
+        recent_infusions=await _recent_infusions(session, ids, since),
+        contraception_asked=await _latest(session, pregnant, CheckInKind.CONTRACEPTION, None),
+        infusion_days=await _infusion_days(session, pregnant),
+        visit_days=await _upcoming_visit_days(session, pregnant),
+    )
+
+
+async def checkins_due(
+    session: AsyncSession, participants: Sequence[Participant], now: datetime, config: StudyConfig
+) -> dict[int, list[Due]]:
+    """What is due now for each linked participant, by id, in the order it is put."""
+    if not participants:
+        return {}
+    facts = await _facts(session, participants, now, config)
+    protocol = config.protocol
+    expiry = timedelta(hours=protocol.checkin_expire_hours)
+    due: dict[int, list[Due]] = {}
+    for participant in participants:
+        key = saved_id(participant)
+        local = LocalSchedule.of(participant, protocol)
+        found = []
+        cadence = facts.cadence_at(participant, local, protocol.checkin_interval_days)
+        if cadence <= now and key not in facts.open_symptoms_expiry:
+            day = local.day_of(cadence)
+            found.append(Due(CheckInKind.SYMPTOMS, CheckInTrigger.CADENCE, f"cadence:{key}:{day}"))
+        for question, checkin in _infusion_questions(facts.recent_infusions[key], local, config):
+            if question <= now < question + expiry:
+                found.append(checkin)
+        if participant.can_become_pregnant:
+            contraception = contraception_due(
+                now, local, protocol, **facts.contraception(participant, config)
+            )
+            if contraception is not None:
+                found.append(
+                    Due(
+                        CheckInKind.CONTRACEPTION,
+                        contraception.trigger,
+                        f"contraception:{key}:{contraception.day}",
+                    )
+                )
+        due[key] = found
+    return due
+
+
 async def checkin_moments(
     session: AsyncSession, participants: Sequence[Participant], now: datetime, config: StudyConfig
 ) -> dict[int, datetime]:
-    """Each linked participant's moment, by id, with a handful of queries for all of them."""
-    ids = [saved_id(participant) for participant in participants]
-    if not ids:
+    """Each linked participant's moment, by id."""
+    if not participants:
         return {}
+    facts = await _facts(session, participants, now, config)
     protocol = config.protocol
-    cadence_asked = await _latest(session, ids, CheckInKind.SYMPTOMS, CheckInTrigger.CADENCE)
-    open_expiry = await _open_symptoms_expiry(session, ids)
-    recent = await _recent_infusions(session, ids, infusions_asked_about_since(now, protocol))
-    pregnant = [saved_id(p) for p in participants if p.can_become_pregnant]
-    asked = await _latest(session, pregnant, CheckInKind.CONTRACEPTION, None)
-    infusion_days = await _infusion_days(session, pregnant)
-    visit_days = await _upcoming_visit_days(session, pregnant)
     expiry = timedelta(hours=protocol.checkin_expire_hours)
     put = await _keys_used(
         session,
         [
-            checkin_key
+            checkin.key
             for participant in participants
-            for _, checkin_key in _infusion_questions(
-                recent[saved_id(participant)], LocalSchedule.of(participant, protocol), config
+            for _, checkin in _infusion_questions(
+                facts.recent_infusions[saved_id(participant)],
+                LocalSchedule.of(participant, protocol),
+                config,
             )
         ],
     )
     moments = {}
     for participant in participants:
         key = saved_id(participant)
-        assert participant.linked_at is not None  # only linked participants are asked
         local = LocalSchedule.of(participant, protocol)
         found = []
-        cadence = next_checkin_at(
-            cadence_asked.get(key) or participant.linked_at, protocol.checkin_interval_days, local
-        )
+        cadence = facts.cadence_at(participant, local, protocol.checkin_interval_days)
         if cadence > now:
             found.append(cadence)
-        elif key not in open_expiry:
+        elif key not in facts.open_symptoms_expiry:
             found.append(now)
-        elif (closes := open_expiry[key]) is not None:
+        elif (closes := facts.open_symptoms_expiry[key]) is not None:
             found.append(closes)  # closed then at the latest (a change anyway)
-        for question, checkin_key in _infusion_questions(recent[key], local, config):
+        for question, checkin in _infusion_questions(facts.recent_infusions[key], local, config):
             if question > now:
                 found.append(question)
-            elif now < question + expiry and checkin_key not in put:
+            elif now < question + expiry and checkin.key not in put:
                 found.append(now)  # in its time and not put yet (once put, its key stays)
         if participant.can_become_pregnant:
             contraception = next_contraception_at(
-                now,
-                local,
-                protocol,
-                until=contraception_until(
-                    infusion_days[key], protocol.contraception_months_after_last_infusion
-                ),
-                last_asked=asked.get(key),
-                linked_at=participant.linked_at,
-                upcoming_visits=visit_days[key],
+                now, local, protocol, **facts.contraception(participant, config)
             )
             if contraception is not None:
                 found.append(contraception)
@@ -107,14 +189,14 @@ async def checkin_moments(
 
 def _infusion_questions(
     infusions: list[Infusion], local: LocalSchedule, config: StudyConfig
-) -> Iterator[tuple[datetime, str]]:
-    """When each question after these infusions is asked, and its check-in's key (as the
-    sweep puts it)."""
+) -> Iterator[tuple[datetime, Due]]:
+    """When each question after these infusions is asked, and its check-in."""
     for infusion in infusions:
         day = infusion.given_on or infusion.planned_date
         for hours in config.protocol.post_infusion_checkin_hours:
             at = post_infusion_question_at(day, infusion.planned_time, hours, local)
-            yield at, f"infusion:{infusion.id}:{hours}h"
+            key = f"infusion:{infusion.id}:{hours}h"
+            yield at, Due(CheckInKind.POST_INFUSION, post_infusion_trigger(hours), key, infusion.id)
 
 
 async def _keys_used(session: AsyncSession, keys: list[str]) -> set[str]:

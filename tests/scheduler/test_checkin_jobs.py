@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
-from scheduler.checkin_jobs import expire_checkins, nudge_checkins, put_due_checkins
+from scheduler.checkin_jobs import (
+    _put_due,
+    _read_due,
+    expire_checkins,
+    nudge_checkins,
+    put_due_checkins,
+)
 from scheduler.planner import Planner
+from study.checkins import start_on_demand
 from study.config import StudyConfig
 from study.database import Database
 from study.infusions import record_given, schedule_infusion
@@ -22,9 +29,11 @@ from study.models import (
     OutboxMessage,
     Participant,
     PromptStatus,
+    saved_id,
 )
+from study.team import Pause
 from tests.support.clock import FakeClock
-from tests.support.factories import enrolled
+from tests.support.factories import enrolled, team_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -204,3 +213,67 @@ async def test_contraception_stops_twelve_months_after_the_last_infusion(
     await sweep(database, clock, config)
     after = [c for c in await checkins(database) if c.kind == "contraception"]
     assert len(after) == before
+
+
+async def test_no_cadence_checkin_while_the_participant_has_one_of_their_own_open(
+    database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    """A check-in the participant started (/checkin) the day before the cadence one is due
+    holds it back until it closes: never two symptom check-ins at once."""
+    participant, _ = await enrolled(database, config, clock, chat_id=5001, preferred_hour=10)
+    await sweep(database, clock, config)
+    clock.set(datetime(2026, 3, 15, 20, 0, tzinfo=SHANGHAI))
+    async with database.session() as session:
+        await start_on_demand(session, participant, now=clock.now(), config=config)
+    clock.set(datetime(2026, 3, 16, 10, 0, tzinfo=SHANGHAI))  # the cadence check-in's hour
+    await sweep(database, clock, config)
+    assert [c.trigger for c in await checkins(database)] == [CheckInTrigger.ON_DEMAND]
+    clock.set(datetime(2026, 3, 18, 20, 0, tzinfo=SHANGHAI))  # the participant's expires
+    await sweep(database, clock, config)
+    assert [(c.trigger, c.status, c.asked_at) for c in await checkins(database)] == [
+        (CheckInTrigger.ON_DEMAND, PromptStatus.EXPIRED, datetime(2026, 3, 15, 12, 0, tzinfo=UTC)),
+        (CheckInTrigger.CADENCE, PromptStatus.OPEN, datetime(2026, 3, 18, 12, 0, tzinfo=UTC)),
+    ]
+
+
+async def test_a_question_after_an_infusion_is_put_late_until_it_would_have_expired(
+    database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    """Sweeps that did not run (the bot was down) put the question in its last minute, and
+    not after it."""
+    await enrolled(database, config, clock, chat_id=5001, randomized_on=date(2026, 3, 2))
+    clock.set(datetime(2026, 9, 1, 10, 0, tzinfo=SHANGHAI))
+    await infusion_given(database, config, clock, date(2026, 9, 2), time(15, 30))
+    clock.set(datetime(2026, 9, 6, 15, 29, tzinfo=SHANGHAI))  # asked at 3 Sept 15:30, + 72 h
+    await sweep(database, clock, config)
+    clock.set(datetime(2026, 9, 12, 15, 30, tzinfo=SHANGHAI))  # the 7-day one's 72 h are up
+    await sweep(database, clock, config)
+    assert await asked_after_infusion(database, date(2026, 9, 1)) == [
+        ("infusion_24h", datetime(2026, 9, 6, 15, 29, tzinfo=SHANGHAI))
+    ]
+
+
+async def test_a_change_after_the_sweep_read_what_was_due_is_not_overwritten(
+    database: Database, config: StudyConfig, clock: FakeClock
+) -> None:
+    """The sweep reads what is due for many participants at once, then puts it for each in a
+    transaction of their own. A check-in the participant started, or a pause, in between
+    wins over what was read before it."""
+    started, _ = await enrolled(database, config, clock, study_id="ZJU2-001", chat_id=5001)
+    paused, _ = await enrolled(database, config, clock, study_id="ZJU2-002", chat_id=5002)
+    unchanged, _ = await enrolled(database, config, clock, study_id="ZJU2-003", chat_id=5003)
+    await sweep(database, clock, config)
+    clock.advance(timedelta(days=15))
+    ids = [saved_id(participant) for participant in (started, paused, unchanged)]
+    read = await _read_due(database, ids, clock.now(), config)
+    assert [[checkin.trigger for checkin in read[key][1]] for key in ids] == [["cadence"]] * 3
+    async with database.session() as session:
+        await start_on_demand(session, started, now=clock.now(), config=config)
+        await Pause("ZJU2-002").run(session, team_of(config, clock))
+    for key in ids:
+        async with database.session() as session:
+            await _put_due(session, key, read, clock.now(), config)
+    assert sorted((c.participant_id, c.trigger) for c in await checkins(database)) == [
+        (ids[0], CheckInTrigger.ON_DEMAND),
+        (ids[2], CheckInTrigger.CADENCE),
+    ]

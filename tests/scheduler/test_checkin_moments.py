@@ -1,6 +1,6 @@
 """The stored check-in moment against the old full scan: whatever happens to a participant,
-a sweep that skips them until their moment misses nothing the old sweep, reading everyone
-every time, would have put."""
+a sweep that skips them until their moment, and reads what is due for many at once, puts
+exactly what the old sweep, reading everyone on their own every time, would have put."""
 
 from __future__ import annotations
 
@@ -13,22 +13,34 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlmodel import select
+from sqlmodel import col, select
 
 from migrations import upgrade
-from scheduler.checkin_jobs import (
-    _contraception_due,
-    _recent_infusions,
-    expire_checkins,
-    put_due_checkins,
+from scheduler.checkin_jobs import expire_checkins, put_due_checkins
+from scheduler.checkin_moments import checkins_due
+from study.asked import last_asked, next_symptom_checkin_at
+from study.cadence import (
+    LocalSchedule,
+    contraception_due,
+    contraception_until,
+    infusions_asked_about_since,
+    post_infusion_question_at,
 )
-from study.asked import next_symptom_checkin_at
-from study.cadence import LocalSchedule, post_infusion_question_at
-from study.checkins import open_checkin_of
+from study.checkins import open_checkin_of, start_on_demand
 from study.config import StudyConfig
 from study.database import Database
 from study.errors import DomainError
-from study.models import CheckIn, CheckInKind, Participant, ParticipantStatus
+from study.models import (
+    UPCOMING,
+    CheckIn,
+    CheckInKind,
+    Infusion,
+    InfusionStatus,
+    Participant,
+    ParticipantStatus,
+    Visit,
+    saved_id,
+)
 from study.sites import sync_sites
 from study.team import Pause, RecordGiven, Resume, SetCanBecomePregnant, SetVisit, Team
 from tests.support.clock import FakeClock
@@ -46,32 +58,81 @@ steps = st.one_of(
     st.tuples(st.just("given"), st.integers(0, 2)),  # days ago
     st.tuples(st.just("visit"), st.integers(2, 40)),  # visit 1 moved to that many days ahead
     st.tuples(st.just("pregnant"), st.booleans()),
+    st.tuples(st.just("checkin"), st.just(0)),  # the participant starts one (/checkin)
 )
 
 
-async def would_put(
+async def full_scan(
     database: Database, participant: Participant, now: datetime, config: StudyConfig
-) -> bool:
-    """Whether the old sweep, reading this participant now, would put something new."""
-    async with database.session() as session:
+) -> set[str]:
+    """The keys of the check-ins the old sweep, reading this participant on their own now,
+    would put new: written out here, query by query, apart from the code under test."""
+    protocol = config.protocol
+    local = LocalSchedule.of(participant, protocol)
+    keys = []
+    async with database.reading() as session:
         due = await next_symptom_checkin_at(session, participant, config)
         if due <= now and await open_checkin_of(session, participant, CheckInKind.SYMPTOMS) is None:
-            return True
-        local = LocalSchedule.of(participant, config.protocol)
-        for infusion in await _recent_infusions(session, participant, now, config):
+            keys.append(f"cadence:{participant.id}:{local.day_of(due)}")
+        given = await session.exec(
+            select(Infusion).where(
+                Infusion.participant_id == participant.id,
+                Infusion.status == InfusionStatus.GIVEN,
+                col(Infusion.given_on) >= infusions_asked_about_since(now, protocol),
+            )
+        )
+        for infusion in given:
             day = infusion.given_on or infusion.planned_date
-            for hours in config.protocol.post_infusion_checkin_hours:
+            for hours in protocol.post_infusion_checkin_hours:
                 asked = post_infusion_question_at(day, infusion.planned_time, hours, local)
-                expires = asked + timedelta(hours=config.protocol.checkin_expire_hours)
-                key = f"infusion:{infusion.id}:{hours}h"
-                used = (
-                    await session.exec(select(CheckIn).where(CheckIn.dedupe_key == key))
-                ).first()
-                if asked <= now < expires and used is None:
-                    return True
+                if asked <= now < asked + timedelta(hours=protocol.checkin_expire_hours):
+                    keys.append(f"infusion:{infusion.id}:{hours}h")
         if participant.can_become_pregnant:
-            return await _contraception_due(session, participant, now, config) is not None
-    return False
+            infusions = await session.exec(
+                select(Infusion).where(
+                    Infusion.participant_id == participant.id,
+                    col(Infusion.status).in_([InfusionStatus.GIVEN, InfusionStatus.PLANNED]),
+                )
+            )
+            visits = await session.exec(
+                select(Visit).where(
+                    Visit.participant_id == participant.id, col(Visit.status).in_(UPCOMING)
+                )
+            )
+            assert participant.linked_at is not None
+            contraception = contraception_due(
+                now,
+                local,
+                protocol,
+                until=contraception_until(
+                    [i.given_on or i.planned_date for i in infusions],
+                    protocol.contraception_months_after_last_infusion,
+                ),
+                last_asked=await last_asked(session, participant, CheckInKind.CONTRACEPTION),
+                linked_at=participant.linked_at,
+                upcoming_visits=[visit.visit_date for visit in visits],
+            )
+            if contraception is not None:
+                keys.append(f"contraception:{participant.id}:{contraception.day}")
+        used = await session.exec(
+            select(CheckIn.dedupe_key).where(col(CheckIn.dedupe_key).in_(keys))
+        )
+        return set(keys) - set(used)
+
+
+async def keys_put(database: Database) -> set[str]:
+    async with database.reading() as session:
+        return {key for key in await session.exec(select(CheckIn.dedupe_key)) if key is not None}
+
+
+async def read_together(
+    database: Database, participant: Participant, now: datetime, config: StudyConfig
+) -> set[str]:
+    """The keys of the check-ins `checkins_due` (the sweep's read for many) gives for this
+    participant now, less those already put."""
+    async with database.reading() as session:
+        due = await checkins_due(session, [participant], now, config)
+    return {checkin.key for checkin in due[saved_id(participant)]} - await keys_put(database)
 
 
 async def live(actions: list[tuple[str, object]]) -> None:
@@ -113,20 +174,35 @@ async def live(actions: list[tuple[str, object]]) -> None:
                             )
                         elif action == "pregnant":
                             await SetCanBecomePregnant(STUDY_ID, bool(value)).run(session, team())
+                        elif action == "checkin":
+                            participant = (await session.exec(select(Participant))).one()
+                            await start_on_demand(
+                                session, participant, now=clock.now(), config=config
+                            )
                 await expire_checkins(database, clock, config)  # as a sweep: expire, then put
+                async with database.reading() as session:
+                    participant = (await session.exec(select(Participant))).one()
+                expected = set()
+                if participant.status == ParticipantStatus.ACTIVE:
+                    expected = await full_scan(database, participant, clock.now(), config)
+                before = await keys_put(database)
                 await put_due_checkins(database, clock, config)
-                async with database.session() as session:
+                # The sweep put what the full scan would have, no more, no less.
+                assert await keys_put(database) - before == expected
+                async with database.reading() as session:
                     participant = (await session.exec(select(Participant))).one()
                 if participant.status != ParticipantStatus.ACTIVE:
                     continue
                 # Just swept: nothing is left to put, and the moment is still to come.
-                assert not await would_put(database, participant, clock.now(), config)
+                assert not await full_scan(database, participant, clock.now(), config)
                 moment = participant.checkins_due_at
                 assert moment is not None and moment > clock.now()
-                # Up to the moment the old sweep would have put nothing either.
+                # Up to the moment neither the old sweep nor the sweep's read for many would
+                # have put anything.
                 probe = clock.now()
                 while probe < min(moment, clock.now() + timedelta(days=8)):
-                    assert not await would_put(database, participant, probe, config), probe
+                    assert not await full_scan(database, participant, probe, config), probe
+                    assert not await read_together(database, participant, probe, config), probe
                     probe += timedelta(hours=2)
         finally:
             await database.dispose()
