@@ -564,6 +564,8 @@ class Dispatcher:
             )
             if only is not None:
                 rows.sort(key=lambda row: only.index(row.id or 0))
+            if only is None:  # a handler's reply (`send_now`) is for a participant waiting
+                rows = await self._behind_retries(session, rows, now, report)
             later = await self._later_reminders(session, rows)
             read_once = await preload(session, rows)  # noqa: F841 (held while composing)
             for row in rows:
@@ -594,6 +596,61 @@ class Dispatcher:
                 else:
                     report.deferred += 1
         return claimed
+
+    async def _behind_retries(
+        self,
+        session: AsyncSession,
+        rows: list[OutboxMessage],
+        now: datetime,
+        report: DispatchReport,
+    ) -> list[OutboxMessage]:
+        """The rows to send now. Those of a chat with a message Telegram failed that is tried
+        again within `chat_waits_for_retry` and ranks ahead of them are put back until its
+        retry, as `_behind_retry` puts back the rest of its own claim: a message claimed
+        later does not pass it. One whose deadline comes before that retry goes on (a
+        reminder is not lost for its place). A chat is named by its participant or, for a
+        site's chat, by its id."""
+        participants = {row.participant_id for row in rows if row.participant_id is not None}
+        chats = {row.chat_id for row in rows if row.participant_id is None}
+        waiting = await (await session.connection()).execute(
+            select_columns(  # five columns: more than sqlmodel's select types
+                col(OutboxMessage.participant_id),
+                col(OutboxMessage.chat_id),
+                col(OutboxMessage.priority),
+                col(OutboxMessage.not_after),
+                col(OutboxMessage.available_at),
+            ).where(
+                col(OutboxMessage.status) == OutboxStatus.PENDING,
+                col(OutboxMessage.available_at) > now,
+                col(OutboxMessage.available_at) <= now + self.settings.chat_waits_for_retry,
+                col(OutboxMessage.attempts) > 0,
+                or_(
+                    col(OutboxMessage.participant_id).in_(participants),
+                    col(OutboxMessage.chat_id).in_([chat for chat in chats if chat is not None]),
+                ),
+            )
+        )
+        retries: defaultdict[tuple[int | None, int | None], list[tuple[Rank, datetime]]]
+        retries = defaultdict(list)
+        for participant_id, chat_id, priority, not_after, retry in waiting:
+            chat = (participant_id, None if participant_id is not None else chat_id)
+            retries[chat].append((_rank_of(priority, not_after), retry))
+        to_send = []
+        for row in rows:
+            chat = (row.participant_id, None if row.participant_id is not None else row.chat_id)
+            ahead = [
+                retry
+                for rank, retry in retries.get(chat, [])
+                if rank <= _rank(row) and (row.not_after is None or retry <= row.not_after)
+            ]
+            if not ahead:
+                to_send.append(row)
+                continue
+            row.available_at = max(ahead)
+            session.add(row)
+            report.deferred += 1
+            log.debug("outbox row %s: waits for its chat's retry at %s", row.id, row.available_at)
+        return to_send
 
     def _due(self, now: datetime) -> ColumnElement[bool]:
         """Rows to claim: pending and due, or a crashed sender's whose lease ran out (never
@@ -1366,8 +1423,12 @@ def _deadline(item: Claimed) -> datetime:
 
 def _rank(row: OutboxMessage) -> Rank:
     """Alerts and T1/T2 advice first (`Priority`), then the earliest deadline."""
-    deadline = row.not_after.timestamp() if row.not_after is not None else NO_DEADLINE
-    return (float(row.priority), deadline)
+    return _rank_of(row.priority, row.not_after)
+
+
+def _rank_of(priority: int, not_after: datetime | None) -> Rank:
+    deadline = not_after.timestamp() if not_after is not None else NO_DEADLINE
+    return (float(priority), deadline)
 
 
 def _ranked_ahead_of(rank: Rank) -> ColumnElement[bool]:

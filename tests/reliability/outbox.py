@@ -82,13 +82,15 @@ async def put_due_reminders(
     *,
     now: datetime,
     each: int = 1,
+    first: int = 0,
 ) -> int:
     """`each` visit reminders per participant, all due an hour ago (each names another visit
-    day, so every message of a chat is different). Returns how many were queued."""
+    day, so every message of a chat is different; the `first`-th on, for more later).
+    Returns how many were queued."""
     queued = 0
     async with database.session() as session:
         session.autoflush = False  # written together at commit (the keys are unique anyway)
-        for n in range(each):
+        for n in range(first, first + each):
             for participant in participants:
                 day = VISIT_DAY + timedelta(days=n)
                 await enqueue(

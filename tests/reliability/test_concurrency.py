@@ -697,6 +697,85 @@ async def test_a_chats_next_messages_go_on_when_the_retry_of_one_is_far_off(
     assert 0 not in await sent_message_ids(database)
 
 
+async def one_failed_waiting_for_its_retry(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> tuple[Participant, Dispatcher]:
+    """One reminder due for a chat, which Telegram failed once (a 500): it waits for its
+    retry, up to half a second away. The participant and the dispatcher."""
+    sandbox.set_time(clock.now().timestamp())
+    (participant,) = await linked_participants(database, sandbox, [9211], now=clock.now())
+    await put_due_reminders(database, [participant], now=clock.now())
+    sandbox.faults.add(FaultRule("sendMessage", "server_error", chat_id=9211, count=1))
+    settings = DispatchSettings(concurrency=2, backoff_base=HALF_SECOND)
+    sending = Dispatcher(database, PtbSender(bot), clock, config, Planner(config), settings)
+    assert (await sending.run_once()).retried == 1
+    return participant, sending
+
+
+async def test_a_message_queued_after_one_telegram_failed_waits_for_its_retry_too(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    """A message of the same chat queued while a failed one waits for its retry (claimed
+    later, not with it) does not pass it either: it waits for that retry, and goes after."""
+    participant, sending = await one_failed_waiting_for_its_retry(
+        database, config, clock, sandbox, bot
+    )
+
+    await put_due_reminders(database, [participant], now=clock.now(), first=1)
+    waiting = await sending.run_once()
+    assert (waiting.sent, waiting.deferred) == (0, 1), "it went before the failed one"
+    clock.advance(HALF_SECOND)
+    assert (await sending.drain()).sent == 2
+    await assert_all_sent_in_their_order(database)
+
+
+async def test_an_urgent_message_queued_after_a_routine_one_failed_does_not_wait_for_it(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    """Only the messages a failed one ranks ahead of wait for its retry: an alert goes at
+    once, as it would have gone first had both been due together."""
+    participant, sending = await one_failed_waiting_for_its_retry(
+        database, config, clock, sandbox, bot
+    )
+
+    now = clock.now()
+    in_two_days = now + timedelta(days=2)
+    await queue(database, participant, now, not_after=in_two_days, priority=Priority.URGENT)
+    assert (await sending.run_once()).sent == 1
+    assert await sent_message_ids(database) == [0], "the failed reminder is still to go"
+
+
+async def test_a_message_whose_deadline_comes_before_the_retry_does_not_wait_for_it(
+    database: Database,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    """A message that would be past its deadline when the failed one is tried again goes at
+    once: its place in the chat is not worth losing it."""
+    participant, sending = await one_failed_waiting_for_its_retry(
+        database, config, clock, sandbox, bot
+    )
+
+    now = clock.now()
+    soon = now + timedelta(milliseconds=100)
+    await queue(database, participant, now, not_after=soon, priority=Priority.INFO)
+    assert (await sending.run_once()).sent == 1
+
+
 class HeldAtFirst(PtbSender):
     """The first send waits until the test lets it go: with one slot, the dispatcher's
     messages all wait behind it."""
