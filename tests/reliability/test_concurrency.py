@@ -737,43 +737,33 @@ async def test_a_message_queued_after_one_telegram_failed_waits_for_its_retry_to
     await assert_all_sent_in_their_order(database)
 
 
-async def test_an_urgent_message_queued_after_a_routine_one_failed_does_not_wait_for_it(
+@pytest.mark.parametrize(
+    ("priority", "deadline_in"),
+    [
+        pytest.param(Priority.URGENT, timedelta(days=2), id="an-alert-ranks-ahead"),
+        pytest.param(Priority.INFO, timedelta(milliseconds=100), id="its-deadline-comes-first"),
+    ],
+)
+async def test_a_message_queued_after_one_failed_goes_at_once_when_it_would_lose_by_waiting(
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
     sandbox: SandboxServer,
     bot: ExtBot[Any],
+    priority: Priority,
+    deadline_in: timedelta,
 ) -> None:
-    """Only the messages a failed one ranks ahead of wait for its retry: an alert goes at
-    once, as it would have gone first had both been due together."""
+    """Only what the failed message ranks ahead of waits for its retry: an alert goes at
+    once, as it would have gone first had both been due together; and so does a message
+    that would be past its deadline by then (its place is not worth losing it)."""
     participant, sending = await one_failed_waiting_for_its_retry(
         database, config, clock, sandbox, bot
     )
 
     now = clock.now()
-    in_two_days = now + timedelta(days=2)
-    await queue(database, participant, now, not_after=in_two_days, priority=Priority.URGENT)
+    await queue(database, participant, now, not_after=now + deadline_in, priority=priority)
     assert (await sending.run_once()).sent == 1
     assert await sent_message_ids(database) == [0], "the failed reminder is still to go"
-
-
-async def test_a_message_whose_deadline_comes_before_the_retry_does_not_wait_for_it(
-    database: Database,
-    config: StudyConfig,
-    clock: FakeClock,
-    sandbox: SandboxServer,
-    bot: ExtBot[Any],
-) -> None:
-    """A message that would be past its deadline when the failed one is tried again goes at
-    once: its place in the chat is not worth losing it."""
-    participant, sending = await one_failed_waiting_for_its_retry(
-        database, config, clock, sandbox, bot
-    )
-
-    now = clock.now()
-    soon = now + timedelta(milliseconds=100)
-    await queue(database, participant, now, not_after=soon, priority=Priority.INFO)
-    assert (await sending.run_once()).sent == 1
 
 
 class HeldAtFirst(PtbSender):
