@@ -214,6 +214,7 @@ class Dispatcher:
         self._more_due = asyncio.Event()
         self._alarm: asyncio.TimerHandle | None = None  # `more_due` when the next falls due
         self._looked_at: datetime | None = None  # the last look for due rows saw until then
+        self.first_claim = asyncio.Event()  # set once a claim is over (or has failed)
 
     async def run_once(self) -> DispatchReport:
         """Claim due rows batch by batch and deliver them, until a batch comes back short
@@ -508,17 +509,20 @@ class Dispatcher:
         and compose each from the state as it is now. The rows are written together; if one
         cannot be composed, the claim is made again with each row in its own savepoint, so
         that it fails alone."""
-        for careful in (False, True):
-            attempt = DispatchReport()
-            try:
-                claimed = await self._claim_rows(attempt, only, ahead_of, careful=careful)
-            except NotComposed:
-                continue
-            report.add(attempt)
-            if claimed:  # at DEBUG each message's way is logged by its row id, never its text
-                log.debug("claimed outbox rows %s", [item.row_id for item in claimed])
-            return claimed
-        raise AssertionError("a careful claim does not raise NotComposed")
+        try:
+            for careful in (False, True):
+                attempt = DispatchReport()
+                try:
+                    claimed = await self._claim_rows(attempt, only, ahead_of, careful=careful)
+                except NotComposed:
+                    continue
+                report.add(attempt)
+                if claimed:  # at DEBUG each message's way is logged by its row id, not its text
+                    log.debug("claimed outbox rows %s", [item.row_id for item in claimed])
+                return claimed
+            raise AssertionError("a careful claim does not raise NotComposed")
+        finally:
+            self.first_claim.set()
 
     async def _claim_rows(
         self,

@@ -33,6 +33,8 @@ DISPATCH_JOB = "outbox-dispatch"
 POLL_JOB = "outbox-poll"
 SWEEP_JOB = "calendar-sweeps"
 ESCALATION_JOB = "alert-escalation"
+FIRST_SWEEP_WAITS_AT_MOST = 5.0
+"""Wall seconds a start's first sweep waits for the dispatcher's first claim."""
 # A wake only sets a flag, so overlapping runs are harmless; with APScheduler's default of one,
 # a wake due while the loop was busy finishing the last would be skipped (and logged).
 WAKE_INSTANCES = 10
@@ -64,6 +66,7 @@ class SchedulerService:
         self._again = False
         self._stopped = True
         self._sweeping = asyncio.Lock()
+        self._swept_since_start = False
         self._background: set[asyncio.Task[None]] = set()
         self.idle = asyncio.Event()
         database.on_outbox_commit(self.wake)
@@ -78,6 +81,7 @@ class SchedulerService:
             # the last run: study.toml may have changed it, so the first sweep works it out.
             await session.exec(forget_all())
         self._stopped = False
+        self._swept_since_start = False
         self.scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -134,7 +138,19 @@ class SchedulerService:
         self.wake()
 
     async def _sweep_job(self) -> None:
-        self._spawn(self.sweep)
+        self._spawn(self.sweep if self._swept_since_start else self._first_sweep)
+        self._swept_since_start = True
+
+    async def _first_sweep(self) -> None:
+        """A start's first sweep lets the dispatcher claim first (waiting for it a few
+        seconds at most): what fell due while the bot was down goes before the periodic
+        checks. They share its event loop, and on a slow machine the first sweep after a
+        start (every check-in moment worked out again) held the first claim up a second."""
+        try:
+            await asyncio.wait_for(self.dispatcher.first_claim.wait(), FIRST_SWEEP_WAITS_AT_MOST)
+        except TimeoutError:
+            log.info("no claim after %s s; the first sweep goes on", FIRST_SWEEP_WAITS_AT_MOST)
+        await self.sweep()
 
     async def _escalate_job(self) -> None:
         self._spawn(self.escalate)
