@@ -614,8 +614,12 @@ class Dispatcher:
         later does not pass it. One whose deadline comes before that retry goes on (a
         reminder is not lost for its place). A chat is named by its participant or, for a
         site's chat, by its id."""
+        if not rows:  # a claim that found nothing due (most wakes) asks no more
+            return rows
         participants = {row.participant_id for row in rows if row.participant_id is not None}
-        chats = {row.chat_id for row in rows if row.participant_id is None}
+        chats = {
+            row.chat_id for row in rows if row.participant_id is None and row.chat_id is not None
+        }
         waiting = await (await session.connection()).execute(
             select_columns(  # five columns: more than sqlmodel's select types
                 col(OutboxMessage.participant_id),
@@ -630,21 +634,20 @@ class Dispatcher:
                 col(OutboxMessage.attempts) > 0,
                 or_(
                     col(OutboxMessage.participant_id).in_(participants),
-                    col(OutboxMessage.chat_id).in_([chat for chat in chats if chat is not None]),
+                    col(OutboxMessage.chat_id).in_(chats),
                 ),
             )
         )
         retries: defaultdict[tuple[int | None, int | None], list[tuple[Rank, datetime]]]
         retries = defaultdict(list)
         for participant_id, chat_id, priority, not_after, retry in waiting:
-            chat = (participant_id, None if participant_id is not None else chat_id)
+            chat = _chat_of(participant_id, chat_id)
             retries[chat].append((_rank_of(priority, not_after), retry))
         to_send = []
         for row in rows:
-            chat = (row.participant_id, None if row.participant_id is not None else row.chat_id)
             ahead = [
                 retry
-                for rank, retry in retries.get(chat, [])
+                for rank, retry in retries.get(_chat_of(row.participant_id, row.chat_id), [])
                 if rank <= _rank(row) and (row.not_after is None or retry <= row.not_after)
             ]
             if not ahead:
@@ -1428,6 +1431,11 @@ def _deadline(item: Claimed) -> datetime:
 def _rank(row: OutboxMessage) -> Rank:
     """Alerts and T1/T2 advice first (`Priority`), then the earliest deadline."""
     return _rank_of(row.priority, row.not_after)
+
+
+def _chat_of(participant_id: int | None, chat_id: int | None) -> tuple[int | None, int | None]:
+    """A row's chat as the claim knows it before composing: its participant's, or a site's."""
+    return (participant_id, None) if participant_id is not None else (None, chat_id)
 
 
 def _rank_of(priority: int, not_after: datetime | None) -> Rank:
