@@ -634,22 +634,24 @@ async def test_a_chats_messages_after_an_unexpected_failure_are_sent_later_in_or
     await assert_all_sent_in_their_order(database)
 
 
-async def three_due_the_first_failing_once(
+async def due_the_first_failing_once(
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
     sandbox: SandboxServer,
     bot: ExtBot[Any],
     backoff: timedelta,
-) -> Dispatcher:
-    """Three reminders due for one chat, whose first send Telegram fails once (a 500); the
-    dispatcher, whose first back-off lasts up to `backoff`."""
+    each: int = 3,
+) -> tuple[Participant, Dispatcher]:
+    """`each` reminders due for one chat, whose first send Telegram fails once (a 500); the
+    participant, and the dispatcher, whose first back-off lasts up to `backoff`."""
     sandbox.set_time(clock.now().timestamp())
     (participant,) = await linked_participants(database, sandbox, [9211], now=clock.now())
-    await put_due_reminders(database, [participant], now=clock.now(), each=3)
+    await put_due_reminders(database, [participant], now=clock.now(), each=each)
     sandbox.faults.add(FaultRule("sendMessage", "server_error", chat_id=9211, count=1))
     settings = DispatchSettings(concurrency=2, backoff_base=backoff)
-    return Dispatcher(database, PtbSender(bot), clock, config, Planner(config), settings)
+    sending = Dispatcher(database, PtbSender(bot), clock, config, Planner(config), settings)
+    return participant, sending
 
 
 async def test_a_chats_next_messages_wait_for_the_retry_of_one_telegram_failed(
@@ -663,7 +665,7 @@ async def test_a_chats_next_messages_wait_for_the_retry_of_one_telegram_failed(
     next messages wait for it (put back until then), rather than go before it. In the chaos
     time-lapse a morning-of reminder that failed once was tried again behind its chat's
     check-in question, which had taken its place, and missed its noon."""
-    sending = await three_due_the_first_failing_once(
+    _, sending = await due_the_first_failing_once(
         database, config, clock, sandbox, bot, HALF_SECOND
     )
 
@@ -688,7 +690,7 @@ async def test_a_chats_next_messages_go_on_when_the_retry_of_one_is_far_off(
     grown, or Telegram asked for a long wait) holds up its chat no longer: one message that
     keeps failing must not keep the others from their participant."""
     far_off = timedelta(minutes=4)
-    sending = await three_due_the_first_failing_once(database, config, clock, sandbox, bot, far_off)
+    _, sending = await due_the_first_failing_once(database, config, clock, sandbox, bot, far_off)
 
     first = await sending.run_once()
     assert (first.sent, first.retried) == (2, 1), "the others waited for a retry far off"
@@ -706,12 +708,9 @@ async def one_failed_waiting_for_its_retry(
 ) -> tuple[Participant, Dispatcher]:
     """One reminder due for a chat, which Telegram failed once (a 500): it waits for its
     retry, up to half a second away. The participant and the dispatcher."""
-    sandbox.set_time(clock.now().timestamp())
-    (participant,) = await linked_participants(database, sandbox, [9211], now=clock.now())
-    await put_due_reminders(database, [participant], now=clock.now())
-    sandbox.faults.add(FaultRule("sendMessage", "server_error", chat_id=9211, count=1))
-    settings = DispatchSettings(concurrency=2, backoff_base=HALF_SECOND)
-    sending = Dispatcher(database, PtbSender(bot), clock, config, Planner(config), settings)
+    participant, sending = await due_the_first_failing_once(
+        database, config, clock, sandbox, bot, HALF_SECOND, each=1
+    )
     assert (await sending.run_once()).retried == 1
     return participant, sending
 
