@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -161,6 +163,68 @@ async def test_one_statement_written_waits_for_a_transaction_and_is_committed_by
         finally:
             await other.dispose()
     finally:
+        await database.dispose()
+
+
+async def test_a_statement_on_its_own_on_sqlite_wakes_the_event_loop_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dispatcher's check before each send (`rows`) and record after it (`write`) come
+    back to the event loop once each, not once for each call into the driver: every
+    return waits its turn behind what the loop has ready (the sends in flight). What they
+    read and wrote is the database's, seen by a session; and `dispose` ends their thread."""
+    database = Database.from_url(f"sqlite:///{tmp_path / 'trialbot.db'}")
+    try:
+        async with database.session() as session:
+            await session.exec(text("CREATE TABLE sent (id INTEGER PRIMARY KEY, v INTEGER)"))  # type: ignore[call-overload]
+            await session.exec(text("INSERT INTO sent VALUES (1, 0)"))  # type: ignore[call-overload]
+        loop = asyncio.get_running_loop()
+        wakes = 0
+        wake = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal wakes
+            wakes += 1
+            return wake(*args, **kwargs)
+
+        monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+        written = await database.write(text("UPDATE sent SET v = 5 RETURNING id"), {})
+        assert (wakes, [tuple(row) for row in written]) == (1, [(1,)])
+        read = await database.rows(text("SELECT v FROM sent"))
+        assert (wakes, [tuple(row) for row in read]) == (2, [(5,)])
+        monkeypatch.undo()
+        async with database.reading() as session:
+            assert list(await session.exec(text("SELECT v FROM sent"))) == [(5,)]  # type: ignore[call-overload]
+    finally:
+        await database.dispose()
+    assert not [t for t in threading.enumerate() if t.name.startswith("trialbot-sqlite")]
+
+
+async def test_a_read_on_its_own_does_not_wait_behind_a_write_waiting_for_another_process(
+    tmp_path: Path,
+) -> None:
+    """While another process (the CLI, say) holds SQLite's write lock, the dispatcher's
+    record waits for it; its checks before other sends are still read at once."""
+    path = tmp_path / "trialbot.db"
+    database = Database.from_url(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        async with database.session() as session:
+            await session.exec(text("CREATE TABLE sent (id INTEGER PRIMARY KEY, v INTEGER)"))  # type: ignore[call-overload]
+            await session.exec(text("INSERT INTO sent VALUES (1, 0)"))  # type: ignore[call-overload]
+        other.execute("BEGIN IMMEDIATE")
+        written = asyncio.create_task(database.write(text("UPDATE sent SET v = 1"), {}))
+        for _ in range(20):  # until it is handed to its thread, which waits for the lock
+            await asyncio.sleep(0)
+        async with asyncio.timeout(2):  # well within the write's busy timeout of 10 s
+            assert [tuple(row) for row in await database.rows(text("SELECT v FROM sent"))] == [(0,)]
+        assert not written.done()
+        other.execute("COMMIT")
+        async with asyncio.timeout(10):
+            await written
+        assert [tuple(row) for row in await database.rows(text("SELECT v FROM sent"))] == [(1,)]
+    finally:
+        other.close()
         await database.dispose()
 
 
