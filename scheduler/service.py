@@ -69,6 +69,9 @@ class SchedulerService:
         self._swept_since_start = False
         self._background: set[asyncio.Task[None]] = set()
         self.idle = asyncio.Event()
+        # Set when a start's first sweep is over: from then on the participants' stored
+        # check-in moments are this run's, worked out under its study.toml.
+        self.first_sweep_over = asyncio.Event()
         database.on_outbox_commit(self.wake)
 
     async def start(self) -> None:
@@ -82,6 +85,7 @@ class SchedulerService:
             await session.exec(forget_all())
         self._stopped = False
         self._swept_since_start = False
+        self.first_sweep_over.clear()
         self.scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -150,7 +154,10 @@ class SchedulerService:
             await asyncio.wait_for(self.dispatcher.first_claim.wait(), FIRST_SWEEP_WAITS_AT_MOST)
         except TimeoutError:
             log.info("no claim after %s s; the first sweep goes on", FIRST_SWEEP_WAITS_AT_MOST)
-        await self.sweep()
+        try:
+            await self.sweep()
+        finally:
+            self.first_sweep_over.set()
 
     async def _escalate_job(self) -> None:
         self._spawn(self.escalate)

@@ -4,6 +4,7 @@ on a real alert: pressed by anyone but the site's team, they change nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -74,7 +75,11 @@ def accepts(handler: CallbackQueryHandler, data: str) -> bool:  # type: ignore[t
     return callable(pattern) and bool(pattern(data))
 
 
-async def snapshot(database: Database) -> list[str]:
+async def snapshot(database: Database, scheduler: SchedulerService) -> list[str]:
+    """The rows a press or command could change, once the start's first sweep has worked
+    out the participants' check-in moments (it runs after the first claim: the welcome)."""
+    async with asyncio.timeout(10):
+        await scheduler.first_sweep_over.wait()
     async with database.session() as session:
         rows: list[str] = []
         for table in (Participant, Visit, Infusion, Alert, AuditEvent):
@@ -85,6 +90,7 @@ async def snapshot(database: Database) -> list[str]:
 async def test_every_team_command_refuses_a_participant_and_a_stranger(
     bot: Application,  # type: ignore[type-arg]
     sandbox: SandboxServer,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -111,18 +117,19 @@ async def test_every_team_command_refuses_a_participant_and_a_stranger(
     _, code = await enrolled(database, config, clock)
     sent = await sandbox.send_text(user_id=P, text=f"/start {code}")
     await sandbox.wait_for_message(P, after_message_id=sent.message_id)
-    before = await snapshot(database)
+    before = await snapshot(database, scheduler)
     for command in commands:
         for user in (P, 6001):
             sent = await sandbox.send_text(user_id=user, text=f"/{command} ZJU2-001 1 2026-06-09")
             answer = await sandbox.wait_for_message(user, after_message_id=sent.message_id)
             assert "只供研究团队使用" in answer.text, (command, answer.text)
-    assert await snapshot(database) == before
+    assert await snapshot(database, scheduler) == before
 
 
 async def test_team_buttons_pressed_by_a_participant_change_nothing(
     bot: Application,  # type: ignore[type-arg]
     sandbox: SandboxServer,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -142,13 +149,13 @@ async def test_team_buttons_pressed_by_a_participant_change_nothing(
     _, code = await enrolled(database, config, clock)
     sent = await sandbox.send_text(user_id=P, text=f"/start {code}")
     welcome = await sandbox.wait_for_message(P, after_message_id=sent.message_id)
-    before = await snapshot(database)
+    before = await snapshot(database, scheduler)
     for data in forged:
         query = await sandbox.press(
             user_id=P, chat_id=P, message_id=welcome.message_id, data=data, forge=True
         )
         await sandbox.wait_for_callback_answer(query)
-    assert await snapshot(database) == before
+    assert await snapshot(database, scheduler) == before
 
 
 @pytest.mark.parametrize(
@@ -158,6 +165,7 @@ async def test_team_buttons_pressed_by_a_participant_change_nothing(
 async def test_a_forged_id_beyond_what_the_database_holds_gets_the_polite_answer(
     data: str,
     sandbox: SandboxServer,
+    scheduler: SchedulerService,
     database: Database,
     config: StudyConfig,
     clock: FakeClock,
@@ -168,7 +176,7 @@ async def test_a_forged_id_beyond_what_the_database_holds_gets_the_polite_answer
     _, code = await enrolled(database, config, clock)
     sent = await sandbox.send_text(user_id=P, text=f"/start {code}")
     welcome = await sandbox.wait_for_message(P, after_message_id=sent.message_id)
-    before = await snapshot(database)
+    before = await snapshot(database, scheduler)
     query = await sandbox.press(
         user_id=P, chat_id=P, message_id=welcome.message_id, data=data, forge=True
     )
@@ -176,7 +184,7 @@ async def test_a_forged_id_beyond_what_the_database_holds_gets_the_polite_answer
     assert answer.text is not None and answer.text.startswith("这个按钮已经失效。")
     assert "+86 571 0000 0000" in answer.text  # how to reach a person
     assert [m.message_id for m in sandbox.bot_messages(P)][-1] == welcome.message_id
-    assert await snapshot(database) == before
+    assert await snapshot(database, scheduler) == before
 
 
 async def test_alert_card_buttons_pressed_by_anyone_but_the_site_team_change_nothing(
@@ -206,7 +214,7 @@ async def test_alert_card_buttons_pressed_by_anyone_but_the_site_team_change_not
     assert set(card.button_data()) == {f"a:{alert.id}:ack", f"a:{alert.id}:res"}
     team_chat = sandbox.world.chat(ZJU2_ALERTS)
     team_chat.members |= {P, PUMCH_COORDINATOR}  # added to the site's group by mistake
-    before = await snapshot(database)
+    before = await snapshot(database, scheduler)
 
     for data in card.button_data():
         for user in (P, PUMCH_COORDINATOR):  # the participant; another site's coordinator
@@ -214,7 +222,7 @@ async def test_alert_card_buttons_pressed_by_anyone_but_the_site_team_change_not
             await sandbox.wait_for_callback_answer(query)
         query = await sandbox.press(P, P, welcome.message_id, data, forge=True)
         await sandbox.wait_for_callback_answer(query)
-    assert await snapshot(database) == before
+    assert await snapshot(database, scheduler) == before
 
     # The buttons work for the site's team: the alert was there to be changed.
     query = await sandbox.press(ZJU2_COORDINATOR, ZJU2_ALERTS, card.message_id, f"a:{alert.id}:ack")
