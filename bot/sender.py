@@ -29,6 +29,11 @@ from scheduler.sender import ChatMoved, PermanentFailure, TransientFailure
 log = logging.getLogger(__name__)
 
 UNREACHABLE_BAD_REQUESTS = ("chat not found", "user not found", "peer_id_invalid")
+# The bot's overall limit, a notch under Telegram's 30 a second in bursts of 30: a send may
+# reach Telegram a few milliseconds after its turn (the last look at it comes in between),
+# and the 10 to spare absorb sends bunched that way.
+OVERALL_PER_SECOND = 29
+OVERALL_BURST = 20
 
 
 class PtbSender:
@@ -130,13 +135,10 @@ class TelegramRateLimiter(AIORateLimiter):
         self,
         per_chat_burst: int = 3,
         per_group_per_minute: int = 20,
-        per_second: int = 29,
-        overall_burst: int = 20,
+        per_second: int = OVERALL_PER_SECOND,
+        overall_burst: int = OVERALL_BURST,
     ) -> None:
         super().__init__(overall_max_rate=0, group_max_rate=0, max_retries=0)
-        # 29/s, a notch under Telegram's 30, in bursts of 20 where Telegram takes 30: a send
-        # may reach Telegram a few milliseconds after its turn (the last look at it comes in
-        # between), and the 10 to spare absorb sends bunched that way.
         burst = min(overall_burst, per_second)
         self._overall = AsyncLimiter(burst, burst / per_second)
         self._per_chat_burst = per_chat_burst
