@@ -60,15 +60,13 @@ from bot.sender import OVERALL_BURST, OVERALL_PER_SECOND
 from bot.services import Services
 from bot.settings import Settings
 from sandbox import SandboxServer
+from sandbox.faults import BOT_PER_SECOND, PRIVATE_BURST, PRIVATE_PER_SECOND, TokenBucket
 from study.clock import SystemClock
 from study.database import Database
 from study.models import OutboxMessage, OutboxStatus
 
 CHAT_BASE = 6_000_000
 KEY_PREFIX = "bench-late:"
-GLOBAL_PER_SECOND = 30.0
-CHAT_PER_SECOND = 1.0
-CHAT_BURST = 3.0
 OPEN = (OutboxStatus.PENDING, OutboxStatus.SENDING)
 
 NOTES = {
@@ -107,35 +105,21 @@ def schedule(chats: int, window: float, stream: int, rng: random.Random) -> list
     return sorted(due, key=lambda item: item.offset)
 
 
-@dataclass
-class Bucket:
-    """A token bucket, as Telegram's flood limits are modelled (and the sandbox enforces)."""
-
-    capacity: float
-    per_second: float
-    tokens: float
-    updated: float = 0.0
-
-    def ready_at(self, now: float) -> float:
-        """The first moment from `now` on when one message may go."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.per_second)
-        self.updated = now
-        return now if self.tokens >= 1 else now + (1 - self.tokens) / self.per_second
-
-
 def floor_lateness(
     due: list[Due],
     first: Callable[[int], tuple[float, ...]] | None = None,
-    per_second: float = GLOBAL_PER_SECOND,
-    burst: float = GLOBAL_PER_SECOND,
+    per_second: float = BOT_PER_SECOND,
+    burst: float = BOT_PER_SECOND,
 ) -> list[float]:
     """Lateness of each message if each went out the moment the limits allowed (Telegram's
     unless said: `per_second` per bot in bursts of `burst`; 1/s per chat with a burst of 3),
     earliest due first (or, of those ready, the least by `first`, given its index in
     `due`)."""
     waiting = sorted(range(len(due)), key=lambda i: due[i].offset)
-    overall = Bucket(burst, per_second, burst)
-    chats: dict[int, Bucket] = defaultdict(lambda: Bucket(CHAT_BURST, CHAT_PER_SECOND, CHAT_BURST))
+    overall = TokenBucket(burst, per_second, burst, 0.0)
+    chats: dict[int, TokenBucket] = defaultdict(
+        lambda: TokenBucket(PRIVATE_BURST, PRIVATE_PER_SECOND, PRIVATE_BURST, 0.0)
+    )
     lateness = [0.0] * len(due)
     clock = 0.0
     while waiting:

@@ -160,8 +160,17 @@ class FaultInjector:
         return None
 
 
+# Telegram's flood limits, as the sandbox enforces them.
+BOT_PER_SECOND = 30  # a bot's messages, in bursts of as many
+PRIVATE_PER_SECOND = 1  # a private chat's, after a burst of `RateLimiter.private_burst`
+PRIVATE_BURST = 3
+GROUP_PER_MINUTE = 20  # a group's, in bursts of as many
+
+
 @dataclass
-class _Bucket:
+class TokenBucket:
+    """One flood limit: `capacity` messages at once, refilled at `per_second`."""
+
     capacity: float
     per_second: float
     tokens: float
@@ -174,6 +183,11 @@ class _Bucket:
     def wait_time(self) -> float:
         return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.per_second
 
+    def ready_at(self, now: float) -> float:
+        """The first moment from `now` on when one message may go."""
+        self.refill(now)
+        return now + self.wait_time()
+
 
 class RateLimiter:
     """Telegram's flood limits: 30 msg/s per bot, ~1 msg/s per private chat, 20/min per group.
@@ -183,20 +197,22 @@ class RateLimiter:
     """
 
     def __init__(
-        self, monotonic: Callable[[], float] = time.monotonic, private_burst: int = 3
+        self,
+        monotonic: Callable[[], float] = time.monotonic,
+        private_burst: int = PRIVATE_BURST,
     ) -> None:
         self.enabled = False
         self.private_burst = private_burst
         self.monotonic = monotonic
-        self._buckets: dict[tuple[str, int, int], _Bucket] = {}
+        self._buckets: dict[tuple[str, int, int], TokenBucket] = {}
 
     def reset(self) -> None:
         """Forget what was sent so far."""
         self._buckets.clear()
 
-    def _bucket(self, key: tuple[str, int, int], capacity: float, per_second: float) -> _Bucket:
+    def _bucket(self, key: tuple[str, int, int], capacity: float, per_second: float) -> TokenBucket:
         now = self.monotonic()
-        bucket = self._buckets.setdefault(key, _Bucket(capacity, per_second, capacity, now))
+        bucket = self._buckets.setdefault(key, TokenBucket(capacity, per_second, capacity, now))
         bucket.refill(now)
         return bucket
 
@@ -204,11 +220,12 @@ class RateLimiter:
         """Count one message; the retry_after to answer with if it is over a limit."""
         if not self.enabled:
             return None
-        buckets = [self._bucket(("bot", bot_id, 0), 30, 30)]
+        buckets = [self._bucket(("bot", bot_id, 0), BOT_PER_SECOND, BOT_PER_SECOND)]
+        chat = ("chat", bot_id, chat_id)
         if private:
-            buckets.append(self._bucket(("chat", bot_id, chat_id), self.private_burst, 1))
+            buckets.append(self._bucket(chat, self.private_burst, PRIVATE_PER_SECOND))
         else:
-            buckets.append(self._bucket(("chat", bot_id, chat_id), 20, 20 / 60))
+            buckets.append(self._bucket(chat, GROUP_PER_MINUTE, GROUP_PER_MINUTE / 60))
         wait = max(b.wait_time() for b in buckets)
         if wait > 0:
             return max(1, math.ceil(wait))
