@@ -12,10 +12,10 @@ above it is ours. That floor sends the earliest due first; the dispatcher must s
 earliest deadline first (`not_after`), and the same perfect scheduler in that order
 (`lateness_deadline_first_p99_s`) is later on this schedule. The bot's own limiter keeps a
 notch under Telegram's limits (29 a second in bursts of 20): in the dispatcher's order under
-it a perfect scheduler reaches `lateness_limiter_floor_p99_s`, what is left of the lateness
-above that is the dispatcher's. Rows that were never sent
-(expired, failed, or still pending when the benchmark gave up) have no lateness: they are
-counted (`lateness_expired`, `lateness_failed`, `lateness_unsent`), not left out silently.
+it a perfect scheduler reaches `lateness_limiter_floor_p99_s`; what is left of the lateness
+above that is the dispatcher's. Rows that were never sent (expired, failed, or still
+pending when the benchmark gave up) have no lateness: they are counted (`lateness_expired`,
+`lateness_failed`, `lateness_unsent`), not left out silently.
 
 At 80 ms every Bot API call takes a simulated network round trip (`_rtt80` figures); the
 floor is then half a round trip higher (the sandbox receives a call halfway through it),
