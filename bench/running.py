@@ -33,6 +33,7 @@ from bench.support import ARMS, SITES, Linked
 from scheduler.dispatcher import Dispatcher
 from scheduler.planner import Planner
 from scheduler.service import SchedulerService
+from scheduler.slots import Rank
 from scheduler.timing import local_instant
 from study import audit
 from study.alerts import acknowledge_alert, raise_alert, resolve_alert
@@ -149,7 +150,7 @@ class _Unused:
     async def wait_turn(self, chat_id: int) -> None:
         return None
 
-    async def wait_overall_turn(self, chat_id: int) -> None:
+    async def wait_overall_turn(self, chat_id: int, rank: Rank) -> None:
         return None
 
     async def send(self, chat_id: int, text: str, keyboard: object) -> int:

@@ -66,6 +66,7 @@ from sandbox import SandboxServer
 from scheduler.dispatcher import Dispatcher
 from scheduler.planner import Planner
 from scheduler.service import SchedulerService
+from scheduler.slots import Rank
 from study.checkin_due import forget_all
 from study.clock import SystemClock
 from study.config import StudyConfig
@@ -127,7 +128,7 @@ class Counted:
     async def wait_turn(self, chat_id: int) -> None:
         return None
 
-    async def wait_overall_turn(self, chat_id: int) -> None:
+    async def wait_overall_turn(self, chat_id: int, rank: Rank) -> None:
         return None
 
     async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:

@@ -25,6 +25,8 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.keyboards import inline_markup
 from messages import Keyboard
 from scheduler.sender import ChatMoved, PermanentFailure, TransientFailure
+from scheduler.slots import Rank, Slots
+from study.outbox import Priority
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,9 @@ UNREACHABLE_BAD_REQUESTS = ("chat not found", "user not found", "peer_id_invalid
 # and the 10 to spare absorb sends bunched that way.
 OVERALL_PER_SECOND = 29
 OVERALL_BURST = 20
+# A direct reply (to what a person just did: a command, a press) takes its turn under the
+# overall limit after T1/T2 alerts and advice, and before every other message.
+REPLY_RANK: Rank = (Priority.URGENT + 0.5,)
 
 
 class PtbSender:
@@ -46,9 +51,9 @@ class PtbSender:
         if (limiter := self._limiter()) is not None:
             await limiter.wait_turn(chat_id)
 
-    async def wait_overall_turn(self, chat_id: int) -> None:
+    async def wait_overall_turn(self, chat_id: int, rank: Rank) -> None:
         if (limiter := self._limiter()) is not None:
-            await limiter.wait_overall_turn(chat_id)
+            await limiter.wait_overall_turn(chat_id, rank)
 
     def _limiter(self) -> TelegramRateLimiter | None:
         """The bot's limiter, if it is ours (a bot without one sends at once)."""
@@ -141,6 +146,9 @@ class TelegramRateLimiter(AIORateLimiter):
         super().__init__(overall_max_rate=0, group_max_rate=0, max_retries=0)
         burst = min(overall_burst, per_second)
         self._overall = AsyncLimiter(burst, burst / per_second)
+        # aiolimiter serves its waiters first come, first served: they wait here instead,
+        # one at a time going on to it, the lowest rank first (`wait_overall_turn`).
+        self._overall_turns = Slots(1)
         self._per_chat_burst = per_chat_burst
         self._per_group_per_minute = per_group_per_minute
         self._chat_limiters: dict[int, AsyncLimiter] = {}
@@ -155,13 +163,18 @@ class TelegramRateLimiter(AIORateLimiter):
         await self._chat_limiter(chat_id).acquire()
         self._turns_taken.add(chat_id)
 
-    async def wait_overall_turn(self, chat_id: int) -> None:
-        """Wait for a turn under the overall limit, and keep it for the next request to
-        this chat (taking it again before that request is a no-op)."""
+    async def wait_overall_turn(self, chat_id: int, rank: Rank) -> None:
+        """Wait for a turn under the overall limit, ahead of those of a higher `rank`
+        waiting, and keep it for the next request to this chat (taking it again before
+        that request is a no-op)."""
         if chat_id in self._overall_taken:
             return
-        await self._overall.acquire()
+        await self._overall_turn(rank)
         self._overall_taken.add(chat_id)
+
+    async def _overall_turn(self, rank: Rank) -> None:
+        async with self._overall_turns.hold(lambda: rank):
+            await self._overall.acquire()
 
     async def process_request(
         self,
@@ -181,9 +194,9 @@ class TelegramRateLimiter(AIORateLimiter):
             if paced and not _taken(self._turns_taken, chat_id):
                 await self._chat_limiter(chat_id).acquire()
             if not overall_taken:
-                await self._overall.acquire()
+                await self._overall_turn(REPLY_RANK)
         elif chat_id is not None:  # a channel's @name
-            await self._overall.acquire()
+            await self._overall_turn(REPLY_RANK)
         return await super().process_request(
             callback, args, kwargs, endpoint, data, rate_limit_args
         )

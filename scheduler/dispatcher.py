@@ -863,7 +863,7 @@ class Dispatcher:
             async with self._slots.hold(rank):
                 self._entered(item)
                 async with self._overall_turns.hold(rank):
-                    await self.sender.wait_overall_turn(item.message.chat_id)
+                    await self.sender.wait_overall_turn(item.message.chat_id, rank())
                 log.debug("outbox row %s: in a slot, its turn under the overall limit", item.row_id)
                 if not await self._still_to_send(item, report):
                     log.debug("outbox row %s: not sent after all", item.row_id)

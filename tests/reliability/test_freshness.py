@@ -20,6 +20,7 @@ from messages import Keyboard
 from sandbox import SandboxServer
 from scheduler.dispatcher import Dispatcher, DispatchSettings
 from scheduler.planner import Planner
+from scheduler.slots import Rank
 from study.clock import SimulatedClock
 from study.config import StudyConfig
 from study.database import Database
@@ -286,8 +287,8 @@ class MidnightAtTheLastLook(PtbSender):
         self.clock, self.lease_spent = clock, lease_spent
         self.passed = False
 
-    async def wait_overall_turn(self, chat_id: int) -> None:
-        await super().wait_overall_turn(chat_id)
+    async def wait_overall_turn(self, chat_id: int, rank: Rank) -> None:
+        await super().wait_overall_turn(chat_id, rank)
         if not self.passed:
             self.passed = True
             self.clock.advance(DispatchSettings().lease * self.lease_spent)
