@@ -23,7 +23,7 @@ have a running study's rows to work through.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -150,7 +150,7 @@ class _Unused:
     async def wait_turn(self, chat_id: int) -> None:
         return None
 
-    async def wait_overall_turn(self, chat_id: int, rank: Rank) -> None:
+    async def wait_overall_turn(self, chat_id: int, rank: Callable[[], Rank]) -> None:
         return None
 
     async def send(self, chat_id: int, text: str, keyboard: object) -> int:

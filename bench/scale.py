@@ -128,7 +128,7 @@ class Counted:
     async def wait_turn(self, chat_id: int) -> None:
         return None
 
-    async def wait_overall_turn(self, chat_id: int, rank: Rank) -> None:
+    async def wait_overall_turn(self, chat_id: int, rank: Callable[[], Rank]) -> None:
         return None
 
     async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:

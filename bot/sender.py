@@ -41,6 +41,10 @@ OVERALL_BURST = 20
 REPLY_RANK: Rank = (Priority.URGENT + 0.5,)
 
 
+def _reply_rank() -> Rank:
+    return REPLY_RANK
+
+
 class PtbSender:
     """Sends through PTB; Telegram's errors become transient or permanent failures."""
 
@@ -51,7 +55,7 @@ class PtbSender:
         if (limiter := self._limiter()) is not None:
             await limiter.wait_turn(chat_id)
 
-    async def wait_overall_turn(self, chat_id: int, rank: Rank) -> None:
+    async def wait_overall_turn(self, chat_id: int, rank: Callable[[], Rank]) -> None:
         if (limiter := self._limiter()) is not None:
             await limiter.wait_overall_turn(chat_id, rank)
 
@@ -163,8 +167,8 @@ class TelegramRateLimiter(AIORateLimiter):
         await self._chat_limiter(chat_id).acquire()
         self._turns_taken.add(chat_id)
 
-    async def wait_overall_turn(self, chat_id: int, rank: Rank) -> None:
-        """Wait for a turn under the overall limit, ahead of those of a higher `rank`
+    async def wait_overall_turn(self, chat_id: int, rank: Callable[[], Rank]) -> None:
+        """Wait for a turn under the overall limit, ahead of those of a higher `rank()`
         waiting, and keep it for the next request to this chat (taking it again before
         that request is a no-op)."""
         if chat_id in self._overall_taken:
@@ -172,8 +176,8 @@ class TelegramRateLimiter(AIORateLimiter):
         await self._overall_turn(rank)
         self._overall_taken.add(chat_id)
 
-    async def _overall_turn(self, rank: Rank) -> None:
-        async with self._overall_turns.hold(lambda: rank):
+    async def _overall_turn(self, rank: Callable[[], Rank]) -> None:
+        async with self._overall_turns.hold(rank):
             await self._overall.acquire()
 
     async def process_request(
@@ -194,9 +198,9 @@ class TelegramRateLimiter(AIORateLimiter):
             if paced and not _taken(self._turns_taken, chat_id):
                 await self._chat_limiter(chat_id).acquire()
             if not overall_taken:
-                await self._overall_turn(REPLY_RANK)
+                await self._overall_turn(_reply_rank)
         elif chat_id is not None:  # a channel's @name
-            await self._overall_turn(REPLY_RANK)
+            await self._overall_turn(_reply_rank)
         return await super().process_request(
             callback, args, kwargs, endpoint, data, rate_limit_args
         )

@@ -185,12 +185,6 @@ class Dispatcher:
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not security)
         # Shared by the batches and `send_now`: together they never exceed the bound.
         self._slots = Slots(self.settings.concurrency)
-        # The turn under Telegram's overall limit is taken in a slot, one waiter at a time,
-        # by rank: the limiter serves in order of arrival, and an alert that took the next
-        # slot would wait there behind every other slot's routine message (12 at 29 a
-        # second: 0.4 s; hours of the chaos time-lapse, where a morning-of reminder came
-        # within minutes of its noon that way).
-        self._overall_turns = Slots(1)
         self._to_record: list[ToRecord] = []
         # Each chat's messages not yet sent, one at a time, the urgent first: the one in front
         # waits for a slot at the best rank among them (`_rank_in_chat`).
@@ -862,8 +856,11 @@ class Dispatcher:
         try:
             async with self._slots.hold(rank):
                 self._entered(item)
-                async with self._overall_turns.hold(rank):
-                    await self.sender.wait_overall_turn(item.message.chat_id, rank())
+                # By rank, not in order of arrival (`Sender.wait_overall_turn`): an alert that
+                # took the next slot would otherwise wait behind every other slot's routine
+                # message (12 at 29 a second: 0.4 s; hours of the chaos time-lapse), and
+                # behind a burst's direct replies.
+                await self.sender.wait_overall_turn(item.message.chat_id, rank)
                 log.debug("outbox row %s: in a slot, its turn under the overall limit", item.row_id)
                 if not await self._still_to_send(item, report):
                     log.debug("outbox row %s: not sent after all", item.row_id)

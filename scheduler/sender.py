@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from messages import Keyboard
@@ -49,14 +50,14 @@ class Sender(Protocol):
         before it takes one of its slots, so a chat at its limit holds up no other chat."""
         ...
 
-    async def wait_overall_turn(self, chat_id: int, rank: Rank) -> None:
+    async def wait_overall_turn(self, chat_id: int, rank: Callable[[], Rank]) -> None:
         """Wait for a turn under Telegram's overall limit (30 messages a second), and keep
-        it for the next request to this chat. The turns go by `rank` (lower first; the
-        dispatcher's: alerts and T1/T2 advice, then the earliest deadline), not by arrival,
-        so that an urgent message never waits behind a burst. The dispatcher waits here in
-        its slot before it looks at the message one last time, so that nothing waits
-        between that look and the send (a reminder checked before the participant's
-        midnight, sent after it, would count the days wrong)."""
+        it for the next request to this chat. The turns go by `rank()`, asked when a turn
+        comes free (lower first; the dispatcher's: alerts and T1/T2 advice, then the
+        earliest deadline), not by arrival, so that an urgent message never waits behind a
+        burst. The dispatcher waits here in its slot before it looks at the message one last
+        time, so that nothing waits between that look and the send (a reminder checked
+        before the participant's midnight, sent after it, would count the days wrong)."""
         ...
 
     async def send(self, chat_id: int, text: str, keyboard: Keyboard | None) -> int:

@@ -287,7 +287,7 @@ class MidnightAtTheLastLook(PtbSender):
         self.clock, self.lease_spent = clock, lease_spent
         self.passed = False
 
-    async def wait_overall_turn(self, chat_id: int, rank: Rank) -> None:
+    async def wait_overall_turn(self, chat_id: int, rank: Callable[[], Rank]) -> None:
         await super().wait_overall_turn(chat_id, rank)
         if not self.passed:
             self.passed = True

@@ -32,7 +32,7 @@ async def replies_then(rank: Rank) -> list[str]:
         await limiter.process_request(request, (), {}, "sendMessage", {"chat_id": chat}, None)
 
     async def dispatched() -> None:
-        await limiter.wait_overall_turn(999, rank)
+        await limiter.wait_overall_turn(999, lambda: rank)
         went.append("dispatched")
 
     replies = [asyncio.create_task(reply(chat)) for chat in range(1, 21)]
