@@ -33,7 +33,6 @@ from bench.support import ARMS, SITES, Linked
 from scheduler.dispatcher import Dispatcher
 from scheduler.planner import Planner
 from scheduler.service import SchedulerService
-from scheduler.slots import Rank
 from scheduler.timing import local_instant
 from study import audit
 from study.alerts import acknowledge_alert, raise_alert, resolve_alert
@@ -58,6 +57,7 @@ from study.models import (
     Visit,
 )
 from study.outbox import Priority, new_message
+from study.slots import Rank
 from study.triage import triage_checkin, triage_contraception, triage_post_infusion
 from study.visits import mark_attended, mark_missed
 from tests.support.clock import FakeClock

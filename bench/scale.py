@@ -66,13 +66,13 @@ from sandbox import SandboxServer
 from scheduler.dispatcher import Dispatcher
 from scheduler.planner import Planner
 from scheduler.service import SchedulerService
-from scheduler.slots import Rank
 from study.checkin_due import forget_all
 from study.clock import SystemClock
 from study.config import StudyConfig
 from study.database import READ_ONLY, Database
 from study.enrollment import EnrollmentRequest, Invitation
 from study.enrollment_bulk import enroll_many
+from study.slots import Rank
 from tests.support.study import STUDY_TOML
 
 TOTAL = 10_000

@@ -16,6 +16,7 @@ from messages.alerts import alert_card
 from messages.callbacks import AlertAction, AlertStep
 from study.alerts import sites_acting_on_alerts
 from study.errors import DomainError
+from study.precedence import goes_first
 from study.team import Acknowledge, Resolve
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CallbackQueryHandler(alert_action, pattern=AlertAction.matches))
 
 
+@goes_first  # an acknowledgement stops the escalation
 async def alert_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A coordinator (or an on-call person, in the escalation chat) takes on or closes an
     alert; the press is answered first, then the card shows who and when."""

@@ -43,6 +43,7 @@ from study.enrollment import find_by_chat
 from study.errors import DomainError
 from study.localtime import local_date
 from study.models import ALERTING, CheckIn, CheckInKind, Participant
+from study.precedence import goes_first
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,13 @@ class Outcome:
     replies: list[tuple[str, Keyboard | None]] = field(default_factory=list)
 
 
+@goes_first
 async def start_checkin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Start a symptom check-in from Q1 (an open one is closed, and what it holds acted on)."""
     await _start(update, context)
 
 
+@goes_first
 async def report_symptom(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The "report a symptom" button of /help: the same as /checkin."""
     query = update.callback_query
@@ -106,6 +109,7 @@ async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply(update, text, keyboard)
 
 
+@goes_first
 async def checkin_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """An answer, a tick, Done, Back or Stop under a check-in question."""
     query = update.callback_query

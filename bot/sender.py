@@ -22,11 +22,12 @@ from telegram.error import (
 from telegram.ext import AIORateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.chat_pace import ChatPace
 from bot.keyboards import inline_markup
 from messages import Keyboard
 from scheduler.sender import ChatMoved, PermanentFailure, TransientFailure
-from scheduler.slots import Rank, Slots
-from study.outbox import Priority
+from study.precedence import current_rank
+from study.slots import Rank, Slots
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +37,6 @@ UNREACHABLE_BAD_REQUESTS = ("chat not found", "user not found", "peer_id_invalid
 # and the 10 to spare absorb sends bunched that way.
 OVERALL_PER_SECOND = 29
 OVERALL_BURST = 20
-# A direct reply (to what a person just did: a command, a press) takes its turn under the
-# overall limit after T1/T2 alerts and advice, and before every other message.
-REPLY_RANK: Rank = (Priority.URGENT + 0.5,)
-
-
-def _reply_rank() -> Rank:
-    return REPLY_RANK
 
 
 class PtbSender:
@@ -134,11 +128,15 @@ class TelegramRateLimiter(AIORateLimiter):
     """Telegram's limits: 29 messages/s overall (bursts of at most `overall_burst`), and per
     chat: a private chat gets a burst of `per_chat_burst` messages, then about one a second;
     a group 20 a minute.
-    The dispatcher takes a chat's turn ahead of its send (`wait_turn`), outside its own
-    slots, so that a chat at its limit never holds a slot another chat could use; and the
+    The dispatcher waits for a chat's turn ahead of its send (`wait_turn`; the message is
+    counted as it goes, `ChatPace`), outside its own slots, so that a chat at its limit
+    never holds a slot another chat could use; and takes the
     overall turn (`wait_overall_turn`) in its slot, before its last look at the message, so
     that the send follows that look at once. These limits are ours, not PTB's (which we
-    keep for its `RetryAfter` handling, with no retries): PTB's cannot take a turn ahead."""
+    keep for its `RetryAfter` handling, with no retries): PTB's cannot take a turn ahead.
+    A direct reply (to a command, a press) takes its turns in `process_request`, at the rank
+    of the work sending it (`study.precedence`): after T1/T2 alerts and advice and ahead of
+    every other message, or ahead of all when it answers what a participant reported."""
 
     def __init__(
         self,
@@ -155,17 +153,13 @@ class TelegramRateLimiter(AIORateLimiter):
         self._overall_turns = Slots(1)
         self._per_chat_burst = per_chat_burst
         self._per_group_per_minute = per_group_per_minute
-        self._chat_limiters: dict[int, AsyncLimiter] = {}
-        self._turns_taken: set[int] = set()  # chats whose next send has its turn already
-        self._overall_taken: set[int] = set()  # ... and its turn under the overall limit
+        self._paces: dict[int, ChatPace] = {}
+        self._overall_taken: set[int] = set()  # chats whose next send has its overall turn
 
     async def wait_turn(self, chat_id: int) -> None:
-        """Wait until this chat may receive a message, and keep that turn for its next
-        send (taking it again before that send is a no-op)."""
-        if chat_id in self._turns_taken:
-            return
-        await self._chat_limiter(chat_id).acquire()
-        self._turns_taken.add(chat_id)
+        """Wait until this chat may receive a message. It is counted when it goes
+        (`process_request`), which then waits no more unless another went to the chat."""
+        await self._pace(chat_id).ready()
 
     async def wait_overall_turn(self, chat_id: int, rank: Callable[[], Rank]) -> None:
         """Wait for a turn under the overall limit, ahead of those of a higher `rank()`
@@ -195,28 +189,30 @@ class TelegramRateLimiter(AIORateLimiter):
         if isinstance(chat_id, int):
             overall_taken = _taken(self._overall_taken, chat_id)
             paced = chat_id < 0 or endpoint.startswith("send")
-            if paced and not _taken(self._turns_taken, chat_id):
-                await self._chat_limiter(chat_id).acquire()
+            if paced:
+                await self._pace(chat_id).ready()
             if not overall_taken:
-                await self._overall_turn(_reply_rank)
+                await self._overall_turn(current_rank())
+            if paced:
+                await self._pace(chat_id).spend_when_ready()
         elif chat_id is not None:  # a channel's @name
-            await self._overall_turn(_reply_rank)
+            await self._overall_turn(current_rank())
         return await super().process_request(
             callback, args, kwargs, endpoint, data, rate_limit_args
         )
 
-    def _chat_limiter(self, chat_id: int) -> AsyncLimiter:
-        if len(self._chat_limiters) > 1024:
-            for key, limiter in list(self._chat_limiters.items()):
-                if limiter.has_capacity(limiter.max_rate) and key not in self._turns_taken:
-                    del self._chat_limiters[key]
-        if chat_id not in self._chat_limiters:
-            self._chat_limiters[chat_id] = (
-                AsyncLimiter(self._per_group_per_minute, 60)
+    def _pace(self, chat_id: int) -> ChatPace:
+        if len(self._paces) > 1024:
+            for key, pace in list(self._paces.items()):
+                if pace.is_full():
+                    del self._paces[key]
+        if chat_id not in self._paces:
+            self._paces[chat_id] = (
+                ChatPace(self._per_group_per_minute, self._per_group_per_minute / 60)
                 if chat_id < 0
-                else AsyncLimiter(self._per_chat_burst, self._per_chat_burst)
+                else ChatPace(self._per_chat_burst, 1.0)
             )
-        return self._chat_limiters[chat_id]
+        return self._paces[chat_id]
 
 
 def _taken(turns: set[int], chat_id: int) -> bool:

@@ -56,7 +56,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from messages.compose import Composed, compose, drawn
 from scheduler.chat_turns import ChatTurns
 from scheduler.sender import ChatMoved, PermanentFailure, Sender, TransientFailure
-from scheduler.slots import Rank, Slots
 from scheduler.timing import local_date, next_allowed_instant
 from study.clock import Clock
 from study.config import StudyConfig
@@ -75,6 +74,8 @@ from study.models import CheckIn, OutboxMessage, OutboxStatus, Participant
 from study.outbox import OUTBOX_TOUCHED, Priority, is_edit
 from study.participants import mark_unreachable
 from study.ports import Replanner
+from study.precedence import FIRST, working_at
+from study.slots import Rank, Slots
 from study.team_chats import forget_coordinator_chat, record_migration
 
 log = logging.getLogger(__name__)
@@ -323,9 +324,10 @@ class Dispatcher:
         self._renewing = asyncio.get_running_loop().create_future()
         try:
             rows = [{"id": item.row_id, "lease": item.lease_until} for item in items]
-            renewals = await self.database.write(
-                _renewal(len(rows)), {"until": until} | _per_row_params(rows)
-            )
+            with working_at(FIRST):  # a lease that ran out would have its message sent twice
+                renewals = await self.database.write(
+                    _renewal(len(rows)), {"until": until} | _per_row_params(rows)
+                )
             renewed = {row.id for row in renewals}
             for item in items:
                 if item.row_id in renewed:
@@ -411,9 +413,9 @@ class Dispatcher:
             try:
                 while queue:
                     async with self._chats.turn(chat, queue) as item:
-                        retry = await self._deliver(
-                            item, report, partial(self._rank_in_chat, chat, item)
-                        )
+                        rank = partial(self._rank_in_chat, chat, item)
+                        with working_at(rank):  # its writes (its record) at its rank
+                            retry = await self._deliver(item, report, rank)
                     self._let_go(item)
                     if retry is not None and queue and await self._behind_retry(item, retry, queue):
                         return
@@ -507,7 +509,8 @@ class Dispatcher:
             for careful in (False, True):
                 attempt = DispatchReport()
                 try:
-                    claimed = await self._claim_rows(attempt, only, ahead_of, careful=careful)
+                    with working_at(FIRST):  # what falls due may be an alert
+                        claimed = await self._claim_rows(attempt, only, ahead_of, careful=careful)
                 except NotComposed:
                     continue
                 report.add(attempt)

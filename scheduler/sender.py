@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from messages import Keyboard
-from scheduler.slots import Rank
 from study.errors import TrialbotError
+from study.slots import Rank
 
 
 class SendFailure(TrialbotError):

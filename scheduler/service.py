@@ -26,6 +26,7 @@ from study.checkin_due import forget_all
 from study.clock import Clock
 from study.config import StudyConfig
 from study.database import Database
+from study.precedence import FIRST, PERIODIC, working_at
 
 log = logging.getLogger(__name__)
 
@@ -177,18 +178,22 @@ class SchedulerService:
         async with self._sweeping, self.database.exclusive("sweeps") as mine:
             if not mine:
                 return
-            for name, job in (
-                ("visits", run_all_sweeps),
-                ("check-ins", run_checkin_sweeps),
-                ("alerts", run_alert_sweeps),
-                ("housekeeping", run_housekeeping),
-            ):
-                log.debug("the %s sweep begins", name)
-                try:
-                    await job(self.database, self.clock, self.config)
-                except Exception:
-                    log.exception("the %s sweep failed; it runs again later", name)
-                log.debug("the %s sweep is over", name)
+            with working_at(PERIODIC):
+                await self._each_sweep()
+
+    async def _each_sweep(self) -> None:
+        for name, job in (
+            ("visits", run_all_sweeps),
+            ("check-ins", run_checkin_sweeps),
+            ("alerts", run_alert_sweeps),
+            ("housekeeping", run_housekeeping),
+        ):
+            log.debug("the %s sweep begins", name)
+            try:
+                await job(self.database, self.clock, self.config)
+            except Exception:
+                log.exception("the %s sweep failed; it runs again later", name)
+            log.debug("the %s sweep is over", name)
 
     async def escalate(self) -> None:
         """Unacknowledged urgent alerts are re-sent and escalated on the minute."""
@@ -196,7 +201,8 @@ class SchedulerService:
             if not mine:
                 return
             try:
-                await escalate_alerts(self.database, self.clock, self.config)
+                with working_at(FIRST):  # an unanswered urgent alert, sent on
+                    await escalate_alerts(self.database, self.clock, self.config)
             except Exception:
                 log.exception("alert escalation failed; it runs again in a minute")
 

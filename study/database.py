@@ -23,6 +23,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from study import checkin_due as _checkin_due  # noqa: F401 (its flush hooks, for every session)
 from study.errors import ConfigError
 from study.outbox import OUTBOX_TOUCHED
+from study.precedence import current_rank
+from study.slots import Slots
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +249,7 @@ class Database:
         self._one_statement = engine.execution_options(**one_statement)
         self._one_reading = self._one_statement.execution_options(**{READ_ONLY: True})
         self._outbox_listeners: list[Callable[[], None]] = []
-        self._writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._writer = Slots(1) if engine.dialect.name == "sqlite" else None
         url = engine.url.render_as_string(hide_password=False)
         # Not for an in-memory database: another connection would open another database.
         self._statements = _StatementThreads(url) if sqlite_path(url) is not None else None
@@ -304,13 +306,13 @@ class Database:
     async def _writers_turn(self) -> AsyncIterator[None]:
         """This process's turn to write. On SQLite, which has one writer, its writers queue
         here rather than each holding a pooled connection while it waits for the write lock:
-        the pool stays free for `reading`, and the turns go in order."""
+        the pool stays free for `reading`, and the turns go by rank (`study.precedence`)."""
         if self._writer is None:
             yield
             return
         try:
             async with asyncio.timeout(WRITER_PATIENCE_SECONDS):
-                await self._writer.acquire()
+                await self._writer.acquire(current_rank())
         except TimeoutError:
             raise RuntimeError(
                 f"waited {WRITER_PATIENCE_SECONDS:g} s for SQLite's write lock: is a "

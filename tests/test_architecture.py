@@ -26,8 +26,7 @@ MAY_IMPORT = {
 STARTS_THE_SCHEDULER = {
     "bot/runner.py": {"scheduler.dispatcher", "scheduler.service"},  # builds and starts it
     "bot/services.py": {"scheduler.planner"},  # the bootstrap: the replanner handlers use
-    # the scheduler's Sender protocol, on PTB, and its turns by rank under the overall limit
-    "bot/sender.py": {"scheduler.sender", "scheduler.slots"},
+    "bot/sender.py": {"scheduler.sender"},  # the scheduler's Sender protocol, on PTB
 }
 # What only messages/ does: the functions that turn templates and labels into text.
 RENDERING = {"render", "render_bilingual", "label", "button", "plain", "question_text"}

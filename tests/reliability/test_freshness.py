@@ -20,12 +20,12 @@ from messages import Keyboard
 from sandbox import SandboxServer
 from scheduler.dispatcher import Dispatcher, DispatchSettings
 from scheduler.planner import Planner
-from scheduler.slots import Rank
 from study.clock import SimulatedClock
 from study.config import StudyConfig
 from study.database import Database
 from study.models import OutboxMessage, OutboxStatus, Participant, Visit
 from study.outbox import Priority, enqueue
+from study.slots import Rank
 from study.status import pause
 from study.visits import set_appointment, visit_by_number
 from tests.reliability.outbox import linked_participants, put_due_reminders, queued_rows

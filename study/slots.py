@@ -1,4 +1,5 @@
-"""A bounded number of sends in flight, handed out by rank rather than by arrival."""
+"""A bounded number of holders (sends in flight, SQLite's writer), let in by rank rather than
+by arrival."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ class Slots:
 
     A waiter's rank is asked for when a slot comes free, not when it began to wait: it
     can rise meanwhile (a message that goes first joined the queue of the waiter's chat,
-    behind it). There are as many waiters as messages claimed and not yet in a slot, a
-    few dozen, so a look at each beats keeping a heap up to date."""
+    behind it). There are a few dozen waiters (messages claimed and not yet in a slot),
+    a few hundred at most (SQLite's writers during a burst of /starts), so a look at each
+    beats keeping a heap up to date."""
 
     def __init__(self, size: int) -> None:
         self._free = size
@@ -27,13 +29,13 @@ class Slots:
 
     @asynccontextmanager
     async def hold(self, rank: Callable[[], Rank]) -> AsyncIterator[None]:
-        await self._acquire(rank)
+        await self.acquire(rank)
         try:
             yield
         finally:
-            self._release()
+            self.release()
 
-    async def _acquire(self, rank: Callable[[], Rank]) -> None:
+    async def acquire(self, rank: Callable[[], Rank]) -> None:
         if self._free > 0 and not self._waiting:
             self._free -= 1
             return
@@ -43,12 +45,12 @@ class Slots:
             await turn
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
-                self._release()  # handed a slot just as it was cancelled: pass it on
+                self.release()  # handed a slot just as it was cancelled: pass it on
             raise
         finally:
             self._waiting.pop(turn, None)
 
-    def _release(self) -> None:
+    def release(self) -> None:
         waiting = [
             (rank(), arrival, turn)
             for turn, (rank, arrival) in self._waiting.items()
