@@ -130,9 +130,9 @@ class TelegramRateLimiter(AIORateLimiter):
     a group 20 a minute.
     The dispatcher waits for a chat's turn ahead of its send (`wait_turn`; the message is
     counted as it goes, `ChatPace`), outside its own slots, so that a chat at its limit
-    never holds a slot another chat could use; and takes the
-    overall turn (`wait_overall_turn`) in its slot, before its last look at the message, so
-    that the send follows that look at once. These limits are ours, not PTB's (which we
+    never holds a slot another chat could use; and takes the overall turn
+    (`wait_overall_turn`) in its slot, before its last look at the message, so that the
+    send follows that look at once. These limits are ours, not PTB's (which we
     keep for its `RetryAfter` handling, with no retries): PTB's cannot take a turn ahead.
     A direct reply (to a command, a press) takes its turns in `process_request`, at the rank
     of the work sending it (`study.precedence`): after T1/T2 alerts and advice and ahead of

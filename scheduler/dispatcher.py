@@ -414,7 +414,7 @@ class Dispatcher:
                 while queue:
                     async with self._chats.turn(chat, queue) as item:
                         rank = partial(self._rank_in_chat, chat, item)
-                        with working_at(rank):  # its writes (its record) at its rank
+                        with working_at(rank):  # its writes at its rank; its record goes first
                             retry = await self._deliver(item, report, rank)
                     self._let_go(item)
                     if retry is not None and queue and await self._behind_retry(item, retry, queue):
@@ -1126,6 +1126,12 @@ class Dispatcher:
         await asyncio.shield(recorded)
 
     async def _record_sent(self) -> None:
+        # Ahead of other work in the writers' turn, whatever the messages' rank: a message
+        # sent and not recorded holds its slot, and a crash would send it again.
+        with working_at(FIRST):
+            await self._record_batches()
+
+    async def _record_batches(self) -> None:
         while self._to_record:
             batch, self._to_record = self._to_record, []
             failed: dict[int, Exception] = {}  # by place in `batch`

@@ -1,11 +1,11 @@
 """What goes first: the rank of the work at hand, where this process's work queues for one
 thing at a time (SQLite's one writer, a turn under Telegram's overall limit).
 
-What a participant reported, a claim of what fell due and a lease kept go first; then what
-someone is waiting on in a chat; then each message at its own rank (an alert ahead of a
-reminder); the sweeps last. In order of arrival, the red-flag advice of a check-in pressed
-during a burst of 120 /starts waited 2.6 s for SQLite behind their transactions, and the
-answer's edit above it waited behind the 120 welcomes.
+What a participant reported, a claim of what fell due, the record of a message sent and a
+lease kept go first; then what someone is waiting on in a chat; then each message at its
+own rank (an alert ahead of a reminder); the sweeps last. In order of arrival, the red-flag
+advice of a check-in pressed during a burst of 120 /starts waited 2.6 s for SQLite behind
+their transactions, and the answer's edit above it waited behind the 120 welcomes.
 
 The rank is set where work begins (`working_at`, `goes_first`) and reaches each wait
 through a ContextVar, so the code in between passes nothing down. A task started inside
@@ -25,8 +25,8 @@ from study.slots import Rank
 
 FIRST: Rank = (float(Priority.URGENT),)
 """A participant's report (a check-in answer, a tick) and the replies to it, the team acting
-on an alert, a claim of due messages, a lease renewed: ahead of every message, urgent ones
-too."""
+on an alert, a claim of due messages, the record of messages sent, a lease renewed: ahead of
+every message, urgent ones too."""
 INTERACTIVE: Rank = (Priority.URGENT + 0.5,)
 """Any other handler, and its replies: someone is waiting for them. After T1/T2 alerts and
 advice, ahead of every other message."""
