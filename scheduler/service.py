@@ -8,6 +8,7 @@ with explicit ids (`replace_existing=True`). Misfires run late rather than being
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
@@ -134,7 +135,11 @@ class SchedulerService:
             self._again = True
             self.dispatcher.more_due()
             return
-        self._dispatching = asyncio.get_running_loop().create_task(self._dispatch())
+        # In a context of its own: the run does not wait at the rank of whatever woke it
+        # (a sweep's commit would put its writes last; `study.precedence`).
+        self._dispatching = asyncio.get_running_loop().create_task(
+            self._dispatch(), context=contextvars.Context()
+        )
 
     # APScheduler's jobs are coroutines, so that its asyncio executor runs them on the loop;
     # they only start our own tasks, because it cancels the jobs still running when it shuts
