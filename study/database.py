@@ -316,7 +316,8 @@ class Database:
         except TimeoutError:
             raise RuntimeError(
                 f"waited {WRITER_PATIENCE_SECONDS:g} s for SQLite's write lock: is a "
-                "transaction open inside another?"
+                "transaction open inside another, or did writers that go first (a burst "
+                "of reports, claims or records) hold it all that time?"
             ) from None
         try:
             yield
