@@ -193,7 +193,7 @@ class TelegramRateLimiter(AIORateLimiter):
                 await self._pace(chat_id).ready()
             if not overall_taken:
                 await self._overall_turn(current_rank())
-            if paced:
+            if paced:  # looked up again: a chat forgotten meanwhile is counted where it is now
                 await self._pace(chat_id).spend_when_ready()
         elif chat_id is not None:  # a channel's @name
             await self._overall_turn(current_rank())
@@ -202,11 +202,11 @@ class TelegramRateLimiter(AIORateLimiter):
         )
 
     def _pace(self, chat_id: int) -> ChatPace:
-        if len(self._paces) > 1024:
-            for key, pace in list(self._paces.items()):
-                if pace.is_full():
-                    del self._paces[key]
         if chat_id not in self._paces:
+            if len(self._paces) > 1024:  # forget the chats as if nothing was sent to them
+                for key, pace in list(self._paces.items()):
+                    if pace.is_full():
+                        del self._paces[key]
             self._paces[chat_id] = (
                 ChatPace(self._per_group_per_minute, self._per_group_per_minute / 60)
                 if chat_id < 0
