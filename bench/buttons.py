@@ -57,6 +57,7 @@ PARTICIPANTS = 120
 PER_CHAT = 2
 PRESS_EVERY = 0.04  # seconds between presses: 120 presses over about 5 s of the burst
 PATIENCE = 120.0
+STALL_PROBE = 0.002  # seconds a probe task sleeps; what it oversleeps, the loop was held
 
 NOTES = {
     "button_p95_ms": "95th percentile of (the bot's answerCallbackQuery - the press) over 120 "
@@ -64,6 +65,9 @@ NOTES = {
     "periodic checks run back to back; real bot, Telegram's limits on, SQLite file",
     "button_p95_ms_postgres": "the same on PostgreSQL",
     "button_p50_ms": "the median of the same (SQLite); button_max_ms: the slowest",
+    "loop_stall_max_ms": "the longest the event loop (the bot's, shared here with the sandbox) "
+    "was held by one piece of work during those presses, measured by a task sleeping "
+    f"{STALL_PROBE * 1000:g} ms at a time (SQLite; _postgres: the same on PostgreSQL)",
 }
 
 
@@ -82,18 +86,20 @@ async def measure(postgres: str | None = None) -> dict[str, float | int]:
                 progress("buttons: no PostgreSQL server named (TRIALBOT_BENCH_POSTGRES_URL)")
                 continue
             async with fresh_database(server, Path(tmp)) as url:
-                latencies = await presses_during_a_burst(url)
+                latencies, stalls = await presses_during_a_burst(url)
             figures |= {
                 f"button_p95_ms{suffix}": percentile(latencies, 95),
                 f"button_p50_ms{suffix}": percentile(latencies, 50),
                 f"button_max_ms{suffix}": max(latencies),
                 f"button_presses{suffix}": len(latencies),
+                f"loop_stall_max_ms{suffix}": max(stalls) * 1000,
             }
     return figures
 
 
-async def presses_during_a_burst(url: str) -> list[float]:
-    """Milliseconds from each press to its answer."""
+async def presses_during_a_burst(url: str) -> tuple[list[float], list[float]]:
+    """Milliseconds from each press to its answer; the event loop's stalls meanwhile, in
+    seconds (`loop_stalls`)."""
     config = study_config()
     now = datetime.now(UTC)
     async with (
@@ -141,6 +147,8 @@ async def presses_during_a_burst(url: str) -> list[float]:
                     await asyncio.sleep(0)
 
             sweeps = asyncio.create_task(sweeping())
+            stalls: list[float] = []
+            probe = asyncio.create_task(loop_stalls(burst_over, stalls))
             waiting = set(visit_of)
             while waiting:
                 ready = [chat for chat in waiting if sandbox.bot_messages(chat)]
@@ -161,6 +169,7 @@ async def presses_during_a_burst(url: str) -> list[float]:
             progress(f"buttons: {len(pressed)} presses answered; {sent} messages sent by then")
             burst_over.set()
             await sweeps
+            await probe
         answered = {
             str(call.params["callback_query_id"]): call.time
             for call in sandbox.calls("answerCallbackQuery")
@@ -169,7 +178,16 @@ async def presses_during_a_burst(url: str) -> list[float]:
         throttled = sum(call.error_code == 429 for call in sandbox.calls())
         if throttled:
             progress(f"buttons: {throttled} answers of 429 from the sandbox")
-    return [(answered[query] - at) * 1000 for query, at in pressed.items()]
+    return [(answered[query] - at) * 1000 for query, at in pressed.items()], stalls
+
+
+async def loop_stalls(over: asyncio.Event, stalls: list[float]) -> None:
+    """Until `over`: how much longer than `STALL_PROBE` each short sleep took (the loop was
+    held by other work: a long step of a coroutine, a full garbage collection)."""
+    while not over.is_set():
+        before = time.perf_counter()
+        await asyncio.sleep(STALL_PROBE)
+        stalls.append(time.perf_counter() - before - STALL_PROBE)
 
 
 def main() -> None:
