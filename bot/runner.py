@@ -93,7 +93,7 @@ async def running_bot(
         await application.start()
         await _take_updates(application, updates)
         await scheduler.start()
-        # What start-up made (modules, templates, the application) lives as long as the
+        # What start-up made (modules, the application, the study) lives as long as the
         # bot: kept out of the garbage collector's full runs, which would walk all of it
         # and hold the event loop 120-220 ms on a slow machine, in a burst as anywhere.
         gc.freeze()
