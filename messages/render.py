@@ -82,8 +82,8 @@ def warm_up() -> None:
     """Load every language's labels, questions and date formats now, before the bot takes
     its first update. Babel otherwise loads a locale on its first date, inside the event
     loop: a press answered 70 ms late in a burst on a slow machine (`bench/HISTORY.md`).
-    Templates are left to compile on first use (2 ms each at the median, 21 at most; all of
-    them would add 0.5 s to every start)."""
+    Templates are left to compile on first use (2 ms each at the median, up to 50 on a
+    loaded machine): all of them would add 0.5-0.9 s to every start."""
     some_day = datetime(2026, 1, 1, 9, 0, tzinfo=ZoneInfo("UTC"))
     for language in LANGUAGES:
         _labels(language)
