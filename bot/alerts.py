@@ -48,8 +48,9 @@ async def alert_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     # Decided on a snapshot (no wait for the write lock) and answered at once; then done,
     # checked again, in a transaction of its own.
     try:
-        async with services.database.reading() as session:
-            alert = await team.alert(session, press.alert_id)
+        alert = await services.database.snapshot(
+            lambda session: team.alert_sync(session, press.alert_id)
+        )
     except DomainError:
         log.info("refused an alert action by a user who may not act on its site's alerts here")
         await query.answer(label("not_allowed", language), show_alert=True)

@@ -12,7 +12,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bot.context import edit_pressed, reply, send_queued, services_of
 from bot.identity import identify
-from bot.participant import PRIVATE, not_a_participant, refusal
+from bot.participant import PRIVATE, not_a_participant, participant_in, press_decided, refusal
 from bot.services import Services
 from messages import Keyboard, label
 from messages.callbacks import (
@@ -33,13 +33,13 @@ from study.checkins import (
     answer,
     back,
     checkin_for_press,
+    checkin_for_press_sync,
     draft_of,
     question_of,
     start_on_demand,
     stop,
     toggle,
 )
-from study.enrollment import find_by_chat
 from study.errors import DomainError
 from study.localtime import local_date
 from study.models import ALERTING, CheckIn, CheckInKind, Participant
@@ -92,8 +92,7 @@ async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not speaker.private or speaker.chat_id is None:
         return
     now = services.clock.now()
-    async with services.database.reading() as session:
-        participant = await find_by_chat(session, speaker.chat_id)
+    participant = await participant_in(services, speaker.chat_id)
     if participant is None:
         await not_a_participant(update, services)
         return
@@ -125,18 +124,16 @@ async def checkin_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     checkin_id = getattr(press, "checkin_id", 0)
     # A stale button is told so on a snapshot (no wait for the write lock); any other press
     # is answered at once, then acted on in a transaction of its own.
-    participant = None
-    try:
-        async with services.database.reading() as session:
-            participant = await find_by_chat(session, speaker.chat_id)
-            if participant is None:
-                raise DomainError("checkin_closed")
-            await checkin_for_press(session, participant, checkin_id, code)
-    except DomainError as refused:
-        if participant is None:
-            await query.answer(label(refused.key, services.config.study.language))
-        else:
-            await query.answer(refusal(services, participant, refused.key))
+    participant, stale = await press_decided(
+        services,
+        speaker.chat_id,
+        lambda session, participant: checkin_for_press_sync(session, participant, checkin_id, code),
+    )
+    if participant is None:
+        await query.answer(label("checkin_closed", services.config.study.language))
+        return
+    if stale is not None:
+        await query.answer(refusal(services, participant, stale.key))
         return
     await query.answer()
     try:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.ext import (
     Application,
@@ -25,7 +26,8 @@ from messages.callbacks import NextAppointments as NextAppointmentsButton
 from messages.facts import site_facts
 from messages.participant import help_keyboard, language_keyboard, next_appointments_text
 from study.codes import looks_like_code
-from study.enrollment import Refusal, find_by_chat, link_chat, set_language
+from study.enrollment import Refusal, find_by_chat, find_by_chat_sync, link_chat, set_language
+from study.errors import DomainError
 from study.models import Participant, ParticipantStatus
 from study.participants import forward_free_text, reactivate
 from study.views import next_appointments
@@ -160,8 +162,7 @@ async def language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     language = press.language
     # Decided on a snapshot (no wait for the write lock) and answered at once; then stored.
-    async with services.database.reading() as session:
-        participant = await find_by_chat(session, speaker.chat_id)
+    participant = await participant_in(services, speaker.chat_id)
     if participant is None:
         await query.answer(label("button_inactive", services.config.study.language))
         return
@@ -222,8 +223,7 @@ async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     chat = update.effective_chat
     participant = None
     if chat is not None and chat.type == "private":
-        async with services.database.reading() as session:
-            participant = await find_by_chat(session, chat.id)
+        participant = await participant_in(services, chat.id)
     if participant is None:
         await query.answer(label("button_inactive", language))
     else:
@@ -233,8 +233,7 @@ async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def _greet_without_code(
     update: Update, services: Services, chat_id: int, roles: Mapping[str, str]
 ) -> None:
-    async with services.database.reading() as session:
-        participant = await find_by_chat(session, chat_id)
+    participant = await participant_in(services, chat_id)
     if participant is not None:
         await _help(update, services, participant)
     elif roles:
@@ -257,8 +256,32 @@ async def _participant(update: Update, services: Services) -> Participant | None
     speaker = identify(update, services.config)
     if not speaker.private or speaker.chat_id is None:
         return None
-    async with services.database.reading() as session:
-        return await find_by_chat(session, speaker.chat_id)
+    return await participant_in(services, speaker.chat_id)
+
+
+async def participant_in(services: Services, chat_id: int) -> Participant | None:
+    """The participant of this private chat, read as `press_decided` reads."""
+    return await services.database.snapshot(lambda session: find_by_chat_sync(session, chat_id))
+
+
+async def press_decided(
+    services: Services, chat_id: int, check: Callable[[Session, Participant], object]
+) -> tuple[Participant | None, DomainError | None]:
+    """The participant of this private chat, and why `check` (one of the rules' synchronous
+    forms, `own_visit_sync`...) refuses what they asked for, if it does: decided on one
+    snapshot (`Database.snapshot`), so that a press is answered at once, even during a burst."""
+
+    def decide(session: Session) -> tuple[Participant | None, DomainError | None]:
+        participant = find_by_chat_sync(session, chat_id)
+        if participant is None:
+            return None, None
+        try:
+            check(session, participant)
+        except DomainError as refused:
+            return participant, refused
+        return participant, None
+
+    return await services.database.snapshot(decide)
 
 
 async def not_a_participant(update: Update, services: Services) -> None:

@@ -9,13 +9,13 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
 from bot.context import edit_pressed, reply, services_of
 from bot.identity import identify
-from bot.participant import refusal
+from bot.participant import press_decided, refusal
 from messages import label
 from messages.callbacks import VisitAnswer, VisitReply
 from messages.reminders import visit_answered_text
 from study.enrollment import find_by_chat
 from study.errors import DomainError
-from study.visits import confirm_visit, own_visit, request_reschedule
+from study.visits import confirm_visit, own_visit, own_visit_sync, request_reschedule
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +38,17 @@ async def visit_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     now = services.clock.now()
     # Decided on a snapshot (no wait for the write lock) and answered at once; the answer
     # is then recorded, checked again, in a transaction of its own.
-    async with services.database.reading() as session:
-        participant = await find_by_chat(session, speaker.chat_id)
-        if participant is None:
-            await query.answer(label("button_inactive", services.config.study.language))
-            return
-        try:
-            await own_visit(session, participant, press.visit_id)
-        except DomainError:
-            await query.answer(refusal(services, participant, "button_inactive"))
-            return
+    participant, refused = await press_decided(
+        services,
+        speaker.chat_id,
+        lambda session, participant: own_visit_sync(session, participant, press.visit_id),
+    )
+    if participant is None:
+        await query.answer(label("button_inactive", services.config.study.language))
+        return
+    if refused is not None:
+        await query.answer(refusal(services, participant, "button_inactive"))
+        return
     await query.answer()
     async with services.database.session() as session:
         try:

@@ -22,6 +22,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import Session
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -215,7 +216,14 @@ async def checkin_for_press(
     DomainError `checkin_closed` for a finished or someone else's check-in, and
     `checkin_moved_on` for a button of a question already answered.
     """
-    checkin = await session.get(CheckIn, checkin_id, with_for_update=True)
+    return await session.run_sync(checkin_for_press_sync, participant, checkin_id, question_code)
+
+
+def checkin_for_press_sync(
+    session: Session, participant: Participant, checkin_id: int, question_code: str | None
+) -> CheckIn:
+    """`checkin_for_press` in a synchronous session (`Database.snapshot`)."""
+    checkin = session.get(CheckIn, checkin_id, with_for_update=True)
     if (
         checkin is None
         or checkin.participant_id != participant.id

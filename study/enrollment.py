@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import insert
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -379,8 +380,14 @@ async def get_participant(session: AsyncSession, study_id: str) -> Participant:
 
 
 async def find_by_chat(session: AsyncSession, chat_id: int) -> Participant | None:
-    result = await session.exec(select(Participant).where(Participant.telegram_chat_id == chat_id))
-    return result.first()
+    return await session.run_sync(find_by_chat_sync, chat_id)
+
+
+def find_by_chat_sync(session: Session, chat_id: int) -> Participant | None:
+    """`find_by_chat` in a synchronous session (`Database.snapshot`)."""
+    return session.scalars(
+        select(Participant).where(Participant.telegram_chat_id == chat_id)
+    ).first()
 
 
 async def _recent_failures(session: AsyncSession, chat_key: str, now: datetime) -> list[datetime]:

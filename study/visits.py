@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import Session
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,7 +22,12 @@ from study.protocol import plausible_day
 
 async def own_visit(session: AsyncSession, participant: Participant, visit_id: int) -> Visit:
     """The participant's visit, still open to an answer; else DomainError `button_inactive`."""
-    visit = await session.get(Visit, visit_id)
+    return await session.run_sync(own_visit_sync, participant, visit_id)
+
+
+def own_visit_sync(session: Session, participant: Participant, visit_id: int) -> Visit:
+    """`own_visit` in a synchronous session (`Database.snapshot`)."""
+    visit = session.get(Visit, visit_id)
     if visit is None or visit.participant_id != participant.id or visit.status not in UPCOMING:
         raise DomainError("button_inactive")
     return visit

@@ -8,6 +8,7 @@ from datetime import date, datetime, time
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study.config import StudyConfig
@@ -55,7 +56,11 @@ class Team:
 
     async def alert(self, session: AsyncSession, alert_id: int) -> Alert:
         """An alert of one of the team's sites; DomainError `error_unknown_alert` otherwise."""
-        alert = await session.get(Alert, alert_id)
+        return await session.run_sync(self.alert_sync, alert_id)
+
+    def alert_sync(self, session: Session, alert_id: int) -> Alert:
+        """`alert` in a synchronous session (`Database.snapshot`)."""
+        alert = session.get(Alert, alert_id)
         if alert is None or alert.site_code not in self.sites:
             raise DomainError("error_unknown_alert", alert_id=alert_id)
         return alert

@@ -13,12 +13,21 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.orm import Session
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from study.config import StudyConfig
 from study.database import Database
+from study.enrollment import find_by_chat_sync
+from study.errors import DomainError
+from study.models import Participant, Visit, VisitStatus
 from study.precedence import FIRST, INTERACTIVE, PERIODIC, working_at
 from study.slots import Rank
+from study.visits import own_visit_sync
 from tests.conftest import _asyncpg_dsn
+from tests.support.clock import FakeClock
+from tests.support.factories import enrolled
 
 T = TypeVar("T")
 
@@ -278,3 +287,55 @@ async def test_sqlite_writers_take_their_turns_by_rank_not_by_arrival(tmp_path: 
         assert order == ["report", *(f"handler {n}" for n in range(5)), "sweep"]
     finally:
         await database.dispose()
+
+
+async def test_a_press_is_decided_on_a_snapshot_that_waits_for_no_writer(
+    database: Database,
+    database_url: str,
+    config: StudyConfig,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a button press is answered by (`snapshot`): the participant and their visit as
+    last committed, read while a transaction holds the write lock and has changed it; on
+    a SQLite file in one return to the event loop for the whole decision, not one for each
+    call into the driver (about ten through `reading`), each waiting behind the sends in
+    flight. The rule refusing a press is the rule's own; what was read stays readable."""
+    participant, _ = await enrolled(database, config, clock, chat_id=42)
+    async with database.reading() as session:
+        planned = (Visit.participant_id == participant.id, Visit.status == VisitStatus.PLANNED)
+        visit = (await session.exec(select(Visit).where(*planned))).first()
+    assert visit is not None and visit.id is not None
+    visit_id = visit.id
+
+    def decide(session: Session) -> tuple[Participant | None, Visit]:
+        found = find_by_chat_sync(session, 42)
+        assert found is not None
+        return found, own_visit_sync(session, found, visit_id)
+
+    loop = asyncio.get_running_loop()
+    wakes = 0
+    wake = loop.call_soon_threadsafe
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal wakes
+        wakes += 1
+        return wake(*args, **kwargs)
+
+    async with database.session() as writing:
+        changed = await writing.get(Visit, visit_id)
+        assert changed is not None
+        changed.status = VisitStatus.ATTENDED
+        writing.add(changed)
+        await writing.flush()
+        monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+        async with asyncio.timeout(2):  # well within the writer's busy timeout of 10 s
+            found, open_visit = await database.snapshot(decide)
+        monkeypatch.undo()
+    assert found is not None and found.study_id == participant.study_id
+    assert (open_visit.id, open_visit.status) == (visit_id, VisitStatus.PLANNED)
+    if database_url.startswith("sqlite"):
+        assert wakes == 1
+    with pytest.raises(DomainError) as refused:  # attended now: the button is stale
+        await database.snapshot(decide)
+    assert refused.value.key == "button_inactive"
