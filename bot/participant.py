@@ -260,7 +260,8 @@ async def _participant(update: Update, services: Services) -> Participant | None
 
 
 async def participant_in(services: Services, chat_id: int) -> Participant | None:
-    """The participant of this private chat, read as `press_decided` reads."""
+    """The participant of this private chat, read on a snapshot in one hop on SQLite
+    (`Database.snapshot`), as `press_decided` reads."""
     return await services.database.snapshot(lambda session: find_by_chat_sync(session, chat_id))
 
 
