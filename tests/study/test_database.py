@@ -189,20 +189,11 @@ async def test_a_statement_on_its_own_on_sqlite_wakes_the_event_loop_once(
         async with database.session() as session:
             await session.exec(text("CREATE TABLE sent (id INTEGER PRIMARY KEY, v INTEGER)"))  # type: ignore[call-overload]
             await session.exec(text("INSERT INTO sent VALUES (1, 0)"))  # type: ignore[call-overload]
-        loop = asyncio.get_running_loop()
-        wakes = 0
-        wake = loop.call_soon_threadsafe
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            nonlocal wakes
-            wakes += 1
-            return wake(*args, **kwargs)
-
-        monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+        wakes = counting_wakes(monkeypatch)
         written = await database.write(text("UPDATE sent SET v = 5 RETURNING id"), {})
-        assert (wakes, [tuple(row) for row in written]) == (1, [(1,)])
+        assert (len(wakes), [tuple(row) for row in written]) == (1, [(1,)])
         read = await database.rows(text("SELECT v FROM sent"))
-        assert (wakes, [tuple(row) for row in read]) == (2, [(5,)])
+        assert (len(wakes), [tuple(row) for row in read]) == (2, [(5,)])
         monkeypatch.undo()
         async with database.reading() as session:
             assert list(await session.exec(text("SELECT v FROM sent"))) == [(5,)]  # type: ignore[call-overload]
@@ -313,29 +304,35 @@ async def test_a_press_is_decided_on_a_snapshot_that_waits_for_no_writer(
         assert found is not None
         return found, own_visit_sync(session, found, visit_id)
 
-    loop = asyncio.get_running_loop()
-    wakes = 0
-    wake = loop.call_soon_threadsafe
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal wakes
-        wakes += 1
-        return wake(*args, **kwargs)
-
     async with database.session() as writing:
         changed = await writing.get(Visit, visit_id)
         assert changed is not None
         changed.status = VisitStatus.ATTENDED
         writing.add(changed)
         await writing.flush()
-        monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+        wakes = counting_wakes(monkeypatch)
         async with asyncio.timeout(2):  # well within the writer's busy timeout of 10 s
             found, open_visit = await database.snapshot(decide)
         monkeypatch.undo()
     assert found is not None and found.study_id == participant.study_id
     assert (open_visit.id, open_visit.status) == (visit_id, VisitStatus.PLANNED)
     if database_url.startswith("sqlite"):
-        assert wakes == 1
+        assert len(wakes) == 1
     with pytest.raises(DomainError) as refused:  # attended now: the button is stale
         await database.snapshot(decide)
     assert refused.value.key == "button_inactive"
+
+
+def counting_wakes(monkeypatch: pytest.MonkeyPatch) -> list[None]:
+    """One item for each time another thread wakes the running event loop (a return from
+    a database thread), until `monkeypatch.undo()`."""
+    loop = asyncio.get_running_loop()
+    wakes: list[None] = []
+    wake = loop.call_soon_threadsafe
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        wakes.append(None)
+        return wake(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+    return wakes
