@@ -50,6 +50,13 @@ class Slots:
         finally:
             self._waiting.pop(turn, None)
 
+    def best_waiting(self) -> Rank | None:
+        """The lowest rank waiting for a slot, None if no one waits."""
+        return min(
+            (rank() for turn, (rank, _) in self._waiting.items() if not turn.done()),
+            default=None,
+        )
+
     def release(self) -> None:
         waiting = [
             (rank(), arrival, turn)
