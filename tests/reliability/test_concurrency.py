@@ -35,6 +35,7 @@ from tests.reliability.outbox import (
     put_due_reminders,
     queued_rows,
     sent_message_ids,
+    successful_sends,
     visit_reminder,
 )
 from tests.reliability.workers import TOKEN
@@ -510,19 +511,29 @@ async def test_an_alert_goes_ahead_of_its_chats_routine_messages_still_waiting(
     assert ahead <= 4, f"the alert waited for {ahead} of the chat's 8 routine messages"
 
 
-class OverallTurnsWatched(PtbSender):
-    """Telegram's real client (through the sandbox), telling when `chats` have each begun to
-    wait for their turn under the overall limit, in their slots."""
+class SlotsWatched(PtbSender):
+    """Telegram's real client (through the sandbox), telling when the `routine` chats have
+    each begun to wait for their turn under the overall limit, in their slots, and how many
+    messages Telegram had accepted when the `urgent` chat's message began to wait for a slot
+    (its chat's turn comes just before)."""
 
-    def __init__(self, bot: ExtBot[Any], chats: set[int]) -> None:
+    def __init__(
+        self, bot: ExtBot[Any], sandbox: SandboxServer, routine: set[int], urgent: int
+    ) -> None:
         super().__init__(bot)
-        self.chats = chats
-        self.all_waiting = asyncio.Event()
+        self.sandbox, self.routine, self.urgent = sandbox, routine, urgent
+        self.routine_waiting = asyncio.Event()
+        self.accepted_when_urgent_waited: int | None = None
+
+    async def wait_turn(self, chat_id: int) -> None:
+        await super().wait_turn(chat_id)
+        if chat_id == self.urgent:
+            self.accepted_when_urgent_waited = successful_sends(self.sandbox)
 
     async def wait_overall_turn(self, chat_id: int, rank: Callable[[], Rank]) -> None:
-        self.chats.discard(chat_id)
-        if not self.chats:
-            self.all_waiting.set()
+        self.routine.discard(chat_id)
+        if not self.routine:
+            self.routine_waiting.set()
         await super().wait_overall_turn(chat_id, rank)
 
 
@@ -546,22 +557,27 @@ async def test_urgent_advice_does_not_wait_for_a_slot_held_by_routine_messages_b
     for chat in replied:
         sandbox.add_user(chat, f"Participant {chat}")
         await sandbox.send_text(chat, "/start")
-    async with build_bot(sandbox.url, TOKEN, per_second=100) as ptb_bot:
-        sender = OverallTurnsWatched(ptb_bot, {who.telegram_chat_id or 0 for who in routine})
+    reporter_chat = reporter.telegram_chat_id or 0
+    # 20 replies at once, then 20 a second: those left take two seconds.
+    async with build_bot(sandbox.url, TOKEN, per_second=20) as ptb_bot:
+        routine_chats = {who.telegram_chat_id or 0 for who in routine}
+        sender = SlotsWatched(ptb_bot, sandbox, routine_chats, reporter_chat)
         sending = dispatcher(database, sender, clock, config, concurrency=len(routine))
         replies = [asyncio.create_task(ptb_bot.send_message(chat, "Welcome")) for chat in replied]
         run = asyncio.create_task(sending.run_once())
-        await sender.all_waiting.wait()  # both slots held, behind the replies still waiting
+        await sender.routine_waiting.wait()  # both slots held, behind the replies waiting
 
         assert (await sending.send_now([advice])).sent == 1
 
         await asyncio.gather(*replies)
         assert (await run).sent == len(routine)
-    chats = [chat for chat, _ in arrivals(sandbox)]
-    after = chats[chats.index(reporter.telegram_chat_id or 0) :]
-    assert sum(chat in replied for chat in after) >= len(replied) // 2, (
-        "the advice waited for a slot behind the replies"
-    )
+    accepted = [chat for chat, _ in arrivals(sandbox)]
+    waited = sender.accepted_when_urgent_waited
+    assert waited is not None
+    left = sum(chat in replied for chat in accepted[waited:])
+    assert left >= 10, f"only {left} replies were left when the advice waited: no test"
+    ahead = sum(chat in replied for chat in accepted[waited : accepted.index(reporter_chat)])
+    assert ahead <= 3, f"the advice waited for a slot behind {ahead} of the {left} replies left"
 
 
 async def test_what_falls_due_by_the_clock_while_a_chat_waits_for_its_turn_goes_then(
