@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import PoolResetState
+from sqlalchemy.pool import PoolResetState, QueuePool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study import checkin_due as _checkin_due  # noqa: F401 (its flush hooks, for every session)
@@ -113,6 +113,7 @@ ONE_STATEMENT = "trialbot_one_statement"
 """Execution option of a connection that runs one statement, in no transaction of its own
 (`Database.rows`, `Database.write`)."""
 WRITER_PATIENCE_SECONDS = 30.0
+CONNECTION_PATIENCE_SECONDS = 30.0  # the pool's own `pool_timeout`
 CONFLICTS = frozenset({"40P01", "40001"})  # PostgreSQL: deadlock; serialization failure
 T = TypeVar("T")
 
@@ -242,6 +243,18 @@ class _StatementThreads:
         self.engine.dispose()
 
 
+def _connection_turns(engine: AsyncEngine) -> Slots | None:
+    """Turns for the pool's connections on PostgreSQL (`Database._connections_turn`): as
+    many as it holds, but one for `Database.exclusive`, which holds one around the sweeps'
+    transactions (one at a time in a process). None on SQLite, whose writers take turns
+    for its one write lock instead, and for a pool without a bound."""
+    pool = engine.sync_engine.pool
+    overflow = getattr(pool, "_max_overflow", -1)
+    if engine.dialect.name == "sqlite" or not isinstance(pool, QueuePool) or overflow < 0:
+        return None
+    return Slots(max(1, pool.size() + overflow - 1))
+
+
 class Database:
     """The engine plus a session factory; `session()` is the unit of work (commit on exit).
 
@@ -264,6 +277,7 @@ class Database:
         self._one_reading = self._one_statement.execution_options(**{READ_ONLY: True})
         self._outbox_listeners: list[Callable[[], None]] = []
         self._writer = Slots(1) if engine.dialect.name == "sqlite" else None
+        self._connections = _connection_turns(engine)
         url = engine.url.render_as_string(hide_password=False)
         # Not for an in-memory database: another connection would open another database.
         self._statements = _StatementThreads(url) if sqlite_path(url) is not None else None
@@ -282,8 +296,9 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A transaction: committed when the block ends, rolled back on an exception. It
-        starts in this process's turn to write (`_writers_turn`)."""
-        async with self._writers_turn(), self._transaction() as session:
+        starts in this process's turn to write (`_writers_turn`) and for a connection
+        (`_connections_turn`)."""
+        async with self._writers_turn(), self._connections_turn(), self._transaction() as session:
             yield session
 
     async def retried(self, work: Callable[[AsyncSession], Awaitable[T]], attempts: int = 3) -> T:
@@ -311,7 +326,7 @@ class Database:
             async with self._writers_turn():
                 if self._statements is not None:
                     return await self._statements.write(statement, parameters)
-                async with self._one_statement.connect() as connection:
+                async with self._connections_turn(), self._one_statement.connect() as connection:
                     return list(await connection.execute(statement, parameters))
 
         return await _again_when_conflicted(by_itself, attempts)
@@ -339,6 +354,30 @@ class Database:
             self._writer.release()
 
     @asynccontextmanager
+    async def _connections_turn(self) -> AsyncIterator[None]:
+        """This process's turn for one of the pool's connections, on PostgreSQL. The pool
+        hands them out in order of arrival: during a burst of 120 /starts a red flag's
+        transactions waited for a connection behind the linkings', 1.4 s for its alert card
+        to arrive (0.08 s on SQLite, `bench.burst`). Here the turns go by rank
+        (`study.precedence`), and the pool never has anyone waiting."""
+        if self._connections is None:
+            yield
+            return
+        try:
+            async with asyncio.timeout(CONNECTION_PATIENCE_SECONDS):
+                await self._connections.acquire(current_rank())
+        except TimeoutError:
+            raise RuntimeError(
+                f"waited {CONNECTION_PATIENCE_SECONDS:g} s for a database connection: is a "
+                "transaction open inside another, or is the pool too small for the work "
+                "that goes first?"
+            ) from None
+        try:
+            yield
+        finally:
+            self._connections.release()
+
+    @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session:
             async with session.begin():
@@ -352,7 +391,7 @@ class Database:
         """A transaction that only reads (what it changes is rolled back; what it loaded stays
         readable after it). On SQLite it does not wait for the write lock: a button press is
         answered while a sweep writes."""
-        async with self._readers() as session:
+        async with self._connections_turn(), self._readers() as session:
             async with session.begin():
                 try:
                     yield session
@@ -379,7 +418,7 @@ class Database:
         checks made before each send."""
         if self._statements is not None:
             return await self._statements.read(query)
-        async with self._one_reading.connect() as connection:
+        async with self._connections_turn(), self._one_reading.connect() as connection:
             return list(await connection.execute(query))
 
     @asynccontextmanager

@@ -18,7 +18,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from study.config import StudyConfig
-from study.database import Database
+from study.database import Database, create_engine
 from study.enrollment import find_by_chat_sync
 from study.errors import DomainError
 from study.models import Participant, Visit, VisitStatus
@@ -274,6 +274,48 @@ async def test_sqlite_writers_take_their_turns_by_rank_not_by_arrival(tmp_path: 
         release.set()
         async with asyncio.timeout(10):
             await asyncio.gather(held, *writers)
+        order = [row.who for row in await database.rows(text("SELECT who FROM turns ORDER BY n"))]
+        assert order == ["report", *(f"handler {n}" for n in range(5)), "sweep"]
+    finally:
+        await database.dispose()
+
+
+async def test_postgresql_connections_are_taken_by_rank_not_by_arrival(postgres_url: str) -> None:
+    """On PostgreSQL the pool's connections go by rank too: a participant's report
+    (`FIRST`) gets the next one before the handlers that asked earlier, and the sweeps
+    (`PERIODIC`) after them. In the pool's order of arrival, a red flag's alert card reached
+    its site 1.4 s after the press during a burst of 120 /starts, 0.08 s on SQLite
+    (`bench.burst`)."""
+    database = Database(create_engine(postgres_url, pool_size=2, max_overflow=0))
+    try:
+        async with database.session() as session:
+            await session.exec(text("CREATE TABLE turns (n SERIAL PRIMARY KEY, who TEXT)"))  # type: ignore[call-overload]
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def holder() -> None:  # the one connection left besides `exclusive`'s
+            async with database.reading():
+                holding.set()
+                await release.wait()
+
+        async def write(who: str, rank: Rank) -> None:
+            with working_at(rank):
+                async with database.session() as session:
+                    await session.exec(
+                        text("INSERT INTO turns (who) VALUES (:who)"), params={"who": who}
+                    )  # type: ignore[call-overload]
+
+        held = asyncio.create_task(holder())
+        await holding.wait()
+        writers = [asyncio.create_task(write("sweep", PERIODIC))]
+        writers += [asyncio.create_task(write(f"handler {n}", INTERACTIVE)) for n in range(5)]
+        writers.append(asyncio.create_task(write("report", FIRST)))
+        for _ in range(20):  # each has asked for its turn
+            await asyncio.sleep(0)
+        release.set()
+        async with asyncio.timeout(10):
+            await asyncio.gather(held, *writers)
+            async with database.exclusive("sweeps") as mine:  # its connection was kept
+                assert mine
         order = [row.who for row in await database.rows(text("SELECT who FROM turns ORDER BY n"))]
         assert order == ["report", *(f"handler {n}" for n in range(5)), "sweep"]
     finally:
