@@ -3,10 +3,10 @@
 Progress goes to stderr; after the figures, lines starting with `#` say what each measures.
 Throughput and lateness are measured twice: against a sandbox answering at once (as on one
 machine), and with 80 ms added to every Bot API call (`_rtt80` figures), as from a server
-far from Telegram. Button presses are answered during a burst and a sweep (`bench.buttons`,
-on SQLite and, with `--postgres URL`, PostgreSQL). `python -m bench dispatch scale` runs
-only those parts; `--latency-ms` picks other round trips; `--full` enrols all 10,000 for
-real (see `bench.scale`).
+far from Telegram. Button presses are answered during a burst and a sweep (`bench.buttons`),
+and the burst's red flag measured, on SQLite and, with `--postgres URL`, PostgreSQL.
+`python -m bench dispatch scale` runs only those parts; `--latency-ms` picks other round
+trips; `--full` enrols all 10,000 for real (see `bench.scale`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bench import burst, buttons, dispatch, lateness, scale
-from bench.support import configure_logging, progress, report
+from bench.support import configure_logging, postgres_server, progress, report
 
 Measure = Callable[..., Coroutine[Any, Any, dict[str, float | int]]]
 LATENCIES_MS = (0.0, 80.0)
@@ -45,8 +45,8 @@ def main() -> None:
     parser.add_argument(
         "--postgres",
         metavar="URL",
-        default=buttons.postgres_server(),
-        help="buttons: also on a fresh database on this PostgreSQL server (default: "
+        default=postgres_server(),
+        help="buttons, burst: also on a fresh database on this PostgreSQL server (default: "
         "TRIALBOT_BENCH_POSTGRES_URL or TRIALBOT_TEST_POSTGRES_URL)",
     )
     parser.add_argument(
@@ -63,9 +63,10 @@ def main() -> None:
     for name in arguments.parts or PARTS:
         measure, part_notes, networked = PARTS[name]
         if networked:
+            databases = {"postgres": arguments.postgres} if name == "burst" else {}
             for latency_ms in latencies:
                 progress(f"{name} at {latency_ms:g} ms: starting")
-                figures |= asyncio.run(measure(latency_ms))
+                figures |= asyncio.run(measure(latency_ms, **databases))
         elif name == "buttons":
             progress(f"{name}: starting")
             figures |= asyncio.run(measure(arguments.postgres))

@@ -15,9 +15,11 @@ their site's alert card take to arrive while the burst is under way is the figur
 matters most: neither may wait behind the routine messages.
 
 Measured with a simulated round trip per Bot API call (`_rtt80` at 80 ms), as from a server
-far from Telegram, where one send at a time would cap the rate at 1/RTT.
+far from Telegram, where one send at a time would cap the rate at 1/RTT. On SQLite, and again
+on a fresh database on a PostgreSQL server if one is named (`_postgres` figures), where the
+red flag's transactions compete with the linkings' for the pool's connections.
 
-Run alone: `python -m bench.burst [--latency-ms 80]`.
+Run alone: `python -m bench.burst [--latency-ms 80] [--postgres URL]`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.chaos import fresh_database
 from bench.support import (
     BOT_USERNAME,
     SITES,
@@ -36,6 +39,7 @@ from bench.support import (
     configure_logging,
     daytime_zone,
     migrated_database,
+    postgres_server,
     progress,
     report,
     study_config,
@@ -66,6 +70,8 @@ NOTES = {
     "120 taps, to the arrival of their advice to call 120, while the burst is sent",
     "burst_red_flag_card_s": "from that answer to the arrival of the T1 alert card in their "
     "site's alert group",
+    "burst_red_flag_card_s_postgres": "the same on PostgreSQL (each burst_* figure has its "
+    "_postgres twin)",
 }
 
 
@@ -120,63 +126,77 @@ async def open_checkin(sandbox: SandboxServer, code: str) -> tuple[int, str]:
     return question.message_id, f"c:{checkin_id}:Q1:{RED_FLAG}"
 
 
-async def measure(latency_ms: float = 80.0) -> dict[str, float | int]:
+async def measure(latency_ms: float = 80.0, postgres: str | None = None) -> dict[str, float | int]:
+    """`burst_*` on SQLite, and `burst_*_postgres` on a fresh database on `postgres`."""
+    figures: dict[str, float | int] = {}
+    with tempfile.TemporaryDirectory(prefix="trialbot-bench-") as tmp:
+        for server, suffix in ((None, ""), (postgres, "_postgres")):
+            if suffix and server is None:
+                progress("burst: no PostgreSQL server named (TRIALBOT_BENCH_POSTGRES_URL)")
+                continue
+            async with fresh_database(server, Path(tmp)) as url:
+                figures |= {
+                    f"{name}{suffix}": value
+                    for name, value in (await burst(url, latency_ms)).items()
+                }
+    return at_latency(figures, latency_ms)
+
+
+async def burst(url: str, latency_ms: float) -> dict[str, float | int]:
     config = study_config()
     now = datetime.now(UTC)
     zone = daytime_zone(now)  # 13:00 there: the 09:00 reminder is due, no quiet hours
-    with tempfile.TemporaryDirectory(prefix="trialbot-bench-") as tmp:
-        url = f"sqlite:///{Path(tmp) / 'burst.db'}"
-        progress(f"burst: enrolling {PARTICIPANTS} participants")
-        codes = await invite(url, now, zone)
-        red_flag_code = codes.pop(RED_FLAG_CHAT)
-        chats = set(codes)
-        alert_chat = config.sites["ZJU2"].alert_chat_id
-        async with (
-            SandboxServer(latency_ms=latency_ms) as sandbox,
-            migrated_database(url, config) as database,
-        ):
-            sandbox.add_bot(TOKEN, username=BOT_USERNAME)
-            add_study_teams(sandbox, config)
-            for chat in {*chats, RED_FLAG_CHAT}:
-                sandbox.add_user(chat, f"Participant {chat}")
-            sandbox.enforce_rate_limits(True)
-            settings = Settings(
-                _env_file=None,
-                telegram_bot_token=TOKEN,
-                telegram_api_url=sandbox.url,
-                database_url=url,
-            )
-            services = Services(
-                settings=settings, config=config, database=database, clock=SystemClock()
-            )
-            async with running_bot(services, token=TOKEN, api_url=sandbox.url):
-                await sandbox.wait_until(lambda: bool(sandbox.calls("getUpdates")), 30, "polling")
-                question, red_flag = await open_checkin(sandbox, red_flag_code)
-                progress(f"burst at {latency_ms:g} ms: {PARTICIPANTS} participants tap /start")
-                began = sandbox.now()
-                for chat, code in codes.items():
-                    await sandbox.send_text(chat, f"/start {code}")
-                pressed = sandbox.now()
-                await sandbox.press(RED_FLAG_CHAT, RED_FLAG_CHAT, question, red_flag)
-                expected = 2 * PARTICIPANTS
-                try:
-                    await sandbox.wait_until(
-                        lambda: (
-                            len(arrivals(sandbox, chats)) >= expected
-                            and bool(arrivals(sandbox, {alert_chat}, pressed))
-                        ),
-                        PATIENCE,
-                        "the burst and the alert card",
-                    )
-                except TimeoutError:
-                    progress(f"burst: only {len(arrivals(sandbox, chats))} of {expected} arrived")
-            times = arrivals(sandbox, chats)
-            advice = arrivals(sandbox, {RED_FLAG_CHAT}, pressed)
-            card = arrivals(sandbox, {alert_chat}, pressed)
-            throttled = sum(call.error_code == 429 for call in sandbox.calls("sendMessage"))
+    progress(f"burst: enrolling {PARTICIPANTS} participants")
+    codes = await invite(url, now, zone)
+    red_flag_code = codes.pop(RED_FLAG_CHAT)
+    chats = set(codes)
+    alert_chat = config.sites["ZJU2"].alert_chat_id
+    async with (
+        SandboxServer(latency_ms=latency_ms) as sandbox,
+        migrated_database(url, config) as database,
+    ):
+        sandbox.add_bot(TOKEN, username=BOT_USERNAME)
+        add_study_teams(sandbox, config)
+        for chat in {*chats, RED_FLAG_CHAT}:
+            sandbox.add_user(chat, f"Participant {chat}")
+        sandbox.enforce_rate_limits(True)
+        settings = Settings(
+            _env_file=None,
+            telegram_bot_token=TOKEN,
+            telegram_api_url=sandbox.url,
+            database_url=url,
+        )
+        services = Services(
+            settings=settings, config=config, database=database, clock=SystemClock()
+        )
+        async with running_bot(services, token=TOKEN, api_url=sandbox.url):
+            await sandbox.wait_until(lambda: bool(sandbox.calls("getUpdates")), 30, "polling")
+            question, red_flag = await open_checkin(sandbox, red_flag_code)
+            progress(f"burst at {latency_ms:g} ms: {PARTICIPANTS} participants tap /start")
+            began = sandbox.now()
+            for chat, code in codes.items():
+                await sandbox.send_text(chat, f"/start {code}")
+            pressed = sandbox.now()
+            await sandbox.press(RED_FLAG_CHAT, RED_FLAG_CHAT, question, red_flag)
+            expected = 2 * PARTICIPANTS
+            try:
+                await sandbox.wait_until(
+                    lambda: (
+                        len(arrivals(sandbox, chats)) >= expected
+                        and bool(arrivals(sandbox, {alert_chat}, pressed))
+                    ),
+                    PATIENCE,
+                    "the burst and the alert card",
+                )
+            except TimeoutError:
+                progress(f"burst: only {len(arrivals(sandbox, chats))} of {expected} arrived")
+        times = arrivals(sandbox, chats)
+        advice = arrivals(sandbox, {RED_FLAG_CHAT}, pressed)
+        card = arrivals(sandbox, {alert_chat}, pressed)
+        throttled = sum(call.error_code == 429 for call in sandbox.calls("sendMessage"))
     seconds = times[-1] - began
     rate = len(times) / seconds
-    figures: dict[str, float | int] = {
+    return {
         "burst_ratio": rate / BOT_PER_SECOND,
         "burst_msgs_per_s": rate,
         "burst_messages": len(times),
@@ -185,15 +205,15 @@ async def measure(latency_ms: float = 80.0) -> dict[str, float | int]:
         "burst_red_flag_advice_s": advice[0] - pressed if advice else float("nan"),
         "burst_red_flag_card_s": card[0] - pressed if card else float("nan"),
     }
-    return at_latency(figures, latency_ms)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.burst", description=__doc__)
     parser.add_argument("--latency-ms", type=float, default=80.0, help="round trip per call")
+    parser.add_argument("--postgres", metavar="URL", default=postgres_server())
     arguments = parser.parse_args()
     configure_logging()
-    report(asyncio.run(measure(arguments.latency_ms)))
+    report(asyncio.run(measure(arguments.latency_ms, arguments.postgres)))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -40,6 +39,7 @@ from bench.support import (
     enrol_and_link,
     migrated_database,
     percentile,
+    postgres_server,
     progress,
     report,
     start_chats,
@@ -69,12 +69,6 @@ NOTES = {
     "was held by one piece of work during those presses, measured by a task sleeping "
     f"{STALL_PROBE * 1000:g} ms at a time (SQLite; _postgres: the same on PostgreSQL)",
 }
-
-
-def postgres_server() -> str | None:
-    return os.environ.get("TRIALBOT_BENCH_POSTGRES_URL") or os.environ.get(
-        "TRIALBOT_TEST_POSTGRES_URL"
-    )
 
 
 async def measure(postgres: str | None = None) -> dict[str, float | int]:

@@ -4,6 +4,7 @@ through the real use cases, sandbox chats, and how figures and progress are prin
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -159,3 +160,10 @@ def start_chats(sandbox: SandboxServer, chat_ids: Iterable[int]) -> None:
     a /start update for the bot."""
     for chat_id in chat_ids:
         sandbox.add_user(chat_id, f"Participant {chat_id}").started = True
+
+
+def postgres_server() -> str | None:
+    """The PostgreSQL server the benchmarks that compare databases use, if one is named."""
+    return os.environ.get("TRIALBOT_BENCH_POSTGRES_URL") or os.environ.get(
+        "TRIALBOT_TEST_POSTGRES_URL"
+    )
