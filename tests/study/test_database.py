@@ -6,7 +6,8 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -244,6 +245,40 @@ async def test_one_statement_postgresql_gives_up_to_break_a_deadlock_is_written_
     assert "gave way to another" in caplog.text
 
 
+RANKED_ORDER = ["report", *(f"handler {n}" for n in range(5)), "sweep"]
+
+
+async def order_of_turns(
+    database: Database,
+    hold: Callable[[], AbstractAsyncContextManager[Any]],
+    insert: Callable[[str], Awaitable[None]],
+) -> list[str]:
+    """While `hold()` is held, a sweep, then five handlers, then a participant's report
+    each `insert` their name into `turns`, at their ranks; the order the names went in."""
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with hold():
+            holding.set()
+            await release.wait()
+
+    async def write(who: str, rank: Rank) -> None:
+        with working_at(rank):
+            await insert(who)
+
+    held = asyncio.create_task(holder())
+    await holding.wait()
+    writers = [asyncio.create_task(write("sweep", PERIODIC))]
+    writers += [asyncio.create_task(write(f"handler {n}", INTERACTIVE)) for n in range(5)]
+    writers.append(asyncio.create_task(write("report", FIRST)))
+    for _ in range(20):  # each has asked for its turn
+        await asyncio.sleep(0)
+    release.set()
+    async with asyncio.timeout(10):
+        await asyncio.gather(held, *writers)
+    return [row.who for row in await database.rows(text("SELECT who FROM turns ORDER BY n"))]
+
+
 async def test_sqlite_writers_take_their_turns_by_rank_not_by_arrival(tmp_path: Path) -> None:
     """On SQLite this process's writers queue for the one write lock: a participant's report
     (`FIRST`) goes before the handlers' transactions that asked earlier, and the sweeps'
@@ -253,29 +288,11 @@ async def test_sqlite_writers_take_their_turns_by_rank_not_by_arrival(tmp_path: 
     try:
         async with database.session() as session:
             await session.exec(text("CREATE TABLE turns (n INTEGER PRIMARY KEY, who TEXT)"))  # type: ignore[call-overload]
-        holding, release = asyncio.Event(), asyncio.Event()
 
-        async def holder() -> None:
-            async with database.session():
-                holding.set()
-                await release.wait()
+        async def insert(who: str) -> None:
+            await database.write(text("INSERT INTO turns (who) VALUES (:who)"), {"who": who})
 
-        async def write(who: str, rank: Rank) -> None:
-            with working_at(rank):
-                await database.write(text("INSERT INTO turns (who) VALUES (:who)"), {"who": who})
-
-        held = asyncio.create_task(holder())
-        await holding.wait()
-        writers = [asyncio.create_task(write("sweep", PERIODIC))]
-        writers += [asyncio.create_task(write(f"handler {n}", INTERACTIVE)) for n in range(5)]
-        writers.append(asyncio.create_task(write("report", FIRST)))
-        for _ in range(20):  # each has asked for its turn
-            await asyncio.sleep(0)
-        release.set()
-        async with asyncio.timeout(10):
-            await asyncio.gather(held, *writers)
-        order = [row.who for row in await database.rows(text("SELECT who FROM turns ORDER BY n"))]
-        assert order == ["report", *(f"handler {n}" for n in range(5)), "sweep"]
+        assert await order_of_turns(database, database.session, insert) == RANKED_ORDER
     finally:
         await database.dispose()
 
@@ -286,38 +303,21 @@ async def test_postgresql_connections_are_taken_by_rank_not_by_arrival(postgres_
     (`PERIODIC`) after them. In the pool's order of arrival, a red flag's alert card reached
     its site 1.4 s after the press during a burst of 120 /starts, 0.08 s on SQLite
     (`bench.burst`)."""
+    # Two connections: one is kept for `exclusive`, the other is held (`order_of_turns`).
     database = Database(create_engine(postgres_url, pool_size=2, max_overflow=0))
     try:
         async with database.session() as session:
             await session.exec(text("CREATE TABLE turns (n SERIAL PRIMARY KEY, who TEXT)"))  # type: ignore[call-overload]
-        holding, release = asyncio.Event(), asyncio.Event()
 
-        async def holder() -> None:  # the one connection left besides `exclusive`'s
-            async with database.reading():
-                holding.set()
-                await release.wait()
+        async def insert(who: str) -> None:
+            async with database.session() as session:
+                await session.exec(
+                    text("INSERT INTO turns (who) VALUES (:who)"), params={"who": who}
+                )  # type: ignore[call-overload]
 
-        async def write(who: str, rank: Rank) -> None:
-            with working_at(rank):
-                async with database.session() as session:
-                    await session.exec(
-                        text("INSERT INTO turns (who) VALUES (:who)"), params={"who": who}
-                    )  # type: ignore[call-overload]
-
-        held = asyncio.create_task(holder())
-        await holding.wait()
-        writers = [asyncio.create_task(write("sweep", PERIODIC))]
-        writers += [asyncio.create_task(write(f"handler {n}", INTERACTIVE)) for n in range(5)]
-        writers.append(asyncio.create_task(write("report", FIRST)))
-        for _ in range(20):  # each has asked for its turn
-            await asyncio.sleep(0)
-        release.set()
-        async with asyncio.timeout(10):
-            await asyncio.gather(held, *writers)
-            async with database.exclusive("sweeps") as mine:  # its connection was kept
-                assert mine
-        order = [row.who for row in await database.rows(text("SELECT who FROM turns ORDER BY n"))]
-        assert order == ["report", *(f"handler {n}" for n in range(5)), "sweep"]
+        assert await order_of_turns(database, database.reading, insert) == RANKED_ORDER
+        async with asyncio.timeout(10), database.exclusive("sweeps") as mine:
+            assert mine, "the connection kept for the sweeps was taken"
     finally:
         await database.dispose()
 
