@@ -8,7 +8,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -112,8 +112,7 @@ READ_ONLY = "trialbot_read_only"
 ONE_STATEMENT = "trialbot_one_statement"
 """Execution option of a connection that runs one statement, in no transaction of its own
 (`Database.rows`, `Database.write`)."""
-WRITER_PATIENCE_SECONDS = 30.0
-CONNECTION_PATIENCE_SECONDS = 30.0  # the pool's own `pool_timeout`
+TURN_PATIENCE_SECONDS = 30.0  # as long as the pool's own `pool_timeout`
 CONFLICTS = frozenset({"40P01", "40001"})  # PostgreSQL: deadlock; serialization failure
 T = TypeVar("T")
 
@@ -243,6 +242,23 @@ class _StatementThreads:
         self.engine.dispose()
 
 
+@asynccontextmanager
+async def _turn(turns: Slots | None, waited_for: str) -> AsyncIterator[None]:
+    """A turn among `turns` at the rank of the work at hand (none to take if None)."""
+    if turns is None:
+        yield
+        return
+    try:
+        async with asyncio.timeout(TURN_PATIENCE_SECONDS):
+            await turns.acquire(current_rank())
+    except TimeoutError:
+        raise RuntimeError(f"waited {TURN_PATIENCE_SECONDS:g} s for {waited_for}") from None
+    try:
+        yield
+    finally:
+        turns.release()
+
+
 def _connection_turns(engine: AsyncEngine) -> Slots | None:
     """Turns for the pool's connections on PostgreSQL (`Database._connections_turn`): as
     many as it holds, but one for `Database.exclusive`, which holds one around the sweeps'
@@ -331,51 +347,27 @@ class Database:
 
         return await _again_when_conflicted(by_itself, attempts)
 
-    @asynccontextmanager
-    async def _writers_turn(self) -> AsyncIterator[None]:
+    def _writers_turn(self) -> AbstractAsyncContextManager[None]:
         """This process's turn to write. On SQLite, which has one writer, its writers queue
         here rather than each holding a pooled connection while it waits for the write lock:
         the pool stays free for `reading`, and the turns go by rank (`study.precedence`)."""
-        if self._writer is None:
-            yield
-            return
-        try:
-            async with asyncio.timeout(WRITER_PATIENCE_SECONDS):
-                await self._writer.acquire(current_rank())
-        except TimeoutError:
-            raise RuntimeError(
-                f"waited {WRITER_PATIENCE_SECONDS:g} s for SQLite's write lock: is a "
-                "transaction open inside another, or did writers that go first (a burst "
-                "of reports, claims or records) hold it all that time?"
-            ) from None
-        try:
-            yield
-        finally:
-            self._writer.release()
+        return _turn(
+            self._writer,
+            "SQLite's write lock: is a transaction open inside another, or did writers that "
+            "go first (a burst of reports, claims or records) hold it all that time?",
+        )
 
-    @asynccontextmanager
-    async def _connections_turn(self) -> AsyncIterator[None]:
+    def _connections_turn(self) -> AbstractAsyncContextManager[None]:
         """This process's turn for one of the pool's connections, on PostgreSQL. The pool
         hands them out in order of arrival: during a burst of 120 /starts a red flag's
         transactions waited for a connection behind the linkings', 1.4 s for its alert card
         to arrive (0.08 s on SQLite, `bench.burst`). Here the turns go by rank
         (`study.precedence`), and the pool never has anyone waiting."""
-        if self._connections is None:
-            yield
-            return
-        try:
-            async with asyncio.timeout(CONNECTION_PATIENCE_SECONDS):
-                await self._connections.acquire(current_rank())
-        except TimeoutError:
-            raise RuntimeError(
-                f"waited {CONNECTION_PATIENCE_SECONDS:g} s for a database connection: is a "
-                "transaction open inside another, or is the pool too small for the work "
-                "that goes first?"
-            ) from None
-        try:
-            yield
-        finally:
-            self._connections.release()
+        return _turn(
+            self._connections,
+            "a database connection: is a transaction open inside another, or is the pool "
+            "too small for the work that goes first?",
+        )
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:
