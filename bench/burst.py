@@ -26,11 +26,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from bench.chaos import fresh_database
 from bench.support import (
     BOT_USERNAME,
     SITES,
@@ -39,6 +36,7 @@ from bench.support import (
     configure_logging,
     daytime_zone,
     migrated_database,
+    on_each_database,
     postgres_server,
     progress,
     report,
@@ -128,17 +126,7 @@ async def open_checkin(sandbox: SandboxServer, code: str) -> tuple[int, str]:
 
 async def measure(latency_ms: float = 80.0, postgres: str | None = None) -> dict[str, float | int]:
     """`burst_*` on SQLite, and `burst_*_postgres` on a fresh database on `postgres`."""
-    figures: dict[str, float | int] = {}
-    with tempfile.TemporaryDirectory(prefix="trialbot-bench-") as tmp:
-        for server, suffix in ((None, ""), (postgres, "_postgres")):
-            if suffix and server is None:
-                progress("burst: no PostgreSQL server named (TRIALBOT_BENCH_POSTGRES_URL)")
-                continue
-            async with fresh_database(server, Path(tmp)) as url:
-                figures |= {
-                    f"{name}{suffix}": value
-                    for name, value in (await burst(url, latency_ms)).items()
-                }
+    figures = await on_each_database("burst", postgres, lambda url: burst(url, latency_ms))
     return at_latency(figures, latency_ms)
 
 

@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
-from bench.chaos import fresh_database
 from bench.dispatch import queue_due_reminders
 from bench.rows import planned_reminders
 from bench.support import (
@@ -38,6 +35,7 @@ from bench.support import (
     daytime_zone,
     enrol_and_link,
     migrated_database,
+    on_each_database,
     percentile,
     postgres_server,
     progress,
@@ -73,22 +71,18 @@ NOTES = {
 
 async def measure(postgres: str | None = None) -> dict[str, float | int]:
     """`button_*` on SQLite, and `button_*_postgres` on a fresh database on `postgres`."""
-    figures: dict[str, float | int] = {}
-    with tempfile.TemporaryDirectory(prefix="trialbot-bench-") as tmp:
-        for server, suffix in ((None, ""), (postgres, "_postgres")):
-            if suffix and server is None:
-                progress("buttons: no PostgreSQL server named (TRIALBOT_BENCH_POSTGRES_URL)")
-                continue
-            async with fresh_database(server, Path(tmp)) as url:
-                latencies, stalls = await presses_during_a_burst(url)
-            figures |= {
-                f"button_p95_ms{suffix}": percentile(latencies, 95),
-                f"button_p50_ms{suffix}": percentile(latencies, 50),
-                f"button_max_ms{suffix}": max(latencies),
-                f"button_presses{suffix}": len(latencies),
-                f"loop_stall_max_ms{suffix}": max(stalls) * 1000,
-            }
-    return figures
+
+    async def presses(url: str) -> dict[str, float | int]:
+        latencies, stalls = await presses_during_a_burst(url)
+        return {
+            "button_p95_ms": percentile(latencies, 95),
+            "button_p50_ms": percentile(latencies, 50),
+            "button_max_ms": max(latencies),
+            "button_presses": len(latencies),
+            "loop_stall_max_ms": max(stalls) * 1000,
+        }
+
+    return await on_each_database("buttons", postgres, presses)
 
 
 async def presses_during_a_burst(url: str) -> tuple[list[float], list[float]]:

@@ -28,16 +28,11 @@ import random
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
-
-import asyncpg
-from sqlalchemy.engine import make_url
 
 from bench.chaos_deliveries import (
     Delivery,
@@ -60,7 +55,14 @@ from bench.chaos_world import (
     furnish,
     study_toml,
 )
-from bench.support import configure_logging, migrated_database, percentile, progress, report
+from bench.support import (
+    configure_logging,
+    fresh_database,
+    migrated_database,
+    percentile,
+    progress,
+    report,
+)
 from bot.config import parse_study_text
 from sandbox import SandboxServer
 
@@ -164,31 +166,6 @@ def judged_again(result: ChaosResult, dropped: Callable[[Delivery], bool]) -> Ju
         activity, enrolled_at=oracle.enrolled_at, end=oracle.end, allowances=oracle.allowances
     )
     return again.judge(result.people, received)
-
-
-@asynccontextmanager
-async def fresh_database(
-    postgres_url: str | None, workdir: Path, *, keep: bool = False
-) -> AsyncIterator[str]:
-    """A SQLite file in `workdir`, or a new database on the PostgreSQL server (dropped at
-    the end unless `keep`: its address is then in `workdir`/database.txt)."""
-    if postgres_url is None:
-        yield f"sqlite:///{workdir / 'chaos.db'}"
-        return
-    server = make_url(postgres_url)
-    name = f"trialbot_chaos_{uuid.uuid4().hex[:12]}"
-    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
-    admin = await asyncpg.connect(dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        url = server.set(database=name).render_as_string(hide_password=False)
-        if keep:
-            (workdir / "database.txt").write_text(url + "\n", encoding="utf-8")
-        yield url
-    finally:
-        if not keep:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def run_chaos(

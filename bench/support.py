@@ -6,10 +6,16 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
 
 from migrations import upgrade
 from sandbox import SandboxServer
@@ -167,3 +173,47 @@ def postgres_server() -> str | None:
     return os.environ.get("TRIALBOT_BENCH_POSTGRES_URL") or os.environ.get(
         "TRIALBOT_TEST_POSTGRES_URL"
     )
+
+
+@asynccontextmanager
+async def fresh_database(
+    postgres_url: str | None, workdir: Path, *, keep: bool = False
+) -> AsyncIterator[str]:
+    """A SQLite file in `workdir`, or a new database on the PostgreSQL server (dropped at
+    the end unless `keep`: its address is then in `workdir`/database.txt)."""
+    if postgres_url is None:
+        yield f"sqlite:///{workdir / 'chaos.db'}"
+        return
+    server = make_url(postgres_url)
+    name = f"trialbot_chaos_{uuid.uuid4().hex[:12]}"
+    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = server.set(database=name).render_as_string(hide_password=False)
+        if keep:
+            (workdir / "database.txt").write_text(url + "\n", encoding="utf-8")
+        yield url
+    finally:
+        if not keep:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def on_each_database(
+    part: str,
+    postgres: str | None,
+    measure: Callable[[str], Awaitable[dict[str, float | int]]],
+) -> dict[str, float | int]:
+    """`measure`'s figures on a SQLite file, then, if a PostgreSQL server is named, on a fresh
+    database there, with `_postgres` after their names."""
+    figures: dict[str, float | int] = {}
+    with tempfile.TemporaryDirectory(prefix="trialbot-bench-") as tmp:
+        for server, suffix in ((None, ""), (postgres, "_postgres")):
+            if suffix and server is None:
+                progress(f"{part}: no PostgreSQL server named (TRIALBOT_BENCH_POSTGRES_URL)")
+                continue
+            async with fresh_database(server, Path(tmp)) as url:
+                measured = await measure(url)
+            figures |= {f"{name}{suffix}": value for name, value in measured.items()}
+    return figures
