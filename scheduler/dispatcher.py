@@ -455,14 +455,15 @@ class Dispatcher:
 
     def _in_slot(self, rank: Callable[[], Rank]) -> Callable[[], Rank]:
         """The rank a message in a slot waits at for its turn under the overall limit: its
-        own, or that of the message waiting for a slot that goes first, if that is lower.
-        Otherwise routine messages in every slot wait behind a burst's direct replies, and
-        an alert waiting for one of their slots with them: red-flag advice sent at once
-        waited 3.3 s so, until the 120 welcomes had gone (`bench.burst`, a fast machine)."""
+        own, or that of the message waiting for a slot that goes first, if that is lower
+        (followed by its own, so that the slots' messages keep their order among
+        themselves). Otherwise routine messages in every slot wait behind a burst's direct
+        replies, and an alert waiting for one of their slots with them: red-flag advice
+        sent at once waited 3.3 s so, until the 120 welcomes had gone (`bench.burst`)."""
 
         def ranked() -> Rank:
-            waiting = self._slots.best_waiting()
-            return rank() if waiting is None else min(rank(), waiting)
+            own, waiting = rank(), self._slots.best_waiting()
+            return own if waiting is None or own <= waiting else waiting + own
 
         return ranked
 
