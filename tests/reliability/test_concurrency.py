@@ -580,6 +580,59 @@ async def test_urgent_advice_does_not_wait_for_a_slot_held_by_routine_messages_b
     assert ahead <= 3, f"the advice waited for a slot behind {ahead} of the {left} replies left"
 
 
+async def test_messages_in_slots_keep_their_deadline_order_while_an_alert_waits_for_a_slot(
+    database: Database, config: StudyConfig, clock: FakeClock, sandbox: SandboxServer
+) -> None:
+    """Both slots are held by routine messages waiting behind a burst's replies: the first
+    claimed has the later deadline, the one claimed after it (it fell due since) the
+    earlier. While urgent advice waits for one of their slots, both wait at its rank, and
+    still in their own order: the earlier deadline goes first, not the one that began to
+    wait first; the advice, in the slot the first leaves, goes before the replies."""
+    sandbox.set_time(clock.now().timestamp())
+    now = clock.now()
+    later, sooner, reporter = await linked_participants(
+        database, sandbox, [9621, 9622, 9623], now=now
+    )
+    chat = {who.id: who.telegram_chat_id or 0 for who in (later, sooner, reporter)}
+    await queue(database, later, now, not_after=now + timedelta(days=5))
+    replied = list(range(9800, 9860))
+    for reply_chat in replied:
+        sandbox.add_user(reply_chat, f"Participant {reply_chat}")
+        await sandbox.send_text(reply_chat, "/start")
+    async with build_bot(sandbox.url, TOKEN, per_second=20) as ptb_bot:
+        sender = SlotsWatched(ptb_bot, sandbox, {chat[later.id]}, chat[reporter.id])
+        sending = dispatcher(database, sender, clock, config, concurrency=2)
+        replies = [asyncio.create_task(ptb_bot.send_message(c, "Welcome")) for c in replied]
+        run = asyncio.create_task(sending.run_once())
+        await sender.routine_waiting.wait()  # the later deadline in a slot, behind the replies
+        sender.routine, sender.routine_waiting = {chat[sooner.id]}, asyncio.Event()
+        await queue(database, sooner, now, not_after=now + timedelta(hours=2))
+        sending.more_due()
+        await sender.routine_waiting.wait()  # the sooner one in the other slot, behind it
+        advice = await queue(
+            database,
+            reporter,
+            now,
+            not_after=now + timedelta(days=1),
+            due_in=HOUR,
+            priority=Priority.URGENT,
+        )
+
+        assert (await sending.send_now([advice])).sent == 1
+
+        await asyncio.gather(*replies)
+        assert (await run).sent == 2
+    accepted = [chat_id for chat_id, _ in arrivals(sandbox)]
+    order = [c for c in accepted if c in (chat[later.id], chat[sooner.id])]
+    assert order == [chat[sooner.id], chat[later.id]], "the slots' messages out of their order"
+    waited = sender.accepted_when_urgent_waited
+    assert waited is not None
+    left = sum(c in replied for c in accepted[waited:])
+    assert left >= 10, f"only {left} replies were left when the advice waited: no test"
+    ahead = sum(c in replied for c in accepted[waited : accepted.index(chat[reporter.id])])
+    assert ahead <= 3, f"the advice waited for a slot behind {ahead} of the {left} replies left"
+
+
 async def test_what_falls_due_by_the_clock_while_a_chat_waits_for_its_turn_goes_then(
     database: Database,
     config: StudyConfig,
