@@ -537,6 +537,29 @@ class SlotsWatched(PtbSender):
         await super().wait_overall_turn(chat_id, rank)
 
 
+async def started_chats(sandbox: SandboxServer, first: int, count: int = 60) -> list[int]:
+    """Chats of people who pressed Start, for a burst of direct replies to them."""
+    chats = list(range(first, first + count))
+    for chat in chats:
+        sandbox.add_user(chat, f"Participant {chat}")
+        await sandbox.send_text(chat, "/start")
+    return chats
+
+
+def assert_urgent_ahead_of_the_replies(
+    sandbox: SandboxServer, sender: SlotsWatched, replied: list[int]
+) -> None:
+    """The urgent message went before all but at most three of the replies still waiting
+    when it began to wait for a slot (and at least ten were, or nothing was tested)."""
+    accepted = [chat for chat, _ in arrivals(sandbox)]
+    waited = sender.accepted_when_urgent_waited
+    assert waited is not None
+    left = sum(chat in replied for chat in accepted[waited:])
+    assert left >= 10, f"only {left} replies were left when the advice waited: no test"
+    ahead = sum(chat in replied for chat in accepted[waited : accepted.index(sender.urgent)])
+    assert ahead <= 3, f"the advice waited for a slot behind {ahead} of the {left} replies left"
+
+
 async def test_urgent_advice_does_not_wait_for_a_slot_held_by_routine_messages_behind_replies(
     database: Database, config: StudyConfig, clock: FakeClock, sandbox: SandboxServer
 ) -> None:
@@ -553,10 +576,7 @@ async def test_urgent_advice_does_not_wait_for_a_slot_held_by_routine_messages_b
     advice = await queue(
         database, reporter, now, not_after=in_a_day, due_in=HOUR, priority=Priority.URGENT
     )
-    replied = list(range(9700, 9760))
-    for chat in replied:
-        sandbox.add_user(chat, f"Participant {chat}")
-        await sandbox.send_text(chat, "/start")
+    replied = await started_chats(sandbox, 9700)
     reporter_chat = reporter.telegram_chat_id or 0
     # 20 replies at once, then 20 a second: those left take two seconds.
     async with build_bot(sandbox.url, TOKEN, per_second=20) as ptb_bot:
@@ -571,13 +591,7 @@ async def test_urgent_advice_does_not_wait_for_a_slot_held_by_routine_messages_b
 
         await asyncio.gather(*replies)
         assert (await run).sent == len(routine)
-    accepted = [chat for chat, _ in arrivals(sandbox)]
-    waited = sender.accepted_when_urgent_waited
-    assert waited is not None
-    left = sum(chat in replied for chat in accepted[waited:])
-    assert left >= 10, f"only {left} replies were left when the advice waited: no test"
-    ahead = sum(chat in replied for chat in accepted[waited : accepted.index(reporter_chat)])
-    assert ahead <= 3, f"the advice waited for a slot behind {ahead} of the {left} replies left"
+    assert_urgent_ahead_of_the_replies(sandbox, sender, replied)
 
 
 async def test_messages_in_slots_keep_their_deadline_order_while_an_alert_waits_for_a_slot(
@@ -595,10 +609,7 @@ async def test_messages_in_slots_keep_their_deadline_order_while_an_alert_waits_
     )
     chat = {who.id: who.telegram_chat_id or 0 for who in (later, sooner, reporter)}
     await queue(database, later, now, not_after=now + timedelta(days=5))
-    replied = list(range(9800, 9860))
-    for reply_chat in replied:
-        sandbox.add_user(reply_chat, f"Participant {reply_chat}")
-        await sandbox.send_text(reply_chat, "/start")
+    replied = await started_chats(sandbox, 9800)
     async with build_bot(sandbox.url, TOKEN, per_second=20) as ptb_bot:
         sender = SlotsWatched(ptb_bot, sandbox, {chat[later.id]}, chat[reporter.id])
         sending = dispatcher(database, sender, clock, config, concurrency=2)
@@ -625,12 +636,7 @@ async def test_messages_in_slots_keep_their_deadline_order_while_an_alert_waits_
     accepted = [chat_id for chat_id, _ in arrivals(sandbox)]
     order = [c for c in accepted if c in (chat[later.id], chat[sooner.id])]
     assert order == [chat[sooner.id], chat[later.id]], "the slots' messages out of their order"
-    waited = sender.accepted_when_urgent_waited
-    assert waited is not None
-    left = sum(c in replied for c in accepted[waited:])
-    assert left >= 10, f"only {left} replies were left when the advice waited: no test"
-    ahead = sum(c in replied for c in accepted[waited : accepted.index(chat[reporter.id])])
-    assert ahead <= 3, f"the advice waited for a slot behind {ahead} of the {left} replies left"
+    assert_urgent_ahead_of_the_replies(sandbox, sender, replied)
 
 
 async def test_what_falls_due_by_the_clock_while_a_chat_waits_for_its_turn_goes_then(
