@@ -33,6 +33,7 @@ from bench.support import (
     SITES,
     TOKEN,
     at_latency,
+    bot_services,
     configure_logging,
     daytime_zone,
     migrated_database,
@@ -44,11 +45,8 @@ from bench.support import (
 )
 from bot.demo import add_study_teams
 from bot.runner import running_bot
-from bot.services import Services
-from bot.settings import Settings
 from sandbox import SandboxServer
 from sandbox.faults import BOT_PER_SECOND
-from study.clock import SystemClock
 from study.enrollment import EnrollmentRequest, enroll
 from study.protocol import add_months
 
@@ -148,15 +146,7 @@ async def burst(url: str, latency_ms: float) -> dict[str, float | int]:
         for chat in {*chats, RED_FLAG_CHAT}:
             sandbox.add_user(chat, f"Participant {chat}")
         sandbox.enforce_rate_limits(True)
-        settings = Settings(
-            _env_file=None,
-            telegram_bot_token=TOKEN,
-            telegram_api_url=sandbox.url,
-            database_url=url,
-        )
-        services = Services(
-            settings=settings, config=config, database=database, clock=SystemClock()
-        )
+        services = bot_services(sandbox, url, database, config)
         async with running_bot(services, token=TOKEN, api_url=sandbox.url):
             await sandbox.wait_until(lambda: bool(sandbox.calls("getUpdates")), 30, "polling")
             question, red_flag = await open_checkin(sandbox, red_flag_code)

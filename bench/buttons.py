@@ -31,6 +31,7 @@ from bench.rows import planned_reminders
 from bench.support import (
     BOT_USERNAME,
     TOKEN,
+    bot_services,
     configure_logging,
     daytime_zone,
     enrol_and_link,
@@ -44,11 +45,8 @@ from bench.support import (
     study_config,
 )
 from bot.runner import running_bot, running_of
-from bot.services import Services
-from bot.settings import Settings
 from messages.callbacks import VisitAnswer, VisitReply
 from sandbox import SandboxServer
-from study.clock import SystemClock
 
 CHAT_BASE = 9_000_000
 PARTICIPANTS = 120
@@ -114,12 +112,7 @@ async def presses_during_a_burst(url: str) -> tuple[list[float], list[float]]:
             for person, mine in zip(linked, templates, strict=True)
         }
         sandbox.enforce_rate_limits(True)
-        settings = Settings(
-            _env_file=None, telegram_bot_token=TOKEN, telegram_api_url=sandbox.url, database_url=url
-        )
-        services = Services(
-            settings=settings, config=config, database=database, clock=SystemClock()
-        )
+        services = bot_services(sandbox, url, database, config)
         pressed: dict[str, float] = {}  # callback query id -> when
         async with running_bot(services, token=TOKEN, api_url=sandbox.url) as application:
             await sandbox.wait_until(lambda: bool(sandbox.calls("getUpdates")), 30, "polling")

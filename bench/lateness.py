@@ -45,6 +45,7 @@ from bench.support import (
     TOKEN,
     Linked,
     at_latency,
+    bot_services,
     configure_logging,
     daytime_zone,
     enrol_and_link,
@@ -57,11 +58,8 @@ from bench.support import (
 )
 from bot.runner import running_bot
 from bot.sender import OVERALL_BURST, OVERALL_PER_SECOND
-from bot.services import Services
-from bot.settings import Settings
 from sandbox import SandboxServer
 from sandbox.faults import BOT_PER_SECOND, PRIVATE_BURST, PRIVATE_PER_SECOND, TokenBucket
-from study.clock import SystemClock
 from study.database import Database
 from study.models import OutboxMessage, OutboxStatus
 
@@ -242,15 +240,7 @@ async def measure(
             sandbox.enforce_rate_limits(True)
             start = datetime.now(UTC) + timedelta(seconds=lead)
             await queue_schedule(database, templates, due, start)
-            settings = Settings(
-                _env_file=None,
-                telegram_bot_token=TOKEN,
-                telegram_api_url=sandbox.url,
-                database_url=url,
-            )
-            services = Services(
-                settings=settings, config=config, database=database, clock=SystemClock()
-            )
+            services = bot_services(sandbox, url, database, config)
             progress(
                 f"lateness at {latency_ms:g} ms: {len(due)} messages due over {window:.0f} s, "
                 "bot running"

@@ -17,9 +17,12 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from bot.services import Services
+from bot.settings import Settings
 from migrations import upgrade
 from sandbox import SandboxServer
 from scheduler.planner import Planner
+from study.clock import SystemClock
 from study.config import StudyConfig
 from study.database import Database
 from study.enrollment import EnrollmentRequest, enroll, link_chat
@@ -166,6 +169,20 @@ def start_chats(sandbox: SandboxServer, chat_ids: Iterable[int]) -> None:
     a /start update for the bot."""
     for chat_id in chat_ids:
         sandbox.add_user(chat_id, f"Participant {chat_id}").started = True
+
+
+def bot_services(
+    sandbox: SandboxServer, url: str, database: Database, config: StudyConfig
+) -> Services:
+    """What the real bot runs on in a benchmark: the sandbox as Telegram, the database at
+    `url`, the system clock, no .env file."""
+    settings = Settings(
+        _env_file=None,
+        telegram_bot_token=TOKEN,
+        telegram_api_url=sandbox.url,
+        database_url=url,
+    )
+    return Services(settings=settings, config=config, database=database, clock=SystemClock())
 
 
 def postgres_server() -> str | None:
