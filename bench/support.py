@@ -186,10 +186,12 @@ def bot_services(
 
 
 def postgres_server() -> str | None:
-    """The PostgreSQL server the benchmarks that compare databases use, if one is named."""
-    return os.environ.get("TRIALBOT_BENCH_POSTGRES_URL") or os.environ.get(
+    """The PostgreSQL server the benchmarks that compare databases use, if one is named (a
+    variable set to nothing names none)."""
+    named = os.environ.get("TRIALBOT_BENCH_POSTGRES_URL") or os.environ.get(
         "TRIALBOT_TEST_POSTGRES_URL"
     )
+    return named or None
 
 
 @asynccontextmanager
