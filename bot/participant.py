@@ -30,6 +30,7 @@ from study.enrollment import Refusal, find_by_chat, find_by_chat_sync, link_chat
 from study.errors import DomainError
 from study.models import Participant, ParticipantStatus
 from study.participants import forward_free_text, reactivate
+from study.precedence import FIRST, working_at
 from study.views import next_appointments
 
 log = logging.getLogger(__name__)
@@ -282,7 +283,8 @@ async def press_decided(
             return participant, refused
         return participant, None
 
-    return await services.database.snapshot(decide)
+    with working_at(FIRST):  # a read of a few rows, and someone watching a spinner
+        return await services.database.snapshot(decide)
 
 
 async def not_a_participant(update: Update, services: Services) -> None:

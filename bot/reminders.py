@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
@@ -51,27 +52,30 @@ async def visit_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     await query.answer()
     async with services.database.session() as session:
-        try:
-            participant = await find_by_chat(session, speaker.chat_id)
-            if participant is None:
-                raise DomainError("button_inactive")
-            visit = await own_visit(session, participant, press.visit_id)
-        except DomainError:  # closed a moment ago: the button is stale after all
-            if participant is None:
-                return
-            await reply(update, refusal(services, participant, "button_inactive"))
-            return
-        if press.reply == VisitReply.COMING:
-            await confirm_visit(session, participant, visit, now=now)
-        else:
-            await request_reschedule(
-                session,
-                participant,
-                visit,
-                now=now,
-                config=services.config,
-                replanner=services.replanner,
-            )
+        participant = await find_by_chat(session, speaker.chat_id)
+        visit = None
+        if participant is not None:
+            with suppress(DomainError):  # closed a moment ago: the button is stale after all
+                visit = await own_visit(session, participant, press.visit_id)
+        if participant is not None and visit is not None:
+            if press.reply == VisitReply.COMING:
+                await confirm_visit(session, participant, visit, now=now)
+            else:
+                await request_reschedule(
+                    session,
+                    participant,
+                    visit,
+                    now=now,
+                    config=services.config,
+                    replanner=services.replanner,
+                )
+    # Told outside the transaction: a reply may wait for Telegram, the transaction would
+    # wait with it (on SQLite holding the write lock).
+    if participant is None:
+        return
+    if visit is None:
+        await reply(update, refusal(services, participant, "button_inactive"))
+        return
     await edit_pressed(query)
     await reply(
         update,

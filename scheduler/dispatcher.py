@@ -351,7 +351,8 @@ class Dispatcher:
             col(OutboxMessage.status) == OutboxStatus.PENDING,
             col(OutboxMessage.available_at) > (self._looked_at or now),
         )
-        ((moment,),) = await self.database.rows(query)
+        with working_at(FIRST):  # the moment may be an alert's retry
+            ((moment,),) = await self.database.rows(query)
         if moment is None:
             return None
         return max(0.0, self.clock.wall_seconds((moment - now).total_seconds()))
@@ -693,7 +694,8 @@ class Dispatcher:
         self._more_due.clear()  # this look sees all that fell due until now
         self._looked_at = now = self.clock.now()
         query = select_columns(col(OutboxMessage.id)).where(self._due(now), _ranked_ahead_of(rank))
-        return bool(await self.database.rows(query.limit(1)))
+        with working_at(FIRST):  # what fell due may be an alert, as for a claim
+            return bool(await self.database.rows(query.limit(1)))
 
     async def _prepare(
         self, session: AsyncSession, row: OutboxMessage, now: datetime, later: tuple[Later, ...]
@@ -879,7 +881,11 @@ class Dispatcher:
                 # behind a burst's direct replies.
                 await self.sender.wait_overall_turn(item.message.chat_id, self._in_slot(rank))
                 log.debug("outbox row %s: in a slot, its turn under the overall limit", item.row_id)
-                if not await self._still_to_send(item, report):
+                # Its slot and its overall turn are held from here to its record: the last
+                # look waits behind no handler's transaction, whatever the message's rank.
+                with working_at(FIRST):
+                    still = await self._still_to_send(item, report)
+                if not still:
                     log.debug("outbox row %s: not sent after all", item.row_id)
                     return None
                 log.debug("outbox row %s: sending", item.row_id)

@@ -85,7 +85,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     path = sqlite_path(url)
     url = async_url(url)
     if url.startswith("postgresql"):
-        # Room for the dispatcher's concurrent sends, handlers and sweeps at once.
+        # Bounds on what takes no turn (`exclusive`); the turns for connections are fewer
+        # (`CONNECTIONS_AT_ONCE`).
         kwargs.setdefault("pool_size", 12)
         kwargs.setdefault("max_overflow", 12)
     else:
@@ -113,6 +114,12 @@ ONE_STATEMENT = "trialbot_one_statement"
 """Execution option of a connection that runs one statement, in no transaction of its own
 (`Database.rows`, `Database.write`)."""
 TURN_PATIENCE_SECONDS = 30.0  # as long as the pool's own `pool_timeout`
+CONNECTIONS_AT_ONCE = 4
+"""Connections this process uses at once on PostgreSQL, outside `Database.exclusive`. One
+event loop serves them all, and each statement's answer waits in its queue behind the others'
+work: more at once made each slower. During a burst of 120 /starts at 80 ms from Telegram, a
+red flag's T1 card arrived 2.3-3.8 s after the press with 23 at once, 0.8-0.9 s with 4
+(`bench.burst`, a slow machine); presses were answered no slower (`bench.buttons`)."""
 CONFLICTS = frozenset({"40P01", "40001"})  # PostgreSQL: deadlock; serialization failure
 T = TypeVar("T")
 
@@ -260,15 +267,16 @@ async def _turn(turns: Slots | None, waited_for: str) -> AsyncIterator[None]:
 
 
 def _connection_turns(engine: AsyncEngine) -> Slots | None:
-    """Turns for the pool's connections on PostgreSQL (`Database._connections_turn`): as
-    many as it holds, but one for `Database.exclusive`, which holds one around the sweeps'
-    transactions (one at a time in a process). None on SQLite, whose writers take turns
-    for its one write lock instead, and for a pool without a bound."""
+    """Turns for the pool's connections on PostgreSQL (`Database._connections_turn`):
+    `CONNECTIONS_AT_ONCE`, fewer if the pool holds fewer, and always one of the pool's left
+    for `Database.exclusive`, which holds one around the sweeps' transactions (one at a time
+    in a process). None on SQLite, whose writers take turns for its one write lock instead,
+    and for a pool without a bound."""
     pool = engine.sync_engine.pool
     overflow = getattr(pool, "_max_overflow", -1)
     if engine.dialect.name == "sqlite" or not isinstance(pool, QueuePool) or overflow < 0:
         return None
-    return Slots(max(1, pool.size() + overflow - 1))
+    return Slots(max(1, min(CONNECTIONS_AT_ONCE, pool.size() + overflow - 1)))
 
 
 class Database:
@@ -358,8 +366,8 @@ class Database:
         )
 
     def _connections_turn(self) -> AbstractAsyncContextManager[None]:
-        """This process's turn for one of the pool's connections, on PostgreSQL. The pool
-        hands them out in order of arrival: during a burst of 120 /starts a red flag's
+        """This process's turn for a connection, on PostgreSQL (`CONNECTIONS_AT_ONCE`). The
+        pool hands them out in order of arrival: during a burst of 120 /starts a red flag's
         transactions waited for a connection behind the linkings', 1.4 s for its alert card
         to arrive (0.08 s on SQLite, `bench.burst`). Here the turns go by rank
         (`study.precedence`), and the pool never has anyone waiting."""

@@ -8,26 +8,32 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
 from sqlmodel import col, select
 from telegram.ext import ExtBot
 
 from bot.sender import PtbSender
 from messages import Keyboard
+from migrations import upgrade
 from sandbox import FaultRule, SandboxServer
 from scheduler.checkin_jobs import nudge_checkins, put_due_checkins
 from scheduler.dispatcher import Claimed, Dispatcher, DispatchSettings
 from scheduler.planner import Planner
 from scheduler.sender import TransientFailure
 from study.config import StudyConfig
-from study.database import Database
+from study.database import Database, create_engine
 from study.models import OutboxMessage, OutboxStatus, Participant
 from study.outbox import REMINDER_TEMPLATE, Priority, enqueue
+from study.precedence import INTERACTIVE, working_at
+from study.sites import sync_sites
 from study.slots import Rank
+from tests.conftest import _asyncpg_dsn
 from tests.reliability.outbox import (
     VISIT_DAY,
     assert_all_sent_in_their_order,
@@ -1107,3 +1113,129 @@ async def test_many_chats_at_once_stay_within_telegrams_thirty_a_second(
 
     assert report.sent == 70
     assert sandbox.rejections() == []
+
+
+@asynccontextmanager
+async def one_connection(postgres_url: str, config: StudyConfig) -> AsyncIterator[Database]:
+    """A migrated PostgreSQL database whose pool leaves one connection to take turns for."""
+    database = Database(create_engine(postgres_url, pool_size=2, max_overflow=0))
+    try:
+        await upgrade(database)
+        async with database.session() as session:
+            await sync_sites(session, config)
+        yield database
+    finally:
+        await database.dispose()
+
+
+class Handlers:
+    """Handlers' transactions, each holding the one connection until the test lets it go."""
+
+    def __init__(self, database: Database, count: int) -> None:
+        self.database = database
+        self.entered = [asyncio.Event() for _ in range(count)]
+        self.let_go = [asyncio.Event() for _ in range(count)]
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def start(self, *numbers: int) -> None:
+        self.tasks += [asyncio.create_task(self._handle(n)) for n in numbers]
+
+    async def _handle(self, n: int) -> None:
+        with working_at(INTERACTIVE):
+            async with self.database.reading():
+                self.entered[n].set()
+                await self.let_go[n].wait()
+
+    async def through(self, n: int) -> None:
+        """Let handler `n` go once the next has its connection, and what waited for it has
+        reached its next wait."""
+        self.let_go[n].set()
+        await self.entered[n + 1].wait()
+        for _ in range(50):
+            await asyncio.sleep(0)
+
+    async def finish(self) -> None:
+        for event in self.let_go:
+            event.set()
+        async with asyncio.timeout(10):
+            await asyncio.gather(*self.tasks)
+
+
+async def test_a_message_holding_its_turn_to_send_takes_its_last_look_before_handlers_wait(
+    postgres_url: str,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    """A routine reminder in a slot, with its turn under Telegram's overall limit, reads its
+    row once more before it goes (`_still_to_send`). On PostgreSQL that read waited for a
+    connection at the reminder's rank, behind every handler's transaction: the slot and
+    the overall turn held all that while, and everything behind them with it. It now goes
+    first, as the claim and the record after the send do."""
+    async with one_connection(postgres_url, config) as database:
+        sandbox.set_time(clock.now().timestamp())
+        now = clock.now()
+        (who,) = await linked_participants(database, sandbox, [9801], now=now)
+        await queue(database, who, now, not_after=now + HOUR)
+        handlers = Handlers(database, 4)
+        handlers.start(0)
+        await handlers.entered[0].wait()
+        handlers.start(1, 2, 3)
+        drain = asyncio.create_task(dispatcher(database, PtbSender(bot), clock, config, 1).drain())
+        await handlers.through(0)  # the claim went first; the reminder is in its slot
+
+        await handlers.through(1)
+        await sandbox.wait_until(lambda: len(arrivals(sandbox)) == 1, 10, "the reminder")
+        assert not handlers.entered[3].is_set(), "the reminder waited behind the handlers"
+        await handlers.finish()
+        assert (await drain).sent == 1
+
+
+async def test_on_postgresql_an_alert_is_looked_for_before_handlers_while_all_are_held(
+    postgres_url: str,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    """While the dispatcher holds all it may, a commit that queued something wakes it to
+    look whether that goes first (`_due_ahead_of`). On PostgreSQL the look waited for a
+    connection behind the handlers' transactions: during a burst of 120 /starts at 80 ms
+    from Telegram, a red flag's T1 card was claimed 1.5 s after its commit, and arrived
+    2.2 s after the press (`bench.burst`). The look now goes first, as the claim does."""
+    async with one_connection(postgres_url, config) as database:
+        sandbox.set_time(clock.now().timestamp())
+        now = clock.now()
+        held = await linked_participants(database, sandbox, [9811, 9812, 9813], now=now)
+        (reporter,) = await linked_participants(database, sandbox, [9820], now=now)
+        await put_due_reminders(database, held, now=now)
+        sender = HeldAtFirst(bot)
+        settings = DispatchSettings(concurrency=1, batch_size=3)
+        sending = Dispatcher(database, sender, clock, config, Planner(config), settings)
+        run = asyncio.create_task(sending.run_once())
+        await sender.holding.wait()  # one in the slot, two waiting for it: all it may hold
+        alert = await queue(database, reporter, now, not_after=now + HOUR, priority=Priority.URGENT)
+        handlers = Handlers(database, 3)
+        handlers.start(0)
+        await handlers.entered[0].wait()
+        handlers.start(1, 2)
+        sending.more_due()  # what the alert's commit does through `SchedulerService.wake`
+
+        await handlers.through(0)  # the look goes, then handler 1; the claim waits for it
+        await handlers.through(1)
+        assert await status_now(postgres_url, alert) == OutboxStatus.SENDING, "not claimed"
+        await handlers.finish()
+        sender.go.set()
+        assert (await run).sent == 4
+        assert [chat for chat, _ in arrivals(sandbox)][1] == 9820
+
+
+async def status_now(postgres_url: str, row_id: int) -> str:
+    """A row's status, read on a connection of its own (none of the database's turns)."""
+    connection = await asyncpg.connect(_asyncpg_dsn(postgres_url))
+    try:
+        status = await connection.fetchval("SELECT status FROM outboxmessage WHERE id = $1", row_id)
+        return str(status)
+    finally:
+        await connection.close()
