@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -24,7 +25,7 @@ from sandbox import SandboxServer
 from scheduler.planner import Planner
 from study.clock import SystemClock
 from study.config import StudyConfig
-from study.database import Database
+from study.database import Database, create_engine
 from study.enrollment import EnrollmentRequest, enroll, link_chat
 from study.models import Participant
 from study.sites import sync_sites
@@ -108,9 +109,12 @@ def daytime_zone(now: datetime) -> str:
 
 
 @asynccontextmanager
-async def migrated_database(url: str, config: StudyConfig) -> AsyncIterator[Database]:
-    """A database at the newest schema with the study's sites, disposed at the end."""
-    database = Database.from_url(url)
+async def migrated_database(
+    url: str, config: StudyConfig, **engine_options: Any
+) -> AsyncIterator[Database]:
+    """A database at the newest schema with the study's sites, disposed at the end
+    (`engine_options` as `create_engine` takes them: a pool's size)."""
+    database = Database(create_engine(url, **engine_options))
     try:
         await upgrade(database)
         async with database.session() as session:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,20 +18,19 @@ import pytest
 from sqlmodel import col, select
 from telegram.ext import ExtBot
 
+from bench.support import migrated_database
 from bot.sender import PtbSender
 from messages import Keyboard
-from migrations import upgrade
 from sandbox import FaultRule, SandboxServer
 from scheduler.checkin_jobs import nudge_checkins, put_due_checkins
 from scheduler.dispatcher import Claimed, Dispatcher, DispatchSettings
 from scheduler.planner import Planner
 from scheduler.sender import TransientFailure
 from study.config import StudyConfig
-from study.database import Database, create_engine
+from study.database import Database
 from study.models import OutboxMessage, OutboxStatus, Participant
 from study.outbox import REMINDER_TEMPLATE, Priority, enqueue
 from study.precedence import INTERACTIVE, working_at
-from study.sites import sync_sites
 from study.slots import Rank
 from tests.conftest import _asyncpg_dsn
 from tests.reliability.outbox import (
@@ -1115,17 +1114,9 @@ async def test_many_chats_at_once_stay_within_telegrams_thirty_a_second(
     assert sandbox.rejections() == []
 
 
-@asynccontextmanager
-async def one_connection(postgres_url: str, config: StudyConfig) -> AsyncIterator[Database]:
+def one_connection(postgres_url: str, config: StudyConfig) -> AbstractAsyncContextManager[Database]:
     """A migrated PostgreSQL database whose pool leaves one connection to take turns for."""
-    database = Database(create_engine(postgres_url, pool_size=2, max_overflow=0))
-    try:
-        await upgrade(database)
-        async with database.session() as session:
-            await sync_sites(session, config)
-        yield database
-    finally:
-        await database.dispose()
+    return migrated_database(postgres_url, config, pool_size=2, max_overflow=0)
 
 
 class Handlers:
