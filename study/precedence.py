@@ -25,8 +25,9 @@ from study.slots import Rank
 
 FIRST: Rank = (float(Priority.URGENT),)
 """A participant's report (a check-in answer, a tick) and the replies to it, the team acting
-on an alert, a claim of due messages, the record of messages sent, a lease renewed: ahead of
-every message, urgent ones too."""
+on an alert, the read that decides a press's answer, a claim of due messages and the
+dispatcher's looks for them, the last look before a send, the record of messages sent, a
+lease renewed: ahead of every message, urgent ones too."""
 INTERACTIVE: Rank = (Priority.URGENT + 0.5,)
 """Any other handler, and its replies: someone is waiting for them. After T1/T2 alerts and
 advice, ahead of every other message."""
