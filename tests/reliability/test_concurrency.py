@@ -19,7 +19,10 @@ from sqlmodel import col, select
 from telegram.ext import ExtBot
 
 from bench.support import migrated_database
+from bot.participant import press_decided
 from bot.sender import PtbSender
+from bot.services import Services
+from bot.settings import Settings
 from messages import Keyboard
 from sandbox import FaultRule, SandboxServer
 from scheduler.checkin_jobs import nudge_checkins, put_due_checkins
@@ -30,7 +33,7 @@ from study.config import StudyConfig
 from study.database import Database
 from study.models import OutboxMessage, OutboxStatus, Participant
 from study.outbox import REMINDER_TEMPLATE, Priority, enqueue
-from study.precedence import INTERACTIVE, working_at
+from study.precedence import FIRST, INTERACTIVE, working_at
 from study.slots import Rank
 from tests.conftest import _asyncpg_dsn
 from tests.reliability.outbox import (
@@ -1230,3 +1233,73 @@ async def status_now(postgres_url: str, row_id: int) -> str:
         return str(status)
     finally:
         await connection.close()
+
+
+async def test_on_postgresql_a_press_is_decided_before_handlers_that_waited_longer(
+    postgres_url: str, config: StudyConfig, clock: FakeClock, sandbox: SandboxServer
+) -> None:
+    """Someone watches a spinner until a press is answered, and the answer is decided by one
+    read (`press_decided`). During a burst of /starts on PostgreSQL that read waited for a
+    connection behind the handlers' transactions (bench.buttons p95 195 ms); it now goes
+    first, as what a participant reports does."""
+    async with one_connection(postgres_url, config) as database:
+        services = Services(Settings(_env_file=None), config, database, clock)
+        (who,) = await linked_participants(database, sandbox, [9831], now=clock.now())
+        handlers = Handlers(database, 3)
+        handlers.start(0)
+        await handlers.entered[0].wait()
+        handlers.start(1, 2)
+        for _ in range(50):
+            await asyncio.sleep(0)  # the handlers are queued for the connection first
+        press = asyncio.create_task(press_decided(services, 9831, lambda session, p: None))
+
+        await handlers.through(0)
+        assert press.done(), "the press waited behind the handlers"
+        participant, refused = await press
+        assert participant is not None and participant.id == who.id and refused is None
+        await handlers.finish()
+
+
+async def test_on_postgresql_the_next_moment_to_wake_is_read_before_handlers(
+    postgres_url: str,
+    config: StudyConfig,
+    clock: FakeClock,
+    sandbox: SandboxServer,
+    bot: ExtBot[Any],
+) -> None:
+    """While it holds all it may, the dispatcher reads when the next row falls due, to wake
+    then; until that read is done it sees no alert a commit announces. On PostgreSQL the
+    read waited behind the handlers' transactions, and an alert committed meanwhile was
+    claimed after all of them. It now goes first, as the claim does."""
+    async with one_connection(postgres_url, config) as database:
+        sandbox.set_time(clock.now().timestamp())
+        now = clock.now()
+        held = await linked_participants(database, sandbox, [9841, 9842, 9843], now=now)
+        (reporter,) = await linked_participants(database, sandbox, [9850], now=now)
+        await put_due_reminders(database, held, now=now)
+        handlers = Handlers(database, 5)
+        handlers.start(0)
+        await handlers.entered[0].wait()
+        handlers.start(1, 2, 3, 4)
+        sender = HeldAtFirst(bot)
+        settings = DispatchSettings(concurrency=1, batch_size=3)
+        sending = Dispatcher(database, sender, clock, config, Planner(config), settings)
+        run = asyncio.create_task(sending.run_once())
+        await handlers.through(0)  # the claim goes; then the read of the next moment waits
+
+        async def report() -> int:  # a participant's report commits an alert, at FIRST
+            with working_at(FIRST):
+                return await queue(
+                    database, reporter, now, not_after=now + HOUR, priority=Priority.URGENT
+                )
+
+        committing = asyncio.create_task(report())
+        await handlers.through(1)
+        alert = await committing
+        sending.more_due()  # what the alert's commit does through `SchedulerService.wake`
+        await handlers.through(2)  # the look for what goes first
+        await handlers.through(3)  # its claim
+        assert await status_now(postgres_url, alert) == OutboxStatus.SENDING, "not claimed"
+        await handlers.finish()
+        sender.go.set()
+        assert (await run).sent == 4
