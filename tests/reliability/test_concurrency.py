@@ -1131,8 +1131,13 @@ class Handlers:
         self.let_go = [asyncio.Event() for _ in range(count)]
         self.tasks: list[asyncio.Task[None]] = []
 
-    def start(self, *numbers: int) -> None:
-        self.tasks += [asyncio.create_task(self._handle(n)) for n in numbers]
+    async def queue_behind_the_first(self) -> None:
+        """Handler 0 holds the connection; the others wait for it, in order."""
+        self.tasks.append(asyncio.create_task(self._handle(0)))
+        await self.entered[0].wait()
+        self.tasks += [asyncio.create_task(self._handle(n)) for n in range(1, len(self.entered))]
+        for _ in range(50):
+            await asyncio.sleep(0)  # each has asked for its turn
 
     async def _handle(self, n: int) -> None:
         with working_at(INTERACTIVE):
@@ -1173,9 +1178,7 @@ async def test_a_message_holding_its_turn_to_send_takes_its_last_look_before_han
         (who,) = await linked_participants(database, sandbox, [9801], now=now)
         await queue(database, who, now, not_after=now + HOUR)
         handlers = Handlers(database, 4)
-        handlers.start(0)
-        await handlers.entered[0].wait()
-        handlers.start(1, 2, 3)
+        await handlers.queue_behind_the_first()
         drain = asyncio.create_task(dispatcher(database, PtbSender(bot), clock, config, 1).drain())
         await handlers.through(0)  # the claim went first; the reminder is in its slot
 
@@ -1211,9 +1214,7 @@ async def test_on_postgresql_an_alert_is_looked_for_before_handlers_while_all_ar
         await sender.holding.wait()  # one in the slot, two waiting for it: all it may hold
         alert = await queue(database, reporter, now, not_after=now + HOUR, priority=Priority.URGENT)
         handlers = Handlers(database, 3)
-        handlers.start(0)
-        await handlers.entered[0].wait()
-        handlers.start(1, 2)
+        await handlers.queue_behind_the_first()
         sending.more_due()  # what the alert's commit does through `SchedulerService.wake`
 
         await handlers.through(0)  # the look goes, then handler 1; the claim waits for it
@@ -1246,11 +1247,7 @@ async def test_on_postgresql_a_press_is_decided_before_handlers_that_waited_long
         services = Services(Settings(_env_file=None), config, database, clock)
         (who,) = await linked_participants(database, sandbox, [9831], now=clock.now())
         handlers = Handlers(database, 3)
-        handlers.start(0)
-        await handlers.entered[0].wait()
-        handlers.start(1, 2)
-        for _ in range(50):
-            await asyncio.sleep(0)  # the handlers are queued for the connection first
+        await handlers.queue_behind_the_first()
         press = asyncio.create_task(press_decided(services, 9831, lambda session, p: None))
 
         await handlers.through(0)
@@ -1278,9 +1275,7 @@ async def test_on_postgresql_the_next_moment_to_wake_is_read_before_handlers(
         (reporter,) = await linked_participants(database, sandbox, [9850], now=now)
         await put_due_reminders(database, held, now=now)
         handlers = Handlers(database, 5)
-        handlers.start(0)
-        await handlers.entered[0].wait()
-        handlers.start(1, 2, 3, 4)
+        await handlers.queue_behind_the_first()
         sender = HeldAtFirst(bot)
         settings = DispatchSettings(concurrency=1, batch_size=3)
         sending = Dispatcher(database, sender, clock, config, Planner(config), settings)
