@@ -40,6 +40,7 @@ from bench.chaos_deliveries import (
     Stretch,
     collect,
     repeats,
+    run_at,
     same_content,
     stretches,
 )
@@ -225,6 +226,12 @@ async def run_chaos(
         received = collect(sandbox, [p.chat_id for p in people] + site_chats, runs)
         activity = stretches(sandbox, runs)
         rejected = len(sandbox.rejections())
+        for call in sandbox.rejections():  # Telegram's own words, none of a participant's
+            run = run_at(runs, call.time)
+            say(
+                f"chaos: Telegram refused a {call.method} of run {run.number} at "
+                f"{run.clock(call.time):%d %b %H:%M:%S}: {call.error_code} {call.description}"
+            )
         injected = sum(rule.fired for rule in faults)
         made_anyway = sum(rule.fired for rule in faults if rule.delivered)
     allowances = settings.allowances
@@ -321,6 +328,8 @@ NOTES = {
     "chaos_reminder_delay_p50_s": "wall-clock seconds from the first moment the bot could "
     "send a required reminder (up, out of quiet hours) to its arrival",
     "chaos_checkin_prompts": "check-in and contraception questions asked (not judged)",
+    "chaos_rejected_by_telegram": "calls refused by Telegram's own checks, not by an injected "
+    "fault (a limit, a stale button's answer...): each is named on stderr as the run ends",
 }
 
 
