@@ -225,8 +225,8 @@ async def run_chaos(
         say("chaos: the window is over; judging")
         received = collect(sandbox, [p.chat_id for p in people] + site_chats, runs)
         activity = stretches(sandbox, runs)
-        rejected = len(sandbox.rejections())
-        for call in sandbox.rejections():  # Telegram's own words, none of a participant's
+        refused = sandbox.rejections()
+        for call in refused:  # Telegram's own words, none of a participant's
             run = run_at(runs, call.time)
             say(
                 f"chaos: Telegram refused a {call.method} of run {run.number} at "
@@ -287,7 +287,7 @@ async def run_chaos(
         "chaos_reminder_delay_max_s": max(delays, default=0.0),
         "chaos_checkin_prompts": verdict.checkin_prompts,
         "chaos_checkin_nudges": verdict.checkin_nudges,
-        "chaos_rejected_by_telegram": rejected,
+        "chaos_rejected_by_telegram": len(refused),
         "chaos_bot_warnings": len(problems),
         "chaos_clock_lag_max_s": settings.wall_seconds(max(lags, default=timedelta())),
         "chaos_clock_problems": len(clock_problems),
